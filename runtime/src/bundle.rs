@@ -1,0 +1,285 @@
+//! `Bundle`: an opened, header-verified bundle, and verified access to its module blobs.
+//!
+//! Opening checks everything except the blobs: header, trailer, region bounds, root hash,
+//! and the decoded index. A blob is read and hashed only when asked for, so opening costs
+//! the header and index alone, whatever the bundle's size.
+
+use std::borrow::Cow;
+use std::fs::File;
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+use crate::format::{self, FormatError, Header, Index, ModuleRecord, Span, Target, HEADER_LEN, TRAILER_LEN};
+use crate::target;
+
+/// Largest bundle this runtime opens, in bytes.
+pub const MAX_BUNDLE_LEN: u64 = 4 << 30;
+
+/// An opened bundle. Cloning is cheap (a reference count), and a `Bundle` is `Send + Sync`:
+/// one bundle serves any number of Lua states on any number of threads.
+#[derive(Clone)]
+pub struct Bundle {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    label: String,
+    storage: Storage,
+    header: Header,
+    target: Target,
+    index: Index,
+}
+
+enum Storage {
+    Static(&'static [u8]),
+    Owned(Vec<u8>),
+    File(File),
+}
+
+impl std::fmt::Debug for Bundle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bundle")
+            .field("label", &self.inner.label)
+            .field("modules", &self.inner.index.modules.len())
+            .finish()
+    }
+}
+
+impl Storage {
+    fn len(&self, label: &str) -> Result<u64> {
+        match self {
+            Storage::Static(b) => Ok(b.len() as u64),
+            Storage::Owned(b) => Ok(b.len() as u64),
+            Storage::File(f) => f.metadata().map(|m| m.len()).map_err(|source| io_error(label, source)),
+        }
+    }
+
+    /// The bytes of `span`, which the caller has bounds-checked against the file length.
+    fn read(&self, span: Span, label: &str) -> Result<Cow<'_, [u8]>> {
+        let range = span.offset as usize..(span.offset + span.len) as usize;
+        match self {
+            Storage::Static(b) => Ok(Cow::Borrowed(&b[range])),
+            Storage::Owned(b) => Ok(Cow::Borrowed(&b[range])),
+            Storage::File(f) => {
+                let mut buf = vec![0; span.len as usize];
+                read_exact_at(f, &mut buf, span.offset).map_err(|source| io_error(label, source))?;
+                Ok(Cow::Owned(buf))
+            }
+        }
+    }
+}
+
+#[cfg(unix)]
+fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+    std::os::unix::fs::FileExt::read_exact_at(file, buf, offset)
+}
+
+#[cfg(windows)]
+fn read_exact_at(file: &File, mut buf: &mut [u8], mut offset: u64) -> std::io::Result<()> {
+    use std::os::windows::fs::FileExt;
+    while !buf.is_empty() {
+        match file.seek_read(buf, offset)? {
+            0 => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+            n => {
+                buf = &mut buf[n..];
+                offset += n as u64;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn io_error(label: &str, source: std::io::Error) -> Error {
+    Error::Io { bundle: label.to_string(), source }
+}
+
+impl Bundle {
+    /// Opens a bundle embedded in the program, e.g. with `include_bytes!`. Nothing is copied.
+    ///
+    /// # Errors
+    /// [`Error::Format`] if the header, trailer, root hash or index is damaged.
+    pub fn from_static(bytes: &'static [u8]) -> Result<Bundle> {
+        Bundle::from_storage("<embedded bundle>".into(), Storage::Static(bytes))
+    }
+
+    /// Opens a bundle held in memory.
+    ///
+    /// # Errors
+    /// As [`Bundle::from_static`].
+    pub fn from_bytes(bytes: Vec<u8>) -> Result<Bundle> {
+        Bundle::from_storage("<in-memory bundle>".into(), Storage::Owned(bytes))
+    }
+
+    /// Opens a bundle file, reading only its header, trailer, target block and index. The file
+    /// stays open; each module's bytes are read when it is first required.
+    ///
+    /// # Errors
+    /// [`Error::Io`] if the file cannot be read, [`Error::NotAFile`] for a directory or
+    /// device, [`Error::TooLarge`] over [`MAX_BUNDLE_LEN`], [`Error::Format`] if damaged.
+    pub fn open(path: impl AsRef<Path>) -> Result<Bundle> {
+        let path = path.as_ref();
+        let label = path.display().to_string();
+        let file = File::open(path).map_err(|source| io_error(&label, source))?;
+        let meta = file.metadata().map_err(|source| io_error(&label, source))?;
+        if !meta.is_file() {
+            return Err(Error::NotAFile { bundle: label });
+        }
+        Bundle::from_storage(label, Storage::File(file))
+    }
+
+    fn from_storage(label: String, storage: Storage) -> Result<Bundle> {
+        let format_error = |source: FormatError| Error::Format { bundle: label.clone(), source };
+        let len = storage.len(&label)?;
+        if len > MAX_BUNDLE_LEN {
+            return Err(Error::TooLarge { bundle: label, len, max: MAX_BUNDLE_LEN });
+        }
+        if len < (HEADER_LEN + TRAILER_LEN) as u64 {
+            return Err(format_error(FormatError::TooShort { len }));
+        }
+        let head = storage.read(Span { offset: 0, len: HEADER_LEN as u64 }, &label)?;
+        let header = Header::parse(head.as_ref().try_into().expect("header length"), len).map_err(format_error)?;
+        let tail = storage.read(Span { offset: len - TRAILER_LEN as u64, len: TRAILER_LEN as u64 }, &label)?;
+        format::check_trailer(tail.as_ref().try_into().expect("trailer length"), &header).map_err(format_error)?;
+        let target_bytes = storage.read(header.target, &label)?;
+        let index_bytes = storage.read(header.index, &label)?;
+        format::check_root_hash(&header, &target_bytes, &index_bytes).map_err(format_error)?;
+        let target = format::decode_target(&target_bytes).map_err(format_error)?;
+        let index = format::decode_index(&index_bytes, header.blobs.len).map_err(format_error)?;
+        drop((head, tail, target_bytes, index_bytes));
+        Ok(Bundle { inner: Arc::new(Inner { label, storage, header, target, index }) })
+    }
+
+    /// Replaces the name used for this bundle in error messages (the path, for opened files).
+    pub fn with_label(self, label: impl Into<String>) -> Bundle {
+        match Arc::try_unwrap(self.inner) {
+            Ok(mut inner) => {
+                inner.label = label.into();
+                Bundle { inner: Arc::new(inner) }
+            }
+            Err(inner) => Bundle { inner },
+        }
+    }
+
+    /// The name this bundle goes by in error messages.
+    pub fn label(&self) -> &str {
+        &self.inner.label
+    }
+
+    /// The Lua VM the bundle was built for.
+    pub fn target(&self) -> &Target {
+        &self.inner.target
+    }
+
+    /// The decoded, validated index: modules, entry, externals, profiles.
+    pub fn index(&self) -> &Index {
+        &self.inner.index
+    }
+
+    /// The header as read.
+    pub fn header(&self) -> &Header {
+        &self.inner.header
+    }
+
+    /// The entry module's name, if the bundle has one.
+    pub fn entry(&self) -> Option<&str> {
+        let entry = self.inner.index.entry?;
+        Some(&self.inner.index.modules[entry as usize].name)
+    }
+
+    /// The record of the module called `name`.
+    pub fn module(&self, name: &str) -> Option<&ModuleRecord> {
+        self.inner.index.position(name).map(|i| &self.inner.index.modules[i])
+    }
+
+    /// Checks that the bundle's target is the linked VM.
+    ///
+    /// # Errors
+    /// [`Error::TargetMismatch`] naming both targets.
+    pub fn check_target(&self) -> Result<()> {
+        if target::matches_linked(&self.inner.target) {
+            return Ok(());
+        }
+        Err(Error::TargetMismatch {
+            bundle: self.inner.label.clone(),
+            expected: Box::new(target::linked().clone()),
+            found: Box::new(self.inner.target.clone()),
+        })
+    }
+
+    /// The bytes of module number `position`, read once and checked against the index's
+    /// blake3 hash. The returned buffer is exactly the one that was hashed.
+    ///
+    /// # Errors
+    /// [`Error::Io`] if reading fails, [`Error::BlobHashMismatch`] if the bytes are damaged.
+    ///
+    /// # Panics
+    /// If `position` is not below the module count.
+    pub fn verified_blob(&self, position: usize) -> Result<Cow<'_, [u8]>> {
+        let inner = &*self.inner;
+        let record = &inner.index.modules[position];
+        // The index is validated against the blob region, which the header check placed
+        // inside the file, so this addition cannot overflow.
+        let span = Span { offset: inner.header.blobs.offset + record.blob.offset, len: record.blob.len };
+        let bytes = inner.storage.read(span, &inner.label)?;
+        let found = blake3::hash(&bytes);
+        if found.as_bytes() != &record.hash {
+            return Err(Error::BlobHashMismatch {
+                bundle: inner.label.clone(),
+                module: record.name.clone(),
+                expected: format::hex(&record.hash),
+                found: found.to_hex().to_string(),
+            });
+        }
+        Ok(bytes)
+    }
+
+    /// Verifies the target and every module's hash, for tools; loading needs none of this
+    /// up front.
+    ///
+    /// # Errors
+    /// The first failure found.
+    pub fn verify_all(&self) -> Result<()> {
+        self.check_target()?;
+        (0..self.inner.index.modules.len()).try_for_each(|i| self.verified_blob(i).map(drop))
+    }
+
+    /// Makes every module of the bundle requirable in `lua` through `package.preload`.
+    ///
+    /// Nothing is read, verified or run here, and the cost does not depend on the number of
+    /// modules: a module materialises on its first lookup. On first `require` its blob is
+    /// hashed, loaded in binary mode, and called with `(name, path)` like Lua's own loaders.
+    ///
+    /// # Errors
+    /// [`Error::TargetMismatch`] if the bundle was built for another VM, [`Error::Install`]
+    /// if the state has no `package` library.
+    pub fn install(&self, lua: &mlua::Lua) -> Result<()> {
+        crate::loader::install(self, lua)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send_sync<T: Send + Sync>() {}
+
+    #[test]
+    fn bundle_is_shareable_across_threads() {
+        assert_send_sync::<Bundle>();
+    }
+
+    #[test]
+    fn garbage_is_refused_with_a_format_error() {
+        let err = Bundle::from_bytes(vec![0; 500]).unwrap_err();
+        assert!(matches!(err, Error::Format { source: FormatError::BadMagic { .. }, .. }), "{err}");
+        let err = Bundle::from_bytes(b"hello".to_vec()).unwrap_err();
+        assert!(matches!(err, Error::Format { source: FormatError::TooShort { len: 5 }, .. }), "{err}");
+    }
+
+    #[test]
+    fn a_directory_is_not_a_bundle() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(matches!(Bundle::open(dir.path()), Err(Error::NotAFile { .. }) | Err(Error::Io { .. })));
+    }
+}

@@ -1,0 +1,74 @@
+//! `luabundle inspect` and `luabundle verify`.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use luabundle_runtime::{Bundle, DepKind};
+
+use super::human_size;
+
+/// `luabundle inspect` options.
+#[derive(Args, Debug)]
+pub struct InspectArgs {
+    /// The bundle file.
+    bundle: PathBuf,
+}
+
+/// `luabundle verify` options.
+#[derive(Args, Debug)]
+pub struct VerifyArgs {
+    /// The bundle file.
+    bundle: PathBuf,
+}
+
+pub fn inspect(args: InspectArgs) -> anyhow::Result<i32> {
+    let bundle = Bundle::open(&args.bundle)?;
+    print!("{}", listing(&bundle, &args.bundle));
+    Ok(0)
+}
+
+/// The human-readable listing: summary lines, then one line per module.
+fn listing(bundle: &Bundle, path: &std::path::Path) -> String {
+    let index = bundle.index();
+    let header = bundle.header();
+    let mut out = String::new();
+    out.push_str(&format!("bundle:    {} ({}, format {}.{})\n", path.display(), human_size(header.file_len), header.major, header.minor));
+    out.push_str(&format!("target:    {}\n", bundle.target()));
+    out.push_str(&format!("entry:     {}\n", bundle.entry().unwrap_or("(none)")));
+    let externals = if index.externals.is_empty() { "(none)".to_string() } else { index.externals.join(", ") };
+    out.push_str(&format!("externals: {externals}\n"));
+    out.push_str(&format!("modules:   {}\n", index.modules.len()));
+    let width = index.modules.iter().map(|m| m.name.len()).max().unwrap_or(0).max(6);
+    let path_width = index.modules.iter().map(|m| m.path.len()).max().unwrap_or(0).max(4);
+    out.push_str(&format!("  {:width$}  {:>9}  {:path_width$}  DEPENDENCIES\n", "MODULE", "SIZE", "PATH"));
+    for m in &index.modules {
+        let deps: Vec<String> = m
+            .deps
+            .iter()
+            .map(|d| {
+                let name = &index.modules[d.module as usize].name;
+                match (d.kind, d.optional) {
+                    (DepKind::Eager, false) => name.clone(),
+                    (DepKind::Eager, true) => format!("{name} (optional)"),
+                    (DepKind::Deferred, false) => format!("{name} (deferred)"),
+                    (DepKind::Deferred, true) => format!("{name} (deferred, optional)"),
+                }
+            })
+            .collect();
+        let deps = if deps.is_empty() { "-".to_string() } else { deps.join(", ") };
+        out.push_str(&format!("  {:width$}  {:>9}  {:path_width$}  {deps}\n", m.name, human_size(m.blob.len), m.path));
+    }
+    out
+}
+
+pub fn verify(args: VerifyArgs) -> anyhow::Result<i32> {
+    let bundle = Bundle::open(&args.bundle)?;
+    bundle.verify_all()?;
+    println!(
+        "{}: ok ({} modules, target {})",
+        args.bundle.display(),
+        bundle.index().modules.len(),
+        bundle.target().flavour
+    );
+    Ok(0)
+}

@@ -1,0 +1,78 @@
+//! Command-line interface: argument parsing and dispatch. Each command has its own module;
+//! errors become exit codes here (0 success, 1 errors in the input, 2 usage or I/O errors).
+
+mod build;
+mod inspect;
+mod run;
+
+use clap::{Parser, Subcommand};
+
+/// Ahead-of-time Lua bundler: compile a tree of Lua modules into one verified bundle.
+#[derive(Parser, Debug)]
+#[command(name = "luabundle", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Parse, check and compile every module under the roots into one bundle file.
+    #[command(after_help = "Example:\n  luabundle build src/ -o app.bundle --entry app.main")]
+    Build(build::BuildArgs),
+    /// Report diagnostics for the roots without writing anything.
+    #[command(after_help = "Example:\n  luabundle check src/")]
+    Check(build::CheckArgs),
+    /// List a bundle's target, entry and modules with sizes and dependencies.
+    #[command(after_help = "Example:\n  luabundle inspect app.bundle")]
+    Inspect(inspect::InspectArgs),
+    /// Check every checksum of a bundle and that its target is this program's Lua.
+    #[command(after_help = "Example:\n  luabundle verify app.bundle")]
+    Verify(inspect::VerifyArgs),
+    /// Run a bundle's entry module (or a script, code or module) with the bundle installed.
+    #[command(after_help = "Examples:\n  luabundle run app.bundle -- --verbose\n  luabundle run app.bundle -m app.tool\n  luabundle run app.bundle -e \"print(require('app.util').answer)\"")]
+    Run(run::RunArgs),
+}
+
+/// Parses the arguments, runs the command and returns the process exit code.
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Build(args) => build::build(args),
+        Command::Check(args) => build::check(args),
+        Command::Inspect(args) => inspect::inspect(args),
+        Command::Verify(args) => inspect::verify(args),
+        Command::Run(args) => run::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => report(&err),
+    }
+}
+
+/// Prints an error and returns its exit code.
+fn report(err: &anyhow::Error) -> i32 {
+    if let Some(err) = err.downcast_ref::<luabundle::Error>() {
+        match err {
+            // Diagnostics are already rendered with their own summary line.
+            luabundle::Error::Input(diagnostics) => eprint!("{}", diagnostics.render()),
+            other => eprintln!("error: {other}"),
+        }
+        return err.exit_code();
+    }
+    eprintln!("error: {err:#}");
+    match err.downcast_ref::<luabundle_runtime::Error>() {
+        Some(luabundle_runtime::Error::Io { .. } | luabundle_runtime::Error::NotAFile { .. }) => 2,
+        Some(_) => 1,
+        None => 2,
+    }
+}
+
+/// `1.2 KiB`-style sizes.
+fn human_size(bytes: u64) -> String {
+    match bytes {
+        b if b < 1024 => format!("{b} B"),
+        b if b < 1024 * 1024 => format!("{:.1} KiB", b as f64 / 1024.0),
+        b => format!("{:.1} MiB", b as f64 / (1024.0 * 1024.0)),
+    }
+}

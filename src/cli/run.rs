@@ -1,0 +1,125 @@
+//! `luabundle run`: a fresh Lua state with the bundle installed, running the entry module, a
+//! script, a string of code or a named module, with `arg` set up as `lua` does.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use mlua::chunk::ChunkMode;
+use clap::Args;
+use luabundle_runtime::Bundle;
+use mlua::{Function, Lua, Value};
+
+/// `luabundle run` options.
+#[derive(Args, Debug)]
+#[command(group = clap::ArgGroup::new("what").multiple(false))]
+pub struct RunArgs {
+    /// The bundle file.
+    bundle: PathBuf,
+    /// A Lua script to run instead of the entry module.
+    #[arg(group = "what")]
+    script: Option<PathBuf>,
+    /// Lua code to run instead of the entry module.
+    #[arg(short = 'e', value_name = "CODE", group = "what")]
+    code: Option<String>,
+    /// A module to require instead of the entry module.
+    #[arg(short = 'm', value_name = "MOD", group = "what")]
+    module: Option<String>,
+    /// Arguments for the Lua program, in `arg` (and `...` for a script).
+    #[arg(last = true, value_name = "ARGS")]
+    args: Vec<String>,
+}
+
+/// Calls `f` with the given arguments under a message handler that adds a traceback, and
+/// returns the error text, or nil on success.
+const PROTECTED_CALL: &str = r#"
+local f, args = ...
+local function handler(err)
+  local message = err
+  if type(err) ~= "string" then
+    local meta = getmetatable(err)
+    message = (meta and meta.__tostring) and tostring(err) or ("(error object is a " .. type(err) .. " value)")
+  end
+  return debug.traceback(message, 2)
+end
+local ok, err = xpcall(f, handler, table.unpack(args, 1, args.n))
+if not ok then return err end
+"#;
+
+pub fn run(args: RunArgs) -> anyhow::Result<i32> {
+    let bundle = Bundle::open(&args.bundle)?;
+    let lua = Lua::new();
+    bundle.install(&lua)?;
+    let script = match &args.script {
+        Some(path) => Some(std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?),
+        None => None,
+    };
+    let outcome = execute(&lua, &bundle, &args, script).map_err(|err| anyhow::anyhow!("{err}"))?;
+    match outcome {
+        Outcome::Done => Ok(0),
+        Outcome::Failed(message) => {
+            eprintln!("luabundle: {message}");
+            Ok(1)
+        }
+        Outcome::NoEntry => {
+            eprintln!(
+                "error: bundle {} has no entry module; pass a script, -e CODE or -m MOD, or build with --entry",
+                args.bundle.display()
+            );
+            Ok(2)
+        }
+    }
+}
+
+enum Outcome {
+    Done,
+    Failed(String),
+    NoEntry,
+}
+
+fn execute(lua: &Lua, bundle: &Bundle, args: &RunArgs, script: Option<Vec<u8>>) -> mlua::Result<Outcome> {
+    let script_name = args.script.as_ref().unwrap_or(&args.bundle).display().to_string();
+    set_arg_table(lua, &script_name, &args.args)?;
+    let program = match program(lua, bundle, args, script) {
+        Ok(Some(program)) => program,
+        Ok(None) => return Ok(Outcome::NoEntry),
+        // A script or -e code that does not compile is an error in the input.
+        Err(mlua::Error::SyntaxError { message, .. }) => return Ok(Outcome::Failed(message)),
+        Err(other) => return Err(other),
+    };
+    let call_args = lua.create_sequence_from(args.args.iter().map(String::as_str))?;
+    call_args.raw_set("n", args.args.len())?;
+    let failure: Option<String> = lua.load(PROTECTED_CALL).set_name("=luabundle run").call((program, call_args))?;
+    Ok(failure.map_or(Outcome::Done, Outcome::Failed))
+}
+
+/// The function to run, or `None` when nothing was asked and the bundle has no entry.
+fn program(lua: &Lua, bundle: &Bundle, args: &RunArgs, script: Option<Vec<u8>>) -> mlua::Result<Option<Function>> {
+    if let (Some(path), Some(text)) = (&args.script, script) {
+        let chunk = lua.load(text).set_name(format!("@{}", path.display())).set_mode(ChunkMode::Text);
+        return chunk.into_function().map(Some);
+    }
+    if let Some(code) = &args.code {
+        return lua.load(code.as_str()).set_name("=(command line)").set_mode(ChunkMode::Text).into_function().map(Some);
+    }
+    let module = match (&args.module, bundle.entry()) {
+        (Some(module), _) => module.clone(),
+        (None, Some(entry)) => entry.to_string(),
+        (None, None) => return Ok(None),
+    };
+    let require: Function = lua.globals().get("require")?;
+    lua.load("local require, name = ... return function() return require(name) end")
+        .set_name("=luabundle run")
+        .call((require, module))
+        .map(Some)
+}
+
+/// `arg[0]` is the script (or the bundle), `arg[1..]` the arguments, `arg[-1]` the program.
+fn set_arg_table(lua: &Lua, script_name: &str, args: &[String]) -> mlua::Result<()> {
+    let table = lua.create_table()?;
+    table.raw_set(-1, "luabundle")?;
+    table.raw_set(0, script_name)?;
+    for (i, value) in args.iter().enumerate() {
+        table.raw_set(i + 1, value.as_str())?;
+    }
+    lua.globals().set("arg", Value::Table(table))
+}

@@ -1,0 +1,91 @@
+//! Compilation: Lua source to bytecode of the linked VM, in parallel, one Lua state per
+//! worker.
+//!
+//! Each chunk is compiled under its name `@<display path>`; Lua 5.x bakes that name into the
+//! bytecode, so errors and tracebacks at run time name the original file and line.
+
+use mlua::chunk::ChunkMode;
+use mlua::Lua;
+use rayon::prelude::*;
+
+use crate::diagnostic::Diagnostic;
+use crate::source::{self, SourceFile};
+
+/// Compiles `file` with `lua` and dumps its bytecode, without debug info if `strip`.
+///
+/// # Errors
+/// A `compile-error` diagnostic at the line Lua reports (errors full_moon does not catch,
+/// such as too many local variables, or a file that is already bytecode).
+pub fn compile_file(lua: &Lua, file: &SourceFile, strip: bool) -> Result<Vec<u8>, Diagnostic> {
+    let text = source::prepare(&file.text);
+    let function = lua
+        .load(text.as_bytes())
+        .set_name(file.chunk_name())
+        .set_mode(ChunkMode::Text)
+        .into_function()
+        .map_err(|err| compile_error(file, &err))?;
+    Ok(function.dump(strip))
+}
+
+/// Compiles every file on the current rayon pool; results are in the order of `files`.
+pub fn compile_all(files: &[&SourceFile], strip: bool) -> Vec<Result<Vec<u8>, Diagnostic>> {
+    files
+        .par_iter()
+        .map_init(Lua::new, |lua, file| {
+            let result = compile_file(lua, file, strip);
+            // Keep each worker's state small between files.
+            let _ = lua.gc_collect();
+            result
+        })
+        .collect()
+}
+
+fn compile_error(file: &SourceFile, err: &mlua::Error) -> Diagnostic {
+    let message = match err {
+        mlua::Error::SyntaxError { message, .. } => message.clone(),
+        other => other.to_string(),
+    };
+    // Lua formats errors as `<chunk>:<line>: <message>`.
+    let located = message
+        .strip_prefix(&file.display_path)
+        .and_then(|rest| rest.strip_prefix(':'))
+        .and_then(|rest| rest.split_once(':'))
+        .and_then(|(line, rest)| Some((line.parse::<usize>().ok()?, rest.trim())));
+    match located {
+        Some((line, text)) => {
+            let start = source::line_start(&file.text, line);
+            let end = file.text[start..].find('\n').map_or(file.text.len(), |i| start + i);
+            Diagnostic::error("compile-error", format!("Lua rejects this file: {text}"))
+                .with_primary(file.id, start..end, text.to_string())
+        }
+        None => Diagnostic::error("compile-error", format!("{}: Lua rejects this file: {message}", file.display_path)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(text: &str) -> SourceFile {
+        SourceFile { id: 0, disk_path: "m.lua".into(), display_path: "src/m.lua".into(), text: text.into() }
+    }
+
+    #[test]
+    fn bytecode_keeps_the_chunk_name_and_lines() {
+        let lua = Lua::new();
+        let bytes = compile_file(&lua, &file("\n\nerror('boom')"), false).unwrap();
+        assert!(bytes.starts_with(b"\x1bLua"));
+        let err = lua.load(&bytes[..]).set_mode(ChunkMode::Binary).exec().unwrap_err();
+        assert!(err.to_string().contains("src/m.lua:3: boom"), "{err}");
+    }
+
+    #[test]
+    fn lua_level_errors_become_diagnostics_at_their_line() {
+        let lua = Lua::new();
+        let d = compile_file(&lua, &file("local x = 1\ngoto nowhere\n"), false).unwrap_err();
+        assert_eq!(d.code, "compile-error");
+        assert_eq!(d.labels[0].range.start, "local x = 1\n".len());
+        let d = compile_file(&lua, &file("\x1bLua\x54\x00"), false).unwrap_err();
+        assert!(d.message.contains("binary"), "{}", d.message);
+    }
+}

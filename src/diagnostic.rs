@@ -1,0 +1,166 @@
+//! Diagnostics as plain data, and their rendering with source snippets.
+//!
+//! Stages collect every problem they find as [`Diagnostic`] values with stable codes
+//! (`parse-error`, `unresolved-require`, `require-cycle`, `duplicate-module`, ...) and byte
+//! ranges into source files. Only [`Diagnostics::render`] turns them into text.
+
+use std::ops::Range;
+use std::sync::Arc;
+
+use codespan_reporting::diagnostic as cs;
+use codespan_reporting::files::SimpleFiles;
+use codespan_reporting::term;
+
+use crate::source::{FileId, SourceFile};
+
+/// How bad a diagnostic is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Severity {
+    /// Worth knowing; the build goes on.
+    Warning,
+    /// The build fails.
+    Error,
+}
+
+/// A place in a source file that a diagnostic points at.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Label {
+    /// The file.
+    pub file: FileId,
+    /// Byte range in the file's text.
+    pub range: Range<usize>,
+    /// What is at that place.
+    pub message: String,
+    /// The main place (`true`) or a related one.
+    pub primary: bool,
+}
+
+/// One problem found in the input.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Diagnostic {
+    /// Error or warning.
+    pub severity: Severity,
+    /// Stable code, e.g. `unresolved-require`.
+    pub code: &'static str,
+    /// One-line summary.
+    pub message: String,
+    /// Places in the source, primary first.
+    pub labels: Vec<Label>,
+    /// Further lines of explanation.
+    pub notes: Vec<String>,
+}
+
+impl Diagnostic {
+    /// An error with a code and message.
+    pub fn error(code: &'static str, message: impl Into<String>) -> Diagnostic {
+        Diagnostic { severity: Severity::Error, code, message: message.into(), labels: Vec::new(), notes: Vec::new() }
+    }
+
+    /// A warning with a code and message.
+    pub fn warning(code: &'static str, message: impl Into<String>) -> Diagnostic {
+        Diagnostic { severity: Severity::Warning, ..Diagnostic::error(code, message) }
+    }
+
+    /// Adds the primary label.
+    pub fn with_primary(mut self, file: FileId, range: Range<usize>, message: impl Into<String>) -> Diagnostic {
+        self.labels.push(Label { file, range, message: message.into(), primary: true });
+        self
+    }
+
+    /// Adds a secondary label.
+    pub fn with_secondary(mut self, file: FileId, range: Range<usize>, message: impl Into<String>) -> Diagnostic {
+        self.labels.push(Label { file, range, message: message.into(), primary: false });
+        self
+    }
+
+    /// Adds a note.
+    pub fn with_note(mut self, note: impl Into<String>) -> Diagnostic {
+        self.notes.push(note.into());
+        self
+    }
+
+    /// Whether this diagnostic fails the build.
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+}
+
+/// Diagnostics together with the sources their labels point into, ready to render.
+#[derive(Clone, Debug, Default)]
+pub struct Diagnostics {
+    items: Vec<Diagnostic>,
+    files: Vec<(String, Arc<str>)>,
+}
+
+impl Diagnostics {
+    /// Collects `items`, keeping the name and text of every file in `files` for rendering.
+    pub fn new(mut items: Vec<Diagnostic>, files: &[SourceFile]) -> Diagnostics {
+        items.sort_by(|a, b| b.severity.cmp(&a.severity).then_with(|| sort_key(a).cmp(&sort_key(b))));
+        let files = files.iter().map(|f| (f.display_path.clone(), f.text.clone())).collect();
+        Diagnostics { items, files }
+    }
+
+    /// The diagnostics, errors first, then by file and position.
+    pub fn items(&self) -> &[Diagnostic] {
+        &self.items
+    }
+
+    /// Whether any diagnostic is an error.
+    pub fn has_errors(&self) -> bool {
+        self.items.iter().any(Diagnostic::is_error)
+    }
+
+    /// Number of errors and of warnings.
+    pub fn counts(&self) -> (usize, usize) {
+        let errors = self.items.iter().filter(|d| d.is_error()).count();
+        (errors, self.items.len() - errors)
+    }
+
+    /// Renders every diagnostic as plain text with source snippets, `file:line:column`
+    /// locations and notes, followed by a summary line when there are errors.
+    pub fn render(&self) -> String {
+        let mut files = SimpleFiles::new();
+        let ids: Vec<usize> = self.files.iter().map(|(name, text)| files.add(name.as_str(), text.as_ref())).collect();
+        let config = term::Config::default();
+        let mut out = String::new();
+        for d in &self.items {
+            let labels = d.labels.iter().filter(|l| l.file < ids.len()).map(|l| {
+                let make = if l.primary { cs::Label::primary } else { cs::Label::secondary };
+                make(ids[l.file], l.range.clone()).with_message(&l.message)
+            });
+            let severity = match d.severity {
+                Severity::Error => cs::Severity::Error,
+                Severity::Warning => cs::Severity::Warning,
+            };
+            let diagnostic = cs::Diagnostic::new(severity)
+                .with_code(d.code)
+                .with_message(&d.message)
+                .with_labels(labels.collect())
+                .with_notes(d.notes.clone());
+            match term::emit_into_string(&config, &files, &diagnostic) {
+                Ok(text) => out.push_str(&text),
+                Err(_) => out.push_str(&format!("{}[{}]: {}\n", severity_word(d.severity), d.code, d.message)),
+            }
+        }
+        let (errors, warnings) = self.counts();
+        if errors > 0 {
+            out.push_str(&format!("error: {errors} error{}, {warnings} warning{}\n", plural(errors), plural(warnings)));
+        }
+        out
+    }
+}
+
+fn sort_key(d: &Diagnostic) -> (usize, usize, &'static str) {
+    d.labels.iter().find(|l| l.primary).map_or((usize::MAX, 0, d.code), |l| (l.file, l.range.start, d.code))
+}
+
+fn severity_word(severity: Severity) -> &'static str {
+    match severity {
+        Severity::Error => "error",
+        Severity::Warning => "warning",
+    }
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}

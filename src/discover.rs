@@ -1,0 +1,309 @@
+//! Discovery: walks the roots, reads every `.lua` file, and names modules the way Lua's own
+//! `package.path` search would find them.
+//!
+//! This is the only stage that touches the filesystem; every later stage works on the
+//! [`SourceFile`]s it returns.
+
+use std::collections::btree_map::{BTreeMap, Entry};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use walkdir::WalkDir;
+
+use crate::diagnostic::Diagnostic;
+use crate::error::Error;
+use crate::source::{FileId, SourceFile};
+
+/// The default module path templates, tried in this order as in `package.path`.
+pub const DEFAULT_TEMPLATES: &str = "?.lua;?/init.lua";
+
+/// A source root: a directory, optionally with a module name prefix (`PREFIX=DIR`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Root {
+    /// Prefix prepended to every module name under this root, e.g. `vendor`.
+    pub prefix: Option<String>,
+    /// The directory.
+    pub dir: PathBuf,
+}
+
+impl Root {
+    /// Parses `DIR` or `PREFIX=DIR`. A `=` counts as a prefix separator only when the part
+    /// before it looks like a module name (no path separator).
+    pub fn parse(spec: &str) -> Root {
+        match spec.split_once('=') {
+            Some((prefix, dir)) if !prefix.is_empty() && !prefix.contains(['/', '\\']) && !dir.is_empty() => {
+                Root { prefix: Some(prefix.to_string()), dir: PathBuf::from(dir) }
+            }
+            _ => Root { prefix: None, dir: PathBuf::from(spec) },
+        }
+    }
+}
+
+impl From<&str> for Root {
+    fn from(spec: &str) -> Root {
+        Root::parse(spec)
+    }
+}
+
+impl From<PathBuf> for Root {
+    fn from(dir: PathBuf) -> Root {
+        Root { prefix: None, dir }
+    }
+}
+
+impl From<&Path> for Root {
+    fn from(dir: &Path) -> Root {
+        Root { prefix: None, dir: dir.to_path_buf() }
+    }
+}
+
+/// One module path template such as `?/init.lua`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Template {
+    before: String,
+    after: String,
+}
+
+impl Template {
+    /// Parses a `;`-separated template list like `package.path` (relative, one `?` each).
+    ///
+    /// # Errors
+    /// [`Error::Usage`] for an empty list or a template without exactly one `?`.
+    pub fn parse_list(list: &str) -> Result<Vec<Template>, Error> {
+        let templates: Vec<Template> = list
+            .split(';')
+            .filter(|t| !t.is_empty())
+            .map(|t| match t.split_once('?') {
+                Some((before, after)) if !after.contains('?') => Ok(Template { before: before.into(), after: after.into() }),
+                _ => Err(Error::Usage(format!("module path template {t:?} needs exactly one `?`"))),
+            })
+            .collect::<Result<_, _>>()?;
+        if templates.is_empty() {
+            return Err(Error::Usage("no module path templates given".into()));
+        }
+        Ok(templates)
+    }
+
+    /// The module name under which Lua's search finds `relative` (a `/`-separated path inside
+    /// a root) through this template, if any.
+    fn module_name(&self, relative: &str) -> Option<String> {
+        let stem = relative.strip_prefix(&self.before)?.strip_suffix(&self.after)?;
+        // Lua turns every `.` of a name into a directory separator, so a path whose stem
+        // holds a `.` (or an empty part) is never found through this template.
+        if stem.is_empty() || stem.contains('.') || stem.split('/').any(str::is_empty) {
+            return None;
+        }
+        Some(stem.replace('/', "."))
+    }
+}
+
+/// A module name and the file that provides it. A file may provide several names
+/// (`a/init.lua` is both `a.init` and `a`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ModuleName {
+    /// The name `require` takes.
+    pub name: String,
+    /// The file.
+    pub file: FileId,
+}
+
+/// What discovery found.
+#[derive(Debug, Default)]
+pub struct Discovered {
+    /// Every file read, in walk order; a file's position is its [`FileId`].
+    pub files: Vec<SourceFile>,
+    /// Every module name, sorted by name, unique.
+    pub modules: Vec<ModuleName>,
+    /// Problems found (unreadable files, duplicates, shadowing).
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// Walks `roots` in order and names their modules through `templates`.
+///
+/// # Errors
+/// [`Error::Usage`] if a root is not a directory. Problems with single files are
+/// diagnostics, so that all of them are reported together.
+pub fn discover(roots: &[Root], templates: &[Template]) -> Result<Discovered, Error> {
+    let mut found = Discovered::default();
+    let mut names: BTreeMap<String, (usize, FileId)> = BTreeMap::new();
+    for (root_index, root) in roots.iter().enumerate() {
+        if !root.dir.is_dir() {
+            return Err(Error::Usage(format!("root {} is not a directory", root.dir.display())));
+        }
+        let root_names = walk_root(root, templates, &mut found)?;
+        for (name, file) in root_names {
+            let name = match &root.prefix {
+                Some(prefix) => format!("{prefix}.{name}"),
+                None => name,
+            };
+            match names.entry(name) {
+                Entry::Vacant(slot) => {
+                    slot.insert((root_index, file));
+                }
+                Entry::Occupied(slot) => {
+                    let first = &found.files[slot.get().1].display_path;
+                    let second = &found.files[file].display_path;
+                    found.diagnostics.push(
+                        Diagnostic::error("duplicate-module", format!("module `{}` is defined in two roots", slot.key()))
+                            .with_note(format!("first:  {first}"))
+                            .with_note(format!("second: {second}"))
+                            .with_note("rename one of them, or give a root a prefix with PREFIX=DIR"),
+                    );
+                }
+            }
+        }
+    }
+    found.modules = names.into_iter().map(|(name, (_, file))| ModuleName { name, file }).collect();
+    Ok(found)
+}
+
+/// Walks one root, reading its files, and returns its names (without the root's prefix).
+fn walk_root(root: &Root, templates: &[Template], found: &mut Discovered) -> Result<Vec<(String, FileId)>, Error> {
+    let label = root_label(&root.dir);
+    // name -> (template position, file): a lower template position wins, as in Lua's search.
+    let mut names: HashMap<String, (usize, FileId)> = HashMap::new();
+    let walker = WalkDir::new(&root.dir)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_entry(|e| e.depth() == 0 || !e.file_name().to_string_lossy().starts_with('.'));
+    for entry in walker {
+        let entry = match entry {
+            Ok(entry) => entry,
+            Err(err) => {
+                let path = err.path().map_or_else(|| root.dir.display().to_string(), |p| p.display().to_string());
+                found.diagnostics.push(Diagnostic::error("io-error", format!("cannot read {path}: {err}")));
+                continue;
+            }
+        };
+        let path = entry.path();
+        if path.extension().is_none_or(|e| e != "lua") || !path.is_file() {
+            continue;
+        }
+        let Some(relative) = relative_path(&root.dir, path) else {
+            found.diagnostics.push(Diagnostic::warning(
+                "unrequirable-file",
+                format!("{} has a name that is not valid UTF-8 and is skipped", path.display()),
+            ));
+            continue;
+        };
+        let display_path = if label.is_empty() { relative.clone() } else { format!("{label}/{relative}") };
+        let Some(file) = read_source(path, display_path, found) else { continue };
+        let mut named = false;
+        for (position, template) in templates.iter().enumerate() {
+            if let Some(name) = template.module_name(&relative) {
+                named = true;
+                add_name(&mut names, name, (position, file), found);
+            }
+        }
+        if !named {
+            found.diagnostics.push(Diagnostic::warning(
+                "unrequirable-file",
+                format!("{} cannot be required: Lua's search never finds a file named like this", found.files[file].display_path),
+            ));
+        }
+    }
+    let mut names: Vec<(String, FileId)> = names.into_iter().map(|(name, (_, file))| (name, file)).collect();
+    names.sort();
+    Ok(names)
+}
+
+fn add_name(names: &mut HashMap<String, (usize, FileId)>, name: String, candidate: (usize, FileId), found: &mut Discovered) {
+    let winner = match names.get(&name) {
+        None => {
+            names.insert(name, candidate);
+            return;
+        }
+        Some(&existing) if existing.0 <= candidate.0 => existing,
+        Some(_) => {
+            let loser = names.insert(name.clone(), candidate).expect("present");
+            let (winner, loser) = (candidate, loser);
+            push_shadowed(found, &name, winner.1, loser.1);
+            return;
+        }
+    };
+    push_shadowed(found, &name, winner.1, candidate.1);
+}
+
+fn push_shadowed(found: &mut Discovered, name: &str, winner: FileId, loser: FileId) {
+    let (winner, loser) = (&found.files[winner].display_path, &found.files[loser].display_path);
+    let also = loser.strip_suffix(".lua").map(|s| s.rsplit('/').next().unwrap_or(s)).unwrap_or_default();
+    found.diagnostics.push(
+        Diagnostic::warning("shadowed-module", format!("`require \"{name}\"` loads {winner}, which shadows {loser}"))
+            .with_note(format!("Lua's search tries {winner} first, as this bundle does"))
+            .with_note(format!("{loser} stays requirable under its longer name (`{name}.{also}`)")),
+    );
+}
+
+/// Reads `path` into a new [`SourceFile`], or records why it cannot be used.
+fn read_source(path: &Path, display_path: String, found: &mut Discovered) -> Option<FileId> {
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(err) => {
+            found.diagnostics.push(Diagnostic::error("io-error", format!("cannot read {display_path}: {err}")));
+            return None;
+        }
+    };
+    let text = match String::from_utf8(bytes) {
+        Ok(text) => text,
+        Err(err) => {
+            let valid = &err.as_bytes()[..err.utf8_error().valid_up_to()];
+            let text = std::str::from_utf8(valid).unwrap_or_default();
+            let (line, column) = crate::source::line_col(text, text.len());
+            found.diagnostics.push(Diagnostic::error(
+                "invalid-utf8",
+                format!("{display_path}:{line}:{column}: file is not valid UTF-8"),
+            ));
+            return None;
+        }
+    };
+    let id = found.files.len();
+    found.files.push(SourceFile { id, disk_path: path.to_path_buf(), display_path, text: text.into() });
+    Some(id)
+}
+
+/// `path` relative to `root`, with `/` separators, if every part is UTF-8.
+fn relative_path(root: &Path, path: &Path) -> Option<String> {
+    let relative = path.strip_prefix(root).ok()?;
+    let parts: Option<Vec<&str>> = relative.components().map(|c| c.as_os_str().to_str()).collect();
+    Some(parts?.join("/"))
+}
+
+/// The root directory's own name, which starts every display path (`src/app/util.lua`).
+fn root_label(dir: &Path) -> String {
+    let canonical = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+    canonical.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn templates() -> Vec<Template> {
+        Template::parse_list(DEFAULT_TEMPLATES).unwrap()
+    }
+
+    #[test]
+    fn templates_name_files_like_lua_search() {
+        let t = templates();
+        assert_eq!(t[0].module_name("a/b.lua").as_deref(), Some("a.b"));
+        assert_eq!(t[0].module_name("a/init.lua").as_deref(), Some("a.init"));
+        assert_eq!(t[1].module_name("a/init.lua").as_deref(), Some("a"));
+        assert_eq!(t[1].module_name("init.lua"), None);
+        assert_eq!(t[0].module_name("a.b.lua"), None);
+        assert_eq!(t[0].module_name("a/b.txt"), None);
+    }
+
+    #[test]
+    fn root_prefix_needs_a_name_before_the_equals_sign() {
+        assert_eq!(Root::parse("vendor=lib").prefix.as_deref(), Some("vendor"));
+        assert_eq!(Root::parse("lib").prefix, None);
+        assert_eq!(Root::parse("./a=b").prefix, None);
+    }
+
+    #[test]
+    fn bad_templates_are_usage_errors() {
+        assert!(Template::parse_list("lua").is_err());
+        assert!(Template::parse_list("??.lua").is_err());
+        assert!(Template::parse_list("").is_err());
+    }
+}

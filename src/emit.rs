@@ -1,0 +1,87 @@
+//! Emission: turns compiled modules and their graph into bundle bytes (through the runtime
+//! crate's format writer) and writes them so that no reader ever sees a partial file.
+
+use std::io::Write;
+use std::path::Path;
+
+use luabundle_runtime::format::{self, BlobKind, BundleContents, DepKind, Dependency, ModuleInput, Target};
+
+use crate::error::Error;
+use crate::graph;
+use crate::requires::Timing;
+
+/// One module ready for the bundle.
+#[derive(Clone, Debug)]
+pub struct EmitModule {
+    /// Module name.
+    pub name: String,
+    /// Chunk name baked into the bytecode.
+    pub chunk_name: String,
+    /// Display path of its file.
+    pub path: String,
+    /// Its bytecode.
+    pub bytes: Vec<u8>,
+    /// Its dependencies, as positions in the module list.
+    pub deps: Vec<graph::Dependency>,
+}
+
+/// Encodes a bundle. `modules` must be sorted by name; `entry` is a position in it.
+///
+/// # Errors
+/// [`Error::Format`] if the format cannot hold the contents.
+pub fn bundle_bytes(target: &Target, modules: Vec<EmitModule>, entry: Option<usize>, externals: Vec<String>) -> Result<Vec<u8>, Error> {
+    let modules = modules
+        .into_iter()
+        .map(|m| ModuleInput {
+            name: m.name,
+            chunk_name: m.chunk_name,
+            path: m.path,
+            kind: BlobKind::Bytecode,
+            bytes: m.bytes,
+            deps: m.deps.iter().map(dependency).collect(),
+        })
+        .collect();
+    let contents = BundleContents {
+        target: target.clone(),
+        modules,
+        entry: entry.map(|e| e as u32),
+        externals,
+        profiles: Vec::new(),
+    };
+    Ok(format::encode(&contents)?)
+}
+
+fn dependency(dep: &graph::Dependency) -> Dependency {
+    let kind = match dep.timing {
+        Timing::Eager => DepKind::Eager,
+        Timing::Deferred => DepKind::Deferred,
+    };
+    Dependency { module: dep.module as u32, kind, optional: dep.optional }
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same directory and a rename, so
+/// the path holds either its old content or the complete new one. Returns `false` without
+/// touching the file when it already holds exactly `bytes`.
+///
+/// # Errors
+/// [`Error::Io`] naming the path; the temporary file is removed.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<bool, Error> {
+    if std::fs::read(path).is_ok_and(|existing| existing == bytes) {
+        return Ok(false);
+    }
+    let io = |action, source| Error::Io { action, path: path.to_path_buf(), source };
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    std::fs::create_dir_all(dir).map_err(|e| io("create the directory of", e))?;
+    let mut temp = tempfile::Builder::new()
+        .prefix(".luabundle-")
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .map_err(|e| io("create a temporary file beside", e))?;
+    temp.write_all(bytes).map_err(|e| io("write", e))?;
+    temp.as_file().sync_all().map_err(|e| io("write", e))?;
+    temp.persist(path).map_err(|e| io("replace", e.error))?;
+    Ok(true)
+}

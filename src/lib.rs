@@ -1,0 +1,35 @@
+//! luabundle: an ahead-of-time Lua bundler and bytecode compiler.
+//!
+//! It finds every module under a set of source roots, checks the `require` graph (missing
+//! modules, require cycles that cannot work), compiles every module to bytecode in parallel,
+//! and writes one verified bundle that the `luabundle-runtime` crate loads lazily.
+//!
+//! In a `build.rs`:
+//!
+//! ```no_run
+//! fn main() {
+//!     // Writes $OUT_DIR/app.bundle; prints diagnostics and exits 1 on errors.
+//!     luabundle::Builder::new().root("lua").entry("app.main").build();
+//! }
+//! ```
+//!
+//! The stages are separate modules and only [`Builder`] runs them in order:
+//! [`discover`] -> [`parse`] -> [`requires`] -> [`graph`] -> [`compile`] -> [`emit`].
+#![warn(missing_docs)]
+
+pub mod builder;
+pub mod compile;
+pub mod diagnostic;
+pub mod discover;
+pub mod emit;
+pub mod error;
+pub mod graph;
+mod lua_string;
+pub mod parse;
+pub mod requires;
+pub mod source;
+
+pub use builder::{Builder, Report};
+pub use diagnostic::{Diagnostic, Diagnostics, Severity};
+pub use discover::Root;
+pub use error::Error;

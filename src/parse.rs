@@ -1,0 +1,67 @@
+//! Parsing: full_moon syntax trees for the chosen Lua flavour, with every syntax error of a
+//! file as a diagnostic.
+//!
+//! full_moon recurses once per nesting level, so callers parse on threads with large stacks
+//! (see [`PARSE_STACK_SIZE`]).
+
+use full_moon::ast::Ast;
+use full_moon::LuaVersion;
+
+use crate::diagnostic::Diagnostic;
+use crate::source::{self, SourceFile};
+
+/// Stack size for threads that parse, visit and drop syntax trees.
+pub const PARSE_STACK_SIZE: usize = 64 << 20;
+
+/// The syntax version of the flavour feature.
+fn lua_version() -> LuaVersion {
+    LuaVersion::lua54()
+}
+
+/// Parses `file` (after [`source::prepare`], so shebang lines and byte order marks behave as
+/// in `lua`). Returns the tree, or every syntax error found.
+///
+/// # Errors
+/// One `parse-error` diagnostic per syntax error full_moon reports.
+pub fn parse(file: &SourceFile) -> Result<Ast, Vec<Diagnostic>> {
+    let text = source::prepare(&file.text);
+    let result = full_moon::parse_fallible(&text, lua_version());
+    if result.errors().is_empty() {
+        return Ok(result.into_ast());
+    }
+    Err(result
+        .errors()
+        .iter()
+        .map(|error| {
+            let (start, end) = error.range();
+            let start = start.bytes().min(file.text.len());
+            let end = end.bytes().clamp(start, file.text.len());
+            Diagnostic::error("parse-error", format!("syntax error: {}", error.error_message()))
+                .with_primary(file.id, start..end, error.error_message().into_owned())
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(text: &str) -> SourceFile {
+        SourceFile { id: 0, disk_path: "t.lua".into(), display_path: "src/t.lua".into(), text: text.into() }
+    }
+
+    #[test]
+    fn valid_lua54_parses() {
+        assert!(parse(&file("local x <const> = 1 // 2\nreturn x")).is_ok());
+        assert!(parse(&file("#!/usr/bin/lua\nreturn 1")).is_ok());
+    }
+
+    #[test]
+    fn syntax_errors_point_at_their_position() {
+        let errors = parse(&file("local x = 1\nlocal = 2\n")).unwrap_err();
+        assert!(!errors.is_empty());
+        let label = &errors[0].labels[0];
+        assert_eq!(crate::source::line_col("local x = 1\nlocal = 2\n", label.range.start).0, 2);
+        assert_eq!(errors[0].code, "parse-error");
+    }
+}
