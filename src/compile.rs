@@ -54,11 +54,16 @@ fn compile_error(file: &SourceFile, err: &mlua::Error) -> Diagnostic {
     match located {
         Some((line, text)) => {
             let start = source::line_start(&file.text, line);
-            let end = file.text[start..].find('\n').map_or(file.text.len(), |i| start + i);
+            let end = file.text[start..]
+                .find('\n')
+                .map_or(file.text.len(), |i| start + i);
             Diagnostic::error("compile-error", format!("Lua rejects this file: {text}"))
                 .with_primary(file.id, start..end, text.to_string())
         }
-        None => Diagnostic::error("compile-error", format!("{}: Lua rejects this file: {message}", file.display_path)),
+        None => Diagnostic::error(
+            "compile-error",
+            format!("{}: Lua rejects this file: {message}", file.display_path),
+        ),
     }
 }
 
@@ -67,7 +72,12 @@ mod tests {
     use super::*;
 
     fn file(text: &str) -> SourceFile {
-        SourceFile { id: 0, disk_path: "m.lua".into(), display_path: "src/m.lua".into(), text: text.into() }
+        SourceFile {
+            id: 0,
+            disk_path: "m.lua".into(),
+            display_path: "src/m.lua".into(),
+            text: text.into(),
+        }
     }
 
     #[test]
@@ -75,15 +85,26 @@ mod tests {
         let lua = Lua::new();
         let bytes = compile_file(&lua, &file("\n\nerror('boom')"), false).unwrap();
         assert!(bytes.starts_with(b"\x1bLua"));
-        let err = lua.load(&bytes[..]).set_mode(ChunkMode::Binary).exec().unwrap_err();
+        let err = lua
+            .load(&bytes[..])
+            .set_mode(ChunkMode::Binary)
+            .exec()
+            .unwrap_err();
         assert!(err.to_string().contains("src/m.lua:3: boom"), "{err}");
     }
 
     #[test]
     fn lua_level_errors_become_diagnostics_at_their_line() {
         let lua = Lua::new();
-        let d = compile_file(&lua, &file("local x = 1\ngoto nowhere\n"), false).unwrap_err();
+        let names: Vec<String> = (0..201).map(|i| format!("v{i}")).collect();
+        let text = format!("local x = 1\nlocal {} = 1\nreturn x\n", names.join(", "));
+        let d = compile_file(&lua, &file(&text), false).unwrap_err();
         assert_eq!(d.code, "compile-error");
+        assert!(
+            d.message.contains("too many local variables"),
+            "{}",
+            d.message
+        );
         assert_eq!(d.labels[0].range.start, "local x = 1\n".len());
         let d = compile_file(&lua, &file("\x1bLua\x54\x00"), false).unwrap_err();
         assert!(d.message.contains("binary"), "{}", d.message);

@@ -65,7 +65,11 @@ impl ModuleGraph {
                     }
                     d.optional &= w.optional;
                 })
-                .or_insert(Dependency { module: target, timing: w.timing, optional: w.optional });
+                .or_insert(Dependency {
+                    module: target,
+                    timing: w.timing,
+                    optional: w.optional,
+                });
         }
         deps.into_values().collect()
     }
@@ -81,7 +85,11 @@ pub fn build_graph(
 ) -> (ModuleGraph, Vec<Diagnostic>) {
     let mut result = ModuleGraph::default();
     let mut diagnostics = Vec::new();
-    let position: HashMap<&str, usize> = modules.iter().enumerate().map(|(i, m)| (m.name.as_str(), i)).collect();
+    let position: HashMap<&str, usize> = modules
+        .iter()
+        .enumerate()
+        .map(|(i, m)| (m.name.as_str(), i))
+        .collect();
     for i in 0..modules.len() {
         result.graph.add_node(i);
     }
@@ -101,8 +109,15 @@ pub fn build_graph(
                 }
             };
             if let Some(&to) = position.get(name.as_str()) {
-                let edge = Edge { file, range: site.range.clone(), timing: site.timing, optional: site.optional };
-                result.graph.add_edge(NodeIndex::new(from), NodeIndex::new(to), edge);
+                let edge = Edge {
+                    file,
+                    range: site.range.clone(),
+                    timing: site.timing,
+                    optional: site.optional,
+                };
+                result
+                    .graph
+                    .add_edge(NodeIndex::new(from), NodeIndex::new(to), edge);
             } else if externals.iter().any(|pattern| glob_match(pattern, name)) {
                 result.externals_used.insert(name.clone());
             } else if first_visit {
@@ -115,19 +130,43 @@ pub fn build_graph(
 }
 
 fn dynamic_require(file: FileId, site: &RequireSite, expression: &str) -> Diagnostic {
-    Diagnostic::warning("dynamic-require", "require with a name known only at run time")
-        .with_primary(file, site.range.clone(), format!("`{expression}` is not a constant"))
-        .with_note("the module it loads is not bundled unless something else requires it")
+    Diagnostic::warning(
+        "dynamic-require",
+        "require with a name known only at run time",
+    )
+    .with_primary(
+        file,
+        site.range.clone(),
+        format!("`{expression}` is not a constant"),
+    )
+    .with_note("the module it loads is not bundled unless something else requires it")
 }
 
-fn unresolved_require(file: FileId, site: &RequireSite, name: &str, modules: &[ModuleName]) -> Diagnostic {
-    let make = if site.optional { Diagnostic::warning } else { Diagnostic::error };
-    let mut d = make("unresolved-require", format!("module `{name}` not found"))
-        .with_primary(file, site.range.clone(), format!("no root provides `{name}`"));
+fn unresolved_require(
+    file: FileId,
+    site: &RequireSite,
+    name: &str,
+    modules: &[ModuleName],
+) -> Diagnostic {
+    let make = if site.optional {
+        Diagnostic::warning
+    } else {
+        Diagnostic::error
+    };
+    let mut d = make("unresolved-require", format!("module `{name}` not found")).with_primary(
+        file,
+        site.range.clone(),
+        format!("no root provides `{name}`"),
+    );
     if let Some(close) = modules.iter().find(|m| m.name.eq_ignore_ascii_case(name)) {
-        d = d.with_note(format!("a module `{}` exists (names are case-sensitive)", close.name));
+        d = d.with_note(format!(
+            "a module `{}` exists (names are case-sensitive)",
+            close.name
+        ));
     }
-    d.with_note(format!("if the host program provides `{name}`, declare it with --external {name}"))
+    d.with_note(format!(
+        "if the host program provides `{name}`, declare it with --external {name}"
+    ))
 }
 
 /// `*` matches any run of characters; everything else matches itself.
@@ -135,14 +174,22 @@ pub fn glob_match(pattern: &str, name: &str) -> bool {
     match pattern.split_once('*') {
         None => pattern == name,
         Some((head, rest)) => {
-            let Some(tail) = name.strip_prefix(head) else { return false };
-            (0..=tail.len()).filter(|&i| tail.is_char_boundary(i)).any(|i| glob_match(rest, &tail[i..]))
+            let Some(tail) = name.strip_prefix(head) else {
+                return false;
+            };
+            (0..=tail.len())
+                .filter(|&i| tail.is_char_boundary(i))
+                .any(|i| glob_match(rest, &tail[i..]))
         }
     }
 }
 
 /// One `require-cycle` error per strongly connected set of modules joined by eager edges.
-fn eager_cycles(graph: &DiGraph<usize, Edge>, modules: &[ModuleName], files: &[SourceFile]) -> Vec<Diagnostic> {
+fn eager_cycles(
+    graph: &DiGraph<usize, Edge>,
+    modules: &[ModuleName],
+    files: &[SourceFile],
+) -> Vec<Diagnostic> {
     let eager = EdgeFiltered::from_fn(graph, |e| e.weight().timing == Timing::Eager);
     let mut cycles: Vec<Vec<EdgeIndex>> = petgraph::algo::tarjan_scc(&eager)
         .into_iter()
@@ -152,18 +199,28 @@ fn eager_cycles(graph: &DiGraph<usize, Edge>, modules: &[ModuleName], files: &[S
             shortest_cycle(graph, start, &members)
         })
         .collect();
-    cycles.sort_by(|a, b| cycle_names(graph, modules, a).cmp(&cycle_names(graph, modules, b)));
+    cycles.sort_by_cached_key(|c| cycle_names(graph, modules, c));
     let hidden = cycles.len().saturating_sub(MAX_CYCLES_SHOWN);
-    let mut out: Vec<Diagnostic> =
-        cycles.iter().take(MAX_CYCLES_SHOWN).map(|c| cycle_diagnostic(graph, modules, files, c)).collect();
+    let mut out: Vec<Diagnostic> = cycles
+        .iter()
+        .take(MAX_CYCLES_SHOWN)
+        .map(|c| cycle_diagnostic(graph, modules, files, c))
+        .collect();
     if hidden > 0 {
-        out.push(Diagnostic::error("require-cycle", format!("and {hidden} more require cycles")));
+        out.push(Diagnostic::error(
+            "require-cycle",
+            format!("and {hidden} more require cycles"),
+        ));
     }
     out
 }
 
 /// The shortest eager path from `start` back to itself inside `members`, as edges.
-fn shortest_cycle(graph: &DiGraph<usize, Edge>, start: NodeIndex, members: &BTreeSet<NodeIndex>) -> Option<Vec<EdgeIndex>> {
+fn shortest_cycle(
+    graph: &DiGraph<usize, Edge>,
+    start: NodeIndex,
+    members: &BTreeSet<NodeIndex>,
+) -> Option<Vec<EdgeIndex>> {
     let mut came_from: HashMap<NodeIndex, EdgeIndex> = HashMap::new();
     let mut queue = VecDeque::from([start]);
     while let Some(node) = queue.pop_front() {
@@ -194,7 +251,11 @@ fn shortest_cycle(graph: &DiGraph<usize, Edge>, start: NodeIndex, members: &BTre
     None
 }
 
-fn cycle_names(graph: &DiGraph<usize, Edge>, modules: &[ModuleName], cycle: &[EdgeIndex]) -> Vec<String> {
+fn cycle_names(
+    graph: &DiGraph<usize, Edge>,
+    modules: &[ModuleName],
+    cycle: &[EdgeIndex],
+) -> Vec<String> {
     cycle
         .iter()
         .filter_map(|&e| graph.edge_endpoints(e))
@@ -202,10 +263,19 @@ fn cycle_names(graph: &DiGraph<usize, Edge>, modules: &[ModuleName], cycle: &[Ed
         .collect()
 }
 
-fn cycle_diagnostic(graph: &DiGraph<usize, Edge>, modules: &[ModuleName], files: &[SourceFile], cycle: &[EdgeIndex]) -> Diagnostic {
+fn cycle_diagnostic(
+    graph: &DiGraph<usize, Edge>,
+    modules: &[ModuleName],
+    files: &[SourceFile],
+    cycle: &[EdgeIndex],
+) -> Diagnostic {
     let mut names = cycle_names(graph, modules, cycle);
     names.push(names[0].clone());
-    let chain = names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(" > ");
+    let chain = names
+        .iter()
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(" > ");
     let mut d = Diagnostic::error("require-cycle", format!("require cycle: {chain}"));
     for (i, &e) in cycle.iter().enumerate() {
         let edge = &graph[e];
@@ -218,7 +288,10 @@ fn cycle_diagnostic(graph: &DiGraph<usize, Edge>, modules: &[ModuleName], files:
         } else {
             d.with_secondary(edge.file, edge.range.clone(), message)
         };
-        d = d.with_note(format!("{}:{line}: `{from}` requires `{to}`", file.display_path));
+        d = d.with_note(format!(
+            "{}:{line}: `{from}` requires `{to}`",
+            file.display_path
+        ));
     }
     d.with_note("every require here runs at load time, so Lua recurses without end; move one into the function that needs it")
 }

@@ -7,10 +7,8 @@
 //! In a `build.rs`:
 //!
 //! ```no_run
-//! fn main() {
-//!     // Writes $OUT_DIR/app.bundle; prints diagnostics and exits 1 on errors.
-//!     luabundle::Builder::new().root("lua").entry("app.main").build();
-//! }
+//! // Writes $OUT_DIR/app.bundle; prints diagnostics and exits 1 on errors.
+//! luabundle::Builder::new().root("lua").entry("app.main").build();
 //! ```
 //!
 //! The stages are separate modules and only [`Builder`] runs them in order:

@@ -36,8 +36,11 @@ pub fn parse(file: &SourceFile) -> Result<Ast, Vec<Diagnostic>> {
             let (start, end) = error.range();
             let start = start.bytes().min(file.text.len());
             let end = end.bytes().clamp(start, file.text.len());
-            Diagnostic::error("parse-error", format!("syntax error: {}", error.error_message()))
-                .with_primary(file.id, start..end, error.error_message().into_owned())
+            Diagnostic::error(
+                "parse-error",
+                format!("syntax error: {}", error.error_message()),
+            )
+            .with_primary(file.id, start..end, error.error_message().into_owned())
         })
         .collect())
 }
@@ -47,7 +50,12 @@ mod tests {
     use super::*;
 
     fn file(text: &str) -> SourceFile {
-        SourceFile { id: 0, disk_path: "t.lua".into(), display_path: "src/t.lua".into(), text: text.into() }
+        SourceFile {
+            id: 0,
+            disk_path: "t.lua".into(),
+            display_path: "src/t.lua".into(),
+            text: text.into(),
+        }
     }
 
     #[test]
@@ -61,7 +69,10 @@ mod tests {
         let errors = parse(&file("local x = 1\nlocal = 2\n")).unwrap_err();
         assert!(!errors.is_empty());
         let label = &errors[0].labels[0];
-        assert_eq!(crate::source::line_col("local x = 1\nlocal = 2\n", label.range.start).0, 2);
+        assert_eq!(
+            crate::source::line_col("local x = 1\nlocal = 2\n", label.range.start).0,
+            2
+        );
         assert_eq!(errors[0].code, "parse-error");
     }
 }

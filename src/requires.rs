@@ -4,7 +4,9 @@
 
 use std::ops::Range;
 
-use full_moon::ast::{self, Ast, Expression, FunctionArgs, FunctionCall, Prefix, Suffix, Var, VarExpression};
+use full_moon::ast::{
+    self, Ast, Expression, FunctionArgs, FunctionCall, Prefix, Suffix, Var, VarExpression,
+};
 use full_moon::node::Node;
 use full_moon::tokenizer::{StringLiteralQuoteType, TokenReference, TokenType};
 use full_moon::visitors::Visitor;
@@ -58,13 +60,19 @@ struct RequireFinder {
 
 impl RequireFinder {
     fn timing(&self) -> Timing {
-        if self.function_depth == 0 { Timing::Eager } else { Timing::Deferred }
+        if self.function_depth == 0 {
+            Timing::Eager
+        } else {
+            Timing::Deferred
+        }
     }
 
     /// Handles `prefix suffix...` chains: `require(...)`, `require "x" .f`, `pcall(require, "x")`.
     fn chain<'a>(&mut self, prefix: &Prefix, mut suffixes: impl Iterator<Item = &'a Suffix>) {
         let Prefix::Name(callee) = prefix else { return };
-        let Some(Suffix::Call(ast::Call::AnonymousCall(args))) = suffixes.next() else { return };
+        let Some(Suffix::Call(ast::Call::AnonymousCall(args))) = suffixes.next() else {
+            return;
+        };
         let range = span(prefix).start..span(args.as_ref()).end;
         let (target, optional) = match identifier(callee) {
             Some("require") => (require_target(args), false),
@@ -78,7 +86,12 @@ impl RequireFinder {
             },
             _ => return,
         };
-        self.sites.push(RequireSite { target, range, timing: self.timing(), optional });
+        self.sites.push(RequireSite {
+            target,
+            range,
+            timing: self.timing(),
+            optional,
+        });
     }
 }
 
@@ -129,7 +142,9 @@ fn require_target(args: &FunctionArgs) -> Target {
 /// The target of `pcall(require, "x")` (`skip` = 0) or `xpcall(require, handler, "x")`
 /// (`skip` = 1), or `None` if the call does not protect `require`.
 fn protected_target(args: &FunctionArgs, skip: usize) -> Option<Target> {
-    let FunctionArgs::Parentheses { arguments, .. } = args else { return None };
+    let FunctionArgs::Parentheses { arguments, .. } = args else {
+        return None;
+    };
     let mut arguments = arguments.iter();
     match arguments.next()? {
         Expression::Var(Var::Name(name)) if identifier(name) == Some("require") => {}
@@ -161,7 +176,11 @@ fn constant_string(expression: &Expression) -> Option<Vec<u8>> {
     match expression {
         Expression::String(token) => string_literal(token),
         Expression::Parentheses { expression, .. } => constant_string(expression),
-        Expression::BinaryOperator { lhs, binop: ast::BinOp::TwoDots(_), rhs } => {
+        Expression::BinaryOperator {
+            lhs,
+            binop: ast::BinOp::TwoDots(_),
+            rhs,
+        } => {
             let mut value = constant_string(lhs)?;
             value.extend(constant_string(rhs)?);
             Some(value)
@@ -172,7 +191,14 @@ fn constant_string(expression: &Expression) -> Option<Vec<u8>> {
 
 /// The bytes a string literal token denotes, escapes decoded as Lua does.
 fn string_literal(token: &TokenReference) -> Option<Vec<u8>> {
-    let TokenType::StringLiteral { literal, quote_type, .. } = token.token_type() else { return None };
+    let TokenType::StringLiteral {
+        literal,
+        quote_type,
+        ..
+    } = token.token_type()
+    else {
+        return None;
+    };
     match quote_type {
         StringLiteralQuoteType::Brackets => Some(lua_string::long_bracket_value(literal.as_str())),
         _ => lua_string::decode_escapes(literal.as_str()),
@@ -185,7 +211,10 @@ mod tests {
 
     fn sites(code: &str) -> Vec<(Target, Timing, bool)> {
         let ast = full_moon::parse_fallible(code, full_moon::LuaVersion::lua54()).into_ast();
-        find_requires(&ast).into_iter().map(|s| (s.target, s.timing, s.optional)).collect()
+        find_requires(&ast)
+            .into_iter()
+            .map(|s| (s.target, s.timing, s.optional))
+            .collect()
     }
 
     fn name(n: &str) -> Target {
@@ -204,20 +233,40 @@ mod tests {
             local g = require("g" .. ".h")
         "#;
         let found: Vec<Target> = sites(code).into_iter().map(|s| s.0).collect();
-        assert_eq!(found, vec![name("a"), name("b"), name("c"), name("d"), name("e"), name("f"), name("g.h")]);
+        assert_eq!(
+            found,
+            vec![
+                name("a"),
+                name("b"),
+                name("c"),
+                name("d"),
+                name("e"),
+                name("f"),
+                name("g.h")
+            ]
+        );
     }
 
     #[test]
     fn sites_inside_functions_are_deferred() {
         let code = "if x then require('top') end\nlocal function f() return require('inner') end\nt = { g = function() require('anon') end }";
         let timings: Vec<Timing> = sites(code).into_iter().map(|s| s.1).collect();
-        assert_eq!(timings, vec![Timing::Eager, Timing::Deferred, Timing::Deferred]);
+        assert_eq!(
+            timings,
+            vec![Timing::Eager, Timing::Deferred, Timing::Deferred]
+        );
     }
 
     #[test]
     fn protected_requires_are_optional() {
         let found = sites("local ok, m = pcall(require, 'lfs')\nxpcall(require, print, 'socket')\npcall(print, 'x')");
-        assert_eq!(found, vec![(name("lfs"), Timing::Eager, true), (name("socket"), Timing::Eager, true)]);
+        assert_eq!(
+            found,
+            vec![
+                (name("lfs"), Timing::Eager, true),
+                (name("socket"), Timing::Eager, true)
+            ]
+        );
     }
 
     #[test]

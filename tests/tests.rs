@@ -1,1 +1,7 @@
+//! Integration tests: the real CLI on the fixtures, the runtime on real bundles, and the
+//! fixtures run from plain sources and from bundles side by side.
 
+mod cli;
+mod differential;
+mod runtime;
+mod support;

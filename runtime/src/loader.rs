@@ -37,7 +37,10 @@ end
 
 pub(crate) fn install(bundle: &Bundle, lua: &Lua) -> Result<()> {
     bundle.check_target()?;
-    let install_error = |err: mlua::Error| Error::Install { bundle: bundle.label().to_string(), message: err.to_string() };
+    let install_error = |err: mlua::Error| Error::Install {
+        bundle: bundle.label().to_string(),
+        message: err.to_string(),
+    };
     let preload = preload_table(lua).map_err(install_error)?;
     let find = find_function(bundle, lua).map_err(install_error)?;
     let materialise = materialise_function(bundle, lua).map_err(install_error)?;
@@ -52,7 +55,9 @@ pub(crate) fn install(bundle: &Bundle, lua: &Lua) -> Result<()> {
         .call((find, materialise, previous))
         .map_err(install_error)?;
     metatable.raw_set("__index", index).map_err(install_error)?;
-    preload.set_metatable(Some(metatable)).map_err(install_error)
+    preload
+        .set_metatable(Some(metatable))
+        .map_err(install_error)
 }
 
 fn preload_table(lua: &Lua) -> mlua::Result<Table> {
@@ -64,10 +69,19 @@ fn preload_table(lua: &Lua) -> mlua::Result<Table> {
 fn find_function(bundle: &Bundle, lua: &Lua) -> mlua::Result<Function> {
     let bundle = bundle.clone();
     lua.create_function(move |_, name: Value| {
-        let Value::String(name) = name else { return Ok((None, None)) };
-        let Ok(name) = name.to_str() else { return Ok((None, None)) };
-        let Some(position) = bundle.index().position(&name) else { return Ok((None, None)) };
-        Ok((Some(position), Some(bundle.index().modules[position].path.clone())))
+        let Value::String(name) = name else {
+            return Ok((None, None));
+        };
+        let Ok(name) = name.to_str() else {
+            return Ok((None, None));
+        };
+        let Some(position) = bundle.index().position(&name) else {
+            return Ok((None, None));
+        };
+        Ok((
+            Some(position),
+            Some(bundle.index().modules[position].path.clone()),
+        ))
     })
 }
 
@@ -76,7 +90,13 @@ fn materialise_function(bundle: &Bundle, lua: &Lua) -> mlua::Result<Function> {
     let bundle = bundle.clone();
     lua.create_function(move |lua, position: usize| {
         if position >= bundle.index().modules.len() {
-            return Ok((None, Some(format!("no module #{position} in bundle {}", bundle.label()))));
+            return Ok((
+                None,
+                Some(format!(
+                    "no module #{position} in bundle {}",
+                    bundle.label()
+                )),
+            ));
         }
         match load_module(&bundle, lua, position) {
             Ok(chunk) => Ok((Some(chunk), None)),

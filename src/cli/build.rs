@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::human_size;
+use super::{human_duration, human_size};
 
 /// Options shared by `build` and `check`: what to read and how to resolve it.
 #[derive(Args, Debug)]
@@ -71,12 +71,12 @@ pub fn build(args: BuildArgs) -> anyhow::Result<i32> {
     eprint!("{}", report.warnings.render());
     let state = if report.written { "" } else { " (unchanged)" };
     eprintln!(
-        "bundled {} modules from {} files into {} ({}){state} in {:.2}s",
+        "bundled {} modules from {} files into {} ({}){state} in {}",
         report.modules,
         report.files,
         args.output.display(),
         human_size(report.bytes),
-        report.elapsed.as_secs_f64()
+        human_duration(report.elapsed)
     );
     Ok(0)
 }

@@ -30,7 +30,9 @@ enum Command {
     #[command(after_help = "Example:\n  luabundle verify app.bundle")]
     Verify(inspect::VerifyArgs),
     /// Run a bundle's entry module (or a script, code or module) with the bundle installed.
-    #[command(after_help = "Examples:\n  luabundle run app.bundle -- --verbose\n  luabundle run app.bundle -m app.tool\n  luabundle run app.bundle -e \"print(require('app.util').answer)\"")]
+    #[command(
+        after_help = "Examples:\n  luabundle run app.bundle -- --verbose\n  luabundle run app.bundle -m app.tool\n  luabundle run app.bundle -e \"print(require('app.util').answer)\""
+    )]
     Run(run::RunArgs),
 }
 
@@ -60,11 +62,21 @@ fn report(err: &anyhow::Error) -> i32 {
         }
         return err.exit_code();
     }
-    eprintln!("error: {err:#}");
     match err.downcast_ref::<luabundle_runtime::Error>() {
-        Some(luabundle_runtime::Error::Io { .. } | luabundle_runtime::Error::NotAFile { .. }) => 2,
-        Some(_) => 1,
-        None => 2,
+        // The runtime's messages already name the bundle and the cause.
+        Some(runtime) => {
+            eprintln!("error: {runtime}");
+            match runtime {
+                luabundle_runtime::Error::Io { .. } | luabundle_runtime::Error::NotAFile { .. } => {
+                    2
+                }
+                _ => 1,
+            }
+        }
+        None => {
+            eprintln!("error: {err:#}");
+            2
+        }
     }
 }
 
@@ -74,5 +86,14 @@ fn human_size(bytes: u64) -> String {
         b if b < 1024 => format!("{b} B"),
         b if b < 1024 * 1024 => format!("{:.1} KiB", b as f64 / 1024.0),
         b => format!("{:.1} MiB", b as f64 / (1024.0 * 1024.0)),
+    }
+}
+
+/// `12 ms` or `1.23 s`.
+fn human_duration(elapsed: std::time::Duration) -> String {
+    if elapsed.as_secs_f64() < 1.0 {
+        format!("{} ms", elapsed.as_millis())
+    } else {
+        format!("{:.2} s", elapsed.as_secs_f64())
     }
 }

@@ -4,9 +4,9 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use mlua::chunk::ChunkMode;
 use clap::Args;
 use luabundle_runtime::Bundle;
+use mlua::chunk::ChunkMode;
 use mlua::{Function, Lua, Value};
 
 /// `luabundle run` options.
@@ -47,17 +47,22 @@ if not ok then return err end
 
 pub fn run(args: RunArgs) -> anyhow::Result<i32> {
     let bundle = Bundle::open(&args.bundle)?;
-    let lua = Lua::new();
+    // SAFETY: the state gets the full standard library, `debug` included, as the `lua`
+    // interpreter does (tracebacks and programs that read `debug.getinfo` need it). Bundle
+    // modules are still loaded only after their checksums are verified.
+    let lua = unsafe { Lua::unsafe_new() };
     bundle.install(&lua)?;
     let script = match &args.script {
-        Some(path) => Some(std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?),
+        Some(path) => {
+            Some(std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?)
+        }
         None => None,
     };
     let outcome = execute(&lua, &bundle, &args, script).map_err(|err| anyhow::anyhow!("{err}"))?;
     match outcome {
         Outcome::Done => Ok(0),
         Outcome::Failed(message) => {
-            eprintln!("luabundle: {message}");
+            eprintln!("luabundle: {}", without_runner_frames(&message));
             Ok(1)
         }
         Outcome::NoEntry => {
@@ -76,8 +81,18 @@ enum Outcome {
     NoEntry,
 }
 
-fn execute(lua: &Lua, bundle: &Bundle, args: &RunArgs, script: Option<Vec<u8>>) -> mlua::Result<Outcome> {
-    let script_name = args.script.as_ref().unwrap_or(&args.bundle).display().to_string();
+fn execute(
+    lua: &Lua,
+    bundle: &Bundle,
+    args: &RunArgs,
+    script: Option<Vec<u8>>,
+) -> mlua::Result<Outcome> {
+    let script_name = args
+        .script
+        .as_ref()
+        .unwrap_or(&args.bundle)
+        .display()
+        .to_string();
     set_arg_table(lua, &script_name, &args.args)?;
     let program = match program(lua, bundle, args, script) {
         Ok(Some(program)) => program,
@@ -88,18 +103,34 @@ fn execute(lua: &Lua, bundle: &Bundle, args: &RunArgs, script: Option<Vec<u8>>) 
     };
     let call_args = lua.create_sequence_from(args.args.iter().map(String::as_str))?;
     call_args.raw_set("n", args.args.len())?;
-    let failure: Option<String> = lua.load(PROTECTED_CALL).set_name("=luabundle run").call((program, call_args))?;
+    let failure: Option<String> = lua
+        .load(PROTECTED_CALL)
+        .set_name("=luabundle run")
+        .call((program, call_args))?;
     Ok(failure.map_or(Outcome::Done, Outcome::Failed))
 }
 
 /// The function to run, or `None` when nothing was asked and the bundle has no entry.
-fn program(lua: &Lua, bundle: &Bundle, args: &RunArgs, script: Option<Vec<u8>>) -> mlua::Result<Option<Function>> {
+fn program(
+    lua: &Lua,
+    bundle: &Bundle,
+    args: &RunArgs,
+    script: Option<Vec<u8>>,
+) -> mlua::Result<Option<Function>> {
     if let (Some(path), Some(text)) = (&args.script, script) {
-        let chunk = lua.load(text).set_name(format!("@{}", path.display())).set_mode(ChunkMode::Text);
+        let chunk = lua
+            .load(text)
+            .set_name(format!("@{}", path.display()))
+            .set_mode(ChunkMode::Text);
         return chunk.into_function().map(Some);
     }
     if let Some(code) = &args.code {
-        return lua.load(code.as_str()).set_name("=(command line)").set_mode(ChunkMode::Text).into_function().map(Some);
+        return lua
+            .load(code.as_str())
+            .set_name("=(command line)")
+            .set_mode(ChunkMode::Text)
+            .into_function()
+            .map(Some);
     }
     let module = match (&args.module, bundle.entry()) {
         (Some(module), _) => module.clone(),
@@ -122,4 +153,13 @@ fn set_arg_table(lua: &Lua, script_name: &str, args: &[String]) -> mlua::Result<
         table.raw_set(i + 1, value.as_str())?;
     }
     lua.globals().set("arg", Value::Table(table))
+}
+
+/// The traceback without the frames of this runner's own wrapper chunks.
+fn without_runner_frames(traceback: &str) -> String {
+    traceback
+        .lines()
+        .filter(|line| !line.contains("luabundle run:") && !line.contains("in function 'xpcall'"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }

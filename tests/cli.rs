@@ -1,0 +1,401 @@
+//! The `luabundle` binary on the fixtures: outputs, diagnostics and exit codes.
+
+use predicates::prelude::*;
+use predicates::str::contains;
+
+use crate::support::luabundle;
+
+const APP_OUTPUT: &str = "shapes-demo 1.0
+config loads: 1
+silent module value: true (true)
+report loaded before use: false
+1. circle     3.14
+2. square     4.00
+3. circle     0.79
+   sum        7.93
+report loaded after use: true
+total area: 7.93
+same config table: true
+config loads after second require: 1
+";
+
+fn build_app(dir: &std::path::Path) -> std::path::PathBuf {
+    let out = dir.join("app.bundle");
+    luabundle()
+        .args(["build", "fixtures/app/src", "--entry", "app.main", "-o"])
+        .arg(&out)
+        .assert()
+        .success()
+        .stderr(contains("bundled 10 modules from 9 files"));
+    out
+}
+
+#[test]
+fn build_then_run_the_demo_app() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = build_app(dir.path());
+    luabundle()
+        .arg("run")
+        .arg(&bundle)
+        .args(["--", "one", "two"])
+        .assert()
+        .code(0)
+        .stdout(format!("{APP_OUTPUT}args: one,two\n"));
+}
+
+#[test]
+fn run_a_module_a_script_or_code_instead_of_the_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = build_app(dir.path());
+    luabundle()
+        .arg("run")
+        .arg(&bundle)
+        .args(["-m", "app.tool"])
+        .assert()
+        .code(0)
+        .stdout("tool module app.tool from src/app/tool.lua\ntool source @src/app/tool.lua\n");
+    luabundle()
+        .arg("run")
+        .arg(&bundle)
+        .args([
+            "-e",
+            "print(require('app.util').round(2.345, 1), arg[1])",
+            "--",
+            "x",
+        ])
+        .assert()
+        .code(0)
+        .stdout("2.3\tx\n");
+    let script = dir.path().join("script.lua");
+    std::fs::write(
+        &script,
+        "local a, b = ...\nprint(a, b, arg[0] ~= nil, require('app.config').name)",
+    )
+    .unwrap();
+    luabundle()
+        .arg("run")
+        .arg(&bundle)
+        .arg(&script)
+        .args(["--", "p", "q"])
+        .assert()
+        .code(0)
+        .stdout("p\tq\ttrue\tshapes-demo\n");
+}
+
+#[test]
+fn a_lua_error_prints_a_traceback_with_original_files_and_exits_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = build_app(dir.path());
+    luabundle()
+        .arg("run")
+        .arg(&bundle)
+        .args(["-m", "app.tool", "--", "fail"])
+        .assert()
+        .code(1)
+        .stderr(contains("src/app/util.lua:17: util failure: asked to fail"))
+        .stderr(contains("stack traceback:"))
+        .stderr(contains("src/app/tool.lua:9: in main chunk"));
+}
+
+#[test]
+fn inspect_lists_target_entry_and_modules() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = build_app(dir.path());
+    let output = luabundle()
+        .arg("inspect")
+        .arg(&bundle)
+        .assert()
+        .code(0)
+        .get_output()
+        .stdout
+        .clone();
+    let listing = String::from_utf8(output).unwrap();
+    assert!(
+        listing.contains("target:    lua54 (Lua 5.4, bytecode header 1b4c7561"),
+        "{listing}"
+    );
+    assert!(listing.contains("entry:     app.main"), "{listing}");
+    assert!(listing.contains("modules:   10"), "{listing}");
+    let main_line = listing
+        .lines()
+        .find(|l| l.trim_start().starts_with("app.main "))
+        .expect("app.main listed");
+    assert!(main_line.contains("src/app/main.lua"), "{main_line}");
+    assert!(main_line.contains("app.report (deferred)"), "{main_line}");
+    assert!(
+        main_line.contains("app.shapes, app.silent, app.util"),
+        "{main_line}"
+    );
+    let init_line = listing
+        .lines()
+        .find(|l| l.trim_start().starts_with("app.shapes "))
+        .unwrap();
+    assert!(init_line.contains("src/app/shapes/init.lua"), "{init_line}");
+}
+
+#[test]
+fn verify_checks_every_module() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = build_app(dir.path());
+    luabundle()
+        .arg("verify")
+        .arg(&bundle)
+        .assert()
+        .code(0)
+        .stdout(contains("ok (10 modules, target lua54)"));
+    let mut bytes = std::fs::read(&bundle).unwrap();
+    let at = bytes.len() - 100; // inside the last blob
+    bytes[at] ^= 0xff;
+    std::fs::write(&bundle, bytes).unwrap();
+    luabundle()
+        .arg("verify")
+        .arg(&bundle)
+        .assert()
+        .code(1)
+        .stderr(contains("is damaged: blake3"));
+}
+
+#[test]
+fn two_builds_give_identical_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = std::fs::read(build_app(dir.path())).unwrap();
+    let other = tempfile::tempdir().unwrap();
+    let second = std::fs::read(build_app(other.path())).unwrap();
+    assert_eq!(first, second);
+}
+
+#[test]
+fn an_unchanged_bundle_is_not_rewritten() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = build_app(dir.path());
+    let before = std::fs::metadata(&bundle).unwrap().modified().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    luabundle()
+        .args(["build", "fixtures/app/src", "--entry", "app.main", "-o"])
+        .arg(&bundle)
+        .assert()
+        .success()
+        .stderr(contains("(unchanged)"));
+    assert_eq!(
+        std::fs::metadata(&bundle).unwrap().modified().unwrap(),
+        before
+    );
+}
+
+#[test]
+fn syntax_errors_of_every_file_are_reported_with_positions() {
+    luabundle()
+        .args([
+            "build",
+            "fixtures/syntax_error/src",
+            "-o",
+            "/nonexistent/never.bundle",
+        ])
+        .assert()
+        .code(1)
+        .stderr(contains("error[parse-error]"))
+        .stderr(contains("src/broken.lua:3:5"))
+        .stderr(contains("b = = 2,"))
+        .stderr(contains("src/unclosed.lua:5:1"))
+        .stderr(contains("expected `end`"));
+}
+
+#[test]
+fn a_failed_build_leaves_the_existing_bundle_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = build_app(dir.path());
+    let good = std::fs::read(&bundle).unwrap();
+    luabundle()
+        .args(["build", "fixtures/syntax_error/src", "-o"])
+        .arg(&bundle)
+        .assert()
+        .code(1);
+    assert_eq!(std::fs::read(&bundle).unwrap(), good);
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(leftovers, vec![std::ffi::OsString::from("app.bundle")]);
+}
+
+#[test]
+fn an_unresolved_require_names_file_line_and_column() {
+    luabundle()
+        .args(["check", "fixtures/unresolved_require/src"])
+        .assert()
+        .code(1)
+        .stderr(contains(
+            "error[unresolved-require]: module `app.mising` not found",
+        ))
+        .stderr(contains("src/main.lua:3:17"))
+        .stderr(contains("1 error, 0 warnings"));
+}
+
+#[test]
+fn a_declared_external_resolves_a_require() {
+    luabundle()
+        .args([
+            "check",
+            "fixtures/unresolved_require/src",
+            "--external",
+            "app.*",
+        ])
+        .assert()
+        .code(0)
+        .stderr(contains("checked 2 modules from 2 files: no errors"));
+}
+
+#[test]
+fn an_eager_cycle_prints_the_whole_chain() {
+    luabundle()
+        .args(["check", "fixtures/eager_cycle/src"])
+        .assert()
+        .code(1)
+        .stderr(contains(
+            "error[require-cycle]: require cycle: `a` > `b` > `c` > `a`",
+        ))
+        .stderr(contains("src/a.lua:1: `a` requires `b`"))
+        .stderr(contains("src/b.lua:2: `b` requires `c`"))
+        .stderr(contains("src/c.lua:4: `c` requires `a`"));
+}
+
+#[test]
+fn the_same_module_from_two_roots_is_an_error_naming_both_files() {
+    luabundle()
+        .args([
+            "check",
+            "fixtures/duplicate_module/one",
+            "fixtures/duplicate_module/two",
+        ])
+        .assert()
+        .code(1)
+        .stderr(contains(
+            "error[duplicate-module]: module `util` is defined in two roots",
+        ))
+        .stderr(contains("one/util.lua"))
+        .stderr(contains("two/util.lua"));
+}
+
+#[test]
+fn a_cycle_through_a_deferred_require_builds_and_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("d.bundle");
+    luabundle()
+        .args([
+            "build",
+            "fixtures/deferred_cycle/src",
+            "--entry",
+            "main",
+            "-o",
+        ])
+        .arg(&bundle)
+        .assert()
+        .code(0);
+    luabundle()
+        .arg("run")
+        .arg(&bundle)
+        .assert()
+        .code(0)
+        .stdout("hello from a, b says b\nb's partner is a\n");
+}
+
+#[test]
+fn a_lua_file_beside_init_lua_wins_and_both_stay_requirable() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("s.bundle");
+    luabundle()
+        .args(["build", "fixtures/shadowed_init/src", "--entry", "main", "-o"])
+        .arg(&bundle)
+        .assert()
+        .code(0)
+        .stderr(contains("warning[shadowed-module]: `require \"a\"` loads src/a.lua, which shadows src/a/init.lua"));
+    luabundle()
+        .arg("run")
+        .arg(&bundle)
+        .assert()
+        .code(0)
+        .stdout("a -> a.lua\na.init -> a/init.lua\n");
+}
+
+#[test]
+fn strip_removes_line_information() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("stripped.bundle");
+    luabundle()
+        .args(["build", "fixtures/app/src", "--strip", "-o"])
+        .arg(&bundle)
+        .assert()
+        .code(0);
+    luabundle()
+        .arg("run")
+        .arg(&bundle)
+        .args(["-m", "app.tool", "--", "fail"])
+        .assert()
+        .code(1)
+        .stderr(contains("util failure: asked to fail"))
+        .stderr(contains("util.lua:17").not());
+}
+
+#[test]
+fn usage_and_io_errors_exit_2() {
+    luabundle()
+        .args(["build", "fixtures/app/src"])
+        .assert()
+        .code(2);
+    luabundle()
+        .args(["build", "fixtures/does-not-exist", "-o", "x.bundle"])
+        .assert()
+        .code(2)
+        .stderr(contains("is not a directory"));
+    luabundle()
+        .args(["inspect", "fixtures/no-such.bundle"])
+        .assert()
+        .code(2)
+        .stderr(contains("cannot read bundle"));
+    luabundle().args(["frobnicate"]).assert().code(2);
+}
+
+#[test]
+fn an_unknown_entry_is_an_input_error() {
+    luabundle()
+        .args(["check", "fixtures/app/src", "--entry", "app.nope"])
+        .assert()
+        .code(1)
+        .stderr(contains(
+            "error[unknown-entry]: entry module `app.nope` is not in any root",
+        ));
+}
+
+#[test]
+fn a_bundle_without_entry_needs_something_to_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("noentry.bundle");
+    luabundle()
+        .args(["build", "fixtures/app/src", "-o"])
+        .arg(&bundle)
+        .assert()
+        .code(0);
+    luabundle()
+        .arg("run")
+        .arg(&bundle)
+        .assert()
+        .code(2)
+        .stderr(contains("has no entry module"));
+}
+
+#[test]
+fn a_damaged_bundle_is_refused_by_every_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = build_app(dir.path());
+    let mut bytes = std::fs::read(&bundle).unwrap();
+    bytes[0] = b'X';
+    std::fs::write(&bundle, &bytes).unwrap();
+    for command in ["inspect", "verify", "run"] {
+        luabundle()
+            .arg(command)
+            .arg(&bundle)
+            .assert()
+            .code(1)
+            .stderr(contains("wrong magic bytes"));
+    }
+}

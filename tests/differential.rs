@@ -1,0 +1,59 @@
+//! Each runnable fixture run twice in the same Lua VM: once from its plain sources through
+//! `package.path`, once from its bundle. The printed output must be identical.
+
+use std::path::Path;
+
+use luabundle_runtime::Bundle;
+
+use crate::support::{build_bytes, captured, capturing_lua, fixture};
+
+fn from_sources(root: &Path, entry: &str) -> String {
+    let lua = capturing_lua();
+    let root = root.display().to_string();
+    lua.load(format!(
+        "package.path = '{root}/?.lua;{root}/?/init.lua' package.cpath = '' arg = {{}} require('{entry}')"
+    ))
+    .exec()
+    .unwrap_or_else(|e| panic!("{entry} from sources: {e}"));
+    captured(&lua)
+}
+
+fn from_bundle(root: &Path, entry: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let bytes = build_bytes(root, Some(entry), dir.path());
+    let lua = capturing_lua();
+    lua.load("package.path = '' package.cpath = '' arg = {}")
+        .exec()
+        .unwrap();
+    Bundle::from_bytes(bytes).unwrap().install(&lua).unwrap();
+    lua.load(format!("require('{entry}')"))
+        .exec()
+        .unwrap_or_else(|e| panic!("{entry} from bundle: {e}"));
+    captured(&lua)
+}
+
+fn assert_same_output(fixture_name: &str, entry: &str) {
+    let root = fixture(fixture_name).join("src");
+    let plain = from_sources(&root, entry);
+    assert!(!plain.is_empty(), "{fixture_name} printed nothing");
+    assert_eq!(
+        plain,
+        from_bundle(&root, entry),
+        "{fixture_name}: bundle output differs from sources"
+    );
+}
+
+#[test]
+fn the_app_behaves_the_same_from_sources_and_from_its_bundle() {
+    assert_same_output("app", "app.main");
+}
+
+#[test]
+fn the_deferred_cycle_behaves_the_same() {
+    assert_same_output("deferred_cycle", "main");
+}
+
+#[test]
+fn lua_and_the_bundle_pick_the_same_file_for_a_shadowed_name() {
+    assert_same_output("shadowed_init", "main");
+}
