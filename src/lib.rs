@@ -26,6 +26,7 @@ pub mod emit;
 pub mod error;
 pub mod graph;
 mod lua_string;
+pub mod nesting;
 pub mod parse;
 pub mod requires;
 pub mod source;

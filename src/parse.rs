@@ -8,6 +8,7 @@ use full_moon::ast::Ast;
 use full_moon::LuaVersion;
 
 use crate::diagnostic::Diagnostic;
+use crate::nesting;
 use crate::source::{self, SourceFile};
 
 /// Stack size for threads that parse, visit and drop syntax trees.
@@ -25,6 +26,14 @@ fn lua_version() -> LuaVersion {
 /// One `parse-error` diagnostic per syntax error full_moon reports.
 pub fn parse(file: &SourceFile) -> Result<Ast, Vec<Diagnostic>> {
     let text = source::prepare(&file.text);
+    if let Some(range) = nesting::too_deep(&text) {
+        return Err(vec![Diagnostic::error(
+            "nesting-too-deep",
+            format!("nesting deeper than Lua allows ({} levels)", nesting::MAX_NESTING),
+        )
+        .with_primary(file.id, range, "this level is one too many")
+        .with_note("Lua refuses to compile code nested this deep; split it into functions or tables built step by step")]);
+    }
     let result = full_moon::parse_fallible(&text, lua_version());
     if result.errors().is_empty() {
         return Ok(result.into_ast());

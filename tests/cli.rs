@@ -399,3 +399,49 @@ fn a_damaged_bundle_is_refused_by_every_command() {
             .stderr(contains("wrong magic bytes"));
     }
 }
+
+#[test]
+fn nesting_deeper_than_lua_allows_is_a_clean_error_not_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let depth = 100_000;
+    let text = format!(
+        "local x = 1\nreturn {}1{}\n",
+        "(".repeat(depth),
+        ")".repeat(depth)
+    );
+    std::fs::write(dir.path().join("deep.lua"), text).unwrap();
+    std::fs::write(
+        dir.path().join("blocks.lua"),
+        "do ".repeat(depth) + &"end ".repeat(depth),
+    )
+    .unwrap();
+    luabundle()
+        .arg("check")
+        .arg(dir.path())
+        .assert()
+        .code(1)
+        .stderr(contains("error[nesting-too-deep]"))
+        .stderr(contains("deep.lua:2:208"))
+        .stderr(contains("blocks.lua:1:601"))
+        .stderr(contains("2 errors, 0 warnings"));
+}
+
+#[test]
+fn lua_level_compile_errors_are_reported_with_their_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let names: Vec<String> = (0..250).map(|i| format!("v{i}")).collect();
+    std::fs::write(
+        dir.path().join("locals.lua"),
+        format!("-- many locals\nlocal {} = 1\n", names.join(", ")),
+    )
+    .unwrap();
+    luabundle()
+        .arg("check")
+        .arg(dir.path())
+        .assert()
+        .code(1)
+        .stderr(contains(
+            "error[compile-error]: Lua rejects this file: too many local variables",
+        ))
+        .stderr(contains("locals.lua:2:1"));
+}

@@ -3,5 +3,6 @@
 
 mod cli;
 mod differential;
+mod library;
 mod runtime;
 mod support;
