@@ -153,10 +153,6 @@ pub fn discover(roots: &[Root], templates: &[Template]) -> Result<Discovered, Er
         }
         let root_names = walk_root(root, templates, &mut found)?;
         for (name, file) in root_names {
-            let name = match &root.prefix {
-                Some(prefix) => format!("{prefix}.{name}"),
-                None => name,
-            };
             match names.entry(name) {
                 Entry::Vacant(slot) => {
                     slot.insert((root_index, file));
@@ -184,7 +180,7 @@ pub fn discover(roots: &[Root], templates: &[Template]) -> Result<Discovered, Er
     Ok(found)
 }
 
-/// Walks one root, reading its files, and returns its names (without the root's prefix).
+/// Walks one root, reading its files, and returns its names (prefix included).
 fn walk_root(
     root: &Root,
     templates: &[Template],
@@ -234,9 +230,15 @@ fn walk_root(
         let Some(file) = read_source(path, display_path, found) else {
             continue;
         };
+        // `PREFIX=DIR` mounts DIR at the path PREFIX stands for, so `DIR/init.lua` is module
+        // PREFIX itself, as Lua's search would find it.
+        let mounted = match &root.prefix {
+            Some(prefix) => format!("{}/{relative}", prefix.replace('.', "/")),
+            None => relative.clone(),
+        };
         let mut named = false;
         for (position, template) in templates.iter().enumerate() {
-            if let Some(name) = template.module_name(&relative) {
+            if let Some(name) = template.module_name(&mounted) {
                 named = true;
                 add_name(&mut names, name, (position, file), found);
             }

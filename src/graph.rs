@@ -12,6 +12,7 @@ use petgraph::visit::{EdgeFiltered, EdgeRef};
 
 use crate::diagnostic::Diagnostic;
 use crate::discover::ModuleName;
+use crate::flavour;
 use crate::requires::{RequireSite, Target, Timing};
 use crate::source::{FileId, SourceFile};
 
@@ -118,6 +119,8 @@ pub fn build_graph(
                 result
                     .graph
                     .add_edge(NodeIndex::new(from), NodeIndex::new(to), edge);
+            } else if flavour::STANDARD_MODULES.contains(&name.as_str()) {
+                // Provided by the VM itself: `require "debug"` returns the library.
             } else if externals.iter().any(|pattern| glob_match(pattern, name)) {
                 result.externals_used.insert(name.clone());
             } else if first_visit {
@@ -299,6 +302,37 @@ fn cycle_diagnostic(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn standard_library_modules_need_no_file() {
+        let file = SourceFile {
+            id: 0,
+            disk_path: "m.lua".into(),
+            display_path: "m.lua".into(),
+            text: "".into(),
+        };
+        let site = |name: &str| RequireSite {
+            target: Target::Name(name.into()),
+            range: 0..0,
+            timing: Timing::Eager,
+            optional: false,
+        };
+        let modules = vec![ModuleName {
+            name: "m".into(),
+            file: 0,
+        }];
+        let sites = vec![vec![
+            site("debug"),
+            site("string"),
+            site("utf8"),
+            site("lfs"),
+        ]];
+        let (graph, diagnostics) = build_graph(&modules, &sites, &[file], &[]);
+        let codes: Vec<&str> = diagnostics.iter().map(|d| d.code).collect();
+        assert_eq!(codes, vec!["unresolved-require"]);
+        assert!(diagnostics[0].message.contains("`lfs`"));
+        assert!(graph.externals_used.is_empty());
+    }
 
     #[test]
     fn globs_match_whole_names() {

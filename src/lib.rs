@@ -24,6 +24,7 @@ pub mod diagnostic;
 pub mod discover;
 pub mod emit;
 pub mod error;
+pub mod flavour;
 pub mod graph;
 mod lua_string;
 pub mod nesting;

@@ -4,20 +4,13 @@
 //! full_moon recurses once per nesting level, so callers parse on threads with large stacks
 //! (see [`PARSE_STACK_SIZE`]).
 
-use full_moon::ast::Ast;
-use full_moon::LuaVersion;
-
 use crate::diagnostic::Diagnostic;
-use crate::nesting;
 use crate::source::{self, SourceFile};
+use crate::{flavour, nesting};
+use full_moon::ast::Ast;
 
 /// Stack size for threads that parse, visit and drop syntax trees.
 pub const PARSE_STACK_SIZE: usize = 64 << 20;
-
-/// The syntax version of the flavour feature.
-fn lua_version() -> LuaVersion {
-    LuaVersion::lua54()
-}
 
 /// Parses `file` (after [`source::prepare`], so shebang lines and byte order marks behave as
 /// in `lua`). Returns the tree, or every syntax error found.
@@ -34,7 +27,7 @@ pub fn parse(file: &SourceFile) -> Result<Ast, Vec<Diagnostic>> {
         .with_primary(file.id, range, "this level is one too many")
         .with_note("Lua refuses to compile code nested this deep; split it into functions or tables built step by step")]);
     }
-    let result = full_moon::parse_fallible(&text, lua_version());
+    let result = full_moon::parse_fallible(&text, flavour::syntax());
     if result.errors().is_empty() {
         return Ok(result.into_ast());
     }

@@ -63,22 +63,38 @@ pub fn line_start(text: &str, line: usize) -> usize {
 /// order mark becomes spaces, and a first line starting with `#` (a shebang, which `lua`
 /// skips in files but `load` rejects) becomes a comment of the same length.
 pub fn prepare(text: &str) -> Cow<'_, str> {
-    let bom = if text.starts_with('\u{feff}') { 3 } else { 0 };
-    let rest = &text[bom..];
-    if bom == 0 && !rest.starts_with('#') {
+    match prepare_bytes(text.as_bytes()) {
+        Cow::Borrowed(_) => Cow::Borrowed(text),
+        // Only ASCII bytes and whole UTF-8 sequences were replaced by ASCII.
+        Cow::Owned(bytes) => Cow::Owned(String::from_utf8(bytes).expect("still UTF-8")),
+    }
+}
+
+/// [`prepare`] for text that may not be UTF-8, such as a script given to `luabundle run`.
+pub fn prepare_bytes(text: &[u8]) -> Cow<'_, [u8]> {
+    let bom = if text.starts_with(b"\xef\xbb\xbf") {
+        3
+    } else {
+        0
+    };
+    if bom == 0 && !text.starts_with(b"#") {
         return Cow::Borrowed(text);
     }
-    let mut out = String::with_capacity(text.len());
-    out.push_str(&" ".repeat(bom));
-    if rest.starts_with('#') {
-        let line_len = rest.find(['\n', '\r']).unwrap_or(rest.len());
-        out.push_str(if line_len >= 2 { "--" } else { " " });
-        out.push_str(&" ".repeat(line_len.saturating_sub(2)));
-        out.push_str(&rest[line_len..]);
-    } else {
-        out.push_str(rest);
+    let mut out = text.to_vec();
+    out[..bom].fill(b' ');
+    if out[bom..].starts_with(b"#") {
+        let line_len = out[bom..]
+            .iter()
+            .position(|&b| b == b'\n' || b == b'\r')
+            .unwrap_or(out.len() - bom);
+        let line = &mut out[bom..bom + line_len];
+        line.fill(b' ');
+        let dashes = line_len.min(2);
+        line[..dashes].fill(b'-');
+        if line_len == 1 {
+            line[0] = b' ';
+        }
     }
-    debug_assert_eq!(out.len(), text.len());
     Cow::Owned(out)
 }
 

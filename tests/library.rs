@@ -106,3 +106,29 @@ fn missing_roots_and_outputs_are_usage_errors() {
         .unwrap_err();
     assert_eq!(err.exit_code(), 2);
 }
+
+#[test]
+fn a_prefixed_root_mounts_its_init_lua_as_the_prefix() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("lib/sub")).unwrap();
+    std::fs::write(
+        dir.path().join("lib/init.lua"),
+        "return { sub = require('pl.sub') }",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("lib/sub/init.lua"), "return 'sub'").unwrap();
+    let output = dir.path().join("p.bundle");
+    Builder::new()
+        .root(format!("pl={}", dir.path().join("lib").display()).as_str())
+        .output(&output)
+        .try_build()
+        .unwrap();
+    let bundle = luabundle_runtime::Bundle::open(&output).unwrap();
+    let names: Vec<&str> = bundle
+        .index()
+        .modules
+        .iter()
+        .map(|m| m.name.as_str())
+        .collect();
+    assert_eq!(names, vec!["pl", "pl.init", "pl.sub", "pl.sub.init"]);
+}

@@ -2,6 +2,7 @@
 //! fixtures run from plain sources and from bundles side by side.
 
 mod cli;
+mod corpora;
 mod differential;
 mod library;
 mod runtime;

@@ -7,7 +7,7 @@ use anyhow::Context;
 use clap::Args;
 use luabundle_runtime::Bundle;
 use mlua::chunk::ChunkMode;
-use mlua::{Function, Lua, Value};
+use mlua::{Function, Lua, MultiValue, Value};
 
 /// `luabundle run` options.
 #[derive(Args, Debug)]
@@ -29,20 +29,17 @@ pub struct RunArgs {
     args: Vec<String>,
 }
 
-/// Calls `f` with the given arguments under a message handler that adds a traceback, and
-/// returns the error text, or nil on success.
-const PROTECTED_CALL: &str = r#"
-local f, args = ...
-local function handler(err)
+/// The message handler: the error as text, with a traceback, as `lua` prints it.
+const MESSAGE_HANDLER: &str = r#"
+local traceback, getmetatable, tostring, type = debug.traceback, getmetatable, tostring, type
+return function(err)
   local message = err
   if type(err) ~= "string" then
     local meta = getmetatable(err)
     message = (meta and meta.__tostring) and tostring(err) or ("(error object is a " .. type(err) .. " value)")
   end
-  return debug.traceback(message, 2)
+  return traceback(message, 2)
 end
-local ok, err = xpcall(f, handler, table.unpack(args, 1, args.n))
-if not ok then return err end
 "#;
 
 pub fn run(args: RunArgs) -> anyhow::Result<i32> {
@@ -101,13 +98,26 @@ fn execute(
         Err(mlua::Error::SyntaxError { message, .. }) => return Ok(Outcome::Failed(message)),
         Err(other) => return Err(other),
     };
-    let call_args = lua.create_sequence_from(args.args.iter().map(String::as_str))?;
-    call_args.raw_set("n", args.args.len())?;
-    let failure: Option<String> = lua
-        .load(PROTECTED_CALL)
+    let handler: Function = lua
+        .load(MESSAGE_HANDLER)
         .set_name("=luabundle run")
-        .call((program, call_args))?;
-    Ok(failure.map_or(Outcome::Done, Outcome::Failed))
+        .eval()?;
+    // `xpcall` is called straight from Rust, so below the program there is one C frame and
+    // nothing else, as under `lua` (programs that walk the stack with debug.getinfo, like
+    // LuaRocks finding its own path, see the same thing).
+    let xpcall: Function = lua.globals().get("xpcall")?;
+    let mut call = MultiValue::from_vec(vec![Value::Function(program), Value::Function(handler)]);
+    for value in &args.args {
+        call.push_back(Value::String(lua.create_string(value)?));
+    }
+    let mut results = xpcall.call::<MultiValue>(call)?;
+    match results.pop_front() {
+        Some(Value::Boolean(true)) => Ok(Outcome::Done),
+        _ => {
+            let message = results.pop_front().map(|v| v.to_string()).transpose()?;
+            Ok(Outcome::Failed(message.unwrap_or_default()))
+        }
+    }
 }
 
 /// The function to run, or `None` when nothing was asked and the bundle has no entry.
@@ -118,6 +128,8 @@ fn program(
     script: Option<Vec<u8>>,
 ) -> mlua::Result<Option<Function>> {
     if let (Some(path), Some(text)) = (&args.script, script) {
+        // Like `lua`, skip a byte order mark and a first line starting with `#`.
+        let text = luabundle::source::prepare_bytes(&text).into_owned();
         let chunk = lua
             .load(text)
             .set_name(format!("@{}", path.display()))

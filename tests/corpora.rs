@@ -1,0 +1,148 @@
+//! Real code bases from Debian's packages, bundled and run side by side with Lua's own
+//! interpreter: LuaRocks (`luarocks`) and Penlight (`lua-penlight`).
+//!
+//! These tests need `lua5.4`, `luarocks` and `lua-penlight` installed (`.ci/run` installs
+//! them and sets `LUABUNDLE_REQUIRE_CORPORA=1`, which turns a missing package into a
+//! failure instead of a skip).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::support::luabundle;
+
+const LUA_DIR: &str = "/usr/share/lua/5.4";
+
+/// Host-provided (C) modules and optional helpers these code bases may require.
+const EXTERNALS: &[&str] = &[
+    "ltn12",
+    "zlib",
+    "luabalanced",
+    "sip",
+    "lxp*",
+    "socket*",
+    "ssl*",
+    "lfs",
+    "luarocks.core.hardcoded",
+];
+
+/// Runs a script that clears `package.path` (so nothing can come from disk but what the
+/// corpus path names) and then runs the file given as its first argument.
+const RUNNER: &str = r#"
+package.path = os.getenv("CORPUS_PATH") or ""
+local program = table.remove(arg, 1)
+local main = assert(loadfile(program))
+return main(table.unpack(arg))
+"#;
+
+fn corpora_present() -> bool {
+    let present = ["luarocks", "pl"]
+        .iter()
+        .all(|d| Path::new(LUA_DIR).join(d).is_dir())
+        && Path::new("/usr/bin/luarocks").is_file()
+        && Command::new("lua5.4").arg("-v").output().is_ok();
+    if !present {
+        assert!(
+            std::env::var_os("LUABUNDLE_REQUIRE_CORPORA").is_none(),
+            "LUABUNDLE_REQUIRE_CORPORA is set but lua5.4, luarocks or lua-penlight is missing"
+        );
+        eprintln!("skipped: apt-get install lua5.4 luarocks lua-penlight to run the corpus tests");
+    }
+    present
+}
+
+fn build_corpus(dir: &Path) -> PathBuf {
+    let bundle = dir.join("corpus.bundle");
+    let mut cmd = luabundle();
+    cmd.args([
+        "build",
+        &format!("luarocks={LUA_DIR}/luarocks"),
+        &format!("pl={LUA_DIR}/pl"),
+        "-o",
+    ])
+    .arg(&bundle);
+    for external in EXTERNALS {
+        cmd.args(["--external", external]);
+    }
+    cmd.assert().code(0);
+    bundle
+}
+
+fn output_of(cmd: &mut Command) -> String {
+    let out = cmd.output().expect("command runs");
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn compare(dir: &Path, bundle: &Path, program: &Path, args: &[&str]) {
+    let runner = dir.join("runner.lua");
+    std::fs::write(&runner, RUNNER).unwrap();
+    let from_sources = output_of(
+        Command::new("lua5.4")
+            .env(
+                "CORPUS_PATH",
+                format!("{LUA_DIR}/?.lua;{LUA_DIR}/?/init.lua"),
+            )
+            .arg(&runner)
+            .arg(program)
+            .args(args),
+    );
+    let from_bundle = output_of(
+        Command::new(assert_cmd::cargo::cargo_bin("luabundle"))
+            .env_remove("CORPUS_PATH")
+            .arg("run")
+            .arg(bundle)
+            .arg(&runner)
+            .arg("--")
+            .arg(program)
+            .args(args),
+    );
+    assert!(!from_sources.is_empty());
+    assert_eq!(from_bundle, from_sources, "{} {args:?}", program.display());
+}
+
+#[test]
+fn luarocks_runs_from_its_bundle_as_from_its_sources() {
+    if !corpora_present() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = build_corpus(dir.path());
+    for args in [
+        &["--version"][..],
+        &["help"],
+        &["config", "--lua-ver"],
+        &["help", "install"],
+    ] {
+        compare(dir.path(), &bundle, Path::new("/usr/bin/luarocks"), args);
+    }
+}
+
+#[test]
+fn penlight_runs_from_its_bundle_as_from_its_sources() {
+    if !corpora_present() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = build_corpus(dir.path());
+    let script = dir.path().join("pl_demo.lua");
+    std::fs::write(
+        &script,
+        r#"
+        local pretty = require("pl.pretty")
+        local List = require("pl.List")
+        local stringx = require("pl.stringx")
+        local tablex = require("pl.tablex")
+        local l = List({ 3, 1, 2 })
+        l:sort()
+        print(pretty.write({ sorted = l, keys = tablex.keys({ a = 1 }) }, ""))
+        print(stringx.split("a,b,c", ",")[2], require("pl.stringx").strip("  x  "))
+        print(require("pl.utils").choose(true, "yes", "no"), require("pl.seq").sum({ 1, 2, 3 }))
+        "#,
+    )
+    .unwrap();
+    compare(dir.path(), &bundle, &script, &[]);
+}
