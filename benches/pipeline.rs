@@ -35,19 +35,13 @@ fn generate_project(root: &Path, count: usize) {
 }
 
 fn build_bundle(root: &Path, output: &Path) -> Vec<u8> {
-    luabundle::Builder::new()
-        .root(root)
-        .output(output)
-        .try_build()
-        .unwrap();
+    luabundle::Builder::new().root(root).output(output).try_build().unwrap();
     std::fs::read(output).unwrap()
 }
 
 fn bench_build(c: &mut Criterion) {
     let mut group = c.benchmark_group("build");
-    group
-        .sample_size(10)
-        .measurement_time(Duration::from_secs(20));
+    group.sample_size(10).measurement_time(Duration::from_secs(20));
     for count in [100, 1_000] {
         let dir = tempfile::tempdir().unwrap();
         generate_project(dir.path(), count);
@@ -67,14 +61,9 @@ fn bench_install(c: &mut Criterion) {
     for count in [10, 1_000, 10_000] {
         let dir = tempfile::tempdir().unwrap();
         generate_project(dir.path(), count);
-        let bundle =
-            Bundle::from_bytes(build_bundle(dir.path(), &dir.path().join("out.bundle"))).unwrap();
+        let bundle = Bundle::from_bytes(build_bundle(dir.path(), &dir.path().join("out.bundle"))).unwrap();
         group.bench_with_input(BenchmarkId::from_parameter(count), &bundle, |b, bundle| {
-            b.iter_batched(
-                Lua::new,
-                |lua| bundle.install(&lua).map(|()| lua).unwrap(),
-                BatchSize::SmallInput,
-            )
+            b.iter_batched(Lua::new, |lua| bundle.install(&lua).map(|()| lua).unwrap(), BatchSize::SmallInput)
         });
     }
     group.finish();
@@ -85,8 +74,7 @@ fn bench_first_require(c: &mut Criterion) {
     let count = 10_000;
     let dir = tempfile::tempdir().unwrap();
     generate_project(dir.path(), count);
-    let bundle =
-        Bundle::from_bytes(build_bundle(dir.path(), &dir.path().join("out.bundle"))).unwrap();
+    let bundle = Bundle::from_bytes(build_bundle(dir.path(), &dir.path().join("out.bundle"))).unwrap();
     group.bench_function("one_of_10000", |b| {
         b.iter_batched(
             || {
@@ -94,12 +82,7 @@ fn bench_first_require(c: &mut Criterion) {
                 bundle.install(&lua).unwrap();
                 lua
             },
-            |lua| {
-                lua.load("return require('gen.m00001').id")
-                    .eval::<i64>()
-                    .map(|_| lua)
-                    .unwrap()
-            },
+            |lua| lua.load("return require('gen.m00001').id").eval::<i64>().map(|_| lua).unwrap(),
             BatchSize::SmallInput,
         )
     });

@@ -157,17 +157,12 @@ impl Builder {
     }
 
     fn output_path(&self) -> Result<PathBuf, Error> {
-        let out_dir = self
-            .out_dir
-            .clone()
-            .or_else(|| std::env::var_os("OUT_DIR").map(PathBuf::from));
+        let out_dir = self.out_dir.clone().or_else(|| std::env::var_os("OUT_DIR").map(PathBuf::from));
         match (&self.output, out_dir) {
             (Some(path), Some(dir)) if path.is_relative() => Ok(dir.join(path)),
             (Some(path), _) => Ok(path.clone()),
             (None, Some(dir)) => Ok(dir.join(DEFAULT_BUNDLE_NAME)),
-            (None, None) => Err(Error::Usage(
-                "no output path: set one with -o/--output (or OUT_DIR)".into(),
-            )),
+            (None, None) => Err(Error::Usage("no output path: set one with -o/--output (or OUT_DIR)".into())),
         }
     }
 
@@ -176,8 +171,7 @@ impl Builder {
         if self.roots.is_empty() {
             return Err(Error::Usage("no source roots given".into()));
         }
-        let templates =
-            Template::parse_list(self.templates.as_deref().unwrap_or(DEFAULT_TEMPLATES))?;
+        let templates = Template::parse_list(self.templates.as_deref().unwrap_or(DEFAULT_TEMPLATES))?;
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(self.jobs.unwrap_or(0))
             .stack_size(parse::PARSE_STACK_SIZE)
@@ -234,35 +228,20 @@ impl Builder {
                 }
             }
         }
-        let (graph, graph_diagnostics) = graph::build_graph(
-            &discovered.modules,
-            &sites,
-            &discovered.files,
-            &self.externals,
-        );
+        let (graph, graph_diagnostics) =
+            graph::build_graph(&discovered.modules, &sites, &discovered.files, &self.externals);
         diagnostics.extend(graph_diagnostics);
         let entry = self.entry.as_deref().and_then(|name| {
-            let found = discovered
-                .modules
-                .binary_search_by(|m| m.name.as_str().cmp(name))
-                .ok();
+            let found = discovered.modules.binary_search_by(|m| m.name.as_str().cmp(name)).ok();
             if found.is_none() {
                 diagnostics.push(
-                    Diagnostic::error(
-                        "unknown-entry",
-                        format!("entry module `{name}` is not in any root"),
-                    )
-                    .with_note(format!("{} modules were found", discovered.modules.len())),
+                    Diagnostic::error("unknown-entry", format!("entry module `{name}` is not in any root"))
+                        .with_note(format!("{} modules were found", discovered.modules.len())),
                 );
             }
             found
         });
-        let analysis = Analysis {
-            discovered,
-            graph,
-            entry,
-            diagnostics,
-        };
+        let analysis = Analysis { discovered, graph, entry, diagnostics };
         fail_on_errors(&analysis)?;
         Ok(analysis)
     }
@@ -281,8 +260,7 @@ fn compile_modules(analysis: &Analysis, strip: bool) -> Vec<(usize, Result<Vec<u
 
 fn fail_on_errors(analysis: &Analysis) -> Result<(), Error> {
     if analysis.diagnostics.iter().any(Diagnostic::is_error) {
-        let diagnostics =
-            Diagnostics::new(analysis.diagnostics.clone(), &analysis.discovered.files);
+        let diagnostics = Diagnostics::new(analysis.diagnostics.clone(), &analysis.discovered.files);
         return Err(Error::Input(Box::new(diagnostics)));
     }
     Ok(())
@@ -298,14 +276,8 @@ fn bundle_bytes(analysis: &Analysis, mut bytecode: Vec<Option<Vec<u8>>>) -> Resu
         .map(|(i, m)| {
             let file = &files[m.file];
             // Every module's file was compiled; the last module naming a file takes its bytes.
-            let shared = analysis.discovered.modules[i + 1..]
-                .iter()
-                .any(|later| later.file == m.file);
-            let bytes = if shared {
-                bytecode[m.file].clone()
-            } else {
-                bytecode[m.file].take()
-            };
+            let shared = analysis.discovered.modules[i + 1..].iter().any(|later| later.file == m.file);
+            let bytes = if shared { bytecode[m.file].clone() } else { bytecode[m.file].take() };
             EmitModule {
                 name: m.name.clone(),
                 chunk_name: file.chunk_name(),
@@ -316,12 +288,7 @@ fn bundle_bytes(analysis: &Analysis, mut bytecode: Vec<Option<Vec<u8>>>) -> Resu
         })
         .collect();
     let externals = analysis.graph.externals_used.iter().cloned().collect();
-    emit::bundle_bytes(
-        luabundle_runtime::target::linked(),
-        modules,
-        analysis.entry,
-        externals,
-    )
+    emit::bundle_bytes(luabundle_runtime::target::linked(), modules, analysis.entry, externals)
 }
 
 fn print_warnings(warnings: &Diagnostics) {

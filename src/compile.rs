@@ -4,6 +4,8 @@
 //! Each chunk is compiled under its name `@<display path>`; Lua 5.x bakes that name into the
 //! bytecode, so errors and tracebacks at run time name the original file and line.
 
+use std::cell::RefCell;
+
 use mlua::chunk::ChunkMode;
 use mlua::Lua;
 use rayon::prelude::*;
@@ -27,15 +29,25 @@ pub fn compile_file(lua: &Lua, file: &SourceFile, strip: bool) -> Result<Vec<u8>
     Ok(function.dump(strip))
 }
 
-/// Compiles every file on the current rayon pool; results are in the order of `files`.
+thread_local! {
+    /// This worker thread's Lua state, created on its first file and dropped with the thread.
+    static WORKER_LUA: RefCell<Option<Lua>> = const { RefCell::new(None) };
+}
+
+/// Compiles every file on the current rayon pool, one Lua state per worker thread; results
+/// are in the order of `files`.
 pub fn compile_all(files: &[&SourceFile], strip: bool) -> Vec<Result<Vec<u8>, Diagnostic>> {
     files
         .par_iter()
-        .map_init(Lua::new, |lua, file| {
-            let result = compile_file(lua, file, strip);
-            // Keep each worker's state small between files.
-            let _ = lua.gc_collect();
-            result
+        .map(|file| {
+            WORKER_LUA.with(|slot| {
+                let mut slot = slot.borrow_mut();
+                let lua = slot.get_or_insert_with(Lua::new);
+                let result = compile_file(lua, file, strip);
+                // Keep each worker's state small between files.
+                let _ = lua.gc_collect();
+                result
+            })
         })
         .collect()
 }
@@ -54,16 +66,14 @@ fn compile_error(file: &SourceFile, err: &mlua::Error) -> Diagnostic {
     match located {
         Some((line, text)) => {
             let start = source::line_start(&file.text, line);
-            let end = file.text[start..]
-                .find('\n')
-                .map_or(file.text.len(), |i| start + i);
-            Diagnostic::error("compile-error", format!("Lua rejects this file: {text}"))
-                .with_primary(file.id, start..end, text.to_string())
+            let end = file.text[start..].find('\n').map_or(file.text.len(), |i| start + i);
+            Diagnostic::error("compile-error", format!("Lua rejects this file: {text}")).with_primary(
+                file.id,
+                start..end,
+                text.to_string(),
+            )
         }
-        None => Diagnostic::error(
-            "compile-error",
-            format!("{}: Lua rejects this file: {message}", file.display_path),
-        ),
+        None => Diagnostic::error("compile-error", format!("{}: Lua rejects this file: {message}", file.display_path)),
     }
 }
 
@@ -72,12 +82,7 @@ mod tests {
     use super::*;
 
     fn file(text: &str) -> SourceFile {
-        SourceFile {
-            id: 0,
-            disk_path: "m.lua".into(),
-            display_path: "src/m.lua".into(),
-            text: text.into(),
-        }
+        SourceFile { id: 0, disk_path: "m.lua".into(), display_path: "src/m.lua".into(), text: text.into() }
     }
 
     #[test]
@@ -85,11 +90,7 @@ mod tests {
         let lua = Lua::new();
         let bytes = compile_file(&lua, &file("\n\nerror('boom')"), false).unwrap();
         assert!(bytes.starts_with(b"\x1bLua"));
-        let err = lua
-            .load(&bytes[..])
-            .set_mode(ChunkMode::Binary)
-            .exec()
-            .unwrap_err();
+        let err = lua.load(&bytes[..]).set_mode(ChunkMode::Binary).exec().unwrap_err();
         assert!(err.to_string().contains("src/m.lua:3: boom"), "{err}");
     }
 
@@ -100,11 +101,7 @@ mod tests {
         let text = format!("local x = 1\nlocal {} = 1\nreturn x\n", names.join(", "));
         let d = compile_file(&lua, &file(&text), false).unwrap_err();
         assert_eq!(d.code, "compile-error");
-        assert!(
-            d.message.contains("too many local variables"),
-            "{}",
-            d.message
-        );
+        assert!(d.message.contains("too many local variables"), "{}", d.message);
         assert_eq!(d.labels[0].range.start, "local x = 1\n".len());
         let d = compile_file(&lua, &file("\x1bLua\x54\x00"), false).unwrap_err();
         assert!(d.message.contains("binary"), "{}", d.message);

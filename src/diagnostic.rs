@@ -53,52 +53,26 @@ pub struct Diagnostic {
 impl Diagnostic {
     /// An error with a code and message.
     pub fn error(code: &'static str, message: impl Into<String>) -> Diagnostic {
-        Diagnostic {
-            severity: Severity::Error,
-            code,
-            message: message.into(),
-            labels: Vec::new(),
-            notes: Vec::new(),
-        }
+        Diagnostic { severity: Severity::Error, code, message: message.into(), labels: Vec::new(), notes: Vec::new() }
     }
 
     /// A warning with a code and message.
     pub fn warning(code: &'static str, message: impl Into<String>) -> Diagnostic {
-        Diagnostic {
-            severity: Severity::Warning,
-            ..Diagnostic::error(code, message)
-        }
+        Diagnostic { severity: Severity::Warning, ..Diagnostic::error(code, message) }
     }
 
     /// Adds the primary label.
-    pub fn with_primary(
-        mut self,
-        file: FileId,
-        range: Range<usize>,
-        message: impl Into<String>,
-    ) -> Diagnostic {
-        self.labels.push(Label {
-            file,
-            range,
-            message: message.into(),
-            primary: true,
-        });
-        self
+    pub fn with_primary(self, file: FileId, range: Range<usize>, message: impl Into<String>) -> Diagnostic {
+        self.with_label(file, range, message.into(), true)
     }
 
     /// Adds a secondary label.
-    pub fn with_secondary(
-        mut self,
-        file: FileId,
-        range: Range<usize>,
-        message: impl Into<String>,
-    ) -> Diagnostic {
-        self.labels.push(Label {
-            file,
-            range,
-            message: message.into(),
-            primary: false,
-        });
+    pub fn with_secondary(self, file: FileId, range: Range<usize>, message: impl Into<String>) -> Diagnostic {
+        self.with_label(file, range, message.into(), false)
+    }
+
+    fn with_label(mut self, file: FileId, range: Range<usize>, message: String, primary: bool) -> Diagnostic {
+        self.labels.push(Label { file, range, message, primary });
         self
     }
 
@@ -124,15 +98,8 @@ pub struct Diagnostics {
 impl Diagnostics {
     /// Collects `items`, keeping the name and text of every file in `files` for rendering.
     pub fn new(mut items: Vec<Diagnostic>, files: &[SourceFile]) -> Diagnostics {
-        items.sort_by(|a, b| {
-            b.severity
-                .cmp(&a.severity)
-                .then_with(|| sort_key(a).cmp(&sort_key(b)))
-        });
-        let files = files
-            .iter()
-            .map(|f| (f.display_path.clone(), f.text.clone()))
-            .collect();
+        items.sort_by(|a, b| b.severity.cmp(&a.severity).then_with(|| sort_key(a).cmp(&sort_key(b))));
+        let files = files.iter().map(|f| (f.display_path.clone(), f.text.clone())).collect();
         Diagnostics { items, files }
     }
 
@@ -156,20 +123,12 @@ impl Diagnostics {
     /// locations and notes, followed by a summary line when there are errors.
     pub fn render(&self) -> String {
         let mut files = SimpleFiles::new();
-        let ids: Vec<usize> = self
-            .files
-            .iter()
-            .map(|(name, text)| files.add(name.as_str(), text.as_ref()))
-            .collect();
+        let ids: Vec<usize> = self.files.iter().map(|(name, text)| files.add(name.as_str(), text.as_ref())).collect();
         let config = term::Config::default();
         let mut out = String::new();
         for d in &self.items {
             let labels = d.labels.iter().filter(|l| l.file < ids.len()).map(|l| {
-                let make = if l.primary {
-                    cs::Label::primary
-                } else {
-                    cs::Label::secondary
-                };
+                let make = if l.primary { cs::Label::primary } else { cs::Label::secondary };
                 make(ids[l.file], l.range.clone()).with_message(&l.message)
             });
             let severity = match d.severity {
@@ -183,31 +142,19 @@ impl Diagnostics {
                 .with_notes(d.notes.clone());
             match term::emit_into_string(&config, &files, &diagnostic) {
                 Ok(text) => out.push_str(&text),
-                Err(_) => out.push_str(&format!(
-                    "{}[{}]: {}\n",
-                    severity_word(d.severity),
-                    d.code,
-                    d.message
-                )),
+                Err(_) => out.push_str(&format!("{}[{}]: {}\n", severity_word(d.severity), d.code, d.message)),
             }
         }
         let (errors, warnings) = self.counts();
         if errors > 0 {
-            out.push_str(&format!(
-                "error: {errors} error{}, {warnings} warning{}\n",
-                plural(errors),
-                plural(warnings)
-            ));
+            out.push_str(&format!("error: {errors} error{}, {warnings} warning{}\n", plural(errors), plural(warnings)));
         }
         out
     }
 }
 
 fn sort_key(d: &Diagnostic) -> (usize, usize, &'static str) {
-    d.labels
-        .iter()
-        .find(|l| l.primary)
-        .map_or((usize::MAX, 0, d.code), |l| (l.file, l.range.start, d.code))
+    d.labels.iter().find(|l| l.primary).map_or((usize::MAX, 0, d.code), |l| (l.file, l.range.start, d.code))
 }
 
 fn severity_word(severity: Severity) -> &'static str {

@@ -31,18 +31,10 @@ impl Root {
     /// before it looks like a module name (no path separator).
     pub fn parse(spec: &str) -> Root {
         match spec.split_once('=') {
-            Some((prefix, dir))
-                if !prefix.is_empty() && !prefix.contains(['/', '\\']) && !dir.is_empty() =>
-            {
-                Root {
-                    prefix: Some(prefix.to_string()),
-                    dir: PathBuf::from(dir),
-                }
+            Some((prefix, dir)) if !prefix.is_empty() && !prefix.contains(['/', '\\']) && !dir.is_empty() => {
+                Root { prefix: Some(prefix.to_string()), dir: PathBuf::from(dir) }
             }
-            _ => Root {
-                prefix: None,
-                dir: PathBuf::from(spec),
-            },
+            _ => Root { prefix: None, dir: PathBuf::from(spec) },
         }
     }
 }
@@ -61,10 +53,7 @@ impl From<PathBuf> for Root {
 
 impl From<&Path> for Root {
     fn from(dir: &Path) -> Root {
-        Root {
-            prefix: None,
-            dir: dir.to_path_buf(),
-        }
+        Root { prefix: None, dir: dir.to_path_buf() }
     }
 }
 
@@ -85,13 +74,10 @@ impl Template {
             .split(';')
             .filter(|t| !t.is_empty())
             .map(|t| match t.split_once('?') {
-                Some((before, after)) if !after.contains('?') => Ok(Template {
-                    before: before.into(),
-                    after: after.into(),
-                }),
-                _ => Err(Error::Usage(format!(
-                    "module path template {t:?} needs exactly one `?`"
-                ))),
+                Some((before, after)) if !after.contains('?') => {
+                    Ok(Template { before: before.into(), after: after.into() })
+                }
+                _ => Err(Error::Usage(format!("module path template {t:?} needs exactly one `?`"))),
             })
             .collect::<Result<_, _>>()?;
         if templates.is_empty() {
@@ -103,9 +89,7 @@ impl Template {
     /// The module name under which Lua's search finds `relative` (a `/`-separated path inside
     /// a root) through this template, if any.
     fn module_name(&self, relative: &str) -> Option<String> {
-        let stem = relative
-            .strip_prefix(&self.before)?
-            .strip_suffix(&self.after)?;
+        let stem = relative.strip_prefix(&self.before)?.strip_suffix(&self.after)?;
         // Lua turns every `.` of a name into a directory separator, so a path whose stem
         // holds a `.` (or an empty part) is never found through this template.
         if stem.is_empty() || stem.contains('.') || stem.split('/').any(str::is_empty) {
@@ -146,10 +130,7 @@ pub fn discover(roots: &[Root], templates: &[Template]) -> Result<Discovered, Er
     let mut names: BTreeMap<String, (usize, FileId)> = BTreeMap::new();
     for (root_index, root) in roots.iter().enumerate() {
         if !root.dir.is_dir() {
-            return Err(Error::Usage(format!(
-                "root {} is not a directory",
-                root.dir.display()
-            )));
+            return Err(Error::Usage(format!("root {} is not a directory", root.dir.display())));
         }
         let root_names = walk_root(root, templates, &mut found)?;
         for (name, file) in root_names {
@@ -173,19 +154,12 @@ pub fn discover(roots: &[Root], templates: &[Template]) -> Result<Discovered, Er
             }
         }
     }
-    found.modules = names
-        .into_iter()
-        .map(|(name, (_, file))| ModuleName { name, file })
-        .collect();
+    found.modules = names.into_iter().map(|(name, (_, file))| ModuleName { name, file }).collect();
     Ok(found)
 }
 
 /// Walks one root, reading its files, and returns its names (prefix included).
-fn walk_root(
-    root: &Root,
-    templates: &[Template],
-    found: &mut Discovered,
-) -> Result<Vec<(String, FileId)>, Error> {
+fn walk_root(root: &Root, templates: &[Template], found: &mut Discovered) -> Result<Vec<(String, FileId)>, Error> {
     let label = root_label(&root.dir);
     // name -> (template position, file): a lower template position wins, as in Lua's search.
     let mut names: HashMap<String, (usize, FileId)> = HashMap::new();
@@ -197,14 +171,8 @@ fn walk_root(
         let entry = match entry {
             Ok(entry) => entry,
             Err(err) => {
-                let path = err.path().map_or_else(
-                    || root.dir.display().to_string(),
-                    |p| p.display().to_string(),
-                );
-                found.diagnostics.push(Diagnostic::error(
-                    "io-error",
-                    format!("cannot read {path}: {err}"),
-                ));
+                let path = err.path().map_or_else(|| root.dir.display().to_string(), |p| p.display().to_string());
+                found.diagnostics.push(Diagnostic::error("io-error", format!("cannot read {path}: {err}")));
                 continue;
             }
         };
@@ -215,18 +183,11 @@ fn walk_root(
         let Some(relative) = relative_path(&root.dir, path) else {
             found.diagnostics.push(Diagnostic::warning(
                 "unrequirable-file",
-                format!(
-                    "{} has a name that is not valid UTF-8 and is skipped",
-                    path.display()
-                ),
+                format!("{} has a name that is not valid UTF-8 and is skipped", path.display()),
             ));
             continue;
         };
-        let display_path = if label.is_empty() {
-            relative.clone()
-        } else {
-            format!("{label}/{relative}")
-        };
+        let display_path = if label.is_empty() { relative.clone() } else { format!("{label}/{relative}") };
         let Some(file) = read_source(path, display_path, found) else {
             continue;
         };
@@ -253,10 +214,7 @@ fn walk_root(
             ));
         }
     }
-    let mut names: Vec<(String, FileId)> = names
-        .into_iter()
-        .map(|(name, (_, file))| (name, file))
-        .collect();
+    let mut names: Vec<(String, FileId)> = names.into_iter().map(|(name, (_, file))| (name, file)).collect();
     names.sort();
     Ok(names)
 }
@@ -284,25 +242,12 @@ fn add_name(
 }
 
 fn push_shadowed(found: &mut Discovered, name: &str, winner: FileId, loser: FileId) {
-    let (winner, loser) = (
-        &found.files[winner].display_path,
-        &found.files[loser].display_path,
-    );
-    let also = loser
-        .strip_suffix(".lua")
-        .map(|s| s.rsplit('/').next().unwrap_or(s))
-        .unwrap_or_default();
+    let (winner, loser) = (&found.files[winner].display_path, &found.files[loser].display_path);
+    let also = loser.strip_suffix(".lua").map(|s| s.rsplit('/').next().unwrap_or(s)).unwrap_or_default();
     found.diagnostics.push(
-        Diagnostic::warning(
-            "shadowed-module",
-            format!("`require \"{name}\"` loads {winner}, which shadows {loser}"),
-        )
-        .with_note(format!(
-            "Lua's search tries {winner} first, as this bundle does"
-        ))
-        .with_note(format!(
-            "{loser} stays requirable under its longer name (`{name}.{also}`)"
-        )),
+        Diagnostic::warning("shadowed-module", format!("`require \"{name}\"` loads {winner}, which shadows {loser}"))
+            .with_note(format!("Lua's search tries {winner} first, as this bundle does"))
+            .with_note(format!("{loser} stays requirable under its longer name (`{name}.{also}`)")),
     );
 }
 
@@ -311,10 +256,7 @@ fn read_source(path: &Path, display_path: String, found: &mut Discovered) -> Opt
     let bytes = match std::fs::read(path) {
         Ok(bytes) => bytes,
         Err(err) => {
-            found.diagnostics.push(Diagnostic::error(
-                "io-error",
-                format!("cannot read {display_path}: {err}"),
-            ));
+            found.diagnostics.push(Diagnostic::error("io-error", format!("cannot read {display_path}: {err}")));
             return None;
         }
     };
@@ -332,32 +274,21 @@ fn read_source(path: &Path, display_path: String, found: &mut Discovered) -> Opt
         }
     };
     let id = found.files.len();
-    found.files.push(SourceFile {
-        id,
-        disk_path: path.to_path_buf(),
-        display_path,
-        text: text.into(),
-    });
+    found.files.push(SourceFile { id, disk_path: path.to_path_buf(), display_path, text: text.into() });
     Some(id)
 }
 
 /// `path` relative to `root`, with `/` separators, if every part is UTF-8.
 fn relative_path(root: &Path, path: &Path) -> Option<String> {
     let relative = path.strip_prefix(root).ok()?;
-    let parts: Option<Vec<&str>> = relative
-        .components()
-        .map(|c| c.as_os_str().to_str())
-        .collect();
+    let parts: Option<Vec<&str>> = relative.components().map(|c| c.as_os_str().to_str()).collect();
     Some(parts?.join("/"))
 }
 
 /// The root directory's own name, which starts every display path (`src/app/util.lua`).
 fn root_label(dir: &Path) -> String {
     let canonical = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
-    canonical
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default()
+    canonical.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -4,9 +4,7 @@
 use std::io::Write;
 use std::path::Path;
 
-use luabundle_runtime::format::{
-    self, BlobKind, BundleContents, DepKind, Dependency, ModuleInput, Target,
-};
+use luabundle_runtime::format::{self, BlobKind, BundleContents, DepKind, Dependency, ModuleInput, Target};
 
 use crate::error::Error;
 use crate::graph;
@@ -63,11 +61,7 @@ fn dependency(dep: &graph::Dependency) -> Dependency {
         Timing::Eager => DepKind::Eager,
         Timing::Deferred => DepKind::Deferred,
     };
-    Dependency {
-        module: dep.module as u32,
-        kind,
-        optional: dep.optional,
-    }
+    Dependency { module: dep.module as u32, kind, optional: dep.optional }
 }
 
 /// Writes `bytes` to `path` through a temporary file in the same directory and a rename, so
@@ -80,11 +74,7 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<bool, Error> {
     if std::fs::read(path).is_ok_and(|existing| existing == bytes) {
         return Ok(false);
     }
-    let io = |action, source| Error::Io {
-        action,
-        path: path.to_path_buf(),
-        source,
-    };
+    let io = |action, source| Error::Io { action, path: path.to_path_buf(), source };
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),

@@ -7,18 +7,8 @@ use full_moon::LuaVersion;
 pub const NAME: &str = "lua54";
 
 /// Modules every Lua 5.4 state has in `package.loaded`, so `require "debug"` needs no file.
-pub const STANDARD_MODULES: &[&str] = &[
-    "_G",
-    "coroutine",
-    "debug",
-    "io",
-    "math",
-    "os",
-    "package",
-    "string",
-    "table",
-    "utf8",
-];
+pub const STANDARD_MODULES: &[&str] =
+    &["_G", "coroutine", "debug", "io", "math", "os", "package", "string", "table", "utf8"];
 
 /// The syntax version full_moon parses for this flavour.
 pub fn syntax() -> LuaVersion {

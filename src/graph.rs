@@ -66,11 +66,7 @@ impl ModuleGraph {
                     }
                     d.optional &= w.optional;
                 })
-                .or_insert(Dependency {
-                    module: target,
-                    timing: w.timing,
-                    optional: w.optional,
-                });
+                .or_insert(Dependency { module: target, timing: w.timing, optional: w.optional });
         }
         deps.into_values().collect()
     }
@@ -86,11 +82,7 @@ pub fn build_graph(
 ) -> (ModuleGraph, Vec<Diagnostic>) {
     let mut result = ModuleGraph::default();
     let mut diagnostics = Vec::new();
-    let position: HashMap<&str, usize> = modules
-        .iter()
-        .enumerate()
-        .map(|(i, m)| (m.name.as_str(), i))
-        .collect();
+    let position: HashMap<&str, usize> = modules.iter().enumerate().map(|(i, m)| (m.name.as_str(), i)).collect();
     for i in 0..modules.len() {
         result.graph.add_node(i);
     }
@@ -110,15 +102,8 @@ pub fn build_graph(
                 }
             };
             if let Some(&to) = position.get(name.as_str()) {
-                let edge = Edge {
-                    file,
-                    range: site.range.clone(),
-                    timing: site.timing,
-                    optional: site.optional,
-                };
-                result
-                    .graph
-                    .add_edge(NodeIndex::new(from), NodeIndex::new(to), edge);
+                let edge = Edge { file, range: site.range.clone(), timing: site.timing, optional: site.optional };
+                result.graph.add_edge(NodeIndex::new(from), NodeIndex::new(to), edge);
             } else if flavour::STANDARD_MODULES.contains(&name.as_str()) {
                 // Provided by the VM itself: `require "debug"` returns the library.
             } else if externals.iter().any(|pattern| glob_match(pattern, name)) {
@@ -133,43 +118,22 @@ pub fn build_graph(
 }
 
 fn dynamic_require(file: FileId, site: &RequireSite, expression: &str) -> Diagnostic {
-    Diagnostic::warning(
-        "dynamic-require",
-        "require with a name known only at run time",
-    )
-    .with_primary(
-        file,
-        site.range.clone(),
-        format!("`{expression}` is not a constant"),
-    )
-    .with_note("the module it loads is not bundled unless something else requires it")
+    Diagnostic::warning("dynamic-require", "require with a name known only at run time")
+        .with_primary(file, site.range.clone(), format!("`{expression}` is not a constant"))
+        .with_note("the module it loads is not bundled unless something else requires it")
 }
 
-fn unresolved_require(
-    file: FileId,
-    site: &RequireSite,
-    name: &str,
-    modules: &[ModuleName],
-) -> Diagnostic {
-    let make = if site.optional {
-        Diagnostic::warning
-    } else {
-        Diagnostic::error
-    };
+fn unresolved_require(file: FileId, site: &RequireSite, name: &str, modules: &[ModuleName]) -> Diagnostic {
+    let make = if site.optional { Diagnostic::warning } else { Diagnostic::error };
     let mut d = make("unresolved-require", format!("module `{name}` not found")).with_primary(
         file,
         site.range.clone(),
         format!("no root provides `{name}`"),
     );
     if let Some(close) = modules.iter().find(|m| m.name.eq_ignore_ascii_case(name)) {
-        d = d.with_note(format!(
-            "a module `{}` exists (names are case-sensitive)",
-            close.name
-        ));
+        d = d.with_note(format!("a module `{}` exists (names are case-sensitive)", close.name));
     }
-    d.with_note(format!(
-        "if the host program provides `{name}`, declare it with --external {name}"
-    ))
+    d.with_note(format!("if the host program provides `{name}`, declare it with --external {name}"))
 }
 
 /// `*` matches any run of characters; everything else matches itself.
@@ -180,19 +144,13 @@ pub fn glob_match(pattern: &str, name: &str) -> bool {
             let Some(tail) = name.strip_prefix(head) else {
                 return false;
             };
-            (0..=tail.len())
-                .filter(|&i| tail.is_char_boundary(i))
-                .any(|i| glob_match(rest, &tail[i..]))
+            (0..=tail.len()).filter(|&i| tail.is_char_boundary(i)).any(|i| glob_match(rest, &tail[i..]))
         }
     }
 }
 
 /// One `require-cycle` error per strongly connected set of modules joined by eager edges.
-fn eager_cycles(
-    graph: &DiGraph<usize, Edge>,
-    modules: &[ModuleName],
-    files: &[SourceFile],
-) -> Vec<Diagnostic> {
+fn eager_cycles(graph: &DiGraph<usize, Edge>, modules: &[ModuleName], files: &[SourceFile]) -> Vec<Diagnostic> {
     let eager = EdgeFiltered::from_fn(graph, |e| e.weight().timing == Timing::Eager);
     let mut cycles: Vec<Vec<EdgeIndex>> = petgraph::algo::tarjan_scc(&eager)
         .into_iter()
@@ -204,16 +162,10 @@ fn eager_cycles(
         .collect();
     cycles.sort_by_cached_key(|c| cycle_names(graph, modules, c));
     let hidden = cycles.len().saturating_sub(MAX_CYCLES_SHOWN);
-    let mut out: Vec<Diagnostic> = cycles
-        .iter()
-        .take(MAX_CYCLES_SHOWN)
-        .map(|c| cycle_diagnostic(graph, modules, files, c))
-        .collect();
+    let mut out: Vec<Diagnostic> =
+        cycles.iter().take(MAX_CYCLES_SHOWN).map(|c| cycle_diagnostic(graph, modules, files, c)).collect();
     if hidden > 0 {
-        out.push(Diagnostic::error(
-            "require-cycle",
-            format!("and {hidden} more require cycles"),
-        ));
+        out.push(Diagnostic::error("require-cycle", format!("and {hidden} more require cycles")));
     }
     out
 }
@@ -227,10 +179,8 @@ fn shortest_cycle(
     let mut came_from: HashMap<NodeIndex, EdgeIndex> = HashMap::new();
     let mut queue = VecDeque::from([start]);
     while let Some(node) = queue.pop_front() {
-        let mut edges: Vec<_> = graph
-            .edges(node)
-            .filter(|e| e.weight().timing == Timing::Eager && members.contains(&e.target()))
-            .collect();
+        let mut edges: Vec<_> =
+            graph.edges(node).filter(|e| e.weight().timing == Timing::Eager && members.contains(&e.target())).collect();
         edges.sort_by_key(|e| (e.weight().range.start, e.id()));
         for edge in edges {
             let next = edge.target();
@@ -254,16 +204,8 @@ fn shortest_cycle(
     None
 }
 
-fn cycle_names(
-    graph: &DiGraph<usize, Edge>,
-    modules: &[ModuleName],
-    cycle: &[EdgeIndex],
-) -> Vec<String> {
-    cycle
-        .iter()
-        .filter_map(|&e| graph.edge_endpoints(e))
-        .map(|(from, _)| modules[graph[from]].name.clone())
-        .collect()
+fn cycle_names(graph: &DiGraph<usize, Edge>, modules: &[ModuleName], cycle: &[EdgeIndex]) -> Vec<String> {
+    cycle.iter().filter_map(|&e| graph.edge_endpoints(e)).map(|(from, _)| modules[graph[from]].name.clone()).collect()
 }
 
 fn cycle_diagnostic(
@@ -274,11 +216,7 @@ fn cycle_diagnostic(
 ) -> Diagnostic {
     let mut names = cycle_names(graph, modules, cycle);
     names.push(names[0].clone());
-    let chain = names
-        .iter()
-        .map(|n| format!("`{n}`"))
-        .collect::<Vec<_>>()
-        .join(" > ");
+    let chain = names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(" > ");
     let mut d = Diagnostic::error("require-cycle", format!("require cycle: {chain}"));
     for (i, &e) in cycle.iter().enumerate() {
         let edge = &graph[e];
@@ -291,12 +229,11 @@ fn cycle_diagnostic(
         } else {
             d.with_secondary(edge.file, edge.range.clone(), message)
         };
-        d = d.with_note(format!(
-            "{}:{line}: `{from}` requires `{to}`",
-            file.display_path
-        ));
+        d = d.with_note(format!("{}:{line}: `{from}` requires `{to}`", file.display_path));
     }
-    d.with_note("every require here runs at load time, so Lua recurses without end; move one into the function that needs it")
+    d.with_note(
+        "every require here runs at load time, so Lua recurses without end; move one into the function that needs it",
+    )
 }
 
 #[cfg(test)]
@@ -305,28 +242,15 @@ mod tests {
 
     #[test]
     fn standard_library_modules_need_no_file() {
-        let file = SourceFile {
-            id: 0,
-            disk_path: "m.lua".into(),
-            display_path: "m.lua".into(),
-            text: "".into(),
-        };
+        let file = SourceFile { id: 0, disk_path: "m.lua".into(), display_path: "m.lua".into(), text: "".into() };
         let site = |name: &str| RequireSite {
             target: Target::Name(name.into()),
             range: 0..0,
             timing: Timing::Eager,
             optional: false,
         };
-        let modules = vec![ModuleName {
-            name: "m".into(),
-            file: 0,
-        }];
-        let sites = vec![vec![
-            site("debug"),
-            site("string"),
-            site("utf8"),
-            site("lfs"),
-        ]];
+        let modules = vec![ModuleName { name: "m".into(), file: 0 }];
+        let sites = vec![vec![site("debug"), site("string"), site("utf8"), site("lfs")]];
         let (graph, diagnostics) = build_graph(&modules, &sites, &[file], &[]);
         let codes: Vec<&str> = diagnostics.iter().map(|d| d.code).collect();
         assert_eq!(codes, vec!["unresolved-require"]);

@@ -39,15 +39,8 @@ pub fn decode_escapes(raw: &str) -> Option<Vec<u8>> {
             }
             b'u' => i = decode_utf8_escape(bytes, i, &mut out)?,
             b'0'..=b'9' => {
-                let digits = bytes[i - 1..]
-                    .iter()
-                    .take(3)
-                    .take_while(|b| b.is_ascii_digit())
-                    .count();
-                let value: u32 = std::str::from_utf8(&bytes[i - 1..i - 1 + digits])
-                    .ok()?
-                    .parse()
-                    .ok()?;
+                let digits = bytes[i - 1..].iter().take(3).take_while(|b| b.is_ascii_digit()).count();
+                let value: u32 = std::str::from_utf8(&bytes[i - 1..i - 1 + digits]).ok()?.parse().ok()?;
                 out.push(u8::try_from(value).ok()?);
                 i += digits - 1;
             }
@@ -73,9 +66,7 @@ fn decode_utf8_escape(bytes: &[u8], at: usize, out: &mut Vec<u8>) -> Option<usiz
     }
     let close = at + bytes[at..].iter().position(|&b| b == b'}')?;
     let hex = std::str::from_utf8(&bytes[at + 1..close]).ok()?;
-    let value = u32::from_str_radix(hex, 16)
-        .ok()
-        .filter(|&v| v < 0x8000_0000 && !hex.is_empty())?;
+    let value = u32::from_str_radix(hex, 16).ok().filter(|&v| v < 0x8000_0000 && !hex.is_empty())?;
     encode_extended_utf8(value, out);
     Some(close + 1)
 }
@@ -130,10 +121,7 @@ mod tests {
         assert_eq!(decode_escapes(r#"tab\tq\"s\'"#).unwrap(), b"tab\tq\"s'");
         assert_eq!(decode_escapes("a\\z   \n  b").unwrap(), b"ab");
         assert_eq!(decode_escapes("a\\\r\nb").unwrap(), b"a\nb");
-        assert_eq!(
-            decode_escapes(r"\u{7FF}\u{10FFFF}").unwrap(),
-            "\u{7ff}\u{10ffff}".as_bytes()
-        );
+        assert_eq!(decode_escapes(r"\u{7FF}\u{10FFFF}").unwrap(), "\u{7ff}\u{10ffff}".as_bytes());
         assert_eq!(decode_escapes(r"\0651").unwrap(), b"A1");
     }
 

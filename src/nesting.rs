@@ -44,10 +44,7 @@ pub fn too_deep(text: &str) -> Option<Range<usize>> {
                 false
             }
             b if b.is_ascii_alphabetic() || b == b'_' => {
-                let end = i + bytes[i..]
-                    .iter()
-                    .take_while(|c| c.is_ascii_alphanumeric() || **c == b'_')
-                    .count();
+                let end = i + bytes[i..].iter().take_while(|c| c.is_ascii_alphanumeric() || **c == b'_').count();
                 let word = &bytes[i..end];
                 i = end;
                 match word {
@@ -63,10 +60,7 @@ pub fn too_deep(text: &str) -> Option<Range<usize>> {
                 continue;
             }
             b if b.is_ascii_digit() => {
-                i += bytes[i..]
-                    .iter()
-                    .take_while(|c| c.is_ascii_alphanumeric() || **c == b'.')
-                    .count();
+                i += bytes[i..].iter().take_while(|c| c.is_ascii_alphanumeric() || **c == b'.').count();
                 continue;
             }
             _ => false,
@@ -148,11 +142,7 @@ mod tests {
 
     #[test]
     fn sequences_at_the_limit_and_siblings_pass() {
-        let at_limit = format!(
-            "return {}{}",
-            "{".repeat(MAX_NESTING),
-            "}".repeat(MAX_NESTING)
-        );
+        let at_limit = format!("return {}{}", "{".repeat(MAX_NESTING), "}".repeat(MAX_NESTING));
         assert_eq!(too_deep(&at_limit), None);
         let siblings = "do end ".repeat(10_000);
         assert_eq!(too_deep(&siblings), None);

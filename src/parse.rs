@@ -25,7 +25,9 @@ pub fn parse(file: &SourceFile) -> Result<Ast, Vec<Diagnostic>> {
             format!("nesting deeper than Lua allows ({} levels)", nesting::MAX_NESTING),
         )
         .with_primary(file.id, range, "this level is one too many")
-        .with_note("Lua refuses to compile code nested this deep; split it into functions or tables built step by step")]);
+        .with_note(
+            "Lua refuses to compile code nested this deep; split it into functions or tables built step by step",
+        )]);
     }
     let result = full_moon::parse_fallible(&text, flavour::syntax());
     if result.errors().is_empty() {
@@ -38,11 +40,11 @@ pub fn parse(file: &SourceFile) -> Result<Ast, Vec<Diagnostic>> {
             let (start, end) = error.range();
             let start = start.bytes().min(file.text.len());
             let end = end.bytes().clamp(start, file.text.len());
-            Diagnostic::error(
-                "parse-error",
-                format!("syntax error: {}", error.error_message()),
+            Diagnostic::error("parse-error", format!("syntax error: {}", error.error_message())).with_primary(
+                file.id,
+                start..end,
+                error.error_message().into_owned(),
             )
-            .with_primary(file.id, start..end, error.error_message().into_owned())
         })
         .collect())
 }
@@ -52,12 +54,7 @@ mod tests {
     use super::*;
 
     fn file(text: &str) -> SourceFile {
-        SourceFile {
-            id: 0,
-            disk_path: "t.lua".into(),
-            display_path: "src/t.lua".into(),
-            text: text.into(),
-        }
+        SourceFile { id: 0, disk_path: "t.lua".into(), display_path: "src/t.lua".into(), text: text.into() }
     }
 
     #[test]
@@ -71,10 +68,7 @@ mod tests {
         let errors = parse(&file("local x = 1\nlocal = 2\n")).unwrap_err();
         assert!(!errors.is_empty());
         let label = &errors[0].labels[0];
-        assert_eq!(
-            crate::source::line_col("local x = 1\nlocal = 2\n", label.range.start).0,
-            2
-        );
+        assert_eq!(crate::source::line_col("local x = 1\nlocal = 2\n", label.range.start).0, 2);
         assert_eq!(errors[0].code, "parse-error");
     }
 }

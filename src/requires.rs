@@ -4,9 +4,7 @@
 
 use std::ops::Range;
 
-use full_moon::ast::{
-    self, Ast, Expression, FunctionArgs, FunctionCall, Prefix, Suffix, Var, VarExpression,
-};
+use full_moon::ast::{self, Ast, Expression, FunctionArgs, FunctionCall, Prefix, Suffix, Var, VarExpression};
 use full_moon::node::Node;
 use full_moon::tokenizer::{StringLiteralQuoteType, TokenReference, TokenType};
 use full_moon::visitors::Visitor;
@@ -86,12 +84,7 @@ impl RequireFinder {
             },
             _ => return,
         };
-        self.sites.push(RequireSite {
-            target,
-            range,
-            timing: self.timing(),
-            optional,
-        });
+        self.sites.push(RequireSite { target, range, timing: self.timing(), optional });
     }
 }
 
@@ -176,11 +169,7 @@ fn constant_string(expression: &Expression) -> Option<Vec<u8>> {
     match expression {
         Expression::String(token) => string_literal(token),
         Expression::Parentheses { expression, .. } => constant_string(expression),
-        Expression::BinaryOperator {
-            lhs,
-            binop: ast::BinOp::TwoDots(_),
-            rhs,
-        } => {
+        Expression::BinaryOperator { lhs, binop: ast::BinOp::TwoDots(_), rhs } => {
             let mut value = constant_string(lhs)?;
             value.extend(constant_string(rhs)?);
             Some(value)
@@ -191,12 +180,7 @@ fn constant_string(expression: &Expression) -> Option<Vec<u8>> {
 
 /// The bytes a string literal token denotes, escapes decoded as Lua does.
 fn string_literal(token: &TokenReference) -> Option<Vec<u8>> {
-    let TokenType::StringLiteral {
-        literal,
-        quote_type,
-        ..
-    } = token.token_type()
-    else {
+    let TokenType::StringLiteral { literal, quote_type, .. } = token.token_type() else {
         return None;
     };
     match quote_type {
@@ -211,10 +195,7 @@ mod tests {
 
     fn sites(code: &str) -> Vec<(Target, Timing, bool)> {
         let ast = full_moon::parse_fallible(code, full_moon::LuaVersion::lua54()).into_ast();
-        find_requires(&ast)
-            .into_iter()
-            .map(|s| (s.target, s.timing, s.optional))
-            .collect()
+        find_requires(&ast).into_iter().map(|s| (s.target, s.timing, s.optional)).collect()
     }
 
     fn name(n: &str) -> Target {
@@ -233,40 +214,20 @@ mod tests {
             local g = require("g" .. ".h")
         "#;
         let found: Vec<Target> = sites(code).into_iter().map(|s| s.0).collect();
-        assert_eq!(
-            found,
-            vec![
-                name("a"),
-                name("b"),
-                name("c"),
-                name("d"),
-                name("e"),
-                name("f"),
-                name("g.h")
-            ]
-        );
+        assert_eq!(found, vec![name("a"), name("b"), name("c"), name("d"), name("e"), name("f"), name("g.h")]);
     }
 
     #[test]
     fn sites_inside_functions_are_deferred() {
         let code = "if x then require('top') end\nlocal function f() return require('inner') end\nt = { g = function() require('anon') end }";
         let timings: Vec<Timing> = sites(code).into_iter().map(|s| s.1).collect();
-        assert_eq!(
-            timings,
-            vec![Timing::Eager, Timing::Deferred, Timing::Deferred]
-        );
+        assert_eq!(timings, vec![Timing::Eager, Timing::Deferred, Timing::Deferred]);
     }
 
     #[test]
     fn protected_requires_are_optional() {
         let found = sites("local ok, m = pcall(require, 'lfs')\nxpcall(require, print, 'socket')\npcall(print, 'x')");
-        assert_eq!(
-            found,
-            vec![
-                (name("lfs"), Timing::Eager, true),
-                (name("socket"), Timing::Eager, true)
-            ]
-        );
+        assert_eq!(found, vec![(name("lfs"), Timing::Eager, true), (name("socket"), Timing::Eager, true)]);
     }
 
     #[test]

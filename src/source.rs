@@ -37,15 +37,9 @@ impl SourceFile {
 pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let offset = offset.min(text.len());
     let before = &text.as_bytes()[..offset];
-    let line_start = before
-        .iter()
-        .rposition(|&b| b == b'\n')
-        .map_or(0, |i| i + 1);
+    let line_start = before.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
     let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
-    let column = String::from_utf8_lossy(&before[line_start..])
-        .chars()
-        .count()
-        + 1;
+    let column = String::from_utf8_lossy(&before[line_start..]).chars().count() + 1;
     (line, column)
 }
 
@@ -54,9 +48,7 @@ pub fn line_start(text: &str, line: usize) -> usize {
     if line <= 1 {
         return 0;
     }
-    text.match_indices('\n')
-        .nth(line - 2)
-        .map_or(text.len(), |(i, _)| i + 1)
+    text.match_indices('\n').nth(line - 2).map_or(text.len(), |(i, _)| i + 1)
 }
 
 /// The text Lua's `load` accepts for a file, with every byte at the same offset: a UTF-8 byte
@@ -72,21 +64,14 @@ pub fn prepare(text: &str) -> Cow<'_, str> {
 
 /// [`prepare`] for text that may not be UTF-8, such as a script given to `luabundle run`.
 pub fn prepare_bytes(text: &[u8]) -> Cow<'_, [u8]> {
-    let bom = if text.starts_with(b"\xef\xbb\xbf") {
-        3
-    } else {
-        0
-    };
+    let bom = if text.starts_with(b"\xef\xbb\xbf") { 3 } else { 0 };
     if bom == 0 && !text.starts_with(b"#") {
         return Cow::Borrowed(text);
     }
     let mut out = text.to_vec();
     out[..bom].fill(b' ');
     if out[bom..].starts_with(b"#") {
-        let line_len = out[bom..]
-            .iter()
-            .position(|&b| b == b'\n' || b == b'\r')
-            .unwrap_or(out.len() - bom);
+        let line_len = out[bom..].iter().position(|&b| b == b'\n' || b == b'\r').unwrap_or(out.len() - bom);
         let line = &mut out[bom..bom + line_len];
         line.fill(b' ');
         let dashes = line_len.min(2);

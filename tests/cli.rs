@@ -57,21 +57,12 @@ fn run_a_module_a_script_or_code_instead_of_the_entry() {
     luabundle()
         .arg("run")
         .arg(&bundle)
-        .args([
-            "-e",
-            "print(require('app.util').round(2.345, 1), arg[1])",
-            "--",
-            "x",
-        ])
+        .args(["-e", "print(require('app.util').round(2.345, 1), arg[1])", "--", "x"])
         .assert()
         .code(0)
         .stdout("2.3\tx\n");
     let script = dir.path().join("script.lua");
-    std::fs::write(
-        &script,
-        "local a, b = ...\nprint(a, b, arg[0] ~= nil, require('app.config').name)",
-    )
-    .unwrap();
+    std::fs::write(&script, "local a, b = ...\nprint(a, b, arg[0] ~= nil, require('app.config').name)").unwrap();
     luabundle()
         .arg("run")
         .arg(&bundle)
@@ -101,35 +92,16 @@ fn a_lua_error_prints_a_traceback_with_original_files_and_exits_1() {
 fn inspect_lists_target_entry_and_modules() {
     let dir = tempfile::tempdir().unwrap();
     let bundle = build_app(dir.path());
-    let output = luabundle()
-        .arg("inspect")
-        .arg(&bundle)
-        .assert()
-        .code(0)
-        .get_output()
-        .stdout
-        .clone();
+    let output = luabundle().arg("inspect").arg(&bundle).assert().code(0).get_output().stdout.clone();
     let listing = String::from_utf8(output).unwrap();
-    assert!(
-        listing.contains("target:    lua54 (Lua 5.4, bytecode header 1b4c7561"),
-        "{listing}"
-    );
+    assert!(listing.contains("target:    lua54 (Lua 5.4, bytecode header 1b4c7561"), "{listing}");
     assert!(listing.contains("entry:     app.main"), "{listing}");
     assert!(listing.contains("modules:   10"), "{listing}");
-    let main_line = listing
-        .lines()
-        .find(|l| l.trim_start().starts_with("app.main "))
-        .expect("app.main listed");
+    let main_line = listing.lines().find(|l| l.trim_start().starts_with("app.main ")).expect("app.main listed");
     assert!(main_line.contains("src/app/main.lua"), "{main_line}");
     assert!(main_line.contains("app.report (deferred)"), "{main_line}");
-    assert!(
-        main_line.contains("app.shapes, app.silent, app.util"),
-        "{main_line}"
-    );
-    let init_line = listing
-        .lines()
-        .find(|l| l.trim_start().starts_with("app.shapes "))
-        .unwrap();
+    assert!(main_line.contains("app.shapes, app.silent, app.util"), "{main_line}");
+    let init_line = listing.lines().find(|l| l.trim_start().starts_with("app.shapes ")).unwrap();
     assert!(init_line.contains("src/app/shapes/init.lua"), "{init_line}");
 }
 
@@ -137,22 +109,12 @@ fn inspect_lists_target_entry_and_modules() {
 fn verify_checks_every_module() {
     let dir = tempfile::tempdir().unwrap();
     let bundle = build_app(dir.path());
-    luabundle()
-        .arg("verify")
-        .arg(&bundle)
-        .assert()
-        .code(0)
-        .stdout(contains("ok (10 modules, target lua54)"));
+    luabundle().arg("verify").arg(&bundle).assert().code(0).stdout(contains("ok (10 modules, target lua54)"));
     let mut bytes = std::fs::read(&bundle).unwrap();
     let at = bytes.len() - 100; // inside the last blob
     bytes[at] ^= 0xff;
     std::fs::write(&bundle, bytes).unwrap();
-    luabundle()
-        .arg("verify")
-        .arg(&bundle)
-        .assert()
-        .code(1)
-        .stderr(contains("is damaged: blake3"));
+    luabundle().arg("verify").arg(&bundle).assert().code(1).stderr(contains("is damaged: blake3"));
 }
 
 #[test]
@@ -176,21 +138,13 @@ fn an_unchanged_bundle_is_not_rewritten() {
         .assert()
         .success()
         .stderr(contains("(unchanged)"));
-    assert_eq!(
-        std::fs::metadata(&bundle).unwrap().modified().unwrap(),
-        before
-    );
+    assert_eq!(std::fs::metadata(&bundle).unwrap().modified().unwrap(), before);
 }
 
 #[test]
 fn syntax_errors_of_every_file_are_reported_with_positions() {
     luabundle()
-        .args([
-            "build",
-            "fixtures/syntax_error/src",
-            "-o",
-            "/nonexistent/never.bundle",
-        ])
+        .args(["build", "fixtures/syntax_error/src", "-o", "/nonexistent/never.bundle"])
         .assert()
         .code(1)
         .stderr(contains("error[parse-error]"))
@@ -205,16 +159,9 @@ fn a_failed_build_leaves_the_existing_bundle_untouched() {
     let dir = tempfile::tempdir().unwrap();
     let bundle = build_app(dir.path());
     let good = std::fs::read(&bundle).unwrap();
-    luabundle()
-        .args(["build", "fixtures/syntax_error/src", "-o"])
-        .arg(&bundle)
-        .assert()
-        .code(1);
+    luabundle().args(["build", "fixtures/syntax_error/src", "-o"]).arg(&bundle).assert().code(1);
     assert_eq!(std::fs::read(&bundle).unwrap(), good);
-    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(leftovers, vec![std::ffi::OsString::from("app.bundle")]);
 }
 
@@ -224,9 +171,7 @@ fn an_unresolved_require_names_file_line_and_column() {
         .args(["check", "fixtures/unresolved_require/src"])
         .assert()
         .code(1)
-        .stderr(contains(
-            "error[unresolved-require]: module `app.mising` not found",
-        ))
+        .stderr(contains("error[unresolved-require]: module `app.mising` not found"))
         .stderr(contains("src/main.lua:3:17"))
         .stderr(contains("1 error, 0 warnings"));
 }
@@ -234,12 +179,7 @@ fn an_unresolved_require_names_file_line_and_column() {
 #[test]
 fn a_declared_external_resolves_a_require() {
     luabundle()
-        .args([
-            "check",
-            "fixtures/unresolved_require/src",
-            "--external",
-            "app.*",
-        ])
+        .args(["check", "fixtures/unresolved_require/src", "--external", "app.*"])
         .assert()
         .code(0)
         .stderr(contains("checked 2 modules from 2 files: no errors"));
@@ -251,9 +191,7 @@ fn an_eager_cycle_prints_the_whole_chain() {
         .args(["check", "fixtures/eager_cycle/src"])
         .assert()
         .code(1)
-        .stderr(contains(
-            "error[require-cycle]: require cycle: `a` > `b` > `c` > `a`",
-        ))
+        .stderr(contains("error[require-cycle]: require cycle: `a` > `b` > `c` > `a`"))
         .stderr(contains("src/a.lua:1: `a` requires `b`"))
         .stderr(contains("src/b.lua:2: `b` requires `c`"))
         .stderr(contains("src/c.lua:4: `c` requires `a`"));
@@ -262,16 +200,10 @@ fn an_eager_cycle_prints_the_whole_chain() {
 #[test]
 fn the_same_module_from_two_roots_is_an_error_naming_both_files() {
     luabundle()
-        .args([
-            "check",
-            "fixtures/duplicate_module/one",
-            "fixtures/duplicate_module/two",
-        ])
+        .args(["check", "fixtures/duplicate_module/one", "fixtures/duplicate_module/two"])
         .assert()
         .code(1)
-        .stderr(contains(
-            "error[duplicate-module]: module `util` is defined in two roots",
-        ))
+        .stderr(contains("error[duplicate-module]: module `util` is defined in two roots"))
         .stderr(contains("one/util.lua"))
         .stderr(contains("two/util.lua"));
 }
@@ -280,23 +212,8 @@ fn the_same_module_from_two_roots_is_an_error_naming_both_files() {
 fn a_cycle_through_a_deferred_require_builds_and_runs() {
     let dir = tempfile::tempdir().unwrap();
     let bundle = dir.path().join("d.bundle");
-    luabundle()
-        .args([
-            "build",
-            "fixtures/deferred_cycle/src",
-            "--entry",
-            "main",
-            "-o",
-        ])
-        .arg(&bundle)
-        .assert()
-        .code(0);
-    luabundle()
-        .arg("run")
-        .arg(&bundle)
-        .assert()
-        .code(0)
-        .stdout("hello from a, b says b\nb's partner is a\n");
+    luabundle().args(["build", "fixtures/deferred_cycle/src", "--entry", "main", "-o"]).arg(&bundle).assert().code(0);
+    luabundle().arg("run").arg(&bundle).assert().code(0).stdout("hello from a, b says b\nb's partner is a\n");
 }
 
 #[test]
@@ -309,23 +226,14 @@ fn a_lua_file_beside_init_lua_wins_and_both_stay_requirable() {
         .assert()
         .code(0)
         .stderr(contains("warning[shadowed-module]: `require \"a\"` loads src/a.lua, which shadows src/a/init.lua"));
-    luabundle()
-        .arg("run")
-        .arg(&bundle)
-        .assert()
-        .code(0)
-        .stdout("a -> a.lua\na.init -> a/init.lua\n");
+    luabundle().arg("run").arg(&bundle).assert().code(0).stdout("a -> a.lua\na.init -> a/init.lua\n");
 }
 
 #[test]
 fn strip_removes_line_information() {
     let dir = tempfile::tempdir().unwrap();
     let bundle = dir.path().join("stripped.bundle");
-    luabundle()
-        .args(["build", "fixtures/app/src", "--strip", "-o"])
-        .arg(&bundle)
-        .assert()
-        .code(0);
+    luabundle().args(["build", "fixtures/app/src", "--strip", "-o"]).arg(&bundle).assert().code(0);
     luabundle()
         .arg("run")
         .arg(&bundle)
@@ -338,20 +246,13 @@ fn strip_removes_line_information() {
 
 #[test]
 fn usage_and_io_errors_exit_2() {
-    luabundle()
-        .args(["build", "fixtures/app/src"])
-        .assert()
-        .code(2);
+    luabundle().args(["build", "fixtures/app/src"]).assert().code(2);
     luabundle()
         .args(["build", "fixtures/does-not-exist", "-o", "x.bundle"])
         .assert()
         .code(2)
         .stderr(contains("is not a directory"));
-    luabundle()
-        .args(["inspect", "fixtures/no-such.bundle"])
-        .assert()
-        .code(2)
-        .stderr(contains("cannot read bundle"));
+    luabundle().args(["inspect", "fixtures/no-such.bundle"]).assert().code(2).stderr(contains("cannot read bundle"));
     luabundle().args(["frobnicate"]).assert().code(2);
 }
 
@@ -361,26 +262,15 @@ fn an_unknown_entry_is_an_input_error() {
         .args(["check", "fixtures/app/src", "--entry", "app.nope"])
         .assert()
         .code(1)
-        .stderr(contains(
-            "error[unknown-entry]: entry module `app.nope` is not in any root",
-        ));
+        .stderr(contains("error[unknown-entry]: entry module `app.nope` is not in any root"));
 }
 
 #[test]
 fn a_bundle_without_entry_needs_something_to_run() {
     let dir = tempfile::tempdir().unwrap();
     let bundle = dir.path().join("noentry.bundle");
-    luabundle()
-        .args(["build", "fixtures/app/src", "-o"])
-        .arg(&bundle)
-        .assert()
-        .code(0);
-    luabundle()
-        .arg("run")
-        .arg(&bundle)
-        .assert()
-        .code(2)
-        .stderr(contains("has no entry module"));
+    luabundle().args(["build", "fixtures/app/src", "-o"]).arg(&bundle).assert().code(0);
+    luabundle().arg("run").arg(&bundle).assert().code(2).stderr(contains("has no entry module"));
 }
 
 #[test]
@@ -391,12 +281,7 @@ fn a_damaged_bundle_is_refused_by_every_command() {
     bytes[0] = b'X';
     std::fs::write(&bundle, &bytes).unwrap();
     for command in ["inspect", "verify", "run"] {
-        luabundle()
-            .arg(command)
-            .arg(&bundle)
-            .assert()
-            .code(1)
-            .stderr(contains("wrong magic bytes"));
+        luabundle().arg(command).arg(&bundle).assert().code(1).stderr(contains("wrong magic bytes"));
     }
 }
 
@@ -404,17 +289,9 @@ fn a_damaged_bundle_is_refused_by_every_command() {
 fn nesting_deeper_than_lua_allows_is_a_clean_error_not_a_crash() {
     let dir = tempfile::tempdir().unwrap();
     let depth = 100_000;
-    let text = format!(
-        "local x = 1\nreturn {}1{}\n",
-        "(".repeat(depth),
-        ")".repeat(depth)
-    );
+    let text = format!("local x = 1\nreturn {}1{}\n", "(".repeat(depth), ")".repeat(depth));
     std::fs::write(dir.path().join("deep.lua"), text).unwrap();
-    std::fs::write(
-        dir.path().join("blocks.lua"),
-        "do ".repeat(depth) + &"end ".repeat(depth),
-    )
-    .unwrap();
+    std::fs::write(dir.path().join("blocks.lua"), "do ".repeat(depth) + &"end ".repeat(depth)).unwrap();
     luabundle()
         .arg("check")
         .arg(dir.path())
@@ -430,18 +307,12 @@ fn nesting_deeper_than_lua_allows_is_a_clean_error_not_a_crash() {
 fn lua_level_compile_errors_are_reported_with_their_line() {
     let dir = tempfile::tempdir().unwrap();
     let names: Vec<String> = (0..250).map(|i| format!("v{i}")).collect();
-    std::fs::write(
-        dir.path().join("locals.lua"),
-        format!("-- many locals\nlocal {} = 1\n", names.join(", ")),
-    )
-    .unwrap();
+    std::fs::write(dir.path().join("locals.lua"), format!("-- many locals\nlocal {} = 1\n", names.join(", "))).unwrap();
     luabundle()
         .arg("check")
         .arg(dir.path())
         .assert()
         .code(1)
-        .stderr(contains(
-            "error[compile-error]: Lua rejects this file: too many local variables",
-        ))
+        .stderr(contains("error[compile-error]: Lua rejects this file: too many local variables"))
         .stderr(contains("locals.lua:2:1"));
 }

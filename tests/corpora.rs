@@ -13,17 +13,8 @@ use crate::support::luabundle;
 const LUA_DIR: &str = "/usr/share/lua/5.4";
 
 /// Host-provided (C) modules and optional helpers these code bases may require.
-const EXTERNALS: &[&str] = &[
-    "ltn12",
-    "zlib",
-    "luabalanced",
-    "sip",
-    "lxp*",
-    "socket*",
-    "ssl*",
-    "lfs",
-    "luarocks.core.hardcoded",
-];
+const EXTERNALS: &[&str] =
+    &["ltn12", "zlib", "luabalanced", "sip", "lxp*", "socket*", "ssl*", "lfs", "luarocks.core.hardcoded"];
 
 /// Runs a script that clears `package.path` (so nothing can come from disk but what the
 /// corpus path names) and then runs the file given as its first argument.
@@ -35,9 +26,7 @@ return main(table.unpack(arg))
 "#;
 
 fn corpora_present() -> bool {
-    let present = ["luarocks", "pl"]
-        .iter()
-        .all(|d| Path::new(LUA_DIR).join(d).is_dir())
+    let present = ["luarocks", "pl"].iter().all(|d| Path::new(LUA_DIR).join(d).is_dir())
         && Path::new("/usr/bin/luarocks").is_file()
         && Command::new("lua5.4").arg("-v").output().is_ok();
     if !present {
@@ -53,13 +42,7 @@ fn corpora_present() -> bool {
 fn build_corpus(dir: &Path) -> PathBuf {
     let bundle = dir.join("corpus.bundle");
     let mut cmd = luabundle();
-    cmd.args([
-        "build",
-        &format!("luarocks={LUA_DIR}/luarocks"),
-        &format!("pl={LUA_DIR}/pl"),
-        "-o",
-    ])
-    .arg(&bundle);
+    cmd.args(["build", &format!("luarocks={LUA_DIR}/luarocks"), &format!("pl={LUA_DIR}/pl"), "-o"]).arg(&bundle);
     for external in EXTERNALS {
         cmd.args(["--external", external]);
     }
@@ -69,11 +52,7 @@ fn build_corpus(dir: &Path) -> PathBuf {
 
 fn output_of(cmd: &mut Command) -> String {
     let out = cmd.output().expect("command runs");
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -82,10 +61,7 @@ fn compare(dir: &Path, bundle: &Path, program: &Path, args: &[&str]) {
     std::fs::write(&runner, RUNNER).unwrap();
     let from_sources = output_of(
         Command::new("lua5.4")
-            .env(
-                "CORPUS_PATH",
-                format!("{LUA_DIR}/?.lua;{LUA_DIR}/?/init.lua"),
-            )
+            .env("CORPUS_PATH", format!("{LUA_DIR}/?.lua;{LUA_DIR}/?/init.lua"))
             .arg(&runner)
             .arg(program)
             .args(args),
@@ -111,12 +87,7 @@ fn luarocks_runs_from_its_bundle_as_from_its_sources() {
     }
     let dir = tempfile::tempdir().unwrap();
     let bundle = build_corpus(dir.path());
-    for args in [
-        &["--version"][..],
-        &["help"],
-        &["config", "--lua-ver"],
-        &["help", "install"],
-    ] {
+    for args in [&["--version"][..], &["help"], &["config", "--lua-ver"], &["help", "install"]] {
         compare(dir.path(), &bundle, Path::new("/usr/bin/luarocks"), args);
     }
 }

@@ -22,13 +22,9 @@ fn from_bundle(root: &Path, entry: &str) -> String {
     let dir = tempfile::tempdir().unwrap();
     let bytes = build_bytes(root, Some(entry), dir.path());
     let lua = capturing_lua();
-    lua.load("package.path = '' package.cpath = '' arg = {}")
-        .exec()
-        .unwrap();
+    lua.load("package.path = '' package.cpath = '' arg = {}").exec().unwrap();
     Bundle::from_bytes(bytes).unwrap().install(&lua).unwrap();
-    lua.load(format!("require('{entry}')"))
-        .exec()
-        .unwrap_or_else(|e| panic!("{entry} from bundle: {e}"));
+    lua.load(format!("require('{entry}')")).exec().unwrap_or_else(|e| panic!("{entry} from bundle: {e}"));
     captured(&lua)
 }
 
@@ -36,11 +32,7 @@ fn assert_same_output(fixture_name: &str, entry: &str) {
     let root = fixture(fixture_name).join("src");
     let plain = from_sources(&root, entry);
     assert!(!plain.is_empty(), "{fixture_name} printed nothing");
-    assert_eq!(
-        plain,
-        from_bundle(&root, entry),
-        "{fixture_name}: bundle output differs from sources"
-    );
+    assert_eq!(plain, from_bundle(&root, entry), "{fixture_name}: bundle output differs from sources");
 }
 
 #[test]

@@ -7,15 +7,10 @@ use crate::support::fixture;
 #[test]
 fn try_build_returns_every_diagnostic_as_data() {
     let dir = tempfile::tempdir().unwrap();
-    let err = Builder::new()
-        .root(fixture("syntax_error/src"))
-        .output(dir.path().join("x.bundle"))
-        .try_build()
-        .unwrap_err();
+    let err =
+        Builder::new().root(fixture("syntax_error/src")).output(dir.path().join("x.bundle")).try_build().unwrap_err();
     assert_eq!(err.exit_code(), 1);
-    let Error::Input(diagnostics) = err else {
-        panic!("expected input errors")
-    };
+    let Error::Input(diagnostics) = err else { panic!("expected input errors") };
     let codes: Vec<&str> = diagnostics.items().iter().map(|d| d.code).collect();
     assert_eq!(codes, vec!["parse-error", "parse-error", "parse-error"]);
     assert_eq!(diagnostics.counts(), (3, 0));
@@ -24,10 +19,7 @@ fn try_build_returns_every_diagnostic_as_data() {
 
 #[test]
 fn check_writes_nothing_and_reports_warnings() {
-    let report = Builder::new()
-        .root(fixture("shadowed_init/src"))
-        .check()
-        .unwrap();
+    let report = Builder::new().root(fixture("shadowed_init/src")).check().unwrap();
     assert_eq!(report.output, None);
     assert_eq!(report.modules, 3); // `a` (a.lua), `a.init` and `main`
     let warnings: Vec<&str> = report.warnings.items().iter().map(|d| d.code).collect();
@@ -37,29 +29,11 @@ fn check_writes_nothing_and_reports_warnings() {
 #[test]
 fn the_output_goes_to_out_dir_by_default() {
     let dir = tempfile::tempdir().unwrap();
-    let report = Builder::new()
-        .root(fixture("app/src"))
-        .entry("app.main")
-        .out_dir(dir.path())
-        .try_build()
-        .unwrap();
-    assert_eq!(
-        report.output.as_deref(),
-        Some(dir.path().join("app.bundle").as_path())
-    );
+    let report = Builder::new().root(fixture("app/src")).entry("app.main").out_dir(dir.path()).try_build().unwrap();
+    assert_eq!(report.output.as_deref(), Some(dir.path().join("app.bundle").as_path()));
     assert!(report.written);
-    assert_eq!(
-        report.bytes,
-        std::fs::metadata(dir.path().join("app.bundle"))
-            .unwrap()
-            .len()
-    );
-    let again = Builder::new()
-        .root(fixture("app/src"))
-        .entry("app.main")
-        .out_dir(dir.path())
-        .try_build()
-        .unwrap();
+    assert_eq!(report.bytes, std::fs::metadata(dir.path().join("app.bundle")).unwrap().len());
+    let again = Builder::new().root(fixture("app/src")).entry("app.main").out_dir(dir.path()).try_build().unwrap();
     assert!(!again.written, "identical bytes must not be rewritten");
 }
 
@@ -68,42 +42,23 @@ fn prefixed_roots_prefix_module_names() {
     let dir = tempfile::tempdir().unwrap();
     let output = dir.path().join("p.bundle");
     let mut builder = Builder::new();
-    builder
-        .root(format!("vendor={}", fixture("deferred_cycle/src").display()).as_str())
-        .output(&output);
+    builder.root(format!("vendor={}", fixture("deferred_cycle/src").display()).as_str()).output(&output);
     // The fixture's own requires use unprefixed names, so they do not resolve here.
-    let Err(Error::Input(diagnostics)) = builder.try_build() else {
-        panic!("expected unresolved requires")
-    };
-    assert!(diagnostics
-        .items()
-        .iter()
-        .all(|d| d.code == "unresolved-require"));
+    let Err(Error::Input(diagnostics)) = builder.try_build() else { panic!("expected unresolved requires") };
+    assert!(diagnostics.items().iter().all(|d| d.code == "unresolved-require"));
     builder.external("a").external("b");
     builder.try_build().unwrap();
     let bundle = luabundle_runtime::Bundle::open(&output).unwrap();
-    let names: Vec<&str> = bundle
-        .index()
-        .modules
-        .iter()
-        .map(|m| m.name.as_str())
-        .collect();
+    let names: Vec<&str> = bundle.index().modules.iter().map(|m| m.name.as_str()).collect();
     assert_eq!(names, vec!["vendor.a", "vendor.b", "vendor.main"]);
-    assert_eq!(
-        bundle.index().externals,
-        vec!["a".to_string(), "b".to_string()]
-    );
+    assert_eq!(bundle.index().externals, vec!["a".to_string(), "b".to_string()]);
 }
 
 #[test]
 fn missing_roots_and_outputs_are_usage_errors() {
     let err = Builder::new().output("x.bundle").try_build().unwrap_err();
     assert!(matches!(err, Error::Usage(_)), "{err}");
-    let err = Builder::new()
-        .root(fixture("app/src"))
-        .templates("no-placeholder")
-        .check()
-        .unwrap_err();
+    let err = Builder::new().root(fixture("app/src")).templates("no-placeholder").check().unwrap_err();
     assert_eq!(err.exit_code(), 2);
 }
 
@@ -111,11 +66,7 @@ fn missing_roots_and_outputs_are_usage_errors() {
 fn a_prefixed_root_mounts_its_init_lua_as_the_prefix() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("lib/sub")).unwrap();
-    std::fs::write(
-        dir.path().join("lib/init.lua"),
-        "return { sub = require('pl.sub') }",
-    )
-    .unwrap();
+    std::fs::write(dir.path().join("lib/init.lua"), "return { sub = require('pl.sub') }").unwrap();
     std::fs::write(dir.path().join("lib/sub/init.lua"), "return 'sub'").unwrap();
     let output = dir.path().join("p.bundle");
     Builder::new()
@@ -124,11 +75,6 @@ fn a_prefixed_root_mounts_its_init_lua_as_the_prefix() {
         .try_build()
         .unwrap();
     let bundle = luabundle_runtime::Bundle::open(&output).unwrap();
-    let names: Vec<&str> = bundle
-        .index()
-        .modules
-        .iter()
-        .map(|m| m.name.as_str())
-        .collect();
+    let names: Vec<&str> = bundle.index().modules.iter().map(|m| m.name.as_str()).collect();
     assert_eq!(names, vec!["pl", "pl.init", "pl.sub", "pl.sub.init"]);
 }

@@ -1,9 +1,7 @@
 //! The runtime on real bundles: laziness, require semantics, error locations, and refusal of
 //! every kind of damaged or foreign bundle.
 
-use luabundle_runtime::format::{
-    self, BlobKind, BundleContents, FormatError, ModuleInput, Target, HEADER_LEN,
-};
+use luabundle_runtime::format::{self, BlobKind, BundleContents, FormatError, ModuleInput, Target, HEADER_LEN};
 use luabundle_runtime::{Bundle, Error};
 use mlua::Lua;
 
@@ -23,13 +21,9 @@ fn modules_run_only_on_first_require_and_only_once() -> mlua::Result<()> {
     bundle.install(&lua).unwrap();
     let before: Option<i64> = lua.globals().get("CONFIG_LOADS")?;
     assert_eq!(before, None, "installing ran a module body");
-    let loaded_before: bool = lua
-        .load("return package.loaded['app.config'] ~= nil")
-        .eval()?;
+    let loaded_before: bool = lua.load("return package.loaded['app.config'] ~= nil").eval()?;
     assert!(!loaded_before);
-    let same: bool = lua
-        .load("return require('app.config') == require('app.config')")
-        .eval()?;
+    let same: bool = lua.load("return require('app.config') == require('app.config')").eval()?;
     assert!(same);
     let after: i64 = lua.globals().get("CONFIG_LOADS")?;
     assert_eq!(after, 1, "module body must run exactly once");
@@ -43,17 +37,11 @@ fn install_materialises_nothing_up_front() -> mlua::Result<()> {
     let lua = Lua::new();
     bundle.install(&lua).unwrap();
     // No preload entry exists as a raw field until a name is looked up.
-    let raw_entries: i64 = lua
-        .load("local n = 0 for _ in next, package.preload do n = n + 1 end return n")
-        .eval()?;
+    let raw_entries: i64 = lua.load("local n = 0 for _ in next, package.preload do n = n + 1 end return n").eval()?;
     assert_eq!(raw_entries, 0);
-    let is_loader: bool = lua
-        .load("return type(package.preload['app.util']) == 'function'")
-        .eval()?;
+    let is_loader: bool = lua.load("return type(package.preload['app.util']) == 'function'").eval()?;
     assert!(is_loader);
-    let missing: bool = lua
-        .load("return package.preload['app.nope'] == nil and package.preload[42] == nil")
-        .eval()?;
+    let missing: bool = lua.load("return package.preload['app.nope'] == nil and package.preload[42] == nil").eval()?;
     assert!(missing);
     Ok(())
 }
@@ -64,9 +52,8 @@ fn a_module_returning_nothing_yields_true() -> mlua::Result<()> {
     let bundle = Bundle::from_bytes(bytes).unwrap();
     let lua = Lua::new();
     bundle.install(&lua).unwrap();
-    let (value, loaded, ran): (bool, bool, bool) = lua
-        .load("local v = require('app.silent') return v, package.loaded['app.silent'], SILENT_RAN")
-        .eval()?;
+    let (value, loaded, ran): (bool, bool, bool) =
+        lua.load("local v = require('app.silent') return v, package.loaded['app.silent'], SILENT_RAN").eval()?;
     assert!(value && loaded && ran);
     Ok(())
 }
@@ -81,10 +68,7 @@ fn modules_receive_their_name_and_path() -> mlua::Result<()> {
     capture_print(&lua);
     bundle.install(&lua).unwrap();
     lua.load("require('app.tool')").exec()?;
-    assert_eq!(
-        captured(&lua),
-        "tool module app.tool from src/app/tool.lua\ntool source @src/app/tool.lua"
-    );
+    assert_eq!(captured(&lua), "tool module app.tool from src/app/tool.lua\ntool source @src/app/tool.lua");
     Ok(())
 }
 
@@ -94,15 +78,8 @@ fn runtime_errors_name_the_original_file_and_line() {
     let bundle = Bundle::from_bytes(bytes).unwrap();
     let lua = Lua::new();
     bundle.install(&lua).unwrap();
-    let err = lua
-        .load("require('app.util').fail('boom')")
-        .exec()
-        .unwrap_err()
-        .to_string();
-    assert!(
-        err.contains("src/app/util.lua:17: util failure: boom"),
-        "{err}"
-    );
+    let err = lua.load("require('app.util').fail('boom')").exec().unwrap_err().to_string();
+    assert!(err.contains("src/app/util.lua:17: util failure: boom"), "{err}");
 }
 
 #[test]
@@ -119,9 +96,7 @@ fn open_from_bytes_and_from_static_behave_alike() -> mlua::Result<()> {
         assert_eq!(bundle.index().modules.len(), 10);
         let lua = Lua::new();
         bundle.install(&lua).unwrap();
-        let area: f64 = lua
-            .load("return require('app.shapes').square(3):area()")
-            .eval()?;
+        let area: f64 = lua.load("return require('app.shapes').square(3):area()").eval()?;
         assert_eq!(area, 9.0);
     }
     Ok(())
@@ -138,10 +113,8 @@ fn one_bundle_serves_many_states_on_many_threads() {
                 for _ in 0..5 {
                     let lua = Lua::new();
                     bundle.install(&lua).unwrap();
-                    let area: f64 = lua
-                        .load(format!("return require('app.shapes').square({i}):area()"))
-                        .eval()
-                        .unwrap();
+                    let area: f64 =
+                        lua.load(format!("return require('app.shapes').square({i}):area()")).eval().unwrap();
                     assert_eq!(area, f64::from(i * i));
                 }
             })
@@ -167,22 +140,11 @@ fn a_damaged_blob_is_refused_on_require_naming_the_module() -> mlua::Result<()> 
     let bundle = Bundle::from_bytes(bytes).unwrap();
     let lua = Lua::new();
     bundle.install(&lua).unwrap(); // blobs are not read at install
-    let fine: f64 = lua
-        .load("return require('app.util').round(1.26, 1)")
-        .eval()?;
+    let fine: f64 = lua.load("return require('app.util').round(1.26, 1)").eval()?;
     assert_eq!(fine, 1.3);
-    let err = lua
-        .load("require('app.report')")
-        .exec()
-        .unwrap_err()
-        .to_string();
-    assert!(
-        err.contains("module app.report in bundle <in-memory bundle> is damaged: blake3"),
-        "{err}"
-    );
-    let direct = bundle
-        .verified_blob(bundle.index().position("app.report").unwrap())
-        .unwrap_err();
+    let err = lua.load("require('app.report')").exec().unwrap_err().to_string();
+    assert!(err.contains("module app.report in bundle <in-memory bundle> is damaged: blake3"), "{err}");
+    let direct = bundle.verified_blob(bundle.index().position("app.report").unwrap()).unwrap_err();
     assert!(matches!(direct, Error::BlobHashMismatch { ref module, .. } if module == "app.report"));
     Ok(())
 }
@@ -192,16 +154,7 @@ fn wrong_magic_is_refused() {
     let (_dir, mut bytes) = app_bundle();
     bytes[..4].copy_from_slice(b"\x1bLua");
     let err = Bundle::from_bytes(bytes).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            Error::Format {
-                source: FormatError::BadMagic { .. },
-                ..
-            }
-        ),
-        "{err}"
-    );
+    assert!(matches!(err, Error::Format { source: FormatError::BadMagic { .. }, .. }), "{err}");
     assert!(err.to_string().contains("wrong magic bytes"));
 }
 
@@ -211,18 +164,10 @@ fn an_unknown_format_version_is_refused() {
     bytes[10..12].copy_from_slice(&2u16.to_le_bytes());
     let err = Bundle::from_bytes(bytes).unwrap_err();
     assert!(
-        matches!(
-            err,
-            Error::Format {
-                source: FormatError::UnsupportedVersion { major: 2, minor: 0 },
-                ..
-            }
-        ),
+        matches!(err, Error::Format { source: FormatError::UnsupportedVersion { major: 2, minor: 0 }, .. }),
         "{err}"
     );
-    assert!(err
-        .to_string()
-        .contains("unsupported bundle format version 2.0"));
+    assert!(err.to_string().contains("unsupported bundle format version 2.0"));
 }
 
 #[test]
@@ -232,16 +177,7 @@ fn a_damaged_index_fails_the_root_hash() {
     let at = bundle.header().index.offset as usize + 5;
     bytes[at] ^= 0x20;
     let err = Bundle::from_bytes(bytes).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            Error::Format {
-                source: FormatError::RootHashMismatch { .. },
-                ..
-            }
-        ),
-        "{err}"
-    );
+    assert!(matches!(err, Error::Format { source: FormatError::RootHashMismatch { .. }, .. }), "{err}");
 }
 
 #[test]
@@ -263,10 +199,7 @@ fn every_single_byte_flip_is_caught_before_lua_runs_it() {
         let Ok(bundle) = Bundle::from_bytes(damaged) else {
             continue;
         };
-        assert!(
-            bundle.verify_all().is_err(),
-            "flip at byte {at} went unnoticed"
-        );
+        assert!(bundle.verify_all().is_err(), "flip at byte {at} went unnoticed");
     }
 }
 
@@ -299,24 +232,17 @@ fn a_bundle_for_another_vm_is_refused_at_install_naming_both_targets() {
     assert!(matches!(err, Error::TargetMismatch { .. }), "{err}");
     let message = err.to_string();
     assert!(message.contains("was built for lua54"), "{message}");
-    assert!(
-        message.contains("but this program links lua54"),
-        "{message}"
-    );
+    assert!(message.contains("but this program links lua54"), "{message}");
 
     let mut flavour = luabundle_runtime::target::linked().clone();
     flavour.flavour = "luajit".into();
-    let err = Bundle::from_bytes(foreign_bundle(flavour))
-        .unwrap()
-        .install(&Lua::new())
-        .unwrap_err();
+    let err = Bundle::from_bytes(foreign_bundle(flavour)).unwrap().install(&Lua::new()).unwrap_err();
     assert!(err.to_string().contains("was built for luajit"), "{err}");
 }
 
 #[test]
 fn a_matching_hand_made_bundle_loads() -> mlua::Result<()> {
-    let bundle =
-        Bundle::from_bytes(foreign_bundle(luabundle_runtime::target::linked().clone())).unwrap();
+    let bundle = Bundle::from_bytes(foreign_bundle(luabundle_runtime::target::linked().clone())).unwrap();
     let lua = Lua::new();
     bundle.install(&lua).unwrap();
     let value: i64 = lua.load("return require('m')").eval()?;
@@ -330,9 +256,8 @@ fn an_existing_preload_index_still_answers_other_names() -> mlua::Result<()> {
     let lua = Lua::new();
     lua.load("setmetatable(package.preload, { __index = function(_, name) if name == 'host.mod' then return function() return 'host' end end end })").exec()?;
     Bundle::from_bytes(bytes).unwrap().install(&lua).unwrap();
-    let (host, bundled): (String, f64) = lua
-        .load("return require('host.mod'), require('app.util').round(2.5)")
-        .eval()?;
+    let (host, bundled): (String, f64) =
+        lua.load("return require('host.mod'), require('app.util').round(2.5)").eval()?;
     assert_eq!((host.as_str(), bundled), ("host", 3.0));
     Ok(())
 }

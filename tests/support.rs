@@ -6,9 +6,7 @@ use mlua::Lua;
 
 /// The fixture folder `name`.
 pub fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures")
-        .join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(name)
 }
 
 /// The `luabundle` binary, run in the repository root.
@@ -26,9 +24,7 @@ pub fn build_bytes(root: &Path, entry: Option<&str>, dir: &Path) -> Vec<u8> {
     if let Some(entry) = entry {
         builder.entry(entry);
     }
-    builder
-        .try_build()
-        .unwrap_or_else(|e| panic!("build of {} failed:\n{e}", root.display()));
+    builder.try_build().unwrap_or_else(|e| panic!("build of {} failed:\n{e}", root.display()));
     std::fs::read(output).expect("bundle written")
 }
 
@@ -57,7 +53,5 @@ pub fn capture_print(lua: &Lua) {
 
 /// Everything printed so far in a [`capturing_lua`] state, one line per call.
 pub fn captured(lua: &Lua) -> String {
-    lua.load("return table.concat(OUTPUT, '\\n')")
-        .eval()
-        .expect("output collected")
+    lua.load("return table.concat(OUTPUT, '\\n')").eval().expect("output collected")
 }

@@ -10,9 +10,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
-use crate::format::{
-    self, FormatError, Header, Index, ModuleRecord, Span, Target, HEADER_LEN, TRAILER_LEN,
-};
+use crate::format::{self, FormatError, Header, Index, ModuleRecord, Span, Target, HEADER_LEN, TRAILER_LEN};
 use crate::target;
 
 /// Largest bundle this runtime opens, in bytes.
@@ -53,10 +51,7 @@ impl Storage {
         match self {
             Storage::Static(b) => Ok(b.len() as u64),
             Storage::Owned(b) => Ok(b.len() as u64),
-            Storage::File(f) => f
-                .metadata()
-                .map(|m| m.len())
-                .map_err(|source| io_error(label, source)),
+            Storage::File(f) => f.metadata().map(|m| m.len()).map_err(|source| io_error(label, source)),
         }
     }
 
@@ -68,8 +63,7 @@ impl Storage {
             Storage::Owned(b) => Ok(Cow::Borrowed(&b[range])),
             Storage::File(f) => {
                 let mut buf = vec![0; span.len as usize];
-                read_exact_at(f, &mut buf, span.offset)
-                    .map_err(|source| io_error(label, source))?;
+                read_exact_at(f, &mut buf, span.offset).map_err(|source| io_error(label, source))?;
                 Ok(Cow::Owned(buf))
             }
         }
@@ -97,10 +91,7 @@ fn read_exact_at(file: &File, mut buf: &mut [u8], mut offset: u64) -> std::io::R
 }
 
 fn io_error(label: &str, source: std::io::Error) -> Error {
-    Error::Io {
-        bundle: label.to_string(),
-        source,
-    }
+    Error::Io { bundle: label.to_string(), source }
 }
 
 impl Bundle {
@@ -138,54 +129,25 @@ impl Bundle {
     }
 
     fn from_storage(label: String, storage: Storage) -> Result<Bundle> {
-        let format_error = |source: FormatError| Error::Format {
-            bundle: label.clone(),
-            source,
-        };
+        let format_error = |source: FormatError| Error::Format { bundle: label.clone(), source };
         let len = storage.len(&label)?;
         if len > MAX_BUNDLE_LEN {
-            return Err(Error::TooLarge {
-                bundle: label,
-                len,
-                max: MAX_BUNDLE_LEN,
-            });
+            return Err(Error::TooLarge { bundle: label, len, max: MAX_BUNDLE_LEN });
         }
         if len < (HEADER_LEN + TRAILER_LEN) as u64 {
             return Err(format_error(FormatError::TooShort { len }));
         }
-        let head = storage.read(
-            Span {
-                offset: 0,
-                len: HEADER_LEN as u64,
-            },
-            &label,
-        )?;
-        let header = Header::parse(head.as_ref().try_into().expect("header length"), len)
-            .map_err(format_error)?;
-        let tail = storage.read(
-            Span {
-                offset: len - TRAILER_LEN as u64,
-                len: TRAILER_LEN as u64,
-            },
-            &label,
-        )?;
-        format::check_trailer(tail.as_ref().try_into().expect("trailer length"), &header)
-            .map_err(format_error)?;
+        let head = storage.read(Span { offset: 0, len: HEADER_LEN as u64 }, &label)?;
+        let header = Header::parse(head.as_ref().try_into().expect("header length"), len).map_err(format_error)?;
+        let tail = storage.read(Span { offset: len - TRAILER_LEN as u64, len: TRAILER_LEN as u64 }, &label)?;
+        format::check_trailer(tail.as_ref().try_into().expect("trailer length"), &header).map_err(format_error)?;
         let target_bytes = storage.read(header.target, &label)?;
         let index_bytes = storage.read(header.index, &label)?;
         format::check_root_hash(&header, &target_bytes, &index_bytes).map_err(format_error)?;
         let target = format::decode_target(&target_bytes).map_err(format_error)?;
         let index = format::decode_index(&index_bytes, header.blobs.len).map_err(format_error)?;
         drop((head, tail, target_bytes, index_bytes));
-        Ok(Bundle {
-            inner: Arc::new(Inner {
-                label,
-                storage,
-                header,
-                target,
-                index,
-            }),
-        })
+        Ok(Bundle { inner: Arc::new(Inner { label, storage, header, target, index }) })
     }
 
     /// Replaces the name used for this bundle in error messages (the path, for opened files).
@@ -193,9 +155,7 @@ impl Bundle {
         match Arc::try_unwrap(self.inner) {
             Ok(mut inner) => {
                 inner.label = label.into();
-                Bundle {
-                    inner: Arc::new(inner),
-                }
+                Bundle { inner: Arc::new(inner) }
             }
             Err(inner) => Bundle { inner },
         }
@@ -229,10 +189,7 @@ impl Bundle {
 
     /// The record of the module called `name`.
     pub fn module(&self, name: &str) -> Option<&ModuleRecord> {
-        self.inner
-            .index
-            .position(name)
-            .map(|i| &self.inner.index.modules[i])
+        self.inner.index.position(name).map(|i| &self.inner.index.modules[i])
     }
 
     /// Checks that the bundle's target is the linked VM.
@@ -263,10 +220,7 @@ impl Bundle {
         let record = &inner.index.modules[position];
         // The index is validated against the blob region, which the header check placed
         // inside the file, so this addition cannot overflow.
-        let span = Span {
-            offset: inner.header.blobs.offset + record.blob.offset,
-            len: record.blob.len,
-        };
+        let span = Span { offset: inner.header.blobs.offset + record.blob.offset, len: record.blob.len };
         let bytes = inner.storage.read(span, &inner.label)?;
         let found = blake3::hash(&bytes);
         if found.as_bytes() != &record.hash {
@@ -318,35 +272,14 @@ mod tests {
     #[test]
     fn garbage_is_refused_with_a_format_error() {
         let err = Bundle::from_bytes(vec![0; 500]).unwrap_err();
-        assert!(
-            matches!(
-                err,
-                Error::Format {
-                    source: FormatError::BadMagic { .. },
-                    ..
-                }
-            ),
-            "{err}"
-        );
+        assert!(matches!(err, Error::Format { source: FormatError::BadMagic { .. }, .. }), "{err}");
         let err = Bundle::from_bytes(b"hello".to_vec()).unwrap_err();
-        assert!(
-            matches!(
-                err,
-                Error::Format {
-                    source: FormatError::TooShort { len: 5 },
-                    ..
-                }
-            ),
-            "{err}"
-        );
+        assert!(matches!(err, Error::Format { source: FormatError::TooShort { len: 5 }, .. }), "{err}");
     }
 
     #[test]
     fn a_directory_is_not_a_bundle() {
         let dir = tempfile::tempdir().unwrap();
-        assert!(matches!(
-            Bundle::open(dir.path()),
-            Err(Error::NotAFile { .. }) | Err(Error::Io { .. })
-        ));
+        assert!(matches!(Bundle::open(dir.path()), Err(Error::NotAFile { .. }) | Err(Error::Io { .. })));
     }
 }

@@ -87,13 +87,7 @@ pub struct Target {
 
 impl std::fmt::Display for Target {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{} ({}, bytecode header {})",
-            self.flavour,
-            self.release,
-            hex(&self.bytecode_header)
-        )
+        write!(f, "{} ({}, bytecode header {})", self.flavour, self.release, hex(&self.bytecode_header))
     }
 }
 
@@ -173,9 +167,7 @@ pub struct Index {
 impl Index {
     /// Position of the module called `name`, by binary search over the sorted names.
     pub fn position(&self, name: &str) -> Option<usize> {
-        self.modules
-            .binary_search_by(|m| m.name.as_str().cmp(name))
-            .ok()
+        self.modules.binary_search_by(|m| m.name.as_str().cmp(name)).ok()
     }
 }
 
@@ -227,9 +219,7 @@ pub enum FormatError {
         found: Vec<u8>,
     },
     /// The format major version is not one this reader knows.
-    #[error(
-        "unsupported bundle format version {major}.{minor} (this runtime reads {FORMAT_MAJOR}.x)"
-    )]
+    #[error("unsupported bundle format version {major}.{minor} (this runtime reads {FORMAT_MAJOR}.x)")]
     UnsupportedVersion {
         /// Major version found.
         major: u16,
@@ -243,9 +233,7 @@ pub enum FormatError {
         flags: u32,
     },
     /// The length recorded in the header differs from the actual length.
-    #[error(
-        "length mismatch: header says {expected} bytes, found {found} (truncated or extended)"
-    )]
+    #[error("length mismatch: header says {expected} bytes, found {found} (truncated or extended)")]
     LengthMismatch {
         /// Length recorded in the header.
         expected: u64,
@@ -275,9 +263,7 @@ pub enum FormatError {
         max: u64,
     },
     /// The root hash does not match the header, target block and index.
-    #[error(
-        "root hash mismatch: header, target or index damaged (expected {expected}, found {found})"
-    )]
+    #[error("root hash mismatch: header, target or index damaged (expected {expected}, found {found})")]
     RootHashMismatch {
         /// Hash recorded in the header, hex.
         expected: String,
@@ -316,10 +302,7 @@ pub fn encode(contents: &BundleContents) -> Result<Vec<u8>, FormatError> {
     for m in &contents.modules {
         let hash = *blake3::hash(&m.bytes).as_bytes();
         let blob = *stored.entry(hash).or_insert_with(|| {
-            let span = Span {
-                offset: blobs.len() as u64,
-                len: m.bytes.len() as u64,
-            };
+            let span = Span { offset: blobs.len() as u64, len: m.bytes.len() as u64 };
             blobs.extend_from_slice(&m.bytes);
             span
         });
@@ -344,22 +327,10 @@ pub fn encode(contents: &BundleContents) -> Result<Vec<u8>, FormatError> {
     let target = encode_part("target", &contents.target)?;
     let index = encode_part("index", &index)?;
 
-    let target_span = Span {
-        offset: HEADER_LEN as u64,
-        len: target.len() as u64,
-    };
-    let index_span = Span {
-        offset: target_span.offset + target_span.len,
-        len: index.len() as u64,
-    };
-    let blobs_span = Span {
-        offset: index_span.offset + index_span.len,
-        len: blobs.len() as u64,
-    };
-    let signature = Span {
-        offset: blobs_span.offset + blobs_span.len,
-        len: 0,
-    };
+    let target_span = Span { offset: HEADER_LEN as u64, len: target.len() as u64 };
+    let index_span = Span { offset: target_span.offset + target_span.len, len: index.len() as u64 };
+    let blobs_span = Span { offset: index_span.offset + index_span.len, len: blobs.len() as u64 };
+    let signature = Span { offset: blobs_span.offset + blobs_span.len, len: 0 };
     let file_len = signature.offset + TRAILER_LEN as u64;
     let mut header = Header {
         major: FORMAT_MAJOR,
@@ -386,10 +357,7 @@ pub fn encode(contents: &BundleContents) -> Result<Vec<u8>, FormatError> {
 }
 
 fn encode_part<T: Encode>(part: &'static str, value: &T) -> Result<Vec<u8>, FormatError> {
-    bincode::encode_to_vec(value, bincode_config()).map_err(|e| FormatError::Invalid {
-        part,
-        reason: e.to_string(),
-    })
+    bincode::encode_to_vec(value, bincode_config()).map_err(|e| FormatError::Invalid { part, reason: e.to_string() })
 }
 
 /// blake3 over the header bytes before the root hash field, the target block and the index.
@@ -428,9 +396,7 @@ impl Header {
     /// from `actual_len`, or regions outside the file, overlapping or over their caps.
     pub fn parse(b: &[u8; HEADER_LEN], actual_len: u64) -> Result<Header, FormatError> {
         if b[..10] != MAGIC {
-            return Err(FormatError::BadMagic {
-                found: b[..10].to_vec(),
-            });
+            return Err(FormatError::BadMagic { found: b[..10].to_vec() });
         }
         let u16_at = |at: usize| u16::from_le_bytes([b[at], b[at + 1]]);
         let u32_at = |at: usize| u32::from_le_bytes(b[at..at + 4].try_into().expect("4 bytes"));
@@ -441,20 +407,12 @@ impl Header {
         }
         let flags = u32_at(14);
         if flags & REQUIRED_FLAGS != 0 {
-            return Err(FormatError::UnknownRequiredFlags {
-                flags: flags & REQUIRED_FLAGS,
-            });
+            return Err(FormatError::UnknownRequiredFlags { flags: flags & REQUIRED_FLAGS });
         }
         if b[90..ROOT_HASH_OFFSET].iter().any(|&x| x != 0) {
-            return Err(FormatError::Invalid {
-                part: "header",
-                reason: "reserved bytes are not zero".into(),
-            });
+            return Err(FormatError::Invalid { part: "header", reason: "reserved bytes are not zero".into() });
         }
-        let span_at = |i: usize| Span {
-            offset: u64_at(26 + i * 16),
-            len: u64_at(34 + i * 16),
-        };
+        let span_at = |i: usize| Span { offset: u64_at(26 + i * 16), len: u64_at(34 + i * 16) };
         let header = Header {
             major,
             minor,
@@ -472,33 +430,18 @@ impl Header {
 
     fn check_layout(&self, actual_len: u64) -> Result<(), FormatError> {
         if self.file_len != actual_len {
-            return Err(FormatError::LengthMismatch {
-                expected: self.file_len,
-                found: actual_len,
-            });
+            return Err(FormatError::LengthMismatch { expected: self.file_len, found: actual_len });
         }
         if self.target.len > MAX_TARGET_LEN {
-            return Err(FormatError::TooLarge {
-                region: "target block",
-                len: self.target.len,
-                max: MAX_TARGET_LEN,
-            });
+            return Err(FormatError::TooLarge { region: "target block", len: self.target.len, max: MAX_TARGET_LEN });
         }
         if self.index.len > MAX_INDEX_LEN {
-            return Err(FormatError::TooLarge {
-                region: "index",
-                len: self.index.len,
-                max: MAX_INDEX_LEN,
-            });
+            return Err(FormatError::TooLarge { region: "index", len: self.index.len, max: MAX_INDEX_LEN });
         }
         // The regions must follow each other in order, between the header and the trailer.
         let body_end = actual_len.checked_sub(TRAILER_LEN as u64);
-        let regions = [
-            ("target", self.target),
-            ("index", self.index),
-            ("blob", self.blobs),
-            ("signature", self.signature),
-        ];
+        let regions =
+            [("target", self.target), ("index", self.index), ("blob", self.blobs), ("signature", self.signature)];
         let mut at = HEADER_LEN as u64;
         for (region, span) in regions {
             let end = span.end().ok_or(FormatError::BadRegion { region })?;
@@ -517,14 +460,10 @@ impl Header {
 /// [`FormatError::BadTrailer`] naming what differs.
 pub fn check_trailer(trailer: &[u8; TRAILER_LEN], header: &Header) -> Result<(), FormatError> {
     if trailer[..MAGIC.len()] != MAGIC {
-        return Err(FormatError::BadTrailer {
-            reason: "end magic missing (file cut or extended)",
-        });
+        return Err(FormatError::BadTrailer { reason: "end magic missing (file cut or extended)" });
     }
     if trailer[MAGIC.len()..] != header.root_hash {
-        return Err(FormatError::BadTrailer {
-            reason: "root hash differs from the header's",
-        });
+        return Err(FormatError::BadTrailer { reason: "root hash differs from the header's" });
     }
     Ok(())
 }
@@ -536,10 +475,7 @@ pub fn check_trailer(trailer: &[u8; TRAILER_LEN], header: &Header) -> Result<(),
 pub fn check_root_hash(header: &Header, target: &[u8], index: &[u8]) -> Result<(), FormatError> {
     let found = root_hash(&header.to_bytes(), target, index);
     if found != header.root_hash {
-        return Err(FormatError::RootHashMismatch {
-            expected: hex(&header.root_hash),
-            found: hex(&found),
-        });
+        return Err(FormatError::RootHashMismatch { expected: hex(&header.root_hash), found: hex(&found) });
     }
     Ok(())
 }
@@ -564,8 +500,7 @@ pub fn decode_index(bytes: &[u8], blobs_len: u64) -> Result<Index, FormatError> 
 
 fn decode_part<T: Decode<()>>(part: &'static str, bytes: &[u8]) -> Result<T, FormatError> {
     let invalid = |reason: String| FormatError::Invalid { part, reason };
-    let (value, used) =
-        bincode::decode_from_slice(bytes, bincode_config()).map_err(|e| invalid(e.to_string()))?;
+    let (value, used) = bincode::decode_from_slice(bytes, bincode_config()).map_err(|e| invalid(e.to_string()))?;
     if used != bytes.len() {
         return Err(invalid(format!("{} trailing bytes", bytes.len() - used)));
     }
@@ -573,15 +508,10 @@ fn decode_part<T: Decode<()>>(part: &'static str, bytes: &[u8]) -> Result<T, For
 }
 
 fn validate_index(index: &Index, blobs_len: u64) -> Result<(), FormatError> {
-    let invalid = |reason: String| FormatError::Invalid {
-        part: "index",
-        reason,
-    };
+    let invalid = |reason: String| FormatError::Invalid { part: "index", reason };
     let count = index.modules.len();
     if count > MAX_MODULES {
-        return Err(invalid(format!(
-            "{count} modules, over the limit of {MAX_MODULES}"
-        )));
+        return Err(invalid(format!("{count} modules, over the limit of {MAX_MODULES}")));
     }
     let in_range = |i: u32| (i as usize) < count;
     let mut previous: Option<&str> = None;
@@ -592,42 +522,25 @@ fn validate_index(index: &Index, blobs_len: u64) -> Result<(), FormatError> {
             return Err(invalid(format!("bad module name {:?}", m.name)));
         }
         if previous.is_some_and(|p| p >= m.name.as_str()) {
-            return Err(invalid(format!(
-                "module names not sorted and unique at {:?}",
-                m.name
-            )));
+            return Err(invalid(format!("module names not sorted and unique at {:?}", m.name)));
         }
         previous = Some(&m.name);
         if m.flags != 0 {
-            return Err(invalid(format!(
-                "module {:?} has unknown flags {:#x}",
-                m.name, m.flags
-            )));
+            return Err(invalid(format!("module {:?} has unknown flags {:#x}", m.name, m.flags)));
         }
         match m.blob.end() {
             Some(end) if end <= blobs_len => blob_order.push((m.blob.offset, end, &m.name)),
-            _ => {
-                return Err(invalid(format!(
-                    "blob of module {:?} lies outside the blob region",
-                    m.name
-                )))
-            }
+            _ => return Err(invalid(format!("blob of module {:?} lies outside the blob region", m.name))),
         }
         if let Some(dep) = m.deps.iter().find(|d| !in_range(d.module)) {
-            return Err(invalid(format!(
-                "module {:?} depends on module #{} of {count}",
-                m.name, dep.module
-            )));
+            return Err(invalid(format!("module {:?} depends on module #{} of {count}", m.name, dep.module)));
         }
     }
     blob_order.sort_unstable();
     for pair in blob_order.windows(2) {
         let shared = pair[0].0 == pair[1].0 && pair[0].1 == pair[1].1;
         if pair[1].0 < pair[0].1 && !shared {
-            return Err(invalid(format!(
-                "blobs of modules {:?} and {:?} overlap",
-                pair[0].2, pair[1].2
-            )));
+            return Err(invalid(format!("blobs of modules {:?} and {:?} overlap", pair[0].2, pair[1].2)));
         }
     }
     if let Some(entry) = index.entry.filter(|&e| !in_range(e)) {
@@ -635,10 +548,7 @@ fn validate_index(index: &Index, blobs_len: u64) -> Result<(), FormatError> {
     }
     for profile in &index.profiles {
         if profile.members.iter().any(|&m| !in_range(m)) {
-            return Err(invalid(format!(
-                "profile {:?} names a module out of range",
-                profile.name
-            )));
+            return Err(invalid(format!("profile {:?} names a module out of range", profile.name)));
         }
     }
     Ok(())
@@ -664,32 +574,18 @@ mod tests {
                 bytecode_header: b"\x1bLua\x54".to_vec(),
             },
             modules: vec![
-                module(
-                    "a",
-                    b"AAAA",
-                    vec![Dependency {
-                        module: 1,
-                        kind: DepKind::Eager,
-                        optional: false,
-                    }],
-                ),
+                module("a", b"AAAA", vec![Dependency { module: 1, kind: DepKind::Eager, optional: false }]),
                 module("b", b"BB", vec![]),
             ],
             entry: Some(0),
             externals: vec!["lfs".into()],
-            profiles: vec![Profile {
-                name: "min".into(),
-                members: vec![1],
-            }],
+            profiles: vec![Profile { name: "min".into(), members: vec![1] }],
         }
     }
 
     fn decode_all(bytes: &[u8]) -> Result<(Header, Target, Index), FormatError> {
         let header = Header::parse(bytes[..HEADER_LEN].try_into().unwrap(), bytes.len() as u64)?;
-        check_trailer(
-            bytes[bytes.len() - TRAILER_LEN..].try_into().unwrap(),
-            &header,
-        )?;
+        check_trailer(bytes[bytes.len() - TRAILER_LEN..].try_into().unwrap(), &header)?;
         let slice = |s: Span| &bytes[s.offset as usize..s.end().unwrap() as usize];
         check_root_hash(&header, slice(header.target), slice(header.index))?;
         let target = decode_target(slice(header.target))?;
@@ -724,10 +620,7 @@ mod tests {
         for at in 0..HEADER_LEN {
             let mut damaged = bytes.clone();
             damaged[at] ^= 0x40;
-            assert!(
-                decode_all(&damaged).is_err(),
-                "flipping header byte {at} went unnoticed"
-            );
+            assert!(decode_all(&damaged).is_err(), "flipping header byte {at} went unnoticed");
         }
     }
 
@@ -736,49 +629,28 @@ mod tests {
         let bytes = encode(&sample()).unwrap();
         let mut magic = bytes.clone();
         magic[1] = b'X';
-        assert!(matches!(
-            decode_all(&magic),
-            Err(FormatError::BadMagic { .. })
-        ));
+        assert!(matches!(decode_all(&magic), Err(FormatError::BadMagic { .. })));
         let mut version = bytes.clone();
         version[10] = 9;
-        assert!(matches!(
-            decode_all(&version),
-            Err(FormatError::UnsupportedVersion { major: 9, .. })
-        ));
+        assert!(matches!(decode_all(&version), Err(FormatError::UnsupportedVersion { major: 9, .. })));
         let cut = &bytes[..bytes.len() - 1];
-        assert!(matches!(
-            decode_all(cut),
-            Err(FormatError::LengthMismatch { .. })
-        ));
+        assert!(matches!(decode_all(cut), Err(FormatError::LengthMismatch { .. })));
         let mut index = bytes.clone();
         index[HEADER_LEN + 20] ^= 1;
-        assert!(matches!(
-            decode_all(&index),
-            Err(FormatError::RootHashMismatch { .. })
-        ));
+        assert!(matches!(decode_all(&index), Err(FormatError::RootHashMismatch { .. })));
         let mut trailer = bytes.clone();
         let last = trailer.len() - 1;
         trailer[last] ^= 1;
-        assert!(matches!(
-            decode_all(&trailer),
-            Err(FormatError::BadTrailer { .. })
-        ));
+        assert!(matches!(decode_all(&trailer), Err(FormatError::BadTrailer { .. })));
     }
 
     #[test]
     fn unsorted_or_dangling_indexes_are_refused() {
         let mut unsorted = sample();
         unsorted.modules.swap(0, 1);
-        assert!(matches!(
-            encode(&unsorted),
-            Err(FormatError::Invalid { .. })
-        ));
+        assert!(matches!(encode(&unsorted), Err(FormatError::Invalid { .. })));
         let mut dangling = sample();
         dangling.modules[0].deps[0].module = 7;
-        assert!(matches!(
-            encode(&dangling),
-            Err(FormatError::Invalid { .. })
-        ));
+        assert!(matches!(encode(&dangling), Err(FormatError::Invalid { .. })));
     }
 }

@@ -37,10 +37,8 @@ end
 
 pub(crate) fn install(bundle: &Bundle, lua: &Lua) -> Result<()> {
     bundle.check_target()?;
-    let install_error = |err: mlua::Error| Error::Install {
-        bundle: bundle.label().to_string(),
-        message: err.to_string(),
-    };
+    let install_error =
+        |err: mlua::Error| Error::Install { bundle: bundle.label().to_string(), message: err.to_string() };
     let preload = preload_table(lua).map_err(install_error)?;
     let find = find_function(bundle, lua).map_err(install_error)?;
     let materialise = materialise_function(bundle, lua).map_err(install_error)?;
@@ -49,15 +47,10 @@ pub(crate) fn install(bundle: &Bundle, lua: &Lua) -> Result<()> {
         None => lua.create_table().map_err(install_error)?,
     };
     let previous: Value = metatable.raw_get("__index").map_err(install_error)?;
-    let index: Function = lua
-        .load(PRELOAD_INDEX)
-        .set_name("=luabundle")
-        .call((find, materialise, previous))
-        .map_err(install_error)?;
+    let index: Function =
+        lua.load(PRELOAD_INDEX).set_name("=luabundle").call((find, materialise, previous)).map_err(install_error)?;
     metatable.raw_set("__index", index).map_err(install_error)?;
-    preload
-        .set_metatable(Some(metatable))
-        .map_err(install_error)
+    preload.set_metatable(Some(metatable)).map_err(install_error)
 }
 
 fn preload_table(lua: &Lua) -> mlua::Result<Table> {
@@ -78,10 +71,7 @@ fn find_function(bundle: &Bundle, lua: &Lua) -> mlua::Result<Function> {
         let Some(position) = bundle.index().position(&name) else {
             return Ok((None, None));
         };
-        Ok((
-            Some(position),
-            Some(bundle.index().modules[position].path.clone()),
-        ))
+        Ok((Some(position), Some(bundle.index().modules[position].path.clone())))
     })
 }
 
@@ -90,13 +80,7 @@ fn materialise_function(bundle: &Bundle, lua: &Lua) -> mlua::Result<Function> {
     let bundle = bundle.clone();
     lua.create_function(move |lua, position: usize| {
         if position >= bundle.index().modules.len() {
-            return Ok((
-                None,
-                Some(format!(
-                    "no module #{position} in bundle {}",
-                    bundle.label()
-                )),
-            ));
+            return Ok((None, Some(format!("no module #{position} in bundle {}", bundle.label()))));
         }
         match load_module(&bundle, lua, position) {
             Ok(chunk) => Ok((Some(chunk), None)),
@@ -113,13 +97,7 @@ fn load_module(bundle: &Bundle, lua: &Lua, position: usize) -> Result<Function> 
         BlobKind::Bytecode => mlua::chunk::ChunkMode::Binary,
         BlobKind::Source => mlua::chunk::ChunkMode::Text,
     };
-    lua.load(bytes.as_ref())
-        .set_name(record.chunk_name.as_str())
-        .set_mode(mode)
-        .into_function()
-        .map_err(|err| Error::Load {
-            bundle: bundle.label().to_string(),
-            module: record.name.clone(),
-            message: err.to_string(),
-        })
+    lua.load(bytes.as_ref()).set_name(record.chunk_name.as_str()).set_mode(mode).into_function().map_err(|err| {
+        Error::Load { bundle: bundle.label().to_string(), module: record.name.clone(), message: err.to_string() }
+    })
 }

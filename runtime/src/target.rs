@@ -33,11 +33,7 @@ fn describe() -> mlua::Result<Target> {
     let release: String = lua.globals().get("_VERSION")?;
     let dump = lua.load("").set_name("=empty").into_function()?.dump(true);
     let len = BYTECODE_HEADER_LEN.min(dump.len());
-    Ok(Target {
-        flavour: FLAVOUR.to_string(),
-        release,
-        bytecode_header: dump[..len].to_vec(),
-    })
+    Ok(Target { flavour: FLAVOUR.to_string(), release, bytecode_header: dump[..len].to_vec() })
 }
 
 /// Whether bytecode built for `target` can run on the linked VM.

@@ -40,35 +40,13 @@ fn listing(bundle: &Bundle, path: &std::path::Path) -> String {
         header.minor
     ));
     out.push_str(&format!("target:    {}\n", bundle.target()));
-    out.push_str(&format!(
-        "entry:     {}\n",
-        bundle.entry().unwrap_or("(none)")
-    ));
-    let externals = if index.externals.is_empty() {
-        "(none)".to_string()
-    } else {
-        index.externals.join(", ")
-    };
+    out.push_str(&format!("entry:     {}\n", bundle.entry().unwrap_or("(none)")));
+    let externals = if index.externals.is_empty() { "(none)".to_string() } else { index.externals.join(", ") };
     out.push_str(&format!("externals: {externals}\n"));
     out.push_str(&format!("modules:   {}\n", index.modules.len()));
-    let width = index
-        .modules
-        .iter()
-        .map(|m| m.name.len())
-        .max()
-        .unwrap_or(0)
-        .max(6);
-    let path_width = index
-        .modules
-        .iter()
-        .map(|m| m.path.len())
-        .max()
-        .unwrap_or(0)
-        .max(4);
-    out.push_str(&format!(
-        "  {:width$}  {:>9}  {:path_width$}  DEPENDENCIES\n",
-        "MODULE", "SIZE", "PATH"
-    ));
+    let width = index.modules.iter().map(|m| m.name.len()).max().unwrap_or(0).max(6);
+    let path_width = index.modules.iter().map(|m| m.path.len()).max().unwrap_or(0).max(4);
+    out.push_str(&format!("  {:width$}  {:>9}  {:path_width$}  DEPENDENCIES\n", "MODULE", "SIZE", "PATH"));
     for m in &index.modules {
         let deps: Vec<String> = m
             .deps
@@ -83,17 +61,8 @@ fn listing(bundle: &Bundle, path: &std::path::Path) -> String {
                 }
             })
             .collect();
-        let deps = if deps.is_empty() {
-            "-".to_string()
-        } else {
-            deps.join(", ")
-        };
-        out.push_str(&format!(
-            "  {:width$}  {:>9}  {:path_width$}  {deps}\n",
-            m.name,
-            human_size(m.blob.len),
-            m.path
-        ));
+        let deps = if deps.is_empty() { "-".to_string() } else { deps.join(", ") };
+        out.push_str(&format!("  {:width$}  {:>9}  {:path_width$}  {deps}\n", m.name, human_size(m.blob.len), m.path));
     }
     out
 }

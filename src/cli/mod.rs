@@ -67,9 +67,7 @@ fn report(err: &anyhow::Error) -> i32 {
         Some(runtime) => {
             eprintln!("error: {runtime}");
             match runtime {
-                luabundle_runtime::Error::Io { .. } | luabundle_runtime::Error::NotAFile { .. } => {
-                    2
-                }
+                luabundle_runtime::Error::Io { .. } | luabundle_runtime::Error::NotAFile { .. } => 2,
                 _ => 1,
             }
         }

@@ -50,9 +50,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
     let lua = unsafe { Lua::unsafe_new() };
     bundle.install(&lua)?;
     let script = match &args.script {
-        Some(path) => {
-            Some(std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?)
-        }
+        Some(path) => Some(std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?),
         None => None,
     };
     let outcome = execute(&lua, &bundle, &args, script).map_err(|err| anyhow::anyhow!("{err}"))?;
@@ -78,18 +76,8 @@ enum Outcome {
     NoEntry,
 }
 
-fn execute(
-    lua: &Lua,
-    bundle: &Bundle,
-    args: &RunArgs,
-    script: Option<Vec<u8>>,
-) -> mlua::Result<Outcome> {
-    let script_name = args
-        .script
-        .as_ref()
-        .unwrap_or(&args.bundle)
-        .display()
-        .to_string();
+fn execute(lua: &Lua, bundle: &Bundle, args: &RunArgs, script: Option<Vec<u8>>) -> mlua::Result<Outcome> {
+    let script_name = args.script.as_ref().unwrap_or(&args.bundle).display().to_string();
     set_arg_table(lua, &script_name, &args.args)?;
     let program = match program(lua, bundle, args, script) {
         Ok(Some(program)) => program,
@@ -98,10 +86,7 @@ fn execute(
         Err(mlua::Error::SyntaxError { message, .. }) => return Ok(Outcome::Failed(message)),
         Err(other) => return Err(other),
     };
-    let handler: Function = lua
-        .load(MESSAGE_HANDLER)
-        .set_name("=luabundle run")
-        .eval()?;
+    let handler: Function = lua.load(MESSAGE_HANDLER).set_name("=luabundle run").eval()?;
     // `xpcall` is called straight from Rust, so below the program there is one C frame and
     // nothing else, as under `lua` (programs that walk the stack with debug.getinfo, like
     // LuaRocks finding its own path, see the same thing).
@@ -121,28 +106,15 @@ fn execute(
 }
 
 /// The function to run, or `None` when nothing was asked and the bundle has no entry.
-fn program(
-    lua: &Lua,
-    bundle: &Bundle,
-    args: &RunArgs,
-    script: Option<Vec<u8>>,
-) -> mlua::Result<Option<Function>> {
+fn program(lua: &Lua, bundle: &Bundle, args: &RunArgs, script: Option<Vec<u8>>) -> mlua::Result<Option<Function>> {
     if let (Some(path), Some(text)) = (&args.script, script) {
         // Like `lua`, skip a byte order mark and a first line starting with `#`.
         let text = luabundle::source::prepare_bytes(&text).into_owned();
-        let chunk = lua
-            .load(text)
-            .set_name(format!("@{}", path.display()))
-            .set_mode(ChunkMode::Text);
+        let chunk = lua.load(text).set_name(format!("@{}", path.display())).set_mode(ChunkMode::Text);
         return chunk.into_function().map(Some);
     }
     if let Some(code) = &args.code {
-        return lua
-            .load(code.as_str())
-            .set_name("=(command line)")
-            .set_mode(ChunkMode::Text)
-            .into_function()
-            .map(Some);
+        return lua.load(code.as_str()).set_name("=(command line)").set_mode(ChunkMode::Text).into_function().map(Some);
     }
     let module = match (&args.module, bundle.entry()) {
         (Some(module), _) => module.clone(),
