@@ -11,8 +11,9 @@ use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::discover::{self, Discovered, Root, Template, DEFAULT_TEMPLATES};
 use crate::emit::{self, EmitModule};
 use crate::error::Error;
-use crate::graph::{self, ModuleGraph};
+use crate::graph::{self, GraphOptions, ModuleGraph};
 use crate::parse;
+use crate::relative;
 use crate::requires::{self, RequireSite};
 
 /// Bundle file name used when only an output directory is known.
@@ -28,6 +29,8 @@ pub struct Builder {
     roots: Vec<Root>,
     entry: Option<String>,
     externals: Vec<String>,
+    includes: Vec<String>,
+    excludes: Vec<String>,
     strip: bool,
     templates: Option<String>,
     output: Option<PathBuf>,
@@ -50,16 +53,35 @@ pub struct Report {
     pub bytes: u64,
     /// Warnings, to show the user.
     pub warnings: Diagnostics,
+    /// Require cycles that pass because one of their requires is deferred.
+    pub legal_cycles: Vec<String>,
     /// Wall time of the whole run.
     pub elapsed: Duration,
 }
 
-/// The analysed input: files, module names, require sites and the graph.
-struct Analysis {
-    discovered: Discovered,
-    graph: ModuleGraph,
-    entry: Option<usize>,
-    diagnostics: Vec<Diagnostic>,
+/// The analysed input: files, module names, require sites and the resolved graph.
+#[derive(Debug)]
+pub struct Analysis {
+    /// Files and module names.
+    pub discovered: Discovered,
+    /// The resolved require graph, with what the bundle holds.
+    pub graph: ModuleGraph,
+    /// Position of the entry module.
+    pub entry: Option<usize>,
+    /// Warnings (errors fail the analysis).
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Analysis {
+    /// The warnings with the sources they point into.
+    pub fn warnings(&self) -> Diagnostics {
+        Diagnostics::new(self.diagnostics.clone(), &self.discovered.files)
+    }
+
+    /// Number of modules the bundle holds.
+    pub fn bundled_count(&self) -> usize {
+        self.graph.bundled.iter().filter(|b| **b).count()
+    }
 }
 
 impl Builder {
@@ -83,6 +105,22 @@ impl Builder {
     /// Declares a module the host provides (a C or Rust module); `*` globs allowed.
     pub fn external(&mut self, pattern: impl Into<String>) -> &mut Builder {
         self.externals.push(pattern.into());
+        self
+    }
+
+    /// Bundles the modules whose names match `pattern` (`*` globs, e.g. `plugins.*`) even when
+    /// nothing requires them by a constant name, for requires computed at run time. Such
+    /// requires whose constant prefix the pattern may match no longer warn.
+    pub fn include(&mut self, pattern: impl Into<String>) -> &mut Builder {
+        self.includes.push(pattern.into());
+        self
+    }
+
+    /// Leaves out files and directories matching `pattern`, relative to their root: a
+    /// pattern without `/` matches a file or directory name at any depth (`*_spec.lua`,
+    /// `spec`), one with `/` a path from the root (`test/fixtures/**`).
+    pub fn exclude(&mut self, pattern: impl Into<String>) -> &mut Builder {
+        self.excludes.push(pattern.into());
         self
     }
 
@@ -166,24 +204,40 @@ impl Builder {
         }
     }
 
-    fn run(&self, output: Option<&Path>) -> Result<Report, Error> {
-        let started = Instant::now();
+    /// Discovers, parses and resolves everything without compiling, for tools that show the
+    /// require graph.
+    ///
+    /// # Errors
+    /// As [`Builder::check`].
+    pub fn analyse(&self) -> Result<Analysis, Error> {
+        let templates = self.validate()?;
+        self.pool()?.install(|| self.analyse_with(&templates))
+    }
+
+    fn validate(&self) -> Result<Vec<Template>, Error> {
         if self.roots.is_empty() {
             return Err(Error::Usage("no source roots given".into()));
         }
-        let templates = Template::parse_list(self.templates.as_deref().unwrap_or(DEFAULT_TEMPLATES))?;
-        let pool = rayon::ThreadPoolBuilder::new()
+        Template::parse_list(self.templates.as_deref().unwrap_or(DEFAULT_TEMPLATES))
+    }
+
+    /// Worker threads with stacks deep enough for full_moon.
+    fn pool(&self) -> Result<rayon::ThreadPool, Error> {
+        rayon::ThreadPoolBuilder::new()
             .num_threads(self.jobs.unwrap_or(0))
             .stack_size(parse::PARSE_STACK_SIZE)
             .thread_name(|i| format!("luabundle-{i}"))
             .build()
-            .map_err(|e| Error::Usage(format!("cannot start worker threads: {e}")))?;
-        pool.install(|| {
-            let mut analysis = self.analyse(&templates)?;
-            let compiled = compile_modules(&analysis, self.strip);
-            let files = &analysis.discovered.files;
-            let mut bytecode: Vec<Option<Vec<u8>>> = vec![None; files.len()];
-            for (file, result) in compiled {
+            .map_err(|e| Error::Usage(format!("cannot start worker threads: {e}")))
+    }
+
+    fn run(&self, output: Option<&Path>) -> Result<Report, Error> {
+        let started = Instant::now();
+        let templates = self.validate()?;
+        self.pool()?.install(|| {
+            let mut analysis = self.analyse_with(&templates)?;
+            let mut bytecode = vec![None; analysis.discovered.files.len()];
+            for (file, result) in compile_modules(&analysis, self.strip) {
                 match result {
                     Ok(bytes) => bytecode[file] = Some(bytes),
                     Err(diagnostic) => analysis.diagnostics.push(diagnostic),
@@ -193,10 +247,11 @@ impl Builder {
             let mut report = Report {
                 output: output.map(Path::to_path_buf),
                 written: false,
-                modules: analysis.discovered.modules.len(),
-                files: files.len(),
+                modules: analysis.bundled_count(),
+                files: analysis.discovered.files.len(),
                 bytes: 0,
-                warnings: Diagnostics::new(std::mem::take(&mut analysis.diagnostics), files),
+                warnings: analysis.warnings(),
+                legal_cycles: analysis.graph.legal_cycles.clone(),
                 elapsed: Duration::ZERO,
             };
             if let Some(output) = output {
@@ -210,8 +265,8 @@ impl Builder {
     }
 
     /// Discovery, parsing, require extraction and the graph; fails on any error so far.
-    fn analyse(&self, templates: &[Template]) -> Result<Analysis, Error> {
-        let discovered = discover::discover(&self.roots, templates)?;
+    fn analyse_with(&self, templates: &[Template]) -> Result<Analysis, Error> {
+        let discovered = discover::discover(&self.roots, templates, &self.excludes)?;
         let mut diagnostics = discovered.diagnostics.clone();
         let parsed: Vec<Result<Vec<RequireSite>, Vec<Diagnostic>>> = discovered
             .files
@@ -228,19 +283,29 @@ impl Builder {
                 }
             }
         }
-        let (graph, graph_diagnostics) =
-            graph::build_graph(&discovered.modules, &sites, &discovered.files, &self.externals);
-        diagnostics.extend(graph_diagnostics);
         let entry = self.entry.as_deref().and_then(|name| {
             let found = discovered.modules.binary_search_by(|m| m.name.as_str().cmp(name)).ok();
             if found.is_none() {
-                diagnostics.push(
-                    Diagnostic::error("unknown-entry", format!("entry module `{name}` is not in any root"))
-                        .with_note(format!("{} modules were found", discovered.modules.len())),
-                );
+                let mut d = Diagnostic::error("unknown-entry", format!("entry module `{name}` is not in any root"))
+                    .with_note(format!("{} modules were found", discovered.modules.len()));
+                if let Some(close) = graph::closest_name(name, &discovered.modules) {
+                    d = d.with_note(format!("did you mean `{close}`?"));
+                }
+                diagnostics.push(d);
             }
             found
         });
+        let evaluator = relative::Evaluator::new()
+            .map_err(|e| Error::Usage(format!("cannot start the Lua state for computed requires: {e}")))?;
+        let options = GraphOptions { externals: &self.externals, includes: &self.includes, entry };
+        let (graph, graph_diagnostics) = graph::build_graph(
+            &discovered.modules,
+            &sites,
+            &discovered.files,
+            options,
+            &mut |program, module, path| evaluator.module_name(program, module, path),
+        );
+        diagnostics.extend(graph_diagnostics);
         let analysis = Analysis { discovered, graph, entry, diagnostics };
         fail_on_errors(&analysis)?;
         Ok(analysis)
@@ -250,7 +315,8 @@ impl Builder {
 /// Compiles each file that provides a module, once, in parallel. Returns `(file, result)`.
 fn compile_modules(analysis: &Analysis, strip: bool) -> Vec<(usize, Result<Vec<u8>, Diagnostic>)> {
     let files = &analysis.discovered.files;
-    let mut used: Vec<usize> = analysis.discovered.modules.iter().map(|m| m.file).collect();
+    let bundled = analysis.discovered.modules.iter().zip(&analysis.graph.bundled).filter(|(_, b)| **b);
+    let mut used: Vec<usize> = bundled.map(|(m, _)| m.file).collect();
     used.sort_unstable();
     used.dedup();
     let sources: Vec<_> = used.iter().map(|&f| &files[f]).collect();
@@ -268,27 +334,41 @@ fn fail_on_errors(analysis: &Analysis) -> Result<(), Error> {
 
 fn bundle_bytes(analysis: &Analysis, mut bytecode: Vec<Option<Vec<u8>>>) -> Result<Vec<u8>, Error> {
     let files = &analysis.discovered.files;
-    let modules = analysis
-        .discovered
-        .modules
-        .iter()
-        .enumerate()
-        .map(|(i, m)| {
-            let file = &files[m.file];
-            // Every module's file was compiled; the last module naming a file takes its bytes.
-            let shared = analysis.discovered.modules[i + 1..].iter().any(|later| later.file == m.file);
-            let bytes = if shared { bytecode[m.file].clone() } else { bytecode[m.file].take() };
-            EmitModule {
-                name: m.name.clone(),
-                chunk_name: file.chunk_name(),
-                path: file.display_path.clone(),
-                bytes: bytes.unwrap_or_default(),
-                deps: analysis.graph.dependencies(i),
-            }
-        })
-        .collect();
+    let modules = &analysis.discovered.modules;
+    let bundled = &analysis.graph.bundled;
+    // Positions in the bundle: bundled modules only, still sorted by name.
+    let mut position = vec![usize::MAX; modules.len()];
+    for (next, i) in (0..modules.len()).filter(|&i| bundled[i]).enumerate() {
+        position[i] = next;
+    }
+    let mut remaining_names = vec![0usize; files.len()];
+    for (m, _) in modules.iter().zip(bundled).filter(|(_, b)| **b) {
+        remaining_names[m.file] += 1;
+    }
+    let mut emitted = Vec::new();
+    for (i, m) in modules.iter().enumerate().filter(|(i, _)| bundled[*i]) {
+        let file = &files[m.file];
+        // A file that provides two names is compiled once; the last name takes its bytes.
+        remaining_names[m.file] -= 1;
+        let bytes = if remaining_names[m.file] > 0 { bytecode[m.file].clone() } else { bytecode[m.file].take() };
+        let deps = analysis
+            .graph
+            .dependencies(i)
+            .into_iter()
+            .filter(|d| bundled[d.module])
+            .map(|d| graph::Dependency { module: position[d.module], ..d })
+            .collect();
+        emitted.push(EmitModule {
+            name: m.name.clone(),
+            chunk_name: file.chunk_name(),
+            path: file.display_path.clone(),
+            bytes: bytes.unwrap_or_default(),
+            deps,
+        });
+    }
     let externals = analysis.graph.externals_used.iter().cloned().collect();
-    emit::bundle_bytes(luabundle_runtime::target::linked(), modules, analysis.entry, externals)
+    let entry = analysis.entry.map(|e| position[e]);
+    emit::bundle_bytes(luabundle_runtime::target::linked(), emitted, entry, externals)
 }
 
 fn print_warnings(warnings: &Diagnostics) {

@@ -153,6 +153,66 @@ impl Diagnostics {
     }
 }
 
+/// A diagnostic as one JSON object: see [`Diagnostics::to_json_lines`].
+#[derive(serde::Serialize)]
+struct JsonDiagnostic<'a> {
+    code: &'a str,
+    severity: &'a str,
+    message: &'a str,
+    file: Option<&'a str>,
+    line: Option<usize>,
+    column: Option<usize>,
+    range: Option<[usize; 2]>,
+    labels: Vec<JsonLabel<'a>>,
+    notes: &'a [String],
+}
+
+#[derive(serde::Serialize)]
+struct JsonLabel<'a> {
+    file: &'a str,
+    line: usize,
+    column: usize,
+    range: [usize; 2],
+    message: &'a str,
+    primary: bool,
+}
+
+impl Diagnostics {
+    /// One JSON object per line and diagnostic, with `code`, `severity` (`error` or
+    /// `warning`), `message`, the primary label's `file`, `line`, `column` (one-based) and
+    /// byte `range` (null when the diagnostic has no place), every `label`, and `notes`.
+    pub fn to_json_lines(&self) -> String {
+        let mut out = String::new();
+        for d in &self.items {
+            let labels: Vec<JsonLabel<'_>> = d
+                .labels
+                .iter()
+                .filter_map(|l| {
+                    let (name, text) = self.files.get(l.file)?;
+                    let (line, column) = crate::source::line_col(text, l.range.start);
+                    let range = [l.range.start, l.range.end];
+                    Some(JsonLabel { file: name, line, column, range, message: &l.message, primary: l.primary })
+                })
+                .collect();
+            let primary = labels.iter().find(|l| l.primary);
+            let json = JsonDiagnostic {
+                code: d.code,
+                severity: severity_word(d.severity),
+                message: &d.message,
+                file: primary.map(|l| l.file),
+                line: primary.map(|l| l.line),
+                column: primary.map(|l| l.column),
+                range: primary.map(|l| l.range),
+                notes: &d.notes,
+                labels,
+            };
+            out.push_str(&serde_json::to_string(&json).expect("diagnostics serialise"));
+            out.push('\n');
+        }
+        out
+    }
+}
+
 fn sort_key(d: &Diagnostic) -> (usize, usize, &'static str) {
     d.labels.iter().find(|l| l.primary).map_or((usize::MAX, 0, d.code), |l| (l.file, l.range.start, d.code))
 }

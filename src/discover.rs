@@ -8,6 +8,7 @@ use std::collections::btree_map::{BTreeMap, Entry};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use walkdir::WalkDir;
 
 use crate::diagnostic::Diagnostic;
@@ -120,19 +121,21 @@ pub struct Discovered {
     pub diagnostics: Vec<Diagnostic>,
 }
 
-/// Walks `roots` in order and names their modules through `templates`.
+/// Walks `roots` in order and names their modules through `templates`, leaving out the
+/// files and directories that match an `excludes` pattern (see [`exclusion_set`]).
 ///
 /// # Errors
-/// [`Error::Usage`] if a root is not a directory. Problems with single files are
-/// diagnostics, so that all of them are reported together.
-pub fn discover(roots: &[Root], templates: &[Template]) -> Result<Discovered, Error> {
+/// [`Error::Usage`] if a root is not a directory or a pattern is not a valid glob.
+/// Problems with single files are diagnostics, so that all of them are reported together.
+pub fn discover(roots: &[Root], templates: &[Template], excludes: &[String]) -> Result<Discovered, Error> {
+    let excluded = exclusion_set(excludes)?;
     let mut found = Discovered::default();
     let mut names: BTreeMap<String, (usize, FileId)> = BTreeMap::new();
     for (root_index, root) in roots.iter().enumerate() {
         if !root.dir.is_dir() {
             return Err(Error::Usage(format!("root {} is not a directory", root.dir.display())));
         }
-        let root_names = walk_root(root, templates, &mut found)?;
+        let root_names = walk_root(root, templates, &excluded, &mut found)?;
         for (name, file) in root_names {
             match names.entry(name) {
                 Entry::Vacant(slot) => {
@@ -155,18 +158,68 @@ pub fn discover(roots: &[Root], templates: &[Template]) -> Result<Discovered, Er
         }
     }
     found.modules = names.into_iter().map(|(name, (_, file))| ModuleName { name, file }).collect();
+    found.diagnostics.extend(case_conflicts(&found.modules, &found.files));
     Ok(found)
 }
 
+/// Compiles exclusion patterns: a pattern without `/` matches a file or directory name at any
+/// depth (`*_spec.lua`, `spec`), one with `/` a path from the root (`test/fixtures/**`). A
+/// trailing `/` is ignored.
+///
+/// # Errors
+/// [`Error::Usage`] naming a pattern that is not a valid glob.
+pub fn exclusion_set(patterns: &[String]) -> Result<GlobSet, Error> {
+    let mut set = GlobSetBuilder::new();
+    for pattern in patterns {
+        let trimmed = pattern.trim_end_matches('/');
+        let glob =
+            if trimmed.contains('/') { trimmed.trim_start_matches('/').to_string() } else { format!("**/{trimmed}") };
+        let glob = GlobBuilder::new(&glob)
+            .literal_separator(true)
+            .build()
+            .map_err(|e| Error::Usage(format!("invalid --exclude pattern {pattern:?}: {e}")))?;
+        set.add(glob);
+    }
+    set.build().map_err(|e| Error::Usage(format!("invalid --exclude patterns: {e}")))
+}
+
+/// A warning for module names that differ only in case: they collide on case-insensitive
+/// file systems, and one is likely a typo.
+fn case_conflicts(modules: &[ModuleName], files: &[SourceFile]) -> Vec<Diagnostic> {
+    let mut by_folded: BTreeMap<String, Vec<&ModuleName>> = BTreeMap::new();
+    for module in modules {
+        by_folded.entry(module.name.to_lowercase()).or_default().push(module);
+    }
+    by_folded
+        .into_values()
+        .filter(|group| group.len() > 1)
+        .map(|group| {
+            let names: Vec<String> = group.iter().map(|m| format!("`{}`", m.name)).collect();
+            let mut d =
+                Diagnostic::warning("case-conflict", format!("module names differ only in case: {}", names.join(", ")));
+            for module in group {
+                d = d.with_note(format!("`{}` is {}", module.name, files[module.file].display_path));
+            }
+            d.with_note("they collide on case-insensitive file systems (Windows, macOS)")
+        })
+        .collect()
+}
+
 /// Walks one root, reading its files, and returns its names (prefix included).
-fn walk_root(root: &Root, templates: &[Template], found: &mut Discovered) -> Result<Vec<(String, FileId)>, Error> {
+fn walk_root(
+    root: &Root,
+    templates: &[Template],
+    excluded: &GlobSet,
+    found: &mut Discovered,
+) -> Result<Vec<(String, FileId)>, Error> {
     let label = root_label(&root.dir);
     // name -> (template position, file): a lower template position wins, as in Lua's search.
     let mut names: HashMap<String, (usize, FileId)> = HashMap::new();
-    let walker = WalkDir::new(&root.dir)
-        .sort_by_file_name()
-        .into_iter()
-        .filter_entry(|e| e.depth() == 0 || !e.file_name().to_string_lossy().starts_with('.'));
+    let walker = WalkDir::new(&root.dir).sort_by_file_name().into_iter().filter_entry(|e| {
+        e.depth() == 0
+            || !(e.file_name().to_string_lossy().starts_with('.')
+                || e.path().strip_prefix(&root.dir).is_ok_and(|relative| excluded.is_match(relative)))
+    });
     for entry in walker {
         let entry = match entry {
             Ok(entry) => entry,
@@ -315,6 +368,19 @@ mod tests {
         assert_eq!(Root::parse("vendor=lib").prefix.as_deref(), Some("vendor"));
         assert_eq!(Root::parse("lib").prefix, None);
         assert_eq!(Root::parse("./a=b").prefix, None);
+    }
+
+    #[test]
+    fn exclusions_match_names_anywhere_or_paths_from_the_root() {
+        let set = exclusion_set(&["*_spec.lua".into(), "spec/".into(), "test/fixtures/**".into()]).unwrap();
+        assert!(set.is_match("a/b/x_spec.lua"));
+        assert!(set.is_match("x_spec.lua"));
+        assert!(set.is_match("spec"));
+        assert!(set.is_match("lib/spec"));
+        assert!(set.is_match("test/fixtures/a.lua"));
+        assert!(!set.is_match("other/test/fixtures/a.lua"));
+        assert!(!set.is_match("a/spec_helper.lua"));
+        assert!(exclusion_set(&["a[".into()]).is_err());
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! The require graph: resolves every require site to a bundled module or a declared
-//! external, and finds the require cycles that cannot work at run time.
+//! The require graph: resolves every require site to a bundled module, a module of the
+//! Lua VM itself, or a declared external; decides which modules the bundle holds; and finds
+//! the require cycles that cannot work at run time.
 //!
 //! Nodes are module names (`a` and `a.init` are two nodes even when they are one file, as
 //! they are two entries in `package.loaded`); edges are require sites.
@@ -8,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::ops::Range;
 
 use petgraph::graph::{DiGraph, EdgeIndex, NodeIndex};
-use petgraph::visit::{EdgeFiltered, EdgeRef};
+use petgraph::visit::{Bfs, EdgeFiltered, EdgeRef, NodeFiltered};
 
 use crate::diagnostic::Diagnostic;
 use crate::discover::ModuleName;
@@ -18,6 +19,8 @@ use crate::source::{FileId, SourceFile};
 
 /// Most cycles reported one by one; the rest are counted.
 const MAX_CYCLES_SHOWN: usize = 20;
+/// Most unreachable files named in the `unreachable-file` warning.
+const MAX_UNREACHABLE_SHOWN: usize = 10;
 
 /// One resolved require: where it is and how it runs.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -32,13 +35,46 @@ pub struct Edge {
     pub optional: bool,
 }
 
+/// A require whose module name is not known before run time.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DynamicSite {
+    /// The requiring module's position.
+    pub module: usize,
+    /// The file holding the call.
+    pub file: FileId,
+    /// Byte range of the call.
+    pub range: Range<usize>,
+    /// The argument as written.
+    pub expression: String,
+    /// Whether an `--include` pattern covers the names it may load.
+    pub covered: bool,
+}
+
+/// What the graph stage needs besides the modules and their sites.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct GraphOptions<'a> {
+    /// Host-provided module names or `*` globs.
+    pub externals: &'a [String],
+    /// Module name globs to bundle even when nothing requires them by a constant name.
+    pub includes: &'a [String],
+    /// The entry module's position: when set, only what it (and the includes) reach is bundled.
+    pub entry: Option<usize>,
+}
+
 /// The resolved require graph over a build's modules.
 #[derive(Debug, Default)]
 pub struct ModuleGraph {
     /// Node weights are positions in the module list.
     pub graph: DiGraph<usize, Edge>,
+    /// Whether each module goes into the bundle (reachable from the entry or included).
+    pub bundled: Vec<bool>,
     /// Host-provided names that bundled modules require, sorted.
     pub externals_used: BTreeSet<String>,
+    /// Requires with names known only at run time, in bundled modules.
+    pub dynamic: Vec<DynamicSite>,
+    /// Cycles that pass because at least one of their requires is deferred, as chains like
+    /// `` `a` > `b` (deferred, src/b.lua:3) > `a` ``.
+    pub legal_cycles: Vec<String>,
 }
 
 /// A module's dependency as stored in a bundle: strongest timing of all its sites.
@@ -72,55 +108,124 @@ impl ModuleGraph {
     }
 }
 
-/// Resolves every site and checks for eager cycles. `sites[f]` holds the sites of file `f`;
-/// `externals` are names or `*` globs of host-provided modules.
+/// Resolves computed require names: `(program, module name, module path) -> name`.
+pub type ComputedResolver<'r> = dyn FnMut(&str, &str, &str) -> Result<String, String> + 'r;
+
+/// Resolves every site, decides what is bundled, and checks for eager cycles. `sites[f]`
+/// holds the sites of file `f`.
 pub fn build_graph(
     modules: &[ModuleName],
     sites: &[Vec<RequireSite>],
     files: &[SourceFile],
-    externals: &[String],
+    options: GraphOptions<'_>,
+    resolve_computed: &mut ComputedResolver<'_>,
 ) -> (ModuleGraph, Vec<Diagnostic>) {
     let mut result = ModuleGraph::default();
-    let mut diagnostics = Vec::new();
     let position: HashMap<&str, usize> = modules.iter().enumerate().map(|(i, m)| (m.name.as_str(), i)).collect();
     for i in 0..modules.len() {
         result.graph.add_node(i);
     }
-    // Sites are reported once per file, even when the file has two module names.
-    let mut reported = vec![false; files.len()];
+    // Problems found per module, reported only for modules that end up in the bundle.
+    let mut problems: Vec<Vec<Diagnostic>> = vec![Vec::new(); modules.len()];
+    let mut externals_used: Vec<BTreeSet<String>> = vec![BTreeSet::new(); modules.len()];
+    let mut dynamic = Vec::new();
     for (from, module) in modules.iter().enumerate() {
-        let file = module.file;
-        let first_visit = !std::mem::replace(&mut reported[file], true);
-        for site in &sites[file] {
+        let file = &files[module.file];
+        for site in &sites[module.file] {
             let name = match &site.target {
-                Target::Name(name) => name,
-                Target::Dynamic(expression) => {
-                    if first_visit {
-                        diagnostics.push(dynamic_require(file, site, expression));
+                Target::Name(name) => name.clone(),
+                Target::Computed { program, expression } => {
+                    match resolve_computed(program, &module.name, &file.display_path) {
+                        Ok(name) => name,
+                        Err(reason) => {
+                            let covered = is_covered("", options.includes);
+                            dynamic.push(dynamic_site(from, file.id, site, expression, covered));
+                            problems[from].push(uncomputable(file.id, site, expression, &module.name, &reason));
+                            continue;
+                        }
                     }
+                }
+                Target::Dynamic { expression, prefix } => {
+                    dynamic.push(dynamic_site(from, file.id, site, expression, is_covered(prefix, options.includes)));
                     continue;
                 }
             };
             if let Some(&to) = position.get(name.as_str()) {
-                let edge = Edge { file, range: site.range.clone(), timing: site.timing, optional: site.optional };
+                let edge =
+                    Edge { file: file.id, range: site.range.clone(), timing: site.timing, optional: site.optional };
                 result.graph.add_edge(NodeIndex::new(from), NodeIndex::new(to), edge);
             } else if flavour::STANDARD_MODULES.contains(&name.as_str()) {
                 // Provided by the VM itself: `require "debug"` returns the library.
-            } else if externals.iter().any(|pattern| glob_match(pattern, name)) {
-                result.externals_used.insert(name.clone());
-            } else if first_visit {
-                diagnostics.push(unresolved_require(file, site, name, modules));
+            } else if options.externals.iter().any(|pattern| glob_match(pattern, &name)) {
+                externals_used[from].insert(name);
+            } else {
+                problems[from].push(unresolved_require(file.id, site, &name, modules));
             }
         }
     }
-    diagnostics.extend(eager_cycles(&result.graph, modules, files));
+    result.bundled = bundled_modules(&result.graph, modules, options);
+    let mut diagnostics = Vec::new();
+    let mut reported_files = BTreeSet::new();
+    for (i, module) in modules.iter().enumerate().filter(|(i, _)| result.bundled[*i]) {
+        result.externals_used.extend(std::mem::take(&mut externals_used[i]));
+        // A file with two names (`a` and `a.init`) is reported once.
+        if reported_files.insert(module.file) {
+            diagnostics.append(&mut problems[i]);
+        }
+    }
+    dynamic.retain(|d| result.bundled[d.module]);
+    dynamic.dedup_by(|a, b| a.file == b.file && a.range == b.range);
+    diagnostics.extend(dynamic.iter().filter(|d| !d.covered).map(dynamic_require));
+    result.dynamic = dynamic;
+    if options.entry.is_some() {
+        diagnostics.extend(unreachable_files(modules, files, &result.bundled));
+    }
+    let (errors, legal) = cycles(&result.graph, modules, files, &result.bundled);
+    diagnostics.extend(errors);
+    result.legal_cycles = legal;
     (result, diagnostics)
 }
 
-fn dynamic_require(file: FileId, site: &RequireSite, expression: &str) -> Diagnostic {
+fn dynamic_site(module: usize, file: FileId, site: &RequireSite, expression: &str, covered: bool) -> DynamicSite {
+    DynamicSite { module, file, range: site.range.clone(), expression: expression.to_string(), covered }
+}
+
+/// Which modules the bundle holds: all of them, or with an entry what the entry and the
+/// included modules reach through any require.
+fn bundled_modules(graph: &DiGraph<usize, Edge>, modules: &[ModuleName], options: GraphOptions<'_>) -> Vec<bool> {
+    let Some(entry) = options.entry else { return vec![true; modules.len()] };
+    let mut bundled = vec![false; modules.len()];
+    let included = modules.iter().enumerate().filter(|(_, m)| options.includes.iter().any(|g| glob_match(g, &m.name)));
+    for start in std::iter::once(entry).chain(included.map(|(i, _)| i)) {
+        if bundled[start] {
+            continue;
+        }
+        let mut bfs = Bfs::new(graph, NodeIndex::new(start));
+        while let Some(node) = bfs.next(graph) {
+            bundled[graph[node]] = true;
+        }
+    }
+    bundled
+}
+
+/// Whether an include pattern may match a name that starts with `prefix`.
+fn is_covered(prefix: &str, includes: &[String]) -> bool {
+    includes.iter().any(|pattern| {
+        let head = pattern.split('*').next().unwrap_or_default();
+        head.starts_with(prefix) || prefix.starts_with(head)
+    })
+}
+
+fn dynamic_require(site: &DynamicSite) -> Diagnostic {
     Diagnostic::warning("dynamic-require", "require with a name known only at run time")
-        .with_primary(file, site.range.clone(), format!("`{expression}` is not a constant"))
-        .with_note("the module it loads is not bundled unless something else requires it")
+        .with_primary(site.file, site.range.clone(), format!("`{}` is not a constant", site.expression))
+        .with_note("the module it loads is bundled only if something else requires it or --include names it")
+}
+
+fn uncomputable(file: FileId, site: &RequireSite, expression: &str, module: &str, reason: &str) -> Diagnostic {
+    Diagnostic::warning("dynamic-require", "require with a name that could not be computed")
+        .with_primary(file, site.range.clone(), format!("`{expression}` could not be computed for module `{module}`"))
+        .with_note(format!("evaluating it with `...` = \"{module}\" failed: {reason}"))
 }
 
 fn unresolved_require(file: FileId, site: &RequireSite, name: &str, modules: &[ModuleName]) -> Diagnostic {
@@ -130,10 +235,72 @@ fn unresolved_require(file: FileId, site: &RequireSite, name: &str, modules: &[M
         site.range.clone(),
         format!("no root provides `{name}`"),
     );
-    if let Some(close) = modules.iter().find(|m| m.name.eq_ignore_ascii_case(name)) {
-        d = d.with_note(format!("a module `{}` exists (names are case-sensitive)", close.name));
+    if let Some(close) = closest_name(name, modules) {
+        d = d.with_note(format!("did you mean `{close}`?"));
     }
     d.with_note(format!("if the host program provides `{name}`, declare it with --external {name}"))
+}
+
+/// The module name closest to `name`: equal but for case, or within a small edit distance.
+pub fn closest_name<'a>(name: &str, modules: &'a [ModuleName]) -> Option<&'a str> {
+    let limit = (name.chars().count() / 4).clamp(1, 3);
+    modules
+        .iter()
+        .map(|m| {
+            let distance = if m.name.eq_ignore_ascii_case(name) { 0 } else { edit_distance(name, &m.name) };
+            (distance, m.name.as_str())
+        })
+        .filter(|&(distance, _)| distance <= limit)
+        .min()
+        .map(|(_, name)| name)
+}
+
+/// Levenshtein distance in characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (above + 1).min(row[j] + 1).min(diagonal + usize::from(ca != cb));
+            diagonal = above;
+        }
+    }
+    row[b.len()]
+}
+
+/// One warning listing the files that no require from the entry reaches.
+fn unreachable_files(modules: &[ModuleName], files: &[SourceFile], bundled: &[bool]) -> Option<Diagnostic> {
+    let reached: BTreeSet<FileId> = modules.iter().zip(bundled).filter(|(_, b)| **b).map(|(m, _)| m.file).collect();
+    let unreached: BTreeSet<FileId> = modules.iter().map(|m| m.file).filter(|f| !reached.contains(f)).collect();
+    if unreached.is_empty() {
+        return None;
+    }
+    let mut d = Diagnostic::warning(
+        "unreachable-file",
+        format!(
+            "{} file{} not reached from the entry, left out of the bundle",
+            unreached.len(),
+            plural(unreached.len())
+        ),
+    );
+    for &file in unreached.iter().take(MAX_UNREACHABLE_SHOWN) {
+        d = d.with_note(files[file].display_path.clone());
+    }
+    if unreached.len() > MAX_UNREACHABLE_SHOWN {
+        d = d.with_note(format!("and {} more", unreached.len() - MAX_UNREACHABLE_SHOWN));
+    }
+    Some(d.with_note("bundle them anyway with --include, or leave them out of the roots with --exclude"))
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
 }
 
 /// `*` matches any run of characters; everything else matches itself.
@@ -149,38 +316,82 @@ pub fn glob_match(pattern: &str, name: &str) -> bool {
     }
 }
 
-/// One `require-cycle` error per strongly connected set of modules joined by eager edges.
-fn eager_cycles(graph: &DiGraph<usize, Edge>, modules: &[ModuleName], files: &[SourceFile]) -> Vec<Diagnostic> {
-    let eager = EdgeFiltered::from_fn(graph, |e| e.weight().timing == Timing::Eager);
-    let mut cycles: Vec<Vec<EdgeIndex>> = petgraph::algo::tarjan_scc(&eager)
+/// `require-cycle` errors for every strongly connected set of bundled modules joined by
+/// eager requires, and descriptions of the cycles that pass because one require is deferred.
+fn cycles(
+    graph: &DiGraph<usize, Edge>,
+    modules: &[ModuleName],
+    files: &[SourceFile],
+    bundled: &[bool],
+) -> (Vec<Diagnostic>, Vec<String>) {
+    let eager = |e: &Edge| e.timing == Timing::Eager;
+    let mut errors = find_cycles(graph, modules, bundled, &eager);
+    errors.sort_by_cached_key(|c| cycle_names(graph, modules, c));
+    let hidden = errors.len().saturating_sub(MAX_CYCLES_SHOWN);
+    let mut out: Vec<Diagnostic> =
+        errors.iter().take(MAX_CYCLES_SHOWN).map(|c| cycle_diagnostic(graph, modules, files, c)).collect();
+    if hidden > 0 {
+        out.push(Diagnostic::error("require-cycle", format!("and {hidden} more require cycles")));
+    }
+    let mut legal: Vec<String> = find_cycles(graph, modules, bundled, &|_| true)
+        .iter()
+        .filter(|c| !c.iter().all(|&e| eager(&graph[e])))
+        .map(|c| describe_cycle(graph, modules, files, c))
+        .collect();
+    legal.sort();
+    (out, legal)
+}
+
+/// One shortest cycle per strongly connected set of bundled modules over the edges `keep`
+/// accepts, starting at the set's first module by name.
+fn find_cycles(
+    graph: &DiGraph<usize, Edge>,
+    modules: &[ModuleName],
+    bundled: &[bool],
+    keep: &dyn Fn(&Edge) -> bool,
+) -> Vec<Vec<EdgeIndex>> {
+    let kept_edges = EdgeFiltered::from_fn(graph, |e| keep(e.weight()));
+    let subgraph = NodeFiltered::from_fn(&kept_edges, |n| bundled[graph[n]]);
+    petgraph::algo::tarjan_scc(&subgraph)
         .into_iter()
         .filter_map(|component| {
             let members: BTreeSet<NodeIndex> = component.into_iter().collect();
             let start = *members.iter().min_by_key(|n| &modules[graph[**n]].name)?;
-            shortest_cycle(graph, start, &members)
+            shortest_cycle(graph, start, &members, keep)
         })
-        .collect();
-    cycles.sort_by_cached_key(|c| cycle_names(graph, modules, c));
-    let hidden = cycles.len().saturating_sub(MAX_CYCLES_SHOWN);
-    let mut out: Vec<Diagnostic> =
-        cycles.iter().take(MAX_CYCLES_SHOWN).map(|c| cycle_diagnostic(graph, modules, files, c)).collect();
-    if hidden > 0 {
-        out.push(Diagnostic::error("require-cycle", format!("and {hidden} more require cycles")));
+        .collect()
+}
+
+fn describe_cycle(
+    graph: &DiGraph<usize, Edge>,
+    modules: &[ModuleName],
+    files: &[SourceFile],
+    cycle: &[EdgeIndex],
+) -> String {
+    let names = cycle_names(graph, modules, cycle);
+    let mut out = format!("`{}`", names[0]);
+    for (i, &e) in cycle.iter().enumerate() {
+        let edge = &graph[e];
+        let (line, _) = files[edge.file].line_col(edge.range.start);
+        let kind = if edge.timing == Timing::Deferred { "deferred" } else { "eager" };
+        let next = names.get(i + 1).unwrap_or(&names[0]);
+        out.push_str(&format!(" > `{next}` ({kind}, {}:{line})", files[edge.file].display_path));
     }
     out
 }
 
-/// The shortest eager path from `start` back to itself inside `members`, as edges.
+/// The shortest path over kept edges from `start` back to itself inside `members`.
 fn shortest_cycle(
     graph: &DiGraph<usize, Edge>,
     start: NodeIndex,
     members: &BTreeSet<NodeIndex>,
+    keep: &dyn Fn(&Edge) -> bool,
 ) -> Option<Vec<EdgeIndex>> {
     let mut came_from: HashMap<NodeIndex, EdgeIndex> = HashMap::new();
     let mut queue = VecDeque::from([start]);
     while let Some(node) = queue.pop_front() {
         let mut edges: Vec<_> =
-            graph.edges(node).filter(|e| e.weight().timing == Timing::Eager && members.contains(&e.target())).collect();
+            graph.edges(node).filter(|e| keep(e.weight()) && members.contains(&e.target())).collect();
         edges.sort_by_key(|e| (e.weight().range.start, e.id()));
         for edge in edges {
             let next = edge.target();
@@ -251,11 +462,35 @@ mod tests {
         };
         let modules = vec![ModuleName { name: "m".into(), file: 0 }];
         let sites = vec![vec![site("debug"), site("string"), site("utf8"), site("lfs")]];
-        let (graph, diagnostics) = build_graph(&modules, &sites, &[file], &[]);
+        let (graph, diagnostics) =
+            build_graph(&modules, &sites, &[file], GraphOptions::default(), &mut |_, _, _| Err(String::new()));
         let codes: Vec<&str> = diagnostics.iter().map(|d| d.code).collect();
         assert_eq!(codes, vec!["unresolved-require"]);
         assert!(diagnostics[0].message.contains("`lfs`"));
         assert!(graph.externals_used.is_empty());
+    }
+
+    #[test]
+    fn near_misses_get_a_suggestion() {
+        let modules: Vec<ModuleName> = ["app.config", "app.util", "App.Main"]
+            .iter()
+            .map(|n| ModuleName { name: n.to_string(), file: 0 })
+            .collect();
+        assert_eq!(closest_name("app.utils", &modules), Some("app.util"));
+        assert_eq!(closest_name("app.confg", &modules), Some("app.config"));
+        assert_eq!(closest_name("app.main", &modules), Some("App.Main"));
+        assert_eq!(closest_name("socket", &modules), None);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+    }
+
+    #[test]
+    fn includes_cover_dynamic_requires_with_a_compatible_prefix() {
+        let includes = vec!["plugins.*".to_string()];
+        assert!(is_covered("plugins.", &includes));
+        assert!(is_covered("plug", &includes));
+        assert!(is_covered("", &includes));
+        assert!(!is_covered("themes.", &includes));
+        assert!(!is_covered("plugins.", &[]));
     }
 
     #[test]

@@ -24,15 +24,17 @@ pub mod diagnostic;
 pub mod discover;
 pub mod emit;
 pub mod error;
+pub mod export;
 pub mod flavour;
 pub mod graph;
 mod lua_string;
 pub mod nesting;
 pub mod parse;
+pub mod relative;
 pub mod requires;
 pub mod source;
 
-pub use builder::{Builder, Report};
+pub use builder::{Analysis, Builder, Report};
 pub use diagnostic::{Diagnostic, Diagnostics, Severity};
 pub use discover::Root;
 pub use error::Error;

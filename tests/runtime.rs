@@ -5,11 +5,11 @@ use luabundle_runtime::format::{self, BlobKind, BundleContents, FormatError, Mod
 use luabundle_runtime::{Bundle, Error};
 use mlua::Lua;
 
-use crate::support::{build_bytes, capture_print, captured, fixture};
+use crate::support::{build_bytes_including, capture_print, captured, fixture};
 
 fn app_bundle() -> (tempfile::TempDir, Vec<u8>) {
     let dir = tempfile::tempdir().unwrap();
-    let bytes = build_bytes(&fixture("app/src"), Some("app.main"), dir.path());
+    let bytes = build_bytes_including(&fixture("app/src"), Some("app.main"), &["app.tool"], dir.path());
     (dir, bytes)
 }
 
@@ -93,7 +93,7 @@ fn open_from_bytes_and_from_static_behave_alike() -> mlua::Result<()> {
     ];
     for bundle in bundles {
         assert_eq!(bundle.entry(), Some("app.main"));
-        assert_eq!(bundle.index().modules.len(), 10);
+        assert_eq!(bundle.index().modules.len(), 9);
         let lua = Lua::new();
         bundle.install(&lua).unwrap();
         let area: f64 = lua.load("return require('app.shapes').square(3):area()").eval()?;

@@ -18,11 +18,19 @@ pub fn luabundle() -> assert_cmd::Command {
 
 /// Builds `root` with the library into `dir/app.bundle` and returns the bundle's bytes.
 pub fn build_bytes(root: &Path, entry: Option<&str>, dir: &Path) -> Vec<u8> {
+    build_bytes_including(root, entry, &[], dir)
+}
+
+/// [`build_bytes`] with `--include` patterns.
+pub fn build_bytes_including(root: &Path, entry: Option<&str>, includes: &[&str], dir: &Path) -> Vec<u8> {
     let output = dir.join("app.bundle");
     let mut builder = luabundle::Builder::new();
     builder.root(root).output(&output);
     if let Some(entry) = entry {
         builder.entry(entry);
+    }
+    for include in includes {
+        builder.include(*include);
     }
     builder.try_build().unwrap_or_else(|e| panic!("build of {} failed:\n{e}", root.display()));
     std::fs::read(output).expect("bundle written")

@@ -23,6 +23,11 @@ enum Command {
     /// Report diagnostics for the roots without writing anything.
     #[command(after_help = "Example:\n  luabundle check src/")]
     Check(build::CheckArgs),
+    /// Print the require graph as Graphviz dot, JSON or Mermaid.
+    #[command(
+        after_help = "Examples:\n  luabundle graph src/ --entry app.main | dot -Tsvg -o graph.svg\n  luabundle graph src/ --format json"
+    )]
+    Graph(build::GraphArgs),
     /// List a bundle's target, entry and modules with sizes and dependencies.
     #[command(after_help = "Example:\n  luabundle inspect app.bundle")]
     Inspect(inspect::InspectArgs),
@@ -42,6 +47,7 @@ pub fn main() -> i32 {
     let result = match cli.command {
         Command::Build(args) => build::build(args),
         Command::Check(args) => build::check(args),
+        Command::Graph(args) => build::graph(args),
         Command::Inspect(args) => inspect::inspect(args),
         Command::Verify(args) => inspect::verify(args),
         Command::Run(args) => run::run(args),

@@ -1,0 +1,185 @@
+//! The require graph for people and machines: a versioned JSON document, Graphviz `dot`
+//! and Mermaid. `docs/GRAPH.md` documents the JSON schema.
+
+use serde::Serialize;
+
+use crate::builder::Analysis;
+use crate::requires::Timing;
+
+/// Version of the JSON document's schema.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// The whole graph as data.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct GraphDocument {
+    /// Schema version, [`SCHEMA_VERSION`].
+    pub version: u32,
+    /// The entry module, if one was given.
+    pub entry: Option<String>,
+    /// Every module found, sorted by name.
+    pub modules: Vec<ModuleNode>,
+    /// Every require of one bundled-or-not module by another, in source order per module.
+    pub edges: Vec<EdgeRecord>,
+    /// Requires whose module name is known only at run time.
+    pub dynamic: Vec<DynamicRecord>,
+    /// Host-provided modules that bundled modules require.
+    pub externals: Vec<String>,
+}
+
+/// A module.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct ModuleNode {
+    /// The name `require` takes.
+    pub name: String,
+    /// Its file, relative to its root's parent.
+    pub path: String,
+    /// Whether the bundle holds it.
+    pub bundled: bool,
+}
+
+/// A require of one module by another.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct EdgeRecord {
+    /// The requiring module.
+    pub from: String,
+    /// The required module.
+    pub to: String,
+    /// `eager` (runs while `from` loads) or `deferred` (inside a function).
+    pub kind: &'static str,
+    /// Protected by `pcall`/`xpcall`.
+    pub optional: bool,
+    /// The file of the call.
+    pub file: String,
+    /// One-based line of the call.
+    pub line: usize,
+    /// One-based column of the call.
+    pub column: usize,
+}
+
+/// A require with a run-time name.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct DynamicRecord {
+    /// The requiring module.
+    pub module: String,
+    /// The file of the call.
+    pub file: String,
+    /// One-based line of the call.
+    pub line: usize,
+    /// One-based column of the call.
+    pub column: usize,
+    /// The argument as written.
+    pub expression: String,
+    /// Whether an `--include` pattern covers it.
+    pub covered: bool,
+}
+
+/// The document for an analysed build.
+pub fn document(analysis: &Analysis) -> GraphDocument {
+    let modules = &analysis.discovered.modules;
+    let files = &analysis.discovered.files;
+    let graph = &analysis.graph;
+    let mut edges = Vec::new();
+    for (i, module) in modules.iter().enumerate() {
+        let mut outgoing: Vec<_> = graph.graph.edges(petgraph::graph::NodeIndex::new(i)).collect();
+        outgoing.sort_by_key(|e| (e.weight().file, e.weight().range.start));
+        for edge in outgoing {
+            use petgraph::visit::EdgeRef;
+            let w = edge.weight();
+            let (line, column) = files[w.file].line_col(w.range.start);
+            edges.push(EdgeRecord {
+                from: module.name.clone(),
+                to: modules[graph.graph[edge.target()]].name.clone(),
+                kind: if w.timing == Timing::Eager { "eager" } else { "deferred" },
+                optional: w.optional,
+                file: files[w.file].display_path.clone(),
+                line,
+                column,
+            });
+        }
+    }
+    let dynamic = graph
+        .dynamic
+        .iter()
+        .map(|d| {
+            let (line, column) = files[d.file].line_col(d.range.start);
+            DynamicRecord {
+                module: modules[d.module].name.clone(),
+                file: files[d.file].display_path.clone(),
+                line,
+                column,
+                expression: d.expression.clone(),
+                covered: d.covered,
+            }
+        })
+        .collect();
+    GraphDocument {
+        version: SCHEMA_VERSION,
+        entry: analysis.entry.map(|e| modules[e].name.clone()),
+        modules: modules
+            .iter()
+            .zip(&graph.bundled)
+            .map(|(m, &bundled)| ModuleNode { name: m.name.clone(), path: files[m.file].display_path.clone(), bundled })
+            .collect(),
+        edges,
+        dynamic,
+        externals: graph.externals_used.iter().cloned().collect(),
+    }
+}
+
+/// Pretty-printed JSON.
+pub fn to_json(document: &GraphDocument) -> String {
+    serde_json::to_string_pretty(document).expect("graph serialises") + "\n"
+}
+
+/// Graphviz: eager requires solid, deferred dashed, optional dotted; modules left out of the
+/// bundle grey; the entry bold.
+pub fn to_dot(document: &GraphDocument) -> String {
+    let mut out = String::from("digraph requires {\n  rankdir=LR;\n  node [shape=box, fontname=\"Helvetica\", fontsize=11];\n  edge [fontname=\"Helvetica\", fontsize=9];\n");
+    for m in &document.modules {
+        let mut style = Vec::new();
+        if !m.bundled {
+            style.push("color=gray60, fontcolor=gray50");
+        }
+        if document.entry.as_deref() == Some(m.name.as_str()) {
+            style.push("style=bold");
+        }
+        let attrs = if style.is_empty() { String::new() } else { format!(", {}", style.join(", ")) };
+        out.push_str(&format!("  {} [label={}{attrs}];\n", quote(&m.name), quote(&format!("{}\n{}", m.name, m.path))));
+    }
+    for e in &document.edges {
+        let style = match (e.kind, e.optional) {
+            (_, true) => "dotted",
+            ("deferred", _) => "dashed",
+            _ => "solid",
+        };
+        out.push_str(&format!(
+            "  {} -> {} [style={style}, tooltip={}];\n",
+            quote(&e.from),
+            quote(&e.to),
+            quote(&format!("{}:{}", e.file, e.line))
+        ));
+    }
+    out.push_str("}\n");
+    out
+}
+
+/// Mermaid flowchart: `-->` eager, `-.->` deferred, optional ones labelled.
+pub fn to_mermaid(document: &GraphDocument) -> String {
+    let id =
+        |name: &str| document.modules.iter().position(|m| m.name == name).map_or_else(String::new, |i| format!("m{i}"));
+    let mut out = String::from("flowchart LR\n");
+    for (i, m) in document.modules.iter().enumerate() {
+        out.push_str(&format!("  m{i}[\"{}\"]\n", m.name.replace('"', "#quot;")));
+    }
+    for e in &document.edges {
+        let arrow = if e.kind == "deferred" { "-.->" } else { "-->" };
+        let label = if e.optional { "|optional|" } else { "" };
+        out.push_str(&format!("  {} {arrow}{label} {}\n", id(&e.from), id(&e.to)));
+    }
+    out
+}
+
+/// A Graphviz string literal.
+fn quote(text: &str) -> String {
+    format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n"))
+}
