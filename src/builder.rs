@@ -55,6 +55,8 @@ pub struct Report {
     pub warnings: Diagnostics,
     /// Require cycles that pass because one of their requires is deferred.
     pub legal_cycles: Vec<String>,
+    /// How the require sites of the bundled files resolved.
+    pub site_counts: graph::SiteCounts,
     /// Wall time of the whole run.
     pub elapsed: Duration,
 }
@@ -252,6 +254,7 @@ impl Builder {
                 bytes: 0,
                 warnings: analysis.warnings(),
                 legal_cycles: analysis.graph.legal_cycles.clone(),
+                site_counts: analysis.graph.site_counts,
                 elapsed: Duration::ZERO,
             };
             if let Some(output) = output {

@@ -48,6 +48,40 @@ pub struct DynamicSite {
     pub expression: String,
     /// Whether an `--include` pattern covers the names it may load.
     pub covered: bool,
+    /// Why a name computed from the module's own name could not be computed.
+    pub reason: Option<String>,
+}
+
+/// How the require sites of the bundled files resolved.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SiteCounts {
+    /// Every require site.
+    pub total: usize,
+    /// Sites that name a bundled module.
+    pub bundled: usize,
+    /// Of those and the others, sites whose name was computed from the module's own name or
+    /// top-level constants.
+    pub computed: usize,
+    /// Sites that name a module of the Lua VM (`string`, `debug`, ...).
+    pub standard: usize,
+    /// Sites that name a declared external.
+    pub external: usize,
+    /// Sites whose name nothing provides.
+    pub unresolved: usize,
+    /// Sites whose name is known only at run time.
+    pub dynamic: usize,
+}
+
+impl SiteCounts {
+    fn add(&mut self, other: &SiteCounts) {
+        self.total += other.total;
+        self.bundled += other.bundled;
+        self.computed += other.computed;
+        self.standard += other.standard;
+        self.external += other.external;
+        self.unresolved += other.unresolved;
+        self.dynamic += other.dynamic;
+    }
 }
 
 /// What the graph stage needs besides the modules and their sites.
@@ -72,6 +106,8 @@ pub struct ModuleGraph {
     pub externals_used: BTreeSet<String>,
     /// Requires with names known only at run time, in bundled modules.
     pub dynamic: Vec<DynamicSite>,
+    /// How the require sites of bundled files resolved.
+    pub site_counts: SiteCounts,
     /// Cycles that pass because at least one of their requires is deferred, as chains like
     /// `` `a` > `b` (deferred, src/b.lua:3) > `a` ``.
     pub legal_cycles: Vec<String>,
@@ -125,56 +161,29 @@ pub fn build_graph(
     for i in 0..modules.len() {
         result.graph.add_node(i);
     }
-    // Problems found per module, reported only for modules that end up in the bundle.
-    let mut problems: Vec<Vec<Diagnostic>> = vec![Vec::new(); modules.len()];
-    let mut externals_used: Vec<BTreeSet<String>> = vec![BTreeSet::new(); modules.len()];
-    let mut dynamic = Vec::new();
+    let mut resolver = Resolver { files, modules, position: &position, options, resolve_computed };
+    let mut resolutions = Vec::with_capacity(modules.len());
     for (from, module) in modules.iter().enumerate() {
-        let file = &files[module.file];
-        for site in &sites[module.file] {
-            let name = match &site.target {
-                Target::Name(name) => name.clone(),
-                Target::Computed { program, expression } => {
-                    match resolve_computed(program, &module.name, &file.display_path) {
-                        Ok(name) => name,
-                        Err(reason) => {
-                            let covered = is_covered("", options.includes);
-                            dynamic.push(dynamic_site(from, file.id, site, expression, covered));
-                            problems[from].push(uncomputable(file.id, site, expression, &module.name, &reason));
-                            continue;
-                        }
-                    }
-                }
-                Target::Dynamic { expression, prefix } => {
-                    dynamic.push(dynamic_site(from, file.id, site, expression, is_covered(prefix, options.includes)));
-                    continue;
-                }
-            };
-            if let Some(&to) = position.get(name.as_str()) {
-                let edge =
-                    Edge { file: file.id, range: site.range.clone(), timing: site.timing, optional: site.optional };
-                result.graph.add_edge(NodeIndex::new(from), NodeIndex::new(to), edge);
-            } else if flavour::STANDARD_MODULES.contains(&name.as_str()) {
-                // Provided by the VM itself: `require "debug"` returns the library.
-            } else if options.externals.iter().any(|pattern| glob_match(pattern, &name)) {
-                externals_used[from].insert(name);
-            } else {
-                problems[from].push(unresolved_require(file.id, site, &name, modules));
-            }
+        let resolution = resolver.resolve_module(from, module, &sites[module.file]);
+        for (to, edge) in &resolution.edges {
+            result.graph.add_edge(NodeIndex::new(from), NodeIndex::new(*to), edge.clone());
         }
+        resolutions.push(resolution);
     }
     result.bundled = bundled_modules(&result.graph, modules, options);
     let mut diagnostics = Vec::new();
+    let mut dynamic = Vec::new();
     let mut reported_files = BTreeSet::new();
     for (i, module) in modules.iter().enumerate().filter(|(i, _)| result.bundled[*i]) {
-        result.externals_used.extend(std::mem::take(&mut externals_used[i]));
-        // A file with two names (`a` and `a.init`) is reported once.
+        let resolution = &mut resolutions[i];
+        result.externals_used.append(&mut resolution.externals);
+        // A file with two names (`a` and `a.init`) is reported and counted once.
         if reported_files.insert(module.file) {
-            diagnostics.append(&mut problems[i]);
+            diagnostics.append(&mut resolution.problems);
+            dynamic.append(&mut resolution.dynamic);
+            result.site_counts.add(&resolution.counts);
         }
     }
-    dynamic.retain(|d| result.bundled[d.module]);
-    dynamic.dedup_by(|a, b| a.file == b.file && a.range == b.range);
     diagnostics.extend(dynamic.iter().filter(|d| !d.covered).map(dynamic_require));
     result.dynamic = dynamic;
     if options.entry.is_some() {
@@ -186,8 +195,81 @@ pub fn build_graph(
     (result, diagnostics)
 }
 
-fn dynamic_site(module: usize, file: FileId, site: &RequireSite, expression: &str, covered: bool) -> DynamicSite {
-    DynamicSite { module, file, range: site.range.clone(), expression: expression.to_string(), covered }
+/// The outcome of resolving one module's require sites.
+#[derive(Default)]
+struct ModuleResolution {
+    edges: Vec<(usize, Edge)>,
+    problems: Vec<Diagnostic>,
+    externals: BTreeSet<String>,
+    dynamic: Vec<DynamicSite>,
+    counts: SiteCounts,
+}
+
+/// What resolving a site needs to know about the whole build.
+struct Resolver<'a, 'r> {
+    files: &'a [SourceFile],
+    modules: &'a [ModuleName],
+    position: &'a HashMap<&'a str, usize>,
+    options: GraphOptions<'a>,
+    resolve_computed: &'a mut ComputedResolver<'r>,
+}
+
+impl Resolver<'_, '_> {
+    fn resolve_module(&mut self, from: usize, module: &ModuleName, sites: &[RequireSite]) -> ModuleResolution {
+        let (files, modules, options) = (self.files, self.modules, self.options);
+        let file = &files[module.file];
+        let mut out = ModuleResolution::default();
+        for site in sites {
+            out.counts.total += 1;
+            let dynamic = |expression: &str, prefix: &str, reason: Option<String>| DynamicSite {
+                module: from,
+                file: file.id,
+                range: site.range.clone(),
+                expression: expression.to_string(),
+                covered: is_covered(prefix, options.includes),
+                reason,
+            };
+            let name = match &site.target {
+                Target::Name(name) => name.clone(),
+                Target::Computed { program, expression } => {
+                    match (self.resolve_computed)(program, &module.name, &file.display_path) {
+                        Ok(name) => {
+                            out.counts.computed += 1;
+                            name
+                        }
+                        Err(reason) => {
+                            out.counts.dynamic += 1;
+                            let why = format!("evaluating it with `...` = \"{}\" failed: {reason}", module.name);
+                            out.dynamic.push(dynamic(expression, "", Some(why)));
+                            continue;
+                        }
+                    }
+                }
+                Target::Dynamic { expression, prefix } => {
+                    out.counts.dynamic += 1;
+                    out.dynamic.push(dynamic(expression, prefix, None));
+                    continue;
+                }
+            };
+            if let Some(&to) = self.position.get(name.as_str()) {
+                out.counts.bundled += 1;
+                out.edges.push((
+                    to,
+                    Edge { file: file.id, range: site.range.clone(), timing: site.timing, optional: site.optional },
+                ));
+            } else if flavour::STANDARD_MODULES.contains(&name.as_str()) {
+                // Provided by the VM itself: `require "debug"` returns the library.
+                out.counts.standard += 1;
+            } else if options.externals.iter().any(|pattern| glob_match(pattern, &name)) {
+                out.counts.external += 1;
+                out.externals.insert(name);
+            } else {
+                out.counts.unresolved += 1;
+                out.problems.push(unresolved_require(file.id, site, &name, modules));
+            }
+        }
+        out
+    }
 }
 
 /// Which modules the bundle holds: all of them, or with an entry what the entry and the
@@ -217,15 +299,15 @@ fn is_covered(prefix: &str, includes: &[String]) -> bool {
 }
 
 fn dynamic_require(site: &DynamicSite) -> Diagnostic {
-    Diagnostic::warning("dynamic-require", "require with a name known only at run time")
-        .with_primary(site.file, site.range.clone(), format!("`{}` is not a constant", site.expression))
-        .with_note("the module it loads is bundled only if something else requires it or --include names it")
-}
-
-fn uncomputable(file: FileId, site: &RequireSite, expression: &str, module: &str, reason: &str) -> Diagnostic {
-    Diagnostic::warning("dynamic-require", "require with a name that could not be computed")
-        .with_primary(file, site.range.clone(), format!("`{expression}` could not be computed for module `{module}`"))
-        .with_note(format!("evaluating it with `...` = \"{module}\" failed: {reason}"))
+    let mut d = Diagnostic::warning("dynamic-require", "require with a name known only at run time").with_primary(
+        site.file,
+        site.range.clone(),
+        format!("`{}` is not a constant", site.expression),
+    );
+    if let Some(reason) = &site.reason {
+        d = d.with_note(reason.clone());
+    }
+    d.with_note("the module it loads is bundled only if something else requires it or --include names it")
 }
 
 fn unresolved_require(file: FileId, site: &RequireSite, name: &str, modules: &[ModuleName]) -> Diagnostic {

@@ -164,6 +164,12 @@ pub fn check(args: CheckArgs) -> anyhow::Result<i32> {
     };
     show(&report.warnings, args.json);
     if args.verbose {
+        let c = report.site_counts;
+        eprintln!(
+            "require sites: {} ({} resolve to bundled modules, {} to the Lua standard library, {} to externals, \
+             {} unresolved but optional, {} dynamic; {} names computed from the module's own name or constants)",
+            c.total, c.bundled, c.standard, c.external, c.unresolved, c.dynamic, c.computed
+        );
         if report.legal_cycles.is_empty() {
             eprintln!("no require cycles");
         }
