@@ -52,6 +52,18 @@ impl From<PathBuf> for Root {
     }
 }
 
+impl From<&PathBuf> for Root {
+    fn from(dir: &PathBuf) -> Root {
+        Root { prefix: None, dir: dir.clone() }
+    }
+}
+
+impl From<String> for Root {
+    fn from(spec: String) -> Root {
+        Root::parse(&spec)
+    }
+}
+
 impl From<&Path> for Root {
     fn from(dir: &Path) -> Root {
         Root { prefix: None, dir: dir.to_path_buf() }

@@ -185,7 +185,7 @@ fn a_declared_external_resolves_a_require() {
         .args(["check", "fixtures/unresolved_require/src", "--external", "app.*"])
         .assert()
         .code(0)
-        .stderr(contains("checked 2 modules from 2 files: no errors"));
+        .stderr(contains("checked 3 modules from 3 files: no errors"));
 }
 
 #[test]

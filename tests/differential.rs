@@ -49,3 +49,13 @@ fn the_deferred_cycle_behaves_the_same() {
 fn lua_and_the_bundle_pick_the_same_file_for_a_shadowed_name() {
     assert_same_output("shadowed_init", "main");
 }
+
+#[test]
+fn every_require_form_behaves_the_same() {
+    assert_same_output("require_forms", "main");
+}
+
+#[test]
+fn module_relative_requires_behave_the_same() {
+    assert_same_output("relative_requires", "main");
+}

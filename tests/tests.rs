@@ -1,6 +1,8 @@
 //! Integration tests: the real CLI on the fixtures, the runtime on real bundles, and the
 //! fixtures run from plain sources and from bundles side by side.
 
+mod accuracy;
+mod analysis;
 mod cli;
 mod corpora;
 mod differential;

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, ValueEnum};
 use luabundle::{export, Diagnostics};
 
-use super::{human_duration, human_size};
+use super::{count, human_duration, human_size};
 
 /// Options shared by `build`, `check` and `graph`: what to read and how to resolve it.
 #[derive(Args, Debug)]
@@ -146,9 +146,9 @@ pub fn build(args: BuildArgs) -> anyhow::Result<i32> {
     show(&report.warnings, args.json);
     let state = if report.written { "" } else { " (unchanged)" };
     eprintln!(
-        "bundled {} modules from {} files into {} ({}){state} in {}",
-        report.modules,
-        report.files,
+        "bundled {} from {} into {} ({}){state} in {}",
+        count(report.modules, "module"),
+        count(report.files, "file"),
         args.output.display(),
         human_size(report.bytes),
         human_duration(report.elapsed)
@@ -179,10 +179,10 @@ pub fn check(args: CheckArgs) -> anyhow::Result<i32> {
     }
     let (_, warnings) = report.warnings.counts();
     eprintln!(
-        "checked {} modules from {} files: no errors, {warnings} warning{}",
-        report.modules,
-        report.files,
-        if warnings == 1 { "" } else { "s" }
+        "checked {} from {}: no errors, {}",
+        count(report.modules, "module"),
+        count(report.files, "file"),
+        count(warnings, "warning")
     );
     Ok(0)
 }

@@ -101,3 +101,12 @@ fn human_duration(elapsed: std::time::Duration) -> String {
         format!("{:.2} s", elapsed.as_secs_f64())
     }
 }
+
+/// `1 module`, `2 modules`.
+fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}

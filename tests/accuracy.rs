@@ -1,0 +1,123 @@
+//! The static require graph against the truth: each fixture runs under the runtime with
+//! `require` traced, and every require the program performs through a constant or computed
+//! name must be an edge of the graph, at the same file and line, and every edge of the graph
+//! must be performed (each driver exercises all of its fixture's code paths).
+
+use std::collections::BTreeSet;
+
+use luabundle::{export, Builder};
+use luabundle_runtime::Bundle;
+use mlua::Lua;
+
+use crate::support::{capture_print, fixture};
+
+/// `file:line -> module`.
+type Edge = String;
+
+/// Replaces `require` with a wrapper that records the calling file and line.
+const TRACER: &str = r#"
+local real_require, getinfo = require, debug.getinfo
+TRACE = {}
+function require(name)
+  if getinfo(1, "t").istailcall then   -- `return require(...)`: the caller's frame is gone
+    TRACE[#TRACE + 1] = "tail call -> " .. name
+    return real_require(name)
+  end
+  local level, info = 2, getinfo(2, "Sl")
+  while info and info.what == "C" do   -- pcall(require, ...) and xpcall
+    level = level + 1
+    info = getinfo(level, "Sl")
+  end
+  TRACE[#TRACE + 1] = info.source:gsub("^@", "") .. ":" .. info.currentline .. " -> " .. name
+  return real_require(name)
+end
+"#;
+
+/// The graph's edges, the requires performed with a known caller, and the modules required
+/// through tail calls (whose caller Lua no longer knows).
+fn traced(
+    fixture_name: &str,
+    entry: &str,
+    includes: &[&str],
+    driver: &str,
+) -> (BTreeSet<Edge>, BTreeSet<Edge>, BTreeSet<String>) {
+    let root = fixture(fixture_name).join("src");
+    let mut builder = Builder::new();
+    builder.root(&root).entry(entry);
+    for include in includes {
+        builder.include(*include);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    builder.output(dir.path().join("a.bundle"));
+    builder.try_build().unwrap();
+    let document = export::document(&builder.analyse().unwrap());
+    let bundled: BTreeSet<&str> = document.modules.iter().filter(|m| m.bundled).map(|m| m.name.as_str()).collect();
+    let dynamic_sites: BTreeSet<String> = document.dynamic.iter().map(|d| format!("{}:{}", d.file, d.line)).collect();
+    let static_edges: BTreeSet<Edge> = document
+        .edges
+        .iter()
+        .filter(|e| bundled.contains(e.from.as_str()))
+        .map(|e| format!("{}:{} -> {}", e.file, e.line, e.to))
+        .collect();
+
+    // SAFETY: the debug library is used by the tracer only.
+    let lua = unsafe { Lua::unsafe_new() };
+    capture_print(&lua);
+    lua.load("package.path = '' package.cpath = ''").exec().unwrap();
+    Bundle::open(dir.path().join("a.bundle")).unwrap().install(&lua).unwrap();
+    lua.load(TRACER).exec().unwrap();
+    lua.load(driver).set_name("=driver").exec().unwrap_or_else(|e| panic!("{fixture_name}: {e}"));
+    let trace: Vec<String> =
+        lua.globals().get::<mlua::Table>("TRACE").unwrap().sequence_values().map(Result::unwrap).collect();
+    let mut performed = BTreeSet::new();
+    let mut tail_called = BTreeSet::new();
+    for edge in trace {
+        let (site, name) = edge.split_once(" -> ").unwrap();
+        if !bundled.contains(name) || dynamic_sites.contains(site) || site.starts_with("=driver") {
+            continue;
+        }
+        if site == "tail call" {
+            tail_called.insert(name.to_string());
+        } else {
+            performed.insert(edge.clone());
+        }
+    }
+    (static_edges, performed, tail_called)
+}
+
+fn assert_graph_is_exact(fixture_name: &str, entry: &str, includes: &[&str], driver: &str) {
+    let (static_edges, performed, tail_called) = traced(fixture_name, entry, includes, driver);
+    let missed: Vec<_> = performed.difference(&static_edges).collect();
+    assert!(missed.is_empty(), "{fixture_name}: requires the graph missed: {missed:?}");
+    let phantom: Vec<_> = static_edges
+        .difference(&performed)
+        .filter(|edge| !tail_called.iter().any(|name| edge.ends_with(&format!(" -> {name}"))))
+        .collect();
+    assert!(phantom.is_empty(), "{fixture_name}: graph edges never performed: {phantom:?}");
+    assert!(!performed.is_empty());
+}
+
+#[test]
+fn the_app_graph_is_exact() {
+    assert_graph_is_exact("app", "app.main", &["app.tool"], "require('app.main') require('app.tool')");
+}
+
+#[test]
+fn every_require_form_is_in_the_graph() {
+    assert_graph_is_exact("require_forms", "main", &[], "require('main')");
+}
+
+#[test]
+fn computed_module_relative_requires_are_in_the_graph() {
+    assert_graph_is_exact("relative_requires", "main", &["pkg.init"], "require('main')");
+}
+
+#[test]
+fn cycles_through_deferred_requires_are_in_the_graph() {
+    assert_graph_is_exact("deferred_cycle", "main", &[], "require('main')");
+}
+
+#[test]
+fn included_plugins_edges_are_in_the_graph() {
+    assert_graph_is_exact("dynamic_plugins", "main", &["plugins.*"], "require('main')");
+}
