@@ -131,8 +131,9 @@ pub fn to_json(document: &GraphDocument) -> String {
     serde_json::to_string_pretty(document).expect("graph serialises") + "\n"
 }
 
-/// Graphviz: eager requires solid, deferred dashed, optional dotted; modules left out of the
-/// bundle grey; the entry bold.
+/// Graphviz: one arrow per pair of modules, solid when a require runs while the module loads,
+/// dashed when all run later (inside functions), dotted when all are optional; modules left
+/// out of the bundle grey; the entry bold.
 pub fn to_dot(document: &GraphDocument) -> String {
     let mut out = String::from("digraph requires {\n  rankdir=LR;\n  node [shape=box, fontname=\"Helvetica\", fontsize=11];\n  edge [fontname=\"Helvetica\", fontsize=9];\n");
     for m in &document.modules {
@@ -146,18 +147,23 @@ pub fn to_dot(document: &GraphDocument) -> String {
         let attrs = if style.is_empty() { String::new() } else { format!(", {}", style.join(", ")) };
         out.push_str(&format!("  {} [label={}{attrs}];\n", quote(&m.name), quote(&format!("{}\n{}", m.name, m.path))));
     }
+    // One arrow per pair of modules, drawn as its strongest require.
+    let mut pairs: Vec<(&str, &str, Vec<&EdgeRecord>)> = Vec::new();
     for e in &document.edges {
-        let style = match (e.kind, e.optional) {
-            (_, true) => "dotted",
-            ("deferred", _) => "dashed",
-            _ => "solid",
+        match pairs.iter_mut().find(|(from, to, _)| *from == e.from && *to == e.to) {
+            Some((_, _, sites)) => sites.push(e),
+            None => pairs.push((&e.from, &e.to, vec![e])),
+        }
+    }
+    for (from, to, sites) in pairs {
+        let required = sites.iter().filter(|e| !e.optional);
+        let style = match (required.clone().any(|e| e.kind == "eager"), required.count() > 0) {
+            (true, _) => "solid",
+            (false, true) => "dashed",
+            (false, false) => "dotted",
         };
-        out.push_str(&format!(
-            "  {} -> {} [style={style}, tooltip={}];\n",
-            quote(&e.from),
-            quote(&e.to),
-            quote(&format!("{}:{}", e.file, e.line))
-        ));
+        let places: Vec<String> = sites.iter().map(|e| format!("{}:{}", e.file, e.line)).collect();
+        out.push_str(&format!("  {} -> {} [style={style}, tooltip={}];\n", quote(from), quote(to), quote(&places.join(" "))));
     }
     out.push_str("}\n");
     out
