@@ -163,7 +163,12 @@ pub fn to_dot(document: &GraphDocument) -> String {
             (false, false) => "dotted",
         };
         let places: Vec<String> = sites.iter().map(|e| format!("{}:{}", e.file, e.line)).collect();
-        out.push_str(&format!("  {} -> {} [style={style}, tooltip={}];\n", quote(from), quote(to), quote(&places.join(" "))));
+        out.push_str(&format!(
+            "  {} -> {} [style={style}, tooltip={}];\n",
+            quote(from),
+            quote(to),
+            quote(&places.join(" "))
+        ));
     }
     out.push_str("}\n");
     out

@@ -531,6 +531,8 @@ fn cycle_diagnostic(
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
 
     #[test]
@@ -550,6 +552,34 @@ mod tests {
         assert_eq!(codes, vec!["unresolved-require"]);
         assert!(diagnostics[0].message.contains("`lfs`"));
         assert!(graph.externals_used.is_empty());
+    }
+
+    fn eager_site(name: String, at: usize) -> RequireSite {
+        RequireSite { target: Target::Name(name), range: at..at + 1, timing: Timing::Eager, optional: false }
+    }
+
+    #[test]
+    fn cycles_are_sorted_and_capped() {
+        // 25 pairs of modules that require each other while loading.
+        let count = 50;
+        let text: Arc<str> = "x".repeat(10).into();
+        let files: Vec<SourceFile> = (0..count)
+            .map(|i| SourceFile {
+                id: i,
+                disk_path: format!("m{i}.lua").into(),
+                display_path: format!("m{i:02}.lua"),
+                text: text.clone(),
+            })
+            .collect();
+        let modules: Vec<ModuleName> = (0..count).map(|i| ModuleName { name: format!("m{i:02}"), file: i }).collect();
+        let sites: Vec<Vec<RequireSite>> = (0..count).map(|i| vec![eager_site(format!("m{:02}", i ^ 1), 0)]).collect();
+        let (_, diagnostics) =
+            build_graph(&modules, &sites, &files, GraphOptions::default(), &mut |_, _, _| Err(String::new()));
+        let messages: Vec<&str> = diagnostics.iter().map(|d| d.message.as_str()).collect();
+        assert_eq!(messages.len(), MAX_CYCLES_SHOWN + 1);
+        assert_eq!(messages[0], "require cycle: `m00` > `m01` > `m00`");
+        assert_eq!(messages[19], "require cycle: `m38` > `m39` > `m38`");
+        assert_eq!(messages[20], "and 5 more require cycles");
     }
 
     #[test]
