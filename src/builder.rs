@@ -1,46 +1,92 @@
-//! `Builder`: the options of a build, and the one place that runs the stages in order:
-//! discover -> parse and find requires -> graph -> compile -> emit.
+//! `Builder`: the options of a build, checked into a [`Plan`] that the pipeline runs, and the
+//! entry points a `build.rs` or the command line calls.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
-use rayon::prelude::*;
-
-use crate::compile;
-use crate::diagnostic::{Diagnostic, Diagnostics};
-use crate::discover::{self, Discovered, Root, Template, DEFAULT_TEMPLATES};
-use crate::emit::{self, EmitModule};
+use crate::cache::Cache;
+use crate::cargo::CargoInstructions;
+use crate::config::ConfigFile;
+use crate::diagnostic::Diagnostics;
+use crate::discover::{Root, Template, DEFAULT_TEMPLATES};
 use crate::error::Error;
-use crate::graph::{self, GraphOptions, ModuleGraph};
-use crate::parse;
-use crate::relative;
-use crate::requires::{self, RequireSite};
+use crate::graph;
+use crate::pipeline::{self, Plan};
+
+pub use crate::pipeline::Analysis;
 
 /// Bundle file name used when only an output directory is known.
 pub const DEFAULT_BUNDLE_NAME: &str = "app.bundle";
+
+/// Name of the cache directory under Cargo's target directory (build scripts).
+const CARGO_CACHE_DIR: &str = "luabundle-cache";
+
+/// Progress of a long build, for progress bars.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Progress {
+    /// The stage running.
+    pub stage: Stage,
+    /// Files done in this stage.
+    pub done: usize,
+    /// Files this stage works on.
+    pub total: usize,
+}
+
+/// The stages that report [`Progress`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stage {
+    /// Parsing and finding requires.
+    Parse,
+    /// Compiling to bytecode.
+    Compile,
+}
+
+/// A callback for [`Progress`]; called from worker threads.
+pub type ProgressFn = Arc<dyn Fn(Progress) + Send + Sync>;
 
 /// Options of a build. Setters take `&mut self` and chain, for use in `build.rs`:
 ///
 /// ```no_run
 /// luabundle::Builder::new().root("lua").entry("app.main").build();
 /// ```
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct Builder {
     roots: Vec<Root>,
     entry: Option<String>,
     externals: Vec<String>,
     includes: Vec<String>,
     excludes: Vec<String>,
+    profiles: Vec<(String, Vec<String>)>,
     strip: bool,
     templates: Option<String>,
     output: Option<PathBuf>,
     out_dir: Option<PathBuf>,
+    cache_dir: Option<PathBuf>,
+    no_cache: bool,
     jobs: Option<usize>,
+    config_sources: Vec<PathBuf>,
+    progress: Option<ProgressFn>,
+}
+
+impl std::fmt::Debug for Builder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Builder")
+            .field("roots", &self.roots)
+            .field("entry", &self.entry)
+            .field("externals", &self.externals)
+            .field("includes", &self.includes)
+            .field("excludes", &self.excludes)
+            .field("profiles", &self.profiles)
+            .field("strip", &self.strip)
+            .field("output", &self.output)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What a successful build or check produced.
 #[derive(Debug)]
-pub struct Report {
+pub struct Output {
     /// The bundle written (`None` for a check).
     pub output: Option<PathBuf>,
     /// Whether the file was (re)written; `false` when it already held the same bytes.
@@ -49,6 +95,10 @@ pub struct Report {
     pub modules: usize,
     /// Number of source files read.
     pub files: usize,
+    /// Files parsed in this run (the others came from the cache).
+    pub parsed: usize,
+    /// Files compiled in this run (the others came from the cache).
+    pub compiled: usize,
     /// Size of the bundle in bytes (0 for a check).
     pub bytes: u64,
     /// Warnings, to show the user.
@@ -61,33 +111,19 @@ pub struct Report {
     pub elapsed: Duration,
 }
 
-/// The analysed input: files, module names, require sites and the resolved graph.
-#[derive(Debug)]
-pub struct Analysis {
-    /// Files and module names.
-    pub discovered: Discovered,
-    /// The resolved require graph, with what the bundle holds.
-    pub graph: ModuleGraph,
-    /// Position of the entry module.
-    pub entry: Option<usize>,
-    /// Warnings (errors fail the analysis).
-    pub diagnostics: Vec<Diagnostic>,
-}
-
-impl Analysis {
-    /// The warnings with the sources they point into.
-    pub fn warnings(&self) -> Diagnostics {
-        Diagnostics::new(self.diagnostics.clone(), &self.discovered.files)
-    }
-
-    /// Number of modules the bundle holds.
-    pub fn bundled_count(&self) -> usize {
-        self.graph.bundled.iter().filter(|b| **b).count()
-    }
+/// Builds `$OUT_DIR/app.bundle` from one root with an entry module, as [`Builder::build`]
+/// does: the one-call form for the common `build.rs`.
+///
+/// ```no_run
+/// luabundle::bundle("lua", "app.main");
+/// ```
+pub fn bundle(root: impl Into<Root>, entry: &str) -> Output {
+    Builder::new().root(root).entry(entry).build()
 }
 
 impl Builder {
-    /// A builder with no roots, the default templates (`?.lua;?/init.lua`) and debug info kept.
+    /// A builder with no roots, the default templates (`?.lua;?/init.lua`), debug info kept,
+    /// and the compile cache on.
     pub fn new() -> Builder {
         Builder::default()
     }
@@ -98,7 +134,8 @@ impl Builder {
         self
     }
 
-    /// Sets the entry module, which `luabundle run` runs and which must exist.
+    /// Sets the entry module, which `luabundle run` runs and which must exist. With an entry,
+    /// only the modules it reaches (and the included ones) are bundled.
     pub fn entry(&mut self, module: impl Into<String>) -> &mut Builder {
         self.entry = Some(module.into());
         self
@@ -123,6 +160,20 @@ impl Builder {
     /// `spec`), one with `/` a path from the root (`test/fixtures/**`).
     pub fn exclude(&mut self, pattern: impl Into<String>) -> &mut Builder {
         self.excludes.push(pattern.into());
+        self
+    }
+
+    /// Defines a profile: a named set of modules, stored in the bundle with everything they
+    /// require, so a host can make just that set requirable.
+    pub fn profile(
+        &mut self,
+        name: impl Into<String>,
+        modules: impl IntoIterator<Item = impl Into<String>>,
+    ) -> &mut Builder {
+        let name = name.into();
+        let modules: Vec<String> = modules.into_iter().map(Into::into).collect();
+        self.profiles.retain(|(existing, _)| *existing != name);
+        self.profiles.push((name, modules));
         self
     }
 
@@ -152,10 +203,51 @@ impl Builder {
         self
     }
 
+    /// Sets the compile cache's directory (default: `luabundle-cache` in Cargo's target
+    /// directory for build scripts, `.luabundle-cache` for the command line).
+    pub fn cache_dir(&mut self, dir: impl Into<PathBuf>) -> &mut Builder {
+        self.cache_dir = Some(dir.into());
+        self
+    }
+
+    /// Turns the compile cache off (`true`) or on.
+    pub fn no_cache(&mut self, off: bool) -> &mut Builder {
+        self.no_cache = off;
+        self
+    }
+
     /// Sets the number of worker threads (default: one per core).
     pub fn jobs(&mut self, jobs: usize) -> &mut Builder {
         self.jobs = Some(jobs.max(1));
         self
+    }
+
+    /// Calls `report` as files are parsed and compiled, from worker threads.
+    pub fn progress(&mut self, report: impl Fn(Progress) + Send + Sync + 'static) -> &mut Builder {
+        self.progress = Some(Arc::new(report));
+        self
+    }
+
+    /// Reads a `luabundle.toml` and applies its values; setters called afterwards override
+    /// them. Paths in the file are relative to the file.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the key and line of an unknown key or a wrong type.
+    pub fn config_file(&mut self, path: impl AsRef<Path>) -> Result<&mut Builder, Error> {
+        ConfigFile::load(path.as_ref())?.apply(self);
+        Ok(self)
+    }
+
+    /// Records a file the build's options came from, so that build scripts re-run when it
+    /// changes.
+    pub(crate) fn config_source(&mut self, path: &Path) -> &mut Builder {
+        self.config_sources.push(path.to_path_buf());
+        self
+    }
+
+    /// Whether any source root was given.
+    pub fn has_roots(&self) -> bool {
+        !self.roots.is_empty()
     }
 
     /// Analyses and compiles everything without writing a bundle.
@@ -163,8 +255,8 @@ impl Builder {
     /// # Errors
     /// [`Error::Input`] with every diagnostic if the Lua input has errors; [`Error::Usage`]
     /// for bad options.
-    pub fn check(&self) -> Result<Report, Error> {
-        self.run(None)
+    pub fn check(&self) -> Result<Output, Error> {
+        pipeline::run(&self.plan()?, None)
     }
 
     /// Builds and writes the bundle.
@@ -172,21 +264,42 @@ impl Builder {
     /// # Errors
     /// As [`Builder::check`], and [`Error::Io`] if the bundle cannot be written (an existing
     /// bundle is then left as it was).
-    pub fn try_build(&self) -> Result<Report, Error> {
+    pub fn try_build(&self) -> Result<Output, Error> {
         let output = self.output_path()?;
-        self.run(Some(&output))
+        pipeline::run(&self.plan()?, Some(&output))
     }
 
-    /// Builds like [`Builder::try_build`]; on failure prints the diagnostics to stderr and
-    /// exits with status 1 (input errors) or 2. Warnings are printed as `cargo:warning`
-    /// lines when run by Cargo, else to stderr.
-    pub fn build(&self) -> Report {
-        match self.try_build() {
-            Ok(report) => {
-                print_warnings(&report.warnings);
-                report
+    /// Discovers, parses and resolves everything without compiling, for tools that show the
+    /// require graph.
+    ///
+    /// # Errors
+    /// As [`Builder::check`].
+    pub fn analyse(&self) -> Result<Analysis, Error> {
+        pipeline::analyse(&self.plan()?)
+    }
+
+    /// Builds like [`Builder::try_build`], for build scripts: tells Cargo to re-run the
+    /// script when a root or configuration file changes, shows warnings as
+    /// `cargo:warning` lines, and on failure prints the diagnostics to stderr and exits with
+    /// status 1 (input errors) or 2. Outside a build script (no `OUT_DIR`), warnings go to
+    /// stderr and no `cargo:` lines are printed.
+    pub fn build(&self) -> Output {
+        let in_build_script = std::env::var_os("OUT_DIR").is_some();
+        let result = self.try_build();
+        let mut cargo = self.cargo_instructions();
+        match result {
+            Ok(output) => {
+                if in_build_script {
+                    cargo.warnings(&output.warnings).print();
+                } else {
+                    eprint!("{}", output.warnings.render());
+                }
+                output
             }
             Err(err) => {
+                if in_build_script {
+                    cargo.print();
+                }
                 eprint!("{err}");
                 if !matches!(err, Error::Input(_)) {
                     eprintln!();
@@ -196,9 +309,26 @@ impl Builder {
         }
     }
 
+    /// The `cargo:` lines a build script prints for this build (before warnings): re-run
+    /// when any root directory or configuration file changes, or when `OUT_DIR` does.
+    pub fn cargo_instructions(&self) -> CargoInstructions {
+        let mut cargo = CargoInstructions::new();
+        for root in &self.roots {
+            cargo.rerun_if_changed(&root.dir);
+        }
+        for config in &self.config_sources {
+            cargo.rerun_if_changed(config);
+        }
+        cargo.rerun_if_env_changed("OUT_DIR");
+        cargo
+    }
+
+    fn resolved_out_dir(&self) -> Option<PathBuf> {
+        self.out_dir.clone().or_else(|| std::env::var_os("OUT_DIR").map(PathBuf::from))
+    }
+
     fn output_path(&self) -> Result<PathBuf, Error> {
-        let out_dir = self.out_dir.clone().or_else(|| std::env::var_os("OUT_DIR").map(PathBuf::from));
-        match (&self.output, out_dir) {
+        match (&self.output, self.resolved_out_dir()) {
             (Some(path), Some(dir)) if path.is_relative() => Ok(dir.join(path)),
             (Some(path), _) => Ok(path.clone()),
             (None, Some(dir)) => Ok(dir.join(DEFAULT_BUNDLE_NAME)),
@@ -206,183 +336,83 @@ impl Builder {
         }
     }
 
-    /// Discovers, parses and resolves everything without compiling, for tools that show the
-    /// require graph.
-    ///
-    /// # Errors
-    /// As [`Builder::check`].
-    pub fn analyse(&self) -> Result<Analysis, Error> {
-        let templates = self.validate()?;
-        self.pool()?.install(|| self.analyse_with(&templates))
+    /// The cache: the directory set, else Cargo's target directory in a build script, else
+    /// `.luabundle-cache` in the working directory.
+    fn cache(&self) -> Option<Cache> {
+        if self.no_cache {
+            return None;
+        }
+        let dir = self.cache_dir.clone().unwrap_or_else(|| match std::env::var_os("OUT_DIR") {
+            Some(out_dir) => cargo_target_dir(Path::new(&out_dir)).join(CARGO_CACHE_DIR),
+            None => PathBuf::from(".luabundle-cache"),
+        });
+        Some(Cache::new(dir))
     }
 
-    fn validate(&self) -> Result<Vec<Template>, Error> {
+    /// Checks the options and turns them into a [`Plan`].
+    fn plan(&self) -> Result<Plan, Error> {
         if self.roots.is_empty() {
             return Err(Error::Usage("no source roots given".into()));
         }
-        Template::parse_list(self.templates.as_deref().unwrap_or(DEFAULT_TEMPLATES))
-    }
-
-    /// Worker threads with stacks deep enough for full_moon.
-    fn pool(&self) -> Result<rayon::ThreadPool, Error> {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(self.jobs.unwrap_or(0))
-            .stack_size(parse::PARSE_STACK_SIZE)
-            .thread_name(|i| format!("luabundle-{i}"))
-            .build()
-            .map_err(|e| Error::Usage(format!("cannot start worker threads: {e}")))
-    }
-
-    fn run(&self, output: Option<&Path>) -> Result<Report, Error> {
-        let started = Instant::now();
-        let templates = self.validate()?;
-        self.pool()?.install(|| {
-            let mut analysis = self.analyse_with(&templates)?;
-            let mut bytecode = vec![None; analysis.discovered.files.len()];
-            for (file, result) in compile_modules(&analysis, self.strip) {
-                match result {
-                    Ok(bytes) => bytecode[file] = Some(bytes),
-                    Err(diagnostic) => analysis.diagnostics.push(diagnostic),
-                }
-            }
-            fail_on_errors(&analysis)?;
-            let mut report = Report {
-                output: output.map(Path::to_path_buf),
-                written: false,
-                modules: analysis.bundled_count(),
-                files: analysis.discovered.files.len(),
-                bytes: 0,
-                warnings: analysis.warnings(),
-                legal_cycles: analysis.graph.legal_cycles.clone(),
-                site_counts: analysis.graph.site_counts,
-                elapsed: Duration::ZERO,
-            };
-            if let Some(output) = output {
-                let bytes = bundle_bytes(&analysis, bytecode)?;
-                report.bytes = bytes.len() as u64;
-                report.written = emit::write_atomically(output, &bytes)?;
-            }
-            report.elapsed = started.elapsed();
-            Ok(report)
+        Ok(Plan {
+            roots: self.roots.clone(),
+            templates: Template::parse_list(self.templates.as_deref().unwrap_or(DEFAULT_TEMPLATES))?,
+            entry: self.entry.clone(),
+            externals: self.externals.clone(),
+            includes: self.includes.clone(),
+            excludes: self.excludes.clone(),
+            profiles: self.profiles.clone(),
+            strip: self.strip,
+            cache: self.cache(),
+            jobs: self.jobs,
+            progress: self.progress.clone(),
         })
     }
+}
 
-    /// Discovery, parsing, require extraction and the graph; fails on any error so far.
-    fn analyse_with(&self, templates: &[Template]) -> Result<Analysis, Error> {
-        let discovered = discover::discover(&self.roots, templates, &self.excludes)?;
-        let mut diagnostics = discovered.diagnostics.clone();
-        let parsed: Vec<Result<Vec<RequireSite>, Vec<Diagnostic>>> = discovered
-            .files
-            .par_iter()
-            .map(|file| parse::parse(file).map(|ast| requires::find_requires(&ast)))
-            .collect();
-        let mut sites = Vec::with_capacity(parsed.len());
-        for result in parsed {
-            match result {
-                Ok(found) => sites.push(found),
-                Err(errors) => {
-                    diagnostics.extend(errors);
-                    sites.push(Vec::new());
-                }
-            }
+/// Cargo's target directory for a build script's `OUT_DIR`
+/// (`<target>/<profile>/build/<package>-<hash>/out`), or `OUT_DIR` itself when it does not
+/// have that shape.
+fn cargo_target_dir(out_dir: &Path) -> PathBuf {
+    let build = out_dir.parent().and_then(Path::parent);
+    match build {
+        Some(build) if build.file_name().is_some_and(|n| n == "build") => {
+            build.parent().and_then(Path::parent).map_or_else(|| out_dir.to_path_buf(), Path::to_path_buf)
         }
-        let entry = self.entry.as_deref().and_then(|name| {
-            let found = discovered.modules.binary_search_by(|m| m.name.as_str().cmp(name)).ok();
-            if found.is_none() {
-                let mut d = Diagnostic::error("unknown-entry", format!("entry module `{name}` is not in any root"))
-                    .with_note(format!("{} modules were found", discovered.modules.len()));
-                if let Some(close) = graph::closest_name(name, &discovered.modules) {
-                    d = d.with_note(format!("did you mean `{close}`?"));
-                }
-                diagnostics.push(d);
-            }
-            found
-        });
-        let evaluator = relative::Evaluator::new()
-            .map_err(|e| Error::Usage(format!("cannot start the Lua state for computed requires: {e}")))?;
-        let options = GraphOptions { externals: &self.externals, includes: &self.includes, entry };
-        let (graph, graph_diagnostics) = graph::build_graph(
-            &discovered.modules,
-            &sites,
-            &discovered.files,
-            options,
-            &mut |program, module, path| evaluator.module_name(program, module, path),
+        _ => out_dir.to_path_buf(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn build_scripts_rerun_on_roots_and_config_files_only() {
+        let mut builder = Builder::new();
+        builder.root("lua").root("vendor=third_party/lua").config_source(Path::new("luabundle.toml"));
+        assert_eq!(
+            builder.cargo_instructions().lines(),
+            [
+                "cargo:rerun-if-changed=lua",
+                "cargo:rerun-if-changed=third_party/lua",
+                "cargo:rerun-if-changed=luabundle.toml",
+                "cargo:rerun-if-env-changed=OUT_DIR",
+            ]
         );
-        diagnostics.extend(graph_diagnostics);
-        let analysis = Analysis { discovered, graph, entry, diagnostics };
-        fail_on_errors(&analysis)?;
-        Ok(analysis)
     }
-}
 
-/// Compiles each file that provides a module, once, in parallel. Returns `(file, result)`.
-fn compile_modules(analysis: &Analysis, strip: bool) -> Vec<(usize, Result<Vec<u8>, Diagnostic>)> {
-    let files = &analysis.discovered.files;
-    let bundled = analysis.discovered.modules.iter().zip(&analysis.graph.bundled).filter(|(_, b)| **b);
-    let mut used: Vec<usize> = bundled.map(|(m, _)| m.file).collect();
-    used.sort_unstable();
-    used.dedup();
-    let sources: Vec<_> = used.iter().map(|&f| &files[f]).collect();
-    let results = compile::compile_all(&sources, strip);
-    used.into_iter().zip(results).collect()
-}
+    #[test]
+    fn the_cache_lives_in_cargos_target_directory() {
+        let out_dir = Path::new("/p/target/debug/build/app-0123abcd/out");
+        assert_eq!(cargo_target_dir(out_dir), Path::new("/p/target"));
+        assert_eq!(cargo_target_dir(Path::new("/tmp/out")), Path::new("/tmp/out"));
+    }
 
-fn fail_on_errors(analysis: &Analysis) -> Result<(), Error> {
-    if analysis.diagnostics.iter().any(Diagnostic::is_error) {
-        let diagnostics = Diagnostics::new(analysis.diagnostics.clone(), &analysis.discovered.files);
-        return Err(Error::Input(Box::new(diagnostics)));
-    }
-    Ok(())
-}
-
-fn bundle_bytes(analysis: &Analysis, mut bytecode: Vec<Option<Vec<u8>>>) -> Result<Vec<u8>, Error> {
-    let files = &analysis.discovered.files;
-    let modules = &analysis.discovered.modules;
-    let bundled = &analysis.graph.bundled;
-    // Positions in the bundle: bundled modules only, still sorted by name.
-    let mut position = vec![usize::MAX; modules.len()];
-    for (next, i) in (0..modules.len()).filter(|&i| bundled[i]).enumerate() {
-        position[i] = next;
-    }
-    let mut remaining_names = vec![0usize; files.len()];
-    for (m, _) in modules.iter().zip(bundled).filter(|(_, b)| **b) {
-        remaining_names[m.file] += 1;
-    }
-    let mut emitted = Vec::new();
-    for (i, m) in modules.iter().enumerate().filter(|(i, _)| bundled[*i]) {
-        let file = &files[m.file];
-        // A file that provides two names is compiled once; the last name takes its bytes.
-        remaining_names[m.file] -= 1;
-        let bytes = if remaining_names[m.file] > 0 { bytecode[m.file].clone() } else { bytecode[m.file].take() };
-        let deps = analysis
-            .graph
-            .dependencies(i)
-            .into_iter()
-            .filter(|d| bundled[d.module])
-            .map(|d| graph::Dependency { module: position[d.module], ..d })
-            .collect();
-        emitted.push(EmitModule {
-            name: m.name.clone(),
-            chunk_name: file.chunk_name(),
-            path: file.display_path.clone(),
-            bytes: bytes.unwrap_or_default(),
-            deps,
-        });
-    }
-    let externals = analysis.graph.externals_used.iter().cloned().collect();
-    let entry = analysis.entry.map(|e| position[e]);
-    emit::bundle_bytes(luabundle_runtime::target::linked(), emitted, entry, externals)
-}
-
-fn print_warnings(warnings: &Diagnostics) {
-    if warnings.items().is_empty() {
-        return;
-    }
-    if std::env::var_os("CARGO_MANIFEST_DIR").is_some() && std::env::var_os("OUT_DIR").is_some() {
-        for line in warnings.render().lines().filter(|l| !l.trim().is_empty()) {
-            println!("cargo:warning={line}");
-        }
-    } else {
-        eprint!("{}", warnings.render());
+    #[test]
+    fn a_later_profile_with_the_same_name_replaces_the_earlier() {
+        let mut builder = Builder::new();
+        builder.profile("min", ["a"]).profile("min", ["b", "c"]);
+        assert_eq!(builder.profiles, vec![("min".to_string(), vec!["b".to_string(), "c".to_string()])]);
     }
 }

@@ -36,7 +36,8 @@ thread_local! {
 
 /// Compiles every file on the current rayon pool, one Lua state per worker thread; results
 /// are in the order of `files`.
-pub fn compile_all(files: &[&SourceFile], strip: bool) -> Vec<Result<Vec<u8>, Diagnostic>> {
+/// `done` is called after each file.
+pub fn compile_all(files: &[&SourceFile], strip: bool, done: &(dyn Fn() + Sync)) -> Vec<Result<Vec<u8>, Diagnostic>> {
     files
         .par_iter()
         .map(|file| {
@@ -46,6 +47,7 @@ pub fn compile_all(files: &[&SourceFile], strip: bool) -> Vec<Result<Vec<u8>, Di
                 let result = compile_file(lua, file, strip);
                 // Keep each worker's state small between files.
                 let _ = lua.gc_collect();
+                done();
                 result
             })
         })

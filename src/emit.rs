@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::path::Path;
 
-use luabundle_runtime::format::{self, BlobKind, BundleContents, DepKind, Dependency, ModuleInput, Target};
+use luabundle_runtime::format::{self, BlobKind, BundleContents, DepKind, Dependency, ModuleInput, Profile, Target};
 
 use crate::error::Error;
 use crate::graph;
@@ -25,7 +25,8 @@ pub struct EmitModule {
     pub deps: Vec<graph::Dependency>,
 }
 
-/// Encodes a bundle. `modules` must be sorted by name; `entry` is a position in it.
+/// Encodes a bundle. `modules` must be sorted by name; `entry` and the members of
+/// `profiles` are positions in it.
 ///
 /// # Errors
 /// [`Error::Format`] if the format cannot hold the contents.
@@ -34,6 +35,7 @@ pub fn bundle_bytes(
     modules: Vec<EmitModule>,
     entry: Option<usize>,
     externals: Vec<String>,
+    profiles: Vec<(String, Vec<usize>)>,
 ) -> Result<Vec<u8>, Error> {
     let modules = modules
         .into_iter()
@@ -51,7 +53,10 @@ pub fn bundle_bytes(
         modules,
         entry: entry.map(|e| e as u32),
         externals,
-        profiles: Vec::new(),
+        profiles: profiles
+            .into_iter()
+            .map(|(name, members)| Profile { name, members: members.into_iter().map(|m| m as u32).collect() })
+            .collect(),
     };
     Ok(format::encode(&contents)?)
 }

@@ -27,6 +27,14 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+    /// A configuration file is invalid: unknown key, wrong type or bad syntax. (Exit code 2.)
+    #[error("invalid configuration {}: {message}", path.display())]
+    Config {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, with line and column.
+        message: String,
+    },
     /// The bundle could not be encoded (a name the format cannot hold).
     #[error("cannot encode the bundle: {0}")]
     Format(#[from] luabundle_runtime::format::FormatError),
@@ -37,7 +45,7 @@ impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Input(_) | Error::Format(_) => 1,
-            Error::Usage(_) | Error::Io { .. } => 2,
+            Error::Usage(_) | Error::Io { .. } | Error::Config { .. } => 2,
         }
     }
 }

@@ -93,6 +93,8 @@ pub struct GraphOptions<'a> {
     pub includes: &'a [String],
     /// The entry module's position: when set, only what it (and the includes) reach is bundled.
     pub entry: Option<usize>,
+    /// More modules to bundle with what they reach when an entry is set (profile members).
+    pub extra_roots: &'a [usize],
 }
 
 /// The resolved require graph over a build's modules.
@@ -125,6 +127,21 @@ pub struct Dependency {
 }
 
 impl ModuleGraph {
+    /// `modules` and every module they reach through any require, sorted.
+    pub fn closure(&self, modules: &[usize]) -> Vec<usize> {
+        let mut reached = BTreeSet::new();
+        for &start in modules {
+            if reached.contains(&start) {
+                continue;
+            }
+            let mut bfs = Bfs::new(&self.graph, NodeIndex::new(start));
+            while let Some(node) = bfs.next(&self.graph) {
+                reached.insert(self.graph[node]);
+            }
+        }
+        reached.into_iter().collect()
+    }
+
     /// The distinct dependencies of module `module`, sorted by module position.
     pub fn dependencies(&self, module: usize) -> Vec<Dependency> {
         let mut deps: BTreeMap<usize, Dependency> = BTreeMap::new();
@@ -278,7 +295,8 @@ fn bundled_modules(graph: &DiGraph<usize, Edge>, modules: &[ModuleName], options
     let Some(entry) = options.entry else { return vec![true; modules.len()] };
     let mut bundled = vec![false; modules.len()];
     let included = modules.iter().enumerate().filter(|(_, m)| options.includes.iter().any(|g| glob_match(g, &m.name)));
-    for start in std::iter::once(entry).chain(included.map(|(i, _)| i)) {
+    let starts = std::iter::once(entry).chain(included.map(|(i, _)| i)).chain(options.extra_roots.iter().copied());
+    for start in starts {
         if bundled[start] {
             continue;
         }

@@ -19,7 +19,10 @@
 compile_error!("luabundle needs a Lua flavour feature: enable `lua54`");
 
 pub mod builder;
+pub mod cache;
+pub mod cargo;
 pub mod compile;
+pub mod config;
 pub mod diagnostic;
 pub mod discover;
 pub mod emit;
@@ -30,11 +33,12 @@ pub mod graph;
 mod lua_string;
 pub mod nesting;
 pub mod parse;
+mod pipeline;
 pub mod relative;
 pub mod requires;
 pub mod source;
 
-pub use builder::{Analysis, Builder, Report};
+pub use builder::{bundle, Analysis, Builder, Output, Progress, Stage};
 pub use diagnostic::{Diagnostic, Diagnostics, Severity};
 pub use discover::Root;
 pub use error::Error;

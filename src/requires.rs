@@ -20,7 +20,7 @@ use full_moon::visitors::Visitor;
 use crate::lua_string;
 
 /// When a require runs relative to the module that contains it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Timing {
     /// At the top level (including top-level `if`, `for`, `do`): runs when the module loads.
     Eager,
@@ -29,7 +29,7 @@ pub enum Timing {
 }
 
 /// The argument of a require call.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Target {
     /// A constant module name.
     Name(String),
@@ -58,7 +58,7 @@ impl Target {
 }
 
 /// One `require` call.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RequireSite {
     /// What is required.
     pub target: Target,

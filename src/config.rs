@@ -1,0 +1,176 @@
+//! `luabundle.toml`: the options of a build, kept beside the sources.
+//!
+//! ```toml
+//! roots = ["src", "vendor=lib"]     # DIR or PREFIX=DIR, relative to this file
+//! entry = "app.main"
+//! externals = ["lfs", "socket.*"]
+//! include = ["plugins.*"]
+//! exclude = ["spec", "*_spec.lua"]
+//! path = "?.lua;?/init.lua"
+//! strip = false
+//! output = "app.bundle"             # relative to this file
+//! cache-dir = ".luabundle-cache"    # relative to this file
+//!
+//! [profiles]
+//! minimal = ["app.core"]
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::builder::Builder;
+use crate::discover::Root;
+use crate::error::Error;
+
+/// The file name looked for beside the first root.
+pub const CONFIG_FILE_NAME: &str = "luabundle.toml";
+
+/// The contents of a `luabundle.toml`. Every key is optional; unknown keys are errors.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Config {
+    /// Source roots, `DIR` or `PREFIX=DIR`.
+    pub roots: Option<Vec<String>>,
+    /// The entry module.
+    pub entry: Option<String>,
+    /// Host-provided module names or globs.
+    pub externals: Option<Vec<String>>,
+    /// Module name globs to bundle even without a constant require.
+    pub include: Option<Vec<String>>,
+    /// File and directory globs to leave out.
+    pub exclude: Option<Vec<String>>,
+    /// Module path templates.
+    pub path: Option<String>,
+    /// Strip debug info.
+    pub strip: Option<bool>,
+    /// The bundle's path.
+    pub output: Option<String>,
+    /// The compile cache's directory.
+    pub cache_dir: Option<String>,
+    /// Named module sets; each is stored with everything its modules require.
+    pub profiles: Option<BTreeMap<String, Vec<String>>>,
+}
+
+/// A loaded configuration and the directory its relative paths start from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigFile {
+    /// The file.
+    pub path: PathBuf,
+    /// Its contents.
+    pub config: Config,
+}
+
+impl ConfigFile {
+    /// Reads and parses `path`.
+    ///
+    /// # Errors
+    /// [`Error::Config`] with the file, line and key for unknown keys, wrong types and
+    /// syntax errors; [`Error::Io`] if it cannot be read.
+    pub fn load(path: &Path) -> Result<ConfigFile, Error> {
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+            action: "read",
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let config = toml::from_str(&text)
+            .map_err(|e: toml::de::Error| Error::Config { path: path.to_path_buf(), message: e.to_string() })?;
+        Ok(ConfigFile { path: path.to_path_buf(), config })
+    }
+
+    /// The `luabundle.toml` beside `root` (in the directory that holds it), if there is one.
+    pub fn beside(root: &Path) -> Option<PathBuf> {
+        let root = root.canonicalize().ok()?;
+        let candidate = root.parent()?.join(CONFIG_FILE_NAME);
+        candidate.is_file().then_some(candidate)
+    }
+
+    fn base_dir(&self) -> &Path {
+        self.path.parent().unwrap_or(Path::new("."))
+    }
+
+    fn resolve(&self, relative: &str) -> PathBuf {
+        self.base_dir().join(relative)
+    }
+
+    /// Applies every value set in the file to `builder`, paths resolved against the file's
+    /// directory. Values set on the builder afterwards override these.
+    pub fn apply(&self, builder: &mut Builder) {
+        let c = &self.config;
+        builder.config_source(&self.path);
+        for root in c.roots.iter().flatten() {
+            let root = Root::parse(root);
+            builder.root(Root { dir: self.base_dir().join(&root.dir), ..root });
+        }
+        if let Some(entry) = &c.entry {
+            builder.entry(entry);
+        }
+        for external in c.externals.iter().flatten() {
+            builder.external(external);
+        }
+        for include in c.include.iter().flatten() {
+            builder.include(include);
+        }
+        for exclude in c.exclude.iter().flatten() {
+            builder.exclude(exclude);
+        }
+        if let Some(path) = &c.path {
+            builder.templates(path);
+        }
+        if let Some(strip) = c.strip {
+            builder.strip(strip);
+        }
+        if let Some(output) = &c.output {
+            builder.output(self.resolve(output));
+        }
+        if let Some(dir) = &c.cache_dir {
+            builder.cache_dir(self.resolve(dir));
+        }
+        for (name, modules) in c.profiles.iter().flatten() {
+            builder.profile(name, modules.iter().cloned());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, String> {
+        toml::from_str(text).map_err(|e: toml::de::Error| e.to_string())
+    }
+
+    #[test]
+    fn every_key_parses() {
+        let config = parse(
+            r#"
+            roots = ["src", "vendor=lib"]
+            entry = "app.main"
+            externals = ["lfs"]
+            include = ["plugins.*"]
+            exclude = ["spec"]
+            path = "?.lua"
+            strip = true
+            output = "out/app.bundle"
+            cache-dir = ".cache"
+            [profiles]
+            minimal = ["app.core"]
+            "#,
+        )
+        .unwrap();
+        assert_eq!(config.entry.as_deref(), Some("app.main"));
+        assert_eq!(config.profiles.unwrap()["minimal"], vec!["app.core".to_string()]);
+        assert_eq!(config.strip, Some(true));
+    }
+
+    #[test]
+    fn unknown_keys_and_wrong_types_name_the_key_and_line() {
+        let unknown = parse("entry = \"a\"\nentyr = \"b\"\n").unwrap_err();
+        assert!(unknown.contains("line 2"), "{unknown}");
+        assert!(unknown.contains("entyr"), "{unknown}");
+        let wrong = parse("roots = [\"src\"]\nstrip = \"yes\"\n").unwrap_err();
+        assert!(wrong.contains("line 2"), "{wrong}");
+        assert!(wrong.contains("strip") || wrong.contains("bool"), "{wrong}");
+    }
+}

@@ -1,0 +1,314 @@
+//! The one place that runs the stages in order: discover -> (cache) -> parse and find
+//! requires -> graph -> compile -> (cache) -> emit. Each stage is a function of its input;
+//! only this module knows the order.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use rayon::prelude::*;
+
+use crate::builder::{Output, Progress, ProgressFn, Stage};
+use crate::cache::{self, Cache};
+use crate::compile;
+use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::discover::{self, Discovered, Root, Template};
+use crate::emit::{self, EmitModule};
+use crate::error::Error;
+use crate::graph::{self, GraphOptions, ModuleGraph};
+use crate::parse;
+use crate::relative;
+use crate::requires::{self, RequireSite};
+
+/// Checked options of a build.
+pub(crate) struct Plan {
+    pub roots: Vec<Root>,
+    pub templates: Vec<Template>,
+    pub entry: Option<String>,
+    pub externals: Vec<String>,
+    pub includes: Vec<String>,
+    pub excludes: Vec<String>,
+    pub profiles: Vec<(String, Vec<String>)>,
+    pub strip: bool,
+    pub cache: Option<Cache>,
+    pub jobs: Option<usize>,
+    pub progress: Option<ProgressFn>,
+}
+
+/// The analysed input: files, module names, require sites and the resolved graph.
+#[derive(Debug)]
+pub struct Analysis {
+    /// Files and module names.
+    pub discovered: Discovered,
+    /// The resolved require graph, with what the bundle holds.
+    pub graph: ModuleGraph,
+    /// Position of the entry module.
+    pub entry: Option<usize>,
+    /// Profiles as positions in the module list, each with its require closure.
+    pub profiles: Vec<(String, Vec<usize>)>,
+    /// Warnings (errors fail the analysis).
+    pub diagnostics: Vec<Diagnostic>,
+    /// Per file: its require sites.
+    sites: Vec<Vec<RequireSite>>,
+    /// Per file: its cache key and, if the cache had it, its bytecode.
+    cached: Vec<(cache::Key, Option<Vec<u8>>)>,
+    /// Files parsed in this run.
+    parsed: usize,
+}
+
+impl Analysis {
+    /// The warnings with the sources they point into.
+    pub fn warnings(&self) -> Diagnostics {
+        Diagnostics::new(self.diagnostics.clone(), &self.discovered.files)
+    }
+
+    /// Number of modules the bundle holds.
+    pub fn bundled_count(&self) -> usize {
+        self.graph.bundled.iter().filter(|b| **b).count()
+    }
+}
+
+/// Worker threads with stacks deep enough for full_moon.
+fn pool(plan: &Plan) -> Result<rayon::ThreadPool, Error> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(plan.jobs.unwrap_or(0))
+        .stack_size(parse::PARSE_STACK_SIZE)
+        .thread_name(|i| format!("luabundle-{i}"))
+        .build()
+        .map_err(|e| Error::Usage(format!("cannot start worker threads: {e}")))
+}
+
+/// Discovery through the graph, without compiling.
+pub(crate) fn analyse(plan: &Plan) -> Result<Analysis, Error> {
+    pool(plan)?.install(|| analyse_in_pool(plan))
+}
+
+/// The whole build; writes the bundle to `output` when given.
+pub(crate) fn run(plan: &Plan, output: Option<&Path>) -> Result<Output, Error> {
+    let started = Instant::now();
+    pool(plan)?.install(|| {
+        let mut analysis = analyse_in_pool(plan)?;
+        let (bytecode, compiled) = compile_bundled(plan, &mut analysis);
+        fail_on_errors(&analysis)?;
+        let mut result = Output {
+            output: output.map(Path::to_path_buf),
+            written: false,
+            modules: analysis.bundled_count(),
+            files: analysis.discovered.files.len(),
+            parsed: analysis.parsed,
+            compiled,
+            bytes: 0,
+            warnings: analysis.warnings(),
+            legal_cycles: analysis.graph.legal_cycles.clone(),
+            site_counts: analysis.graph.site_counts,
+            elapsed: Duration::ZERO,
+        };
+        if let Some(output) = output {
+            let bytes = bundle_bytes(&analysis, bytecode)?;
+            result.bytes = bytes.len() as u64;
+            result.written = emit::write_atomically(output, &bytes)?;
+        }
+        result.elapsed = started.elapsed();
+        Ok(result)
+    })
+}
+
+/// Calls the progress callback as items of a stage complete.
+struct Tracker<'a> {
+    progress: Option<&'a ProgressFn>,
+    stage: Stage,
+    done: AtomicUsize,
+    total: usize,
+}
+
+impl<'a> Tracker<'a> {
+    fn new(plan: &'a Plan, stage: Stage, total: usize) -> Tracker<'a> {
+        Tracker { progress: plan.progress.as_ref(), stage, done: AtomicUsize::new(0), total }
+    }
+
+    fn step(&self) {
+        if let Some(report) = self.progress {
+            let done = self.done.fetch_add(1, Ordering::Relaxed) + 1;
+            report(Progress { stage: self.stage, done, total: self.total });
+        }
+    }
+}
+
+fn analyse_in_pool(plan: &Plan) -> Result<Analysis, Error> {
+    let discovered = discover::discover(&plan.roots, &plan.templates, &plan.excludes)?;
+    let mut diagnostics = discovered.diagnostics.clone();
+    let files = &discovered.files;
+    // The cache is looked up in parallel: hashing every file is most of a no-change build.
+    let lookups: Vec<(cache::Key, Option<cache::Entry>)> = files
+        .par_iter()
+        .map(|file| {
+            let key = Cache::key(&file.text, plan.strip);
+            (key, plan.cache.as_ref().and_then(|c| c.load(&key)))
+        })
+        .collect();
+    let misses = lookups.iter().filter(|(_, entry)| entry.is_none()).count();
+    let tracker = Tracker::new(plan, Stage::Parse, misses);
+    let parsed: Vec<Result<Vec<RequireSite>, Vec<Diagnostic>>> = files
+        .par_iter()
+        .zip(&lookups)
+        .map(|(file, (_, entry))| match entry {
+            Some(entry) => Ok(entry.sites.clone()),
+            None => {
+                let result = parse::parse(file).map(|ast| requires::find_requires(&ast));
+                tracker.step();
+                result
+            }
+        })
+        .collect();
+    let mut sites = Vec::with_capacity(parsed.len());
+    for result in parsed {
+        match result {
+            Ok(found) => sites.push(found),
+            Err(errors) => {
+                diagnostics.extend(errors);
+                sites.push(Vec::new());
+            }
+        }
+    }
+    let entry = find_entry(plan, &discovered, &mut diagnostics);
+    let profiles = find_profiles(plan, &discovered, &mut diagnostics);
+    let evaluator = relative::Evaluator::new()
+        .map_err(|e| Error::Usage(format!("cannot start the Lua state for computed requires: {e}")))?;
+    let roots: Vec<usize> = profiles.iter().flat_map(|(_, members)| members.iter().copied()).collect();
+    let options = GraphOptions { externals: &plan.externals, includes: &plan.includes, entry, extra_roots: &roots };
+    let (graph, graph_diagnostics) =
+        graph::build_graph(&discovered.modules, &sites, files, options, &mut |program, module, path| {
+            evaluator.module_name(program, module, path)
+        });
+    diagnostics.extend(graph_diagnostics);
+    let profiles = profiles.into_iter().map(|(name, members)| (name, graph.closure(&members))).collect();
+    let cached = lookups.into_iter().map(|(key, entry)| (key, entry.map(|e| e.bytecode))).collect();
+    let analysis = Analysis { discovered, graph, entry, profiles, diagnostics, sites, cached, parsed: misses };
+    fail_on_errors(&analysis)?;
+    Ok(analysis)
+}
+
+fn find_entry(plan: &Plan, discovered: &Discovered, diagnostics: &mut Vec<Diagnostic>) -> Option<usize> {
+    let name = plan.entry.as_deref()?;
+    let found = position(discovered, name);
+    if found.is_none() {
+        let mut d = Diagnostic::error("unknown-entry", format!("entry module `{name}` is not in any root"))
+            .with_note(format!("{} modules were found", discovered.modules.len()));
+        if let Some(close) = graph::closest_name(name, &discovered.modules) {
+            d = d.with_note(format!("did you mean `{close}`?"));
+        }
+        diagnostics.push(d);
+    }
+    found
+}
+
+fn find_profiles(plan: &Plan, discovered: &Discovered, diagnostics: &mut Vec<Diagnostic>) -> Vec<(String, Vec<usize>)> {
+    let mut profiles = Vec::new();
+    for (name, modules) in &plan.profiles {
+        let mut members = Vec::new();
+        for module in modules {
+            match position(discovered, module) {
+                Some(found) => members.push(found),
+                None => {
+                    let mut d = Diagnostic::error(
+                        "unknown-profile-module",
+                        format!("profile `{name}` names module `{module}`, which is not in any root"),
+                    );
+                    if let Some(close) = graph::closest_name(module, &discovered.modules) {
+                        d = d.with_note(format!("did you mean `{close}`?"));
+                    }
+                    diagnostics.push(d);
+                }
+            }
+        }
+        profiles.push((name.clone(), members));
+    }
+    profiles
+}
+
+fn position(discovered: &Discovered, name: &str) -> Option<usize> {
+    discovered.modules.binary_search_by(|m| m.name.as_str().cmp(name)).ok()
+}
+
+/// Compiles each bundled file once, in parallel, unless the cache had it; stores what was
+/// compiled. Returns bytecode per file and how many files were compiled.
+fn compile_bundled(plan: &Plan, analysis: &mut Analysis) -> (Vec<Option<Vec<u8>>>, usize) {
+    let files = &analysis.discovered.files;
+    let mut bytecode: Vec<Option<Vec<u8>>> = analysis.cached.iter_mut().map(|(_, b)| b.take()).collect();
+    let bundled = analysis.discovered.modules.iter().zip(&analysis.graph.bundled).filter(|(_, b)| **b);
+    let mut needed: Vec<usize> = bundled.map(|(m, _)| m.file).filter(|&f| bytecode[f].is_none()).collect();
+    needed.sort_unstable();
+    needed.dedup();
+    let sources: Vec<_> = needed.iter().map(|&f| &files[f]).collect();
+    let tracker = Tracker::new(plan, Stage::Compile, sources.len());
+    let results = compile::compile_all(&sources, plan.strip, &|| tracker.step());
+    let mut stored = 0;
+    for (file, result) in needed.iter().zip(results) {
+        match result {
+            Ok(bytes) => {
+                if let Some(cache) = &plan.cache {
+                    let entry = cache::Entry { sites: analysis.sites[*file].clone(), bytecode: bytes.clone() };
+                    stored += cache.store(&analysis.cached[*file].0, &entry);
+                }
+                bytecode[*file] = Some(bytes);
+            }
+            Err(diagnostic) => analysis.diagnostics.push(diagnostic),
+        }
+    }
+    if let Some(cache) = &plan.cache {
+        cache.account(stored);
+    }
+    (bytecode, needed.len())
+}
+
+fn fail_on_errors(analysis: &Analysis) -> Result<(), Error> {
+    if analysis.diagnostics.iter().any(Diagnostic::is_error) {
+        let diagnostics = Diagnostics::new(analysis.diagnostics.clone(), &analysis.discovered.files);
+        return Err(Error::Input(Box::new(diagnostics)));
+    }
+    Ok(())
+}
+
+fn bundle_bytes(analysis: &Analysis, mut bytecode: Vec<Option<Vec<u8>>>) -> Result<Vec<u8>, Error> {
+    let files = &analysis.discovered.files;
+    let modules = &analysis.discovered.modules;
+    let bundled = &analysis.graph.bundled;
+    // Positions in the bundle: bundled modules only, still sorted by name.
+    let mut position = vec![usize::MAX; modules.len()];
+    for (next, i) in (0..modules.len()).filter(|&i| bundled[i]).enumerate() {
+        position[i] = next;
+    }
+    let mut remaining_names = vec![0usize; files.len()];
+    for (m, _) in modules.iter().zip(bundled).filter(|(_, b)| **b) {
+        remaining_names[m.file] += 1;
+    }
+    let mut emitted = Vec::new();
+    for (i, m) in modules.iter().enumerate().filter(|(i, _)| bundled[*i]) {
+        let file = &files[m.file];
+        // A file that provides two names is compiled once; the last name takes its bytes.
+        remaining_names[m.file] -= 1;
+        let bytes = if remaining_names[m.file] > 0 { bytecode[m.file].clone() } else { bytecode[m.file].take() };
+        let deps = analysis
+            .graph
+            .dependencies(i)
+            .into_iter()
+            .filter(|d| bundled[d.module])
+            .map(|d| graph::Dependency { module: position[d.module], ..d })
+            .collect();
+        emitted.push(EmitModule {
+            name: m.name.clone(),
+            chunk_name: file.chunk_name(),
+            path: file.display_path.clone(),
+            bytes: bytes.unwrap_or_default(),
+            deps,
+        });
+    }
+    let externals = analysis.graph.externals_used.iter().cloned().collect();
+    let entry = analysis.entry.map(|e| position[e]);
+    let profiles = analysis
+        .profiles
+        .iter()
+        .map(|(name, members)| (name.clone(), members.iter().map(|&m| position[m]).collect()))
+        .collect();
+    emit::bundle_bytes(luabundle_runtime::target::linked(), emitted, entry, externals, profiles)
+}
