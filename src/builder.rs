@@ -238,11 +238,28 @@ impl Builder {
         Ok(self)
     }
 
+    /// Forgets every root, external, include and exclude set so far, so that other values can
+    /// replace those of a configuration file.
+    pub fn clear_lists(&mut self) -> &mut Builder {
+        self.roots.clear();
+        self.externals.clear();
+        self.includes.clear();
+        self.excludes.clear();
+        self
+    }
+
     /// Records a file the build's options came from, so that build scripts re-run when it
     /// changes.
     pub(crate) fn config_source(&mut self, path: &Path) -> &mut Builder {
         self.config_sources.push(path.to_path_buf());
         self
+    }
+
+    /// The directories and files whose changes can change the bundle: the roots and the
+    /// configuration files.
+    pub fn watched_paths(&self) -> Vec<PathBuf> {
+        let roots = self.roots.iter().map(|r| r.dir.clone());
+        roots.chain(self.config_sources.iter().cloned()).collect()
     }
 
     /// Whether any source root was given.

@@ -90,7 +90,14 @@ impl ConfigFile {
         self.path.parent().unwrap_or(Path::new("."))
     }
 
-    fn resolve(&self, relative: &str) -> PathBuf {
+    /// A root from the file, its directory resolved against the file's directory.
+    pub fn resolve_root(&self, spec: &str) -> Root {
+        let root = Root::parse(spec);
+        Root { dir: self.base_dir().join(&root.dir), ..root }
+    }
+
+    /// A path from the file, resolved against the file's directory.
+    pub fn resolve(&self, relative: &str) -> PathBuf {
         self.base_dir().join(relative)
     }
 
@@ -100,8 +107,7 @@ impl ConfigFile {
         let c = &self.config;
         builder.config_source(&self.path);
         for root in c.roots.iter().flatten() {
-            let root = Root::parse(root);
-            builder.root(Root { dir: self.base_dir().join(&root.dir), ..root });
+            builder.root(self.resolve_root(root));
         }
         if let Some(entry) = &c.entry {
             builder.entry(entry);

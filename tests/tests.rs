@@ -4,8 +4,12 @@
 mod accuracy;
 mod analysis;
 mod cli;
+mod config;
+mod consumer;
 mod corpora;
 mod differential;
+mod incremental;
 mod library;
 mod runtime;
 mod support;
+mod watch;

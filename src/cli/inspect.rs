@@ -43,6 +43,10 @@ fn listing(bundle: &Bundle, path: &std::path::Path) -> String {
     out.push_str(&format!("entry:     {}\n", bundle.entry().unwrap_or("(none)")));
     let externals = if index.externals.is_empty() { "(none)".to_string() } else { index.externals.join(", ") };
     out.push_str(&format!("externals: {externals}\n"));
+    for profile in &index.profiles {
+        let members: Vec<&str> = profile.members.iter().map(|&m| index.modules[m as usize].name.as_str()).collect();
+        out.push_str(&format!("profile:   {} ({})\n", profile.name, members.join(", ")));
+    }
     out.push_str(&format!("modules:   {}\n", index.modules.len()));
     let width = index.modules.iter().map(|m| m.name.len()).max().unwrap_or(0).max(6);
     let path_width = index.modules.iter().map(|m| m.path.len()).max().unwrap_or(0).max(4);

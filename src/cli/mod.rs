@@ -2,8 +2,11 @@
 //! errors become exit codes here (0 success, 1 errors in the input, 2 usage or I/O errors).
 
 mod build;
+mod cache;
 mod inspect;
+mod progress;
 mod run;
+mod watch;
 
 use clap::{Parser, Subcommand};
 
@@ -18,7 +21,9 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Parse, check and compile every module under the roots into one bundle file.
-    #[command(after_help = "Example:\n  luabundle build src/ -o app.bundle --entry app.main")]
+    #[command(
+        after_help = "Examples:\n  luabundle build src/ -o app.bundle --entry app.main\n  luabundle build            # roots, entry and output from luabundle.toml\n  luabundle build src/ -o app.bundle --watch"
+    )]
     Build(build::BuildArgs),
     /// Report diagnostics for the roots without writing anything.
     #[command(after_help = "Example:\n  luabundle check src/")]
@@ -34,6 +39,9 @@ enum Command {
     /// Check every checksum of a bundle and that its target is this program's Lua.
     #[command(after_help = "Example:\n  luabundle verify app.bundle")]
     Verify(inspect::VerifyArgs),
+    /// Manage the compile cache.
+    #[command(subcommand)]
+    Cache(cache::CacheCommand),
     /// Run a bundle's entry module (or a script, code or module) with the bundle installed.
     #[command(
         after_help = "Examples:\n  luabundle run app.bundle -- --verbose\n  luabundle run app.bundle -m app.tool\n  luabundle run app.bundle -e \"print(require('app.util').answer)\""
@@ -51,6 +59,7 @@ pub fn main() -> i32 {
         Command::Inspect(args) => inspect::inspect(args),
         Command::Verify(args) => inspect::verify(args),
         Command::Run(args) => run::run(args),
+        Command::Cache(command) => cache::cache(command),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,3 @@
+fn main() {
+    luabundle::Builder::new().root("lua").entry("app.main").build();
+}

@@ -1,0 +1,5 @@
+return {
+  text = function()
+    return "hello from the bundle"
+  end,
+}

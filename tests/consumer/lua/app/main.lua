@@ -1,0 +1,7 @@
+local greeting = require("app.greeting")
+
+return {
+  start = function()
+    print(greeting.text())
+  end,
+}

@@ -1,0 +1,123 @@
+//! `luabundle build --watch` and the progress bar, as a person at a terminal sees them.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use luabundle_runtime::Bundle;
+
+const WAIT: Duration = Duration::from_secs(30);
+
+/// Kills the watcher even when an assertion fails.
+struct Watcher(Child);
+
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Waits for a stderr line containing `needle`, returning it.
+fn wait_for(lines: &mpsc::Receiver<String>, needle: &str) -> String {
+    let deadline = std::time::Instant::now() + WAIT;
+    while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+        match lines.recv_timeout(left) {
+            Ok(line) if line.contains(needle) => return line,
+            Ok(_) => {}
+            Err(_) => break,
+        }
+    }
+    panic!("no line containing {needle:?} within {WAIT:?}");
+}
+
+fn greeting(bundle: &Path) -> String {
+    let lua = mlua::Lua::new();
+    Bundle::open(bundle).unwrap().install(&lua).unwrap();
+    lua.load("return require('greet')").eval().unwrap()
+}
+
+#[test]
+fn watch_rebuilds_on_change_and_keeps_the_last_good_bundle_on_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("greet.lua"), "return 'first'").unwrap();
+    let bundle = dir.path().join("app.bundle");
+    let child = Command::new(assert_cmd::cargo::cargo_bin("luabundle"))
+        .args(["build", "--watch", "--no-cache", "-o"])
+        .arg(&bundle)
+        .arg(&src)
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut watcher = Watcher(child);
+    let stderr = watcher.0.stderr.take().unwrap();
+    let (sender, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = sender.send(line);
+        }
+    });
+    wait_for(&lines, "watching");
+    assert_eq!(greeting(&bundle), "first");
+
+    std::fs::write(src.join("greet.lua"), "return 'second'").unwrap();
+    let line = wait_for(&lines, "after changes to");
+    assert!(line.starts_with("bundled 1 module from 1 file into") && line.contains("greet.lua"), "{line}");
+    assert_eq!(greeting(&bundle), "second");
+
+    std::fs::write(src.join("greet.lua"), "return = 'broken'").unwrap();
+    wait_for(&lines, "error[parse-error]");
+    let failed = wait_for(&lines, "build failed after changes to");
+    assert!(failed.contains("kept the last good bundle"), "{failed}");
+    assert_eq!(greeting(&bundle), "second");
+}
+
+/// A project big enough for the bar to have something to count.
+fn project(dir: &Path) {
+    let src = dir.join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    for i in 0..200 {
+        std::fs::write(src.join(format!("m{i}.lua")), format!("return {i}")).unwrap();
+    }
+}
+
+#[test]
+fn a_progress_bar_appears_on_a_terminal_only() {
+    let dir = tempfile::tempdir().unwrap();
+    project(dir.path());
+    let bin = assert_cmd::cargo::cargo_bin("luabundle");
+    let command = format!("{} build src -o app.bundle --no-cache", bin.display());
+    // `script` gives the command a terminal.
+    let terminal = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .current_dir(dir.path())
+        .env("LUABUNDLE_PROGRESS_DELAY_MS", "0")
+        .output()
+        .expect("script (util-linux) runs");
+    let shown = String::from_utf8_lossy(&terminal.stdout);
+    assert!(shown.contains("/200 files") && shown.contains("compiling"), "no progress bar on a terminal: {shown}");
+    assert!(shown.contains("bundled 200 modules"), "{shown}");
+
+    let piped = Command::new(&bin)
+        .args(["build", "src", "-o", "app2.bundle", "--no-cache"])
+        .current_dir(dir.path())
+        .env("LUABUNDLE_PROGRESS_DELAY_MS", "0")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&piped.stderr);
+    assert!(!text.contains("/200 files") && !text.contains("parsing"), "{text}");
+    assert!(text.starts_with("bundled 200 modules"), "{text}");
+
+    let quiet = Command::new("script")
+        .args(["-qec", &format!("{command} --quiet"), "/dev/null"])
+        .current_dir(dir.path())
+        .env("LUABUNDLE_PROGRESS_DELAY_MS", "0")
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&quiet.stdout).trim(), "", "--quiet prints nothing on success");
+}
