@@ -3,11 +3,18 @@
 //!
 //! The key is blake3 over the source bytes, the Lua flavour and bytecode header of the VM,
 //! the strip flag and this tool's version, so an entry can never be stale: a changed input is
-//! a different key. Entries carry a hash of their own contents and are written through a
-//! temporary file and a rename, so a damaged or half-written entry is never used (it is
-//! recompiled and replaced). A size cap keeps the directory from growing without bound.
+//! a different key.
+//!
+//! Entries are kept in pack files, one written per build that compiled something, so a cold
+//! build of ten thousand modules creates one file rather than ten thousand. A pack starts
+//! with a table of its keys; every entry and the table carry a blake3 hash of their bytes,
+//! so a damaged entry is never used (its file is recompiled). Packs are written to a
+//! temporary name and renamed, so concurrent builds never see half a pack. When there are
+//! too many packs, or they exceed the size cap, the entries the latest build used are
+//! rewritten into one pack and the rest dropped.
 
-use std::fs;
+use std::collections::{HashMap, HashSet};
+use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
@@ -16,12 +23,18 @@ use crate::requires::RequireSite;
 
 /// Magic bytes that start every entry; the digit is the entry format's version.
 const ENTRY_MAGIC: &[u8; 8] = b"LBCACHE1";
-/// Entries live under this subdirectory, so another entry format can live beside it.
-const LAYOUT: &str = "v1";
+/// Magic bytes that start every pack.
+const PACK_MAGIC: &[u8; 8] = b"LBPACK01";
+/// Packs live under this subdirectory, so another layout can live beside it.
+const LAYOUT: &str = "v2";
 /// Default size cap in bytes.
 pub const DEFAULT_MAX_SIZE: u64 = 256 << 20;
-/// After pruning, the cache holds at most this share of the cap.
-const PRUNE_TO_PERCENT: u64 = 80;
+/// More packs than this are merged into one at the end of a build.
+const MAX_PACKS: usize = 8;
+/// Size of one table row: key, offset, length.
+const ROW: usize = 32 + 8 + 4;
+/// Size of the pack header: magic, entry count, table hash.
+const PACK_HEADER: usize = 8 + 4 + 32;
 
 /// A cache key: blake3 of a source file and everything else that determines its output.
 pub type Key = [u8; 32];
@@ -42,6 +55,23 @@ pub struct Cache {
     max_size: u64,
 }
 
+/// Where an entry is: which pack, at what offset, how long.
+#[derive(Clone, Copy, Debug)]
+struct Location {
+    pack: usize,
+    offset: u64,
+    len: u32,
+}
+
+/// The cache as one build uses it: the packs opened at its start, and the entries it adds.
+#[derive(Debug)]
+pub struct Session {
+    cache: Cache,
+    packs: Vec<(PathBuf, File, u64)>,
+    index: HashMap<Key, Location>,
+    added: Vec<(Key, Vec<u8>)>,
+}
+
 impl Cache {
     /// A cache in `dir` (created on first store) with the default size cap.
     pub fn new(dir: impl Into<PathBuf>) -> Cache {
@@ -59,6 +89,10 @@ impl Cache {
         &self.dir
     }
 
+    fn packs_dir(&self) -> PathBuf {
+        self.dir.join(LAYOUT)
+    }
+
     /// The key of `text` compiled for the linked VM with `strip`.
     pub fn key(text: &str, strip: bool) -> Key {
         let target = luabundle_runtime::target::linked();
@@ -73,97 +107,107 @@ impl Cache {
         *hasher.finalize().as_bytes()
     }
 
-    fn path_of(&self, key: &Key) -> PathBuf {
-        let hex = blake3::Hash::from_bytes(*key).to_hex();
-        self.dir.join(LAYOUT).join(&hex[..2]).join(&hex[2..])
-    }
-
-    /// The entry for `key`, if one is stored and intact. A damaged entry is removed.
-    pub fn load(&self, key: &Key) -> Option<Entry> {
-        let path = self.path_of(key);
-        let bytes = fs::read(&path).ok()?;
-        let entry = decode(&bytes);
-        if entry.is_none() {
-            let _ = fs::remove_file(&path);
+    /// Opens every intact pack's table. A pack that cannot be read or whose table is damaged
+    /// is left out (and removed).
+    pub fn session(&self) -> Session {
+        let mut session = Session { cache: self.clone(), packs: Vec::new(), index: HashMap::new(), added: Vec::new() };
+        for path in pack_paths(&self.packs_dir()) {
+            match read_table(&path) {
+                Some((file, rows, len)) => {
+                    let pack = session.packs.len();
+                    for (key, offset, entry_len) in rows {
+                        session.index.insert(key, Location { pack, offset, len: entry_len });
+                    }
+                    session.packs.push((path, file, len));
+                }
+                None => {
+                    let _ = fs::remove_file(&path);
+                }
+            }
         }
-        entry
+        session
     }
 
-    /// Stores `entry` under `key`, atomically. Returns the bytes written; failures are
-    /// ignored (a cache that cannot be written only makes the next build slower).
-    pub fn store(&self, key: &Key, entry: &Entry) -> u64 {
-        let path = self.path_of(key);
-        let bytes = encode(entry);
-        let written = (|| -> std::io::Result<()> {
-            let dir = path.parent().expect("entry paths have a parent");
-            fs::create_dir_all(dir)?;
-            let mut temp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir)?;
-            temp.write_all(&bytes)?;
-            temp.persist(&path).map_err(|e| e.error)?;
-            Ok(())
-        })();
-        if written.is_ok() {
-            bytes.len() as u64
-        } else {
-            0
-        }
-    }
-
-    /// Notes that `added` bytes were stored and prunes when the cache may be over its cap.
-    /// The running total is kept in a small file, so most builds do not walk the cache.
-    pub fn account(&self, added: u64) {
-        if added == 0 {
-            return;
-        }
-        let ledger = self.dir.join(LAYOUT).join("size");
-        let total = fs::read_to_string(&ledger).ok().and_then(|s| s.trim().parse::<u64>().ok()).unwrap_or(0) + added;
-        let total =
-            if total > self.max_size { self.prune(self.max_size).map_or(total, |r| r.kept_bytes) } else { total };
-        let _ = fs::write(&ledger, total.to_string());
-    }
-
-    /// Removes the oldest entries until the cache holds at most [`PRUNE_TO_PERCENT`] of
-    /// `max_size` bytes (nothing when it is already under `max_size`).
+    /// Removes the oldest packs until the cache holds at most 80% of `max_size` bytes
+    /// (nothing when it is already under `max_size`).
     ///
     /// # Errors
     /// If the cache directory cannot be listed.
     pub fn prune(&self, max_size: u64) -> std::io::Result<PruneReport> {
-        let mut entries = Vec::new();
-        let root = self.dir.join(LAYOUT);
-        if !root.is_dir() {
-            return Ok(PruneReport::default());
+        let mut packs = Vec::new();
+        for path in pack_paths(&self.packs_dir()) {
+            let meta = fs::metadata(&path)?;
+            let entries = read_table(&path).map_or(0, |(_, rows, _)| rows.len());
+            packs.push((meta.modified().unwrap_or(SystemTime::UNIX_EPOCH), meta.len(), entries, path));
         }
-        for shard in fs::read_dir(&root)? {
-            let shard = shard?.path();
-            if !shard.is_dir() {
-                continue;
-            }
-            for file in fs::read_dir(&shard)? {
-                let file = file?;
-                let meta = file.metadata()?;
-                entries.push((meta.modified().unwrap_or(SystemTime::UNIX_EPOCH), meta.len(), file.path()));
-            }
-        }
-        let total: u64 = entries.iter().map(|e| e.1).sum();
-        let mut report = PruneReport { kept_entries: entries.len(), kept_bytes: total, ..PruneReport::default() };
+        let total: u64 = packs.iter().map(|p| p.1).sum();
+        let mut report =
+            PruneReport { kept_entries: packs.iter().map(|p| p.2).sum(), kept_bytes: total, ..PruneReport::default() };
         if total <= max_size {
             return Ok(report);
         }
-        let goal = max_size / 100 * PRUNE_TO_PERCENT;
-        entries.sort();
-        for (_, len, path) in entries {
+        let goal = max_size / 100 * 80;
+        packs.sort();
+        for (_, len, entries, path) in packs {
             if report.kept_bytes <= goal {
                 break;
             }
             if fs::remove_file(&path).is_ok() {
                 report.kept_bytes -= len;
-                report.kept_entries -= 1;
-                report.removed_entries += 1;
+                report.kept_entries -= entries;
+                report.removed_entries += entries;
                 report.removed_bytes += len;
             }
         }
-        let _ = fs::write(root.join("size"), report.kept_bytes.to_string());
         Ok(report)
+    }
+}
+
+impl Session {
+    /// The entry for `key`, if the cache holds an intact one.
+    pub fn load(&self, key: &Key) -> Option<Entry> {
+        decode(&self.read(key)?)
+    }
+
+    fn read(&self, key: &Key) -> Option<Vec<u8>> {
+        let location = self.index.get(key)?;
+        let (_, file, _) = &self.packs[location.pack];
+        let mut bytes = vec![0; location.len as usize];
+        read_exact_at(file, &mut bytes, location.offset).ok()?;
+        Some(bytes)
+    }
+
+    /// Adds an entry, written when the build finishes.
+    pub fn insert(&mut self, key: Key, entry: &Entry) {
+        self.added.push((key, encode(entry)));
+    }
+
+    /// Writes the added entries as one pack; then, when there are too many packs or they
+    /// are over the size cap, keeps only the entries with keys in `used` (the ones this build
+    /// needed) in a single pack. Failures are ignored: a cache that cannot be written only
+    /// makes the next build slower.
+    pub fn finish(mut self, used: &HashSet<Key>) {
+        let dir = self.cache.packs_dir();
+        let added = std::mem::take(&mut self.added);
+        let mut new_bytes = 0;
+        if !added.is_empty() {
+            new_bytes = added.iter().map(|(_, e)| e.len() as u64).sum();
+            let _ = write_pack(&dir, added);
+        }
+        let total: u64 = self.packs.iter().map(|p| p.2).sum::<u64>() + new_bytes;
+        if self.packs.len() < MAX_PACKS && total <= self.cache.max_size {
+            return;
+        }
+        // Merge: everything this build used, from a fresh look at the directory.
+        let fresh = self.cache.session();
+        let keep: Vec<(Key, Vec<u8>)> = used.iter().filter_map(|key| Some((*key, fresh.read(key)?))).collect();
+        let old: Vec<PathBuf> = fresh.packs.iter().map(|p| p.0.clone()).collect();
+        drop(fresh);
+        if write_pack(&dir, keep).is_ok() {
+            for path in old {
+                let _ = fs::remove_file(path);
+            }
+        }
     }
 }
 
@@ -178,6 +222,92 @@ pub struct PruneReport {
     pub kept_entries: usize,
     /// Bytes left.
     pub kept_bytes: u64,
+}
+
+fn pack_paths(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = fs::read_dir(dir) else { return Vec::new() };
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "pack"))
+        .collect();
+    paths.sort();
+    paths
+}
+
+/// Writes `entries` as one pack: header, table, entries; through a temporary file.
+fn write_pack(dir: &Path, entries: Vec<(Key, Vec<u8>)>) -> std::io::Result<()> {
+    fs::create_dir_all(dir)?;
+    let mut table = Vec::with_capacity(entries.len() * ROW);
+    let mut offset = (PACK_HEADER + entries.len() * ROW) as u64;
+    for (key, bytes) in &entries {
+        table.extend_from_slice(key);
+        table.extend_from_slice(&offset.to_le_bytes());
+        table.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+        offset += bytes.len() as u64;
+    }
+    let table_hash = blake3::hash(&table);
+    let mut temp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir)?;
+    {
+        let mut out = std::io::BufWriter::new(temp.as_file_mut());
+        out.write_all(PACK_MAGIC)?;
+        out.write_all(&(entries.len() as u32).to_le_bytes())?;
+        out.write_all(table_hash.as_bytes())?;
+        out.write_all(&table)?;
+        for (_, bytes) in &entries {
+            out.write_all(bytes)?;
+        }
+        out.flush()?;
+    }
+    let name = format!("{}.pack", &table_hash.to_hex()[..32]);
+    temp.persist(dir.join(name)).map_err(|e| e.error)?;
+    Ok(())
+}
+
+/// The rows `(key, offset, length)` of a pack whose header and table are intact, with the
+/// open file and its length.
+fn read_table(path: &Path) -> Option<(File, Vec<(Key, u64, u32)>, u64)> {
+    let file = File::open(path).ok()?;
+    let len = file.metadata().ok()?.len();
+    let mut header = [0u8; PACK_HEADER];
+    read_exact_at(&file, &mut header, 0).ok()?;
+    if &header[..8] != PACK_MAGIC {
+        return None;
+    }
+    let count = u32::from_le_bytes(header[8..12].try_into().ok()?) as usize;
+    let table_len = count.checked_mul(ROW)?;
+    if (PACK_HEADER + table_len) as u64 > len {
+        return None;
+    }
+    let mut table = vec![0u8; table_len];
+    read_exact_at(&file, &mut table, PACK_HEADER as u64).ok()?;
+    if blake3::hash(&table).as_bytes() != &header[12..44] {
+        return None;
+    }
+    let rows = table
+        .chunks_exact(ROW)
+        .map(|row| {
+            let key: Key = row[..32].try_into().expect("32 bytes");
+            let offset = u64::from_le_bytes(row[32..40].try_into().expect("8 bytes"));
+            let entry_len = u32::from_le_bytes(row[40..44].try_into().expect("4 bytes"));
+            (key, offset, entry_len)
+        })
+        .filter(|&(_, offset, entry_len)| offset.checked_add(u64::from(entry_len)).is_some_and(|end| end <= len))
+        .collect();
+    Some((file, rows, len))
+}
+
+#[cfg(unix)]
+fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+    std::os::unix::fs::FileExt::read_exact_at(file, buf, offset)
+}
+
+#[cfg(not(unix))]
+fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = file.try_clone()?;
+    file.seek(SeekFrom::Start(offset))?;
+    file.read_exact(buf)
 }
 
 /// `magic | blake3(body) | body`, where body is `u32 LE length | sites JSON | bytecode`.
@@ -211,20 +341,32 @@ mod tests {
     use super::*;
     use crate::requires::{Target, Timing};
 
-    fn entry() -> Entry {
+    fn entry(n: u8) -> Entry {
         let site =
             RequireSite { target: Target::Name("a.b".into()), range: 3..17, timing: Timing::Deferred, optional: true };
-        Entry { sites: vec![site], bytecode: b"\x1bLua\x54 bytecode".to_vec() }
+        Entry { sites: vec![site], bytecode: vec![n; 100] }
+    }
+
+    fn store(cache: &Cache, entries: &[(Key, Entry)]) {
+        let mut session = cache.session();
+        for (key, entry) in entries {
+            session.insert(*key, entry);
+        }
+        session.finish(&entries.iter().map(|(k, _)| *k).collect());
     }
 
     #[test]
-    fn entries_round_trip() {
+    fn entries_round_trip_through_one_pack() {
         let dir = tempfile::tempdir().unwrap();
         let cache = Cache::new(dir.path());
-        let key = Cache::key("return 1", false);
-        assert_eq!(cache.load(&key), None);
-        assert!(cache.store(&key, &entry()) > 0);
-        assert_eq!(cache.load(&key), Some(entry()));
+        let keys: Vec<Key> = (0..3).map(|i| Cache::key(&format!("return {i}"), false)).collect();
+        assert_eq!(cache.session().load(&keys[0]), None);
+        store(&cache, &[(keys[0], entry(0)), (keys[1], entry(1))]);
+        assert_eq!(pack_paths(&cache.packs_dir()).len(), 1);
+        let session = cache.session();
+        assert_eq!(session.load(&keys[0]), Some(entry(0)));
+        assert_eq!(session.load(&keys[1]), Some(entry(1)));
+        assert_eq!(session.load(&keys[2]), None);
     }
 
     #[test]
@@ -235,43 +377,72 @@ mod tests {
     }
 
     #[test]
-    fn damaged_or_truncated_entries_are_never_used() {
+    fn damaged_entries_and_tables_are_never_used() {
         let dir = tempfile::tempdir().unwrap();
         let cache = Cache::new(dir.path());
-        let key = Cache::key("x = 1", false);
-        cache.store(&key, &entry());
-        let path = cache.path_of(&key);
+        let (a, b) = (Cache::key("a", false), Cache::key("b", false));
+        store(&cache, &[(a, entry(1)), (b, entry(2))]);
+        let path = pack_paths(&cache.packs_dir()).remove(0);
         let good = fs::read(&path).unwrap();
-        for damage in [good.len() - 1, 45, 8, 0] {
-            let mut bytes = good.clone();
-            if damage == 0 {
-                bytes.truncate(20);
-            } else {
-                bytes[damage] ^= 0x01;
-            }
-            fs::write(&path, &bytes).unwrap();
-            assert_eq!(cache.load(&key), None, "damage at {damage} went unnoticed");
-            assert!(!path.exists(), "a damaged entry is removed");
-        }
+        // A flipped byte in the last entry: that entry is refused, the other still served.
+        let mut bytes = good.clone();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0x01;
+        fs::write(&path, &bytes).unwrap();
+        let session = cache.session();
+        assert_eq!([session.load(&a), session.load(&b)].iter().flatten().count(), 1);
+        // A damaged table: the whole pack is dropped.
+        let mut bytes = good.clone();
+        bytes[PACK_HEADER + 3] ^= 0x01;
+        fs::write(&path, &bytes).unwrap();
+        assert_eq!(cache.session().load(&a), None);
+        assert!(!path.exists());
+        // A truncated pack: nothing from it is served.
+        fs::write(&path, &good[..good.len() / 3]).unwrap();
+        let session = cache.session();
+        assert_eq!((session.load(&a), session.load(&b)), (None, None));
     }
 
     #[test]
-    fn prune_removes_the_oldest_entries_down_to_the_cap() {
+    fn many_packs_are_merged_keeping_what_the_build_used() {
         let dir = tempfile::tempdir().unwrap();
         let cache = Cache::new(dir.path());
-        let mut keys = Vec::new();
-        for i in 0..10 {
-            let key = Cache::key(&format!("return {i}"), false);
-            cache.store(&key, &Entry { sites: vec![], bytecode: vec![0; 1000] });
-            let old = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000 + i);
-            fs::File::options().write(true).open(cache.path_of(&key)).unwrap().set_modified(old).unwrap();
-            keys.push(key);
+        let keys: Vec<Key> = (0..MAX_PACKS + 2).map(|i| Cache::key(&format!("return {i}"), false)).collect();
+        for (i, key) in keys.iter().enumerate() {
+            let mut session = cache.session();
+            session.insert(*key, &entry(i as u8));
+            // Each build uses its own entry and the first one.
+            session.finish(&[*key, keys[0]].into_iter().collect());
         }
-        let report = cache.prune(5_000).unwrap();
-        assert_eq!(report.removed_entries, 7);
-        assert!(report.kept_bytes <= 4_000);
-        assert_eq!(cache.load(&keys[0]), None);
-        assert!(cache.load(&keys[9]).is_some());
-        assert_eq!(cache.prune(5_000).unwrap().removed_entries, 0);
+        let packs = pack_paths(&cache.packs_dir());
+        assert!(packs.len() < MAX_PACKS, "{} packs", packs.len());
+        let session = cache.session();
+        assert!(session.load(&keys[0]).is_some());
+        assert!(session.load(keys.last().unwrap()).is_some());
+    }
+
+    #[test]
+    fn prune_removes_the_oldest_packs_down_to_the_cap() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::new(dir.path());
+        let keys: Vec<Key> = (0..5).map(|i| Cache::key(&format!("return {i}"), false)).collect();
+        for (i, key) in keys.iter().enumerate() {
+            store(&cache, &[(*key, Entry { sites: vec![], bytecode: vec![0; 1000] })]);
+            let newest = pack_paths(&cache.packs_dir())
+                .into_iter()
+                .find(|p| {
+                    fs::metadata(p).unwrap().modified().unwrap()
+                        > SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(2_000_000)
+                })
+                .unwrap();
+            let old = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000 + i as u64);
+            File::options().write(true).open(newest).unwrap().set_modified(old).unwrap();
+        }
+        let report = cache.prune(2_500).unwrap();
+        assert_eq!(report.removed_entries, 4, "{report:?}");
+        let session = cache.session();
+        assert_eq!(session.load(&keys[0]), None);
+        assert!(session.load(&keys[4]).is_some());
+        assert_eq!(cache.prune(2_500).unwrap().removed_entries, 0);
     }
 }

@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
+use rayon::prelude::*;
 use walkdir::WalkDir;
 
 use crate::diagnostic::Diagnostic;
@@ -232,6 +233,8 @@ fn walk_root(
             || !(e.file_name().to_string_lossy().starts_with('.')
                 || e.path().strip_prefix(&root.dir).is_ok_and(|relative| excluded.is_match(relative)))
     });
+    // Walk first (cheap, in order), then read every file in parallel.
+    let mut candidates = Vec::new();
     for entry in walker {
         let entry = match entry {
             Ok(entry) => entry,
@@ -242,7 +245,8 @@ fn walk_root(
             }
         };
         let path = entry.path();
-        if path.extension().is_none_or(|e| e != "lua") || !path.is_file() {
+        let is_file = entry.file_type().is_file() || (entry.path_is_symlink() && path.is_file());
+        if path.extension().is_none_or(|e| e != "lua") || !is_file {
             continue;
         }
         let Some(relative) = relative_path(&root.dir, path) else {
@@ -253,14 +257,25 @@ fn walk_root(
             continue;
         };
         let display_path = if label.is_empty() { relative.clone() } else { format!("{label}/{relative}") };
-        let Some(file) = read_source(path, display_path, found) else {
-            continue;
+        candidates.push((entry.into_path(), relative, display_path));
+    }
+    let texts: Vec<Result<String, Diagnostic>> =
+        candidates.par_iter().map(|(path, _, display_path)| read_text(path, display_path)).collect();
+    for ((path, relative, display_path), text) in candidates.into_iter().zip(texts) {
+        let text = match text {
+            Ok(text) => text,
+            Err(diagnostic) => {
+                found.diagnostics.push(diagnostic);
+                continue;
+            }
         };
+        let file = found.files.len();
+        found.files.push(SourceFile { id: file, disk_path: path, display_path, text: text.into() });
         // `PREFIX=DIR` mounts DIR at the path PREFIX stands for, so `DIR/init.lua` is module
         // PREFIX itself, as Lua's search would find it.
         let mounted = match &root.prefix {
             Some(prefix) => format!("{}/{relative}", prefix.replace('.', "/")),
-            None => relative.clone(),
+            None => relative,
         };
         let mut named = false;
         for (position, template) in templates.iter().enumerate() {
@@ -316,31 +331,16 @@ fn push_shadowed(found: &mut Discovered, name: &str, winner: FileId, loser: File
     );
 }
 
-/// Reads `path` into a new [`SourceFile`], or records why it cannot be used.
-fn read_source(path: &Path, display_path: String, found: &mut Discovered) -> Option<FileId> {
-    let bytes = match std::fs::read(path) {
-        Ok(bytes) => bytes,
-        Err(err) => {
-            found.diagnostics.push(Diagnostic::error("io-error", format!("cannot read {display_path}: {err}")));
-            return None;
-        }
-    };
-    let text = match String::from_utf8(bytes) {
-        Ok(text) => text,
-        Err(err) => {
-            let valid = &err.as_bytes()[..err.utf8_error().valid_up_to()];
-            let text = std::str::from_utf8(valid).unwrap_or_default();
-            let (line, column) = crate::source::line_col(text, text.len());
-            found.diagnostics.push(Diagnostic::error(
-                "invalid-utf8",
-                format!("{display_path}:{line}:{column}: file is not valid UTF-8"),
-            ));
-            return None;
-        }
-    };
-    let id = found.files.len();
-    found.files.push(SourceFile { id, disk_path: path.to_path_buf(), display_path, text: text.into() });
-    Some(id)
+/// The text of `path`, or the diagnostic saying why it cannot be used.
+fn read_text(path: &Path, display_path: &str) -> Result<String, Diagnostic> {
+    let bytes = std::fs::read(path)
+        .map_err(|err| Diagnostic::error("io-error", format!("cannot read {display_path}: {err}")))?;
+    String::from_utf8(bytes).map_err(|err| {
+        let valid = &err.as_bytes()[..err.utf8_error().valid_up_to()];
+        let text = std::str::from_utf8(valid).unwrap_or_default();
+        let (line, column) = crate::source::line_col(text, text.len());
+        Diagnostic::error("invalid-utf8", format!("{display_path}:{line}:{column}: file is not valid UTF-8"))
+    })
 }
 
 /// `path` relative to `root`, with `/` separators, if every part is UTF-8.

@@ -54,6 +54,8 @@ pub struct Analysis {
     cached: Vec<(cache::Key, Option<Vec<u8>>)>,
     /// Files parsed in this run.
     parsed: usize,
+    /// The cache as this build uses it.
+    cache: Option<cache::Session>,
 }
 
 impl Analysis {
@@ -139,11 +141,12 @@ fn analyse_in_pool(plan: &Plan) -> Result<Analysis, Error> {
     let mut diagnostics = discovered.diagnostics.clone();
     let files = &discovered.files;
     // The cache is looked up in parallel: hashing every file is most of a no-change build.
+    let session = plan.cache.as_ref().map(Cache::session);
     let lookups: Vec<(cache::Key, Option<cache::Entry>)> = files
         .par_iter()
         .map(|file| {
             let key = Cache::key(&file.text, plan.strip);
-            (key, plan.cache.as_ref().and_then(|c| c.load(&key)))
+            (key, session.as_ref().and_then(|s| s.load(&key)))
         })
         .collect();
     let misses = lookups.iter().filter(|(_, entry)| entry.is_none()).count();
@@ -183,7 +186,8 @@ fn analyse_in_pool(plan: &Plan) -> Result<Analysis, Error> {
     diagnostics.extend(graph_diagnostics);
     let profiles = profiles.into_iter().map(|(name, members)| (name, graph.closure(&members))).collect();
     let cached = lookups.into_iter().map(|(key, entry)| (key, entry.map(|e| e.bytecode))).collect();
-    let analysis = Analysis { discovered, graph, entry, profiles, diagnostics, sites, cached, parsed: misses };
+    let analysis =
+        Analysis { discovered, graph, entry, profiles, diagnostics, sites, cached, parsed: misses, cache: session };
     fail_on_errors(&analysis)?;
     Ok(analysis)
 }
@@ -242,21 +246,20 @@ fn compile_bundled(plan: &Plan, analysis: &mut Analysis) -> (Vec<Option<Vec<u8>>
     let sources: Vec<_> = needed.iter().map(|&f| &files[f]).collect();
     let tracker = Tracker::new(plan, Stage::Compile, sources.len());
     let results = compile::compile_all(&sources, plan.strip, &|| tracker.step());
-    let mut stored = 0;
     for (file, result) in needed.iter().zip(results) {
         match result {
             Ok(bytes) => {
-                if let Some(cache) = &plan.cache {
+                if let Some(session) = &mut analysis.cache {
                     let entry = cache::Entry { sites: analysis.sites[*file].clone(), bytecode: bytes.clone() };
-                    stored += cache.store(&analysis.cached[*file].0, &entry);
+                    session.insert(analysis.cached[*file].0, &entry);
                 }
                 bytecode[*file] = Some(bytes);
             }
             Err(diagnostic) => analysis.diagnostics.push(diagnostic),
         }
     }
-    if let Some(cache) = &plan.cache {
-        cache.account(stored);
+    if let Some(session) = analysis.cache.take() {
+        session.finish(&analysis.cached.iter().map(|(key, _)| *key).collect());
     }
     (bytecode, needed.len())
 }

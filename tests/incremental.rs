@@ -51,29 +51,40 @@ fn a_rebuild_parses_and_compiles_only_the_changed_file() {
     assert_eq!(std::fs::read(dir.path().join("fresh.bundle")).unwrap(), cached_bytes);
 }
 
+fn packs(dir: &Path) -> Vec<std::path::PathBuf> {
+    walkdir::WalkDir::new(dir.join("cache"))
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.path().extension().is_some_and(|x| x == "pack"))
+        .map(|e| e.into_path())
+        .collect()
+}
+
 #[test]
 fn damaged_cache_entries_are_recompiled_not_used() {
     let dir = tempfile::tempdir().unwrap();
     project(dir.path(), 5);
     builder(dir.path()).try_build().unwrap();
     let good = std::fs::read(dir.path().join("out.bundle")).unwrap();
-    let entries: Vec<_> = walkdir::WalkDir::new(dir.path().join("cache"))
-        .into_iter()
-        .filter_map(Result::ok)
-        .filter(|e| e.file_type().is_file() && e.file_name() != "size")
-        .collect();
-    assert_eq!(entries.len(), 5);
-    // Flip a byte of one entry's bytecode and cut another short.
-    let mut flipped = std::fs::read(entries[0].path()).unwrap();
-    let last = flipped.len() - 1;
-    flipped[last] ^= 0x40;
-    std::fs::write(entries[0].path(), flipped).unwrap();
-    let cut = std::fs::read(entries[1].path()).unwrap();
-    std::fs::write(entries[1].path(), &cut[..cut.len() / 2]).unwrap();
+    let written = packs(dir.path());
+    assert_eq!(written.len(), 1, "one build writes one pack");
 
+    // A flipped byte in the last entry: that file alone is compiled again.
+    let mut bytes = std::fs::read(&written[0]).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x40;
+    std::fs::write(&written[0], bytes).unwrap();
     let rebuilt = builder(dir.path()).try_build().unwrap();
-    assert_eq!(rebuilt.compiled, 2);
+    assert_eq!(rebuilt.compiled, 1);
     assert!(!rebuilt.written, "the rebuilt bundle is byte-identical");
+
+    // Every pack cut inside its header: everything is compiled again, the bundle the same.
+    for pack in packs(dir.path()) {
+        let bytes = std::fs::read(&pack).unwrap();
+        std::fs::write(&pack, &bytes[..30]).unwrap();
+    }
+    let rebuilt = builder(dir.path()).try_build().unwrap();
+    assert_eq!(rebuilt.compiled, 5);
     assert_eq!(std::fs::read(dir.path().join("out.bundle")).unwrap(), good);
 }
 
@@ -88,12 +99,7 @@ fn cache_prune_keeps_the_cache_under_a_size() {
         .assert()
         .code(0)
         .stderr(predicates::str::contains("entries (").and(predicates::str::contains("left in")));
-    let left: u64 = walkdir::WalkDir::new(dir.path().join("cache"))
-        .into_iter()
-        .filter_map(Result::ok)
-        .filter(|e| e.file_type().is_file() && e.file_name() != "size")
-        .map(|e| e.metadata().unwrap().len())
-        .sum();
+    let left: u64 = packs(dir.path()).iter().map(|p| p.metadata().unwrap().len()).sum();
     assert!(left <= 2048, "{left} bytes left");
     // Pruned entries are rebuilt on demand.
     let again = builder(dir.path()).try_build().unwrap();
@@ -101,3 +107,28 @@ fn cache_prune_keeps_the_cache_under_a_size() {
 }
 
 use predicates::prelude::PredicateBooleanExt;
+
+#[test]
+fn concurrent_builds_can_share_a_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    project(dir.path(), 30);
+    let outputs: Vec<Vec<u8>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..4)
+            .map(|i| {
+                let dir = dir.path();
+                scope.spawn(move || {
+                    let output = dir.join(format!("out{i}.bundle"));
+                    let mut b = builder(dir);
+                    b.output(&output).jobs(1);
+                    b.try_build().unwrap();
+                    std::fs::read(output).unwrap()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert!(outputs.windows(2).all(|w| w[0] == w[1]));
+    // Whatever the packs hold now is intact and complete.
+    let again = builder(dir.path()).try_build().unwrap();
+    assert_eq!(again.compiled, 0);
+}
