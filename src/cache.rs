@@ -113,12 +113,12 @@ impl Cache {
         let mut session = Session { cache: self.clone(), packs: Vec::new(), index: HashMap::new(), added: Vec::new() };
         for path in pack_paths(&self.packs_dir()) {
             match read_table(&path) {
-                Some((file, rows, len)) => {
+                Some(table) => {
                     let pack = session.packs.len();
-                    for (key, offset, entry_len) in rows {
+                    for (key, offset, entry_len) in table.rows {
                         session.index.insert(key, Location { pack, offset, len: entry_len });
                     }
-                    session.packs.push((path, file, len));
+                    session.packs.push((path, table.file, table.len));
                 }
                 None => {
                     let _ = fs::remove_file(&path);
@@ -137,7 +137,7 @@ impl Cache {
         let mut packs = Vec::new();
         for path in pack_paths(&self.packs_dir()) {
             let meta = fs::metadata(&path)?;
-            let entries = read_table(&path).map_or(0, |(_, rows, _)| rows.len());
+            let entries = read_table(&path).map_or(0, |table| table.rows.len());
             packs.push((meta.modified().unwrap_or(SystemTime::UNIX_EPOCH), meta.len(), entries, path));
         }
         let total: u64 = packs.iter().map(|p| p.1).sum();
@@ -264,9 +264,16 @@ fn write_pack(dir: &Path, entries: Vec<(Key, Vec<u8>)>) -> std::io::Result<()> {
     Ok(())
 }
 
-/// The rows `(key, offset, length)` of a pack whose header and table are intact, with the
-/// open file and its length.
-fn read_table(path: &Path) -> Option<(File, Vec<(Key, u64, u32)>, u64)> {
+/// An opened pack whose header and table are intact.
+struct PackTable {
+    file: File,
+    /// `(key, offset, length)` of every entry that lies inside the file.
+    rows: Vec<(Key, u64, u32)>,
+    len: u64,
+}
+
+/// Opens a pack and reads its table, if header and table are intact.
+fn read_table(path: &Path) -> Option<PackTable> {
     let file = File::open(path).ok()?;
     let len = file.metadata().ok()?.len();
     let mut header = [0u8; PACK_HEADER];
@@ -294,7 +301,7 @@ fn read_table(path: &Path) -> Option<(File, Vec<(Key, u64, u32)>, u64)> {
         })
         .filter(|&(_, offset, entry_len)| offset.checked_add(u64::from(entry_len)).is_some_and(|end| end <= len))
         .collect();
-    Some((file, rows, len))
+    Some(PackTable { file, rows, len })
 }
 
 #[cfg(unix)]
