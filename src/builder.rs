@@ -58,6 +58,8 @@ pub struct Builder {
     includes: Vec<String>,
     excludes: Vec<String>,
     profiles: Vec<(String, Vec<String>)>,
+    groups: Vec<(String, Vec<String>)>,
+    only_profile: Option<String>,
     strip: bool,
     templates: Option<String>,
     output: Option<PathBuf>,
@@ -174,6 +176,27 @@ impl Builder {
         let modules: Vec<String> = modules.into_iter().map(Into::into).collect();
         self.profiles.retain(|(existing, _)| *existing != name);
         self.profiles.push((name, modules));
+        self
+    }
+
+    /// Defines a group: a module `name` whose table loads each member (bundled, native or
+    /// external) on first access of the field named after the member's last `.` part.
+    pub fn group(
+        &mut self,
+        name: impl Into<String>,
+        members: impl IntoIterator<Item = impl Into<String>>,
+    ) -> &mut Builder {
+        let name = name.into();
+        let members: Vec<String> = members.into_iter().map(Into::into).collect();
+        self.groups.retain(|(existing, _)| *existing != name);
+        self.groups.push((name, members));
+        self
+    }
+
+    /// Writes only the modules of profile `name` (with everything they require) into the
+    /// bundle.
+    pub fn only_profile(&mut self, name: impl Into<String>) -> &mut Builder {
+        self.only_profile = Some(name.into());
         self
     }
 
@@ -379,6 +402,8 @@ impl Builder {
             includes: self.includes.clone(),
             excludes: self.excludes.clone(),
             profiles: self.profiles.clone(),
+            groups: self.groups.clone(),
+            only_profile: self.only_profile.clone(),
             strip: self.strip,
             cache: self.cache(),
             jobs: self.jobs,

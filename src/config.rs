@@ -13,6 +13,9 @@
 //!
 //! [profiles]
 //! minimal = ["app.core"]
+//!
+//! [groups]                          # require("ai").llm loads llm on first access
+//! ai = ["llm", "tools", "agents"]
 //! ```
 
 use std::collections::BTreeMap;
@@ -51,6 +54,8 @@ pub struct Config {
     pub cache_dir: Option<String>,
     /// Named module sets; each is stored with everything its modules require.
     pub profiles: Option<BTreeMap<String, Vec<String>>>,
+    /// Modules whose tables load their members on first access.
+    pub groups: Option<BTreeMap<String, Vec<String>>>,
 }
 
 /// A loaded configuration and the directory its relative paths start from.
@@ -136,6 +141,9 @@ impl ConfigFile {
         for (name, modules) in c.profiles.iter().flatten() {
             builder.profile(name, modules.iter().cloned());
         }
+        for (name, members) in c.groups.iter().flatten() {
+            builder.group(name, members.iter().cloned());
+        }
     }
 }
 
@@ -162,6 +170,8 @@ mod tests {
             cache-dir = ".cache"
             [profiles]
             minimal = ["app.core"]
+            [groups]
+            ai = ["llm", "app.tools"]
             "#,
         )
         .unwrap();

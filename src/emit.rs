@@ -4,7 +4,9 @@
 use std::io::Write;
 use std::path::Path;
 
-use luabundle_runtime::format::{self, BlobKind, BundleContents, DepKind, Dependency, ModuleInput, Profile, Target};
+use luabundle_runtime::format::{
+    self, BlobKind, BundleContents, DepKind, Dependency, Group, ModuleInput, Profile, Target,
+};
 
 use crate::error::Error;
 use crate::graph;
@@ -26,7 +28,7 @@ pub struct EmitModule {
 }
 
 /// Encodes a bundle. `modules` must be sorted by name; `entry` and the members of
-/// `profiles` are positions in it.
+/// `profiles` are positions in it; `groups` name their members.
 ///
 /// # Errors
 /// [`Error::Format`] if the format cannot hold the contents.
@@ -36,6 +38,7 @@ pub fn bundle_bytes(
     entry: Option<usize>,
     externals: Vec<String>,
     profiles: Vec<(String, Vec<usize>)>,
+    groups: Vec<Group>,
 ) -> Result<Vec<u8>, Error> {
     let modules = modules
         .into_iter()
@@ -57,6 +60,7 @@ pub fn bundle_bytes(
             .into_iter()
             .map(|(name, members)| Profile { name, members: members.into_iter().map(|m| m as u32).collect() })
             .collect(),
+        groups,
     };
     Ok(format::encode(&contents)?)
 }

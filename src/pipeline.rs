@@ -29,6 +29,8 @@ pub(crate) struct Plan {
     pub includes: Vec<String>,
     pub excludes: Vec<String>,
     pub profiles: Vec<(String, Vec<String>)>,
+    pub groups: Vec<(String, Vec<String>)>,
+    pub only_profile: Option<String>,
     pub strip: bool,
     pub cache: Option<Cache>,
     pub jobs: Option<usize>,
@@ -106,7 +108,7 @@ pub(crate) fn run(plan: &Plan, output: Option<&Path>) -> Result<Output, Error> {
             elapsed: Duration::ZERO,
         };
         if let Some(output) = output {
-            let bytes = bundle_bytes(&analysis, bytecode)?;
+            let bytes = bundle_bytes(plan, &analysis, bytecode)?;
             result.bytes = bytes.len() as u64;
             result.written = emit::write_atomically(output, &bytes)?;
         }
@@ -184,7 +186,27 @@ fn analyse_in_pool(plan: &Plan) -> Result<Analysis, Error> {
             evaluator.module_name(program, module, path)
         });
     diagnostics.extend(graph_diagnostics);
-    let profiles = profiles.into_iter().map(|(name, members)| (name, graph.closure(&members))).collect();
+    let mut graph = graph;
+    let mut entry = entry;
+    let mut profiles: Vec<(String, Vec<usize>)> =
+        profiles.into_iter().map(|(name, members)| (name, graph.closure(&members))).collect();
+    if let Some(only) = &plan.only_profile {
+        let Some((_, closure)) = profiles.iter().find(|(name, _)| name == only) else {
+            let known: Vec<&str> = profiles.iter().map(|(n, _)| n.as_str()).collect();
+            return Err(Error::Usage(format!("no profile named `{only}` (profiles: {})", known.join(", "))));
+        };
+        let closure = closure.clone();
+        graph.bundled = (0..discovered.modules.len()).map(|i| closure.binary_search(&i).is_ok()).collect();
+        profiles.retain(|(name, _)| name == only);
+        if let Some(e) = entry.filter(|e| !graph.bundled[*e]) {
+            diagnostics.push(Diagnostic::warning(
+                "entry-outside-profile",
+                format!("entry `{}` is not in profile `{only}`; the bundle has no entry", discovered.modules[e].name),
+            ));
+            entry = None;
+        }
+    }
+    diagnostics.extend(check_groups(plan, &discovered));
     let cached = lookups.into_iter().map(|(key, entry)| (key, entry.map(|e| e.bytecode))).collect();
     let analysis =
         Analysis { discovered, graph, entry, profiles, diagnostics, sites, cached, parsed: misses, cache: session };
@@ -230,6 +252,28 @@ fn find_profiles(plan: &Plan, discovered: &Discovered, diagnostics: &mut Vec<Dia
     profiles
 }
 
+/// Groups must not shadow a module and must give each member its own field.
+fn check_groups(plan: &Plan, discovered: &Discovered) -> Vec<Diagnostic> {
+    let mut problems = Vec::new();
+    for (name, members) in &plan.groups {
+        if position(discovered, name).is_some() {
+            problems
+                .push(Diagnostic::error("group-shadows-module", format!("group `{name}` has the name of a module")));
+        }
+        let mut fields = std::collections::BTreeMap::new();
+        for member in members {
+            let field = member.rsplit('.').next().unwrap_or(member);
+            if let Some(other) = fields.insert(field, member) {
+                problems.push(Diagnostic::error(
+                    "group-field-conflict",
+                    format!("group `{name}`: members `{other}` and `{member}` both become field `{field}`"),
+                ));
+            }
+        }
+    }
+    problems
+}
+
 fn position(discovered: &Discovered, name: &str) -> Option<usize> {
     discovered.modules.binary_search_by(|m| m.name.as_str().cmp(name)).ok()
 }
@@ -272,7 +316,7 @@ fn fail_on_errors(analysis: &Analysis) -> Result<(), Error> {
     Ok(())
 }
 
-fn bundle_bytes(analysis: &Analysis, mut bytecode: Vec<Option<Vec<u8>>>) -> Result<Vec<u8>, Error> {
+fn bundle_bytes(plan: &Plan, analysis: &Analysis, mut bytecode: Vec<Option<Vec<u8>>>) -> Result<Vec<u8>, Error> {
     let files = &analysis.discovered.files;
     let modules = &analysis.discovered.modules;
     let bundled = &analysis.graph.bundled;
@@ -313,5 +357,10 @@ fn bundle_bytes(analysis: &Analysis, mut bytecode: Vec<Option<Vec<u8>>>) -> Resu
         .iter()
         .map(|(name, members)| (name.clone(), members.iter().map(|&m| position[m]).collect()))
         .collect();
-    emit::bundle_bytes(luabundle_runtime::target::linked(), emitted, entry, externals, profiles)
+    let groups = plan
+        .groups
+        .iter()
+        .map(|(name, members)| luabundle_runtime::format::Group { name: name.clone(), members: members.clone() })
+        .collect();
+    emit::bundle_bytes(luabundle_runtime::target::linked(), emitted, entry, externals, profiles, groups)
 }

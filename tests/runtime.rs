@@ -219,6 +219,7 @@ fn foreign_bundle(target: Target) -> Vec<u8> {
         entry: None,
         externals: vec![],
         profiles: vec![],
+        groups: vec![],
     })
     .unwrap()
 }

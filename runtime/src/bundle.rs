@@ -5,9 +5,12 @@
 //! the header and index alone, whatever the bundle's size.
 
 use std::borrow::Cow;
+use std::collections::BTreeSet;
 use std::fs::File;
+use std::ops::Deref;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use crate::error::{Error, Result};
 use crate::format::{self, FormatError, Header, Index, ModuleRecord, Span, Target, HEADER_LEN, TRAILER_LEN};
@@ -29,6 +32,41 @@ struct Inner {
     header: Header,
     target: Target,
     index: Index,
+    /// Per module, once its bytes have been verified: where the verified bytes are.
+    verified: Vec<OnceLock<Verified>>,
+    /// Blob bytes read from storage and hashed so far.
+    bytes_read: AtomicU64,
+}
+
+/// A module whose bytes passed their hash check.
+enum Verified {
+    /// In memory that never changes (embedded or owned bundles): use them where they are.
+    InPlace,
+    /// Read from a file by a prefetch and kept.
+    Kept(Arc<[u8]>),
+}
+
+/// The verified bytes of one module, exactly the buffer that was hashed.
+#[derive(Debug)]
+pub enum Blob<'a> {
+    /// Borrowed from an in-memory bundle.
+    Borrowed(&'a [u8]),
+    /// Kept by a prefetch, shared.
+    Shared(Arc<[u8]>),
+    /// Read from the file for this load.
+    Owned(Vec<u8>),
+}
+
+impl Deref for Blob<'_> {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            Blob::Borrowed(bytes) => bytes,
+            Blob::Shared(bytes) => bytes,
+            Blob::Owned(bytes) => bytes,
+        }
+    }
 }
 
 enum Storage {
@@ -147,7 +185,9 @@ impl Bundle {
         let target = format::decode_target(&target_bytes).map_err(format_error)?;
         let index = format::decode_index(&index_bytes, header.blobs.len).map_err(format_error)?;
         drop((head, tail, target_bytes, index_bytes));
-        Ok(Bundle { inner: Arc::new(Inner { label, storage, header, target, index }) })
+        let verified = (0..index.modules.len()).map(|_| OnceLock::new()).collect();
+        let inner = Inner { label, storage, header, target, index, verified, bytes_read: AtomicU64::new(0) };
+        Ok(Bundle { inner: Arc::new(inner) })
     }
 
     /// Replaces the name used for this bundle in error messages (the path, for opened files).
@@ -207,31 +247,103 @@ impl Bundle {
         })
     }
 
-    /// The bytes of module number `position`, read once and checked against the index's
-    /// blake3 hash. The returned buffer is exactly the one that was hashed.
+    /// The bytes of module number `position`, checked against the index's blake3 hash. The
+    /// returned buffer is exactly the one that was hashed. Bytes in memory are hashed once per
+    /// bundle; bytes in a file are read and hashed on every call, unless a prefetch kept them.
     ///
     /// # Errors
     /// [`Error::Io`] if reading fails, [`Error::BlobHashMismatch`] if the bytes are damaged.
     ///
     /// # Panics
     /// If `position` is not below the module count.
-    pub fn verified_blob(&self, position: usize) -> Result<Cow<'_, [u8]>> {
+    pub fn verified_blob(&self, position: usize) -> Result<Blob<'_>> {
         let inner = &*self.inner;
-        let record = &inner.index.modules[position];
-        // The index is validated against the blob region, which the header check placed
-        // inside the file, so this addition cannot overflow.
-        let span = Span { offset: inner.header.blobs.offset + record.blob.offset, len: record.blob.len };
+        let in_memory = |span: Span| match &inner.storage {
+            Storage::Static(b) => Some(&b[span.offset as usize..(span.offset + span.len) as usize]),
+            Storage::Owned(b) => Some(&b[span.offset as usize..(span.offset + span.len) as usize]),
+            Storage::File(_) => None,
+        };
+        let span = self.blob_span(position);
+        match inner.verified[position].get() {
+            Some(Verified::InPlace) => return Ok(Blob::Borrowed(in_memory(span).expect("in-memory bundle"))),
+            Some(Verified::Kept(bytes)) => return Ok(Blob::Shared(bytes.clone())),
+            None => {}
+        }
         let bytes = inner.storage.read(span, &inner.label)?;
-        let found = blake3::hash(&bytes);
+        inner.bytes_read.fetch_add(span.len, Ordering::Relaxed);
+        self.check_hash(position, &bytes)?;
+        Ok(match bytes {
+            Cow::Borrowed(bytes) => {
+                let _ = inner.verified[position].set(Verified::InPlace);
+                Blob::Borrowed(bytes)
+            }
+            Cow::Owned(bytes) => Blob::Owned(bytes),
+        })
+    }
+
+    /// Where module `position`'s blob is in the file. The index is validated against the
+    /// blob region, which the header check placed inside the file, so this cannot overflow.
+    fn blob_span(&self, position: usize) -> Span {
+        let record = &self.inner.index.modules[position];
+        Span { offset: self.inner.header.blobs.offset + record.blob.offset, len: record.blob.len }
+    }
+
+    fn check_hash(&self, position: usize, bytes: &[u8]) -> Result<()> {
+        let record = &self.inner.index.modules[position];
+        let found = blake3::hash(bytes);
         if found.as_bytes() != &record.hash {
             return Err(Error::BlobHashMismatch {
-                bundle: inner.label.clone(),
+                bundle: self.inner.label.clone(),
                 module: record.name.clone(),
                 expected: format::hex(&record.hash),
                 found: found.to_hex().to_string(),
             });
         }
-        Ok(bytes)
+        Ok(())
+    }
+
+    /// Blob bytes read and hashed so far, over all states: modules never required are never
+    /// read.
+    pub fn bytes_read(&self) -> u64 {
+        self.inner.bytes_read.load(Ordering::Relaxed)
+    }
+
+    /// Reads and verifies `names` and every module they require eagerly, on a background
+    /// thread, so that their first `require` only has to hand verified bytes to Lua.
+    /// Unknown names are skipped. Wait for it with [`Prefetch::wait`], or let it run.
+    pub fn prefetch(&self, names: &[&str]) -> Prefetch {
+        let index = self.index();
+        let mut todo: Vec<usize> = names.iter().filter_map(|n| index.position(n)).collect();
+        let mut wanted = BTreeSet::new();
+        while let Some(position) = todo.pop() {
+            if wanted.insert(position) {
+                let eager = index.modules[position].deps.iter().filter(|d| d.kind == format::DepKind::Eager);
+                todo.extend(eager.map(|d| d.module as usize));
+            }
+        }
+        let bundle = self.clone();
+        let handle = std::thread::spawn(move || {
+            let mut done = 0;
+            for position in wanted {
+                bundle.keep_verified(position)?;
+                done += 1;
+            }
+            Ok(done)
+        });
+        Prefetch { handle }
+    }
+
+    fn keep_verified(&self, position: usize) -> Result<()> {
+        if self.inner.verified[position].get().is_some() {
+            return Ok(());
+        }
+        match self.verified_blob(position)? {
+            Blob::Owned(bytes) => {
+                let _ = self.inner.verified[position].set(Verified::Kept(bytes.into()));
+            }
+            Blob::Borrowed(_) | Blob::Shared(_) => {}
+        }
+        Ok(())
     }
 
     /// Verifies the target and every module's hash, for tools; loading needs none of this
@@ -244,7 +356,8 @@ impl Bundle {
         (0..self.inner.index.modules.len()).try_for_each(|i| self.verified_blob(i).map(drop))
     }
 
-    /// Makes every module of the bundle requirable in `lua` through `package.preload`.
+    /// Makes every module of the bundle requirable in `lua` through `package.preload`, with
+    /// the default options (see [`Bundle::installer`] for the others).
     ///
     /// Nothing is read, verified or run here, and the cost does not depend on the number of
     /// modules: a module materialises on its first lookup. On first `require` its blob is
@@ -253,8 +366,30 @@ impl Bundle {
     /// # Errors
     /// [`Error::TargetMismatch`] if the bundle was built for another VM, [`Error::Install`]
     /// if the state has no `package` library.
-    pub fn install(&self, lua: &mlua::Lua) -> Result<()> {
-        crate::loader::install(self, lua)
+    pub fn install(&self, lua: &mlua::Lua) -> Result<crate::Installed> {
+        self.installer().install(lua)
+    }
+
+    /// Options for installing this bundle: profile, native modules, hooks, hermetic mode.
+    pub fn installer(&self) -> crate::Installer {
+        crate::Installer::new(self)
+    }
+}
+
+/// A prefetch running in the background; see [`Bundle::prefetch`].
+#[derive(Debug)]
+pub struct Prefetch {
+    handle: std::thread::JoinHandle<Result<usize>>,
+}
+
+impl Prefetch {
+    /// Waits for the prefetch and returns how many modules it verified.
+    ///
+    /// # Errors
+    /// The first module that could not be read or failed its hash check (a later `require`
+    /// of it fails the same way).
+    pub fn wait(self) -> Result<usize> {
+        self.handle.join().unwrap_or(Ok(0))
     }
 }
 

@@ -78,6 +78,16 @@ pub enum Error {
         /// `Send + Sync` without mlua's `send` feature.)
         message: String,
     },
+    /// The installer asked for a profile the bundle does not have.
+    #[error("bundle {bundle} has no profile '{profile}' (profiles: {})", if known.is_empty() { "none".to_string() } else { known.join(", ") })]
+    UnknownProfile {
+        /// The bundle.
+        bundle: String,
+        /// The profile asked for.
+        profile: String,
+        /// The profiles it has.
+        known: Vec<String>,
+    },
     /// The Lua state could not be prepared (e.g. `package` is missing).
     #[error("cannot install bundle {bundle}: {message}")]
     Install {

@@ -151,6 +151,17 @@ pub struct Profile {
     pub members: Vec<u32>,
 }
 
+/// A module that gathers others: `require(name)` returns a table whose fields load the
+/// members on first access.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct Group {
+    /// The group's module name.
+    pub name: String,
+    /// Member module names (bundled, native or external); the field for each is the last
+    /// `.`-separated part of its name.
+    pub members: Vec<String>,
+}
+
 /// The bundle's table of contents.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Encode, Decode)]
 pub struct Index {
@@ -162,6 +173,8 @@ pub struct Index {
     pub externals: Vec<String>,
     /// Named module subsets.
     pub profiles: Vec<Profile>,
+    /// Modules that gather others.
+    pub groups: Vec<Group>,
 }
 
 impl Index {
@@ -201,6 +214,8 @@ pub struct BundleContents {
     pub externals: Vec<String>,
     /// Named module subsets.
     pub profiles: Vec<Profile>,
+    /// Modules that gather others.
+    pub groups: Vec<Group>,
 }
 
 /// What is wrong with a bundle's bytes. Each variant is one way a bundle can be damaged.
@@ -322,6 +337,7 @@ pub fn encode(contents: &BundleContents) -> Result<Vec<u8>, FormatError> {
         entry: contents.entry,
         externals: contents.externals.clone(),
         profiles: contents.profiles.clone(),
+        groups: contents.groups.clone(),
     };
     validate_index(&index, blobs.len() as u64)?;
     let target = encode_part("target", &contents.target)?;
@@ -551,6 +567,11 @@ fn validate_index(index: &Index, blobs_len: u64) -> Result<(), FormatError> {
             return Err(invalid(format!("profile {:?} names a module out of range", profile.name)));
         }
     }
+    for group in &index.groups {
+        if group.name.is_empty() || group.name.contains('\0') || index.position(&group.name).is_some() {
+            return Err(invalid(format!("group {:?} is empty-named or shadows a module", group.name)));
+        }
+    }
     Ok(())
 }
 
@@ -580,6 +601,7 @@ mod tests {
             entry: Some(0),
             externals: vec!["lfs".into()],
             profiles: vec![Profile { name: "min".into(), members: vec![1] }],
+            groups: vec![Group { name: "all".into(), members: vec!["a".into(), "b".into()] }],
         }
     }
 

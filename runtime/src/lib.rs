@@ -22,9 +22,13 @@
 mod bundle;
 mod error;
 pub mod format;
+mod installer;
 mod loader;
+mod stats;
 pub mod target;
 
-pub use bundle::{Bundle, MAX_BUNDLE_LEN};
+pub use bundle::{Blob, Bundle, Prefetch, MAX_BUNDLE_LEN};
 pub use error::{Error, Result};
 pub use format::{BlobKind, DepKind, Target};
+pub use installer::{Installed, Installer, NativeInit};
+pub use stats::{LoadEvent, LoadRecord, ModuleStats, Origin};

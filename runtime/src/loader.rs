@@ -1,88 +1,261 @@
 //! Installing a bundle into a Lua state: lazy `package.preload` entries.
 //!
 //! Install creates a fixed handful of Lua objects whatever the bundle's size: a metatable on
-//! `package.preload` whose `__index` looks a name up in the bundle's index and, only then,
-//! creates that module's loader. The loader verifies the module's bytes, loads them in binary
-//! mode, and calls the chunk with `(name, path)` as Lua's own file loaders do, so `require`
-//! keeps its usual semantics (`package.loaded`, `true` for modules returning nothing).
+//! `package.preload` whose `__index` looks a name up (bundle index, native modules, groups)
+//! and only then creates that module's loader. A bundled module's loader verifies the bytes,
+//! loads them in the mode their kind names, and calls the chunk with `(name, path)` as Lua's
+//! own file loaders do, so `require` keeps its usual semantics (`package.loaded`, `true` for
+//! modules returning nothing). Loads are timed through a to-be-closed variable, which sees
+//! errors without catching them, so tracebacks still start where the error happened.
 
-use mlua::{Function, Lua, Table, Value};
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use mlua::{Function, Lua, MultiValue, Table, Value};
 
 use crate::bundle::Bundle;
 use crate::error::{Error, Result};
 use crate::format::BlobKind;
+use crate::installer::{Installed, Installer};
+use crate::stats::{Origin, SharedTracker, Tracker};
 
-/// The `__index` metamethod, written in Lua so that module bodies run as plain Lua calls and
-/// their errors and tracebacks pass through untouched.
-const PRELOAD_INDEX: &str = r#"
-local find, materialise, previous = ...
-local rawset, error, type = rawset, error, type
+/// The `package.preload` metatable, written in Lua so that module bodies run as plain Lua
+/// calls and their errors and tracebacks pass through untouched.
+const PRELOAD_META: &str = r#"
+local resolve, materialise, begin_load, end_load, init_native, group_members, list_names, previous = ...
+local rawset, rawget, error, type, next, setmetatable, tostring = rawset, rawget, error, type, next, setmetatable, tostring
+
+local frame_meta = {
+  __close = function(_, err)
+    if err == nil then end_load(nil) else end_load(tostring(err)) end
+  end,
+}
+local function frame(name, origin)
+  begin_load(name, origin)
+  return setmetatable({}, frame_meta)
+end
+
 local function chain(preload, name)
   if type(previous) == "function" then return previous(preload, name) end
   if type(previous) == "table" then return previous[name] end
   return nil
 end
-return function(preload, name)
-  local position, path = find(name)
-  if position == nil then return chain(preload, name) end
-  local function loader()
-    local chunk, err = materialise(position)
-    if chunk == nil then error(err, 0) end
-    return chunk(name, path)
+
+local function group(members)
+  return setmetatable({}, {
+    __index = function(t, field)
+      local module = members[field]
+      if module == nil then return nil end
+      local value = require(module)
+      rawset(t, field, value)
+      return value
+    end,
+  })
+end
+
+-- A loader for `name`, and whether it must not be cached.
+local function make_loader(name)
+  local kind, handle, path = resolve(name)
+  if kind == "bundle" then
+    return function()
+      local f <close> = frame(name, "bundle")
+      local chunk, err = materialise(handle)
+      if chunk == nil then error(err, 0) end
+      return chunk(name, path)
+    end
+  elseif kind == "native" then
+    return function()
+      local f <close> = frame(name, "native")
+      local ok, value = init_native(handle)
+      if not ok then error(value, 0) end
+      return value
+    end
+  elseif kind == "group" then
+    return function() return group(group_members(handle)) end
+  elseif kind == "denied" then
+    return function() error(handle, 0) end, true
   end
-  rawset(preload, name, loader)
+  return nil
+end
+
+local meta = {}
+meta.__index = function(preload, name)
+  if type(name) ~= "string" then return chain(preload, name) end
+  local loader, transient = make_loader(name)
+  if loader == nil then return chain(preload, name) end
+  if not transient then rawset(preload, name, loader) end
   return loader
+end
+-- pairs(package.preload): the entries set so far, then every other requirable name.
+meta.__pairs = function(preload)
+  local names, i, key, raw = nil, 0, nil, true
+  return function()
+    if raw then
+      local k, v = next(preload, key)
+      if k ~= nil then key = k return k, v end
+      raw, names = false, list_names()
+    end
+    while true do
+      i = i + 1
+      local name = names[i]
+      if name == nil then return nil end
+      if rawget(preload, name) == nil then return name, preload[name] end
+    end
+  end, preload, nil
+end
+return meta
+"#;
+
+/// Replaces `load`, `loadfile` and `dofile` with versions that accept text chunks only.
+const TEXT_ONLY_LOAD: &str = r#"
+local raw_load, raw_loadfile, select, assert = load, loadfile, select, assert
+load = function(chunk, chunkname, mode, ...)
+  if select('#', ...) > 0 then return raw_load(chunk, chunkname, "t", ...) end
+  return raw_load(chunk, chunkname, "t")
+end
+loadfile = function(filename, mode, ...)
+  if select('#', ...) > 0 then return raw_loadfile(filename, "t", ...) end
+  return raw_loadfile(filename, "t")
+end
+dofile = function(filename)
+  local chunk = assert(raw_loadfile(filename, "t"))
+  return chunk()
 end
 "#;
 
-pub(crate) fn install(bundle: &Bundle, lua: &Lua) -> Result<()> {
+/// Keeps only the preload searcher, then explains what is missing.
+const HERMETIC_SEARCHERS: &str = r#"
+local explain = ...
+local preload_searcher = package.searchers[1]
+package.searchers = { preload_searcher, function(name) return "\n\t" .. explain(name) end }
+"#;
+
+/// Which modules of the bundle this installation makes requirable.
+struct Visibility {
+    profile: Option<String>,
+    members: Option<Vec<bool>>,
+}
+
+impl Visibility {
+    fn allows(&self, position: usize) -> bool {
+        self.members.as_ref().is_none_or(|m| m[position])
+    }
+}
+
+pub(crate) fn install(installer: Installer, lua: &Lua) -> Result<Installed> {
+    let bundle = installer.bundle.clone();
     bundle.check_target()?;
     let install_error =
         |err: mlua::Error| Error::Install { bundle: bundle.label().to_string(), message: err.to_string() };
-    let preload = preload_table(lua).map_err(install_error)?;
-    let find = find_function(bundle, lua).map_err(install_error)?;
-    let materialise = materialise_function(bundle, lua).map_err(install_error)?;
+    let visibility = Arc::new(visibility(&bundle, installer.profile.as_deref())?);
+    let visible = Arc::new(visible_names(&bundle, &visibility, &installer));
+    let tracker = Tracker::new(installer.hooks.clone());
+    let installer = Arc::new(installer);
+
+    let preload: Table = lua.globals().get::<Table>("package").and_then(|p| p.get("preload")).map_err(install_error)?;
     let metatable = match preload.metatable() {
         Some(existing) => existing,
         None => lua.create_table().map_err(install_error)?,
     };
     let previous: Value = metatable.raw_get("__index").map_err(install_error)?;
-    let index: Function =
-        lua.load(PRELOAD_INDEX).set_name("=luabundle").call((find, materialise, previous)).map_err(install_error)?;
-    metatable.raw_set("__index", index).map_err(install_error)?;
-    preload.set_metatable(Some(metatable)).map_err(install_error)
+    let functions = (
+        resolve_function(lua, &installer, &visibility).map_err(install_error)?,
+        materialise_function(lua, &bundle, &tracker).map_err(install_error)?,
+        begin_function(lua, &tracker).map_err(install_error)?,
+        end_function(lua, &tracker).map_err(install_error)?,
+        native_function(lua, &installer).map_err(install_error)?,
+        group_function(lua, &bundle).map_err(install_error)?,
+        names_function(lua, &visible).map_err(install_error)?,
+        previous,
+    );
+    let meta: Table = lua.load(PRELOAD_META).set_name("=[luabundle loader]").call(functions).map_err(install_error)?;
+    for key in ["__index", "__pairs"] {
+        metatable.raw_set(key, meta.raw_get::<Value>(key).map_err(install_error)?).map_err(install_error)?;
+    }
+    preload.set_metatable(Some(metatable)).map_err(install_error)?;
+    if !installer.allow_binary_chunks {
+        lua.load(TEXT_ONLY_LOAD).set_name("=[luabundle loader]").exec().map_err(install_error)?;
+    }
+    if installer.hermetic {
+        let explain = explain_function(lua, &bundle, &visible).map_err(install_error)?;
+        lua.load(HERMETIC_SEARCHERS).set_name("=[luabundle loader]").call::<()>(explain).map_err(install_error)?;
+    }
+    Ok(Installed { bundle, tracker, lua: lua.weak(), visible })
 }
 
-fn preload_table(lua: &Lua) -> mlua::Result<Table> {
-    let package: Table = lua.globals().get("package")?;
-    package.get("preload")
+fn visibility(bundle: &Bundle, profile: Option<&str>) -> Result<Visibility> {
+    let Some(name) = profile else { return Ok(Visibility { profile: None, members: None }) };
+    let index = bundle.index();
+    let Some(found) = index.profiles.iter().find(|p| p.name == name) else {
+        return Err(Error::UnknownProfile {
+            bundle: bundle.label().to_string(),
+            profile: name.to_string(),
+            known: index.profiles.iter().map(|p| p.name.clone()).collect(),
+        });
+    };
+    let mut members = vec![false; index.modules.len()];
+    for &m in &found.members {
+        members[m as usize] = true;
+    }
+    Ok(Visibility { profile: Some(name.to_string()), members: Some(members) })
 }
 
-/// `find(name) -> position, path` (zero-based position) or nothing.
-fn find_function(bundle: &Bundle, lua: &Lua) -> mlua::Result<Function> {
-    let bundle = bundle.clone();
-    lua.create_function(move |_, name: Value| {
-        let Value::String(name) = name else {
-            return Ok((None, None));
+fn visible_names(bundle: &Bundle, visibility: &Visibility, installer: &Installer) -> Vec<String> {
+    let index = bundle.index();
+    let modules = index.modules.iter().enumerate().filter(|(i, _)| visibility.allows(*i)).map(|(_, m)| m.name.clone());
+    let groups = index.groups.iter().map(|g| g.name.clone());
+    let natives = installer.natives.keys().cloned();
+    let names: BTreeSet<String> = modules.chain(groups).chain(natives).collect();
+    names.into_iter().collect()
+}
+
+/// `resolve(name) -> kind, handle, path`: kind `bundle` (handle: position), `native`
+/// (handle: name), `group` (handle: position in the groups), `denied` (handle: message), or
+/// nothing.
+fn resolve_function(lua: &Lua, installer: &Arc<Installer>, visibility: &Arc<Visibility>) -> mlua::Result<Function> {
+    let installer = installer.clone();
+    let visibility = visibility.clone();
+    lua.create_function(move |lua, name: mlua::LuaString| {
+        let name = name.to_str()?.to_string();
+        let bundle = &installer.bundle;
+        let index = bundle.index();
+        let answer = |kind: &str, handle: Value, path: Option<String>| -> mlua::Result<MultiValue> {
+            Ok(MultiValue::from_vec(vec![
+                Value::String(lua.create_string(kind)?),
+                handle,
+                path.map_or(Ok(Value::Nil), |p| lua.create_string(p).map(Value::String))?,
+            ]))
         };
-        let Ok(name) = name.to_str() else {
-            return Ok((None, None));
-        };
-        let Some(position) = bundle.index().position(&name) else {
-            return Ok((None, None));
-        };
-        Ok((Some(position), Some(bundle.index().modules[position].path.clone())))
+        if installer.natives.contains_key(&name) {
+            return answer("native", Value::String(lua.create_string(&name)?), None);
+        }
+        if let Some(position) = index.position(&name) {
+            if visibility.allows(position) {
+                return answer("bundle", Value::Integer(position as i64), Some(index.modules[position].path.clone()));
+            }
+            let message = format!(
+                "module '{name}' is in bundle {} but not in profile '{}'",
+                bundle.label(),
+                visibility.profile.as_deref().unwrap_or_default()
+            );
+            return answer("denied", Value::String(lua.create_string(message)?), None);
+        }
+        if let Some(group) = index.groups.iter().position(|g| g.name == name) {
+            return answer("group", Value::Integer(group as i64), None);
+        }
+        Ok(MultiValue::new())
     })
 }
 
 /// `materialise(position) -> chunk` or `nil, message`.
-fn materialise_function(bundle: &Bundle, lua: &Lua) -> mlua::Result<Function> {
+fn materialise_function(lua: &Lua, bundle: &Bundle, tracker: &SharedTracker) -> mlua::Result<Function> {
     let bundle = bundle.clone();
+    let tracker = tracker.clone();
     lua.create_function(move |lua, position: usize| {
         if position >= bundle.index().modules.len() {
             return Ok((None, Some(format!("no module #{position} in bundle {}", bundle.label()))));
         }
-        match load_module(&bundle, lua, position) {
+        match load_module(&bundle, lua, position, &tracker) {
             Ok(chunk) => Ok((Some(chunk), None)),
             Err(err) => Ok((None, Some(err.to_string()))),
         }
@@ -90,14 +263,133 @@ fn materialise_function(bundle: &Bundle, lua: &Lua) -> mlua::Result<Function> {
 }
 
 /// Verifies module `position` and loads it, in the mode its kind demands.
-fn load_module(bundle: &Bundle, lua: &Lua, position: usize) -> Result<Function> {
+fn load_module(bundle: &Bundle, lua: &Lua, position: usize, tracker: &SharedTracker) -> Result<Function> {
     let record = &bundle.index().modules[position];
     let bytes = bundle.verified_blob(position)?;
+    if let Ok(mut tracker) = tracker.lock() {
+        tracker.record_bytes(bytes.len() as u64);
+    }
     let mode = match record.kind {
         BlobKind::Bytecode => mlua::chunk::ChunkMode::Binary,
         BlobKind::Source => mlua::chunk::ChunkMode::Text,
     };
-    lua.load(bytes.as_ref()).set_name(record.chunk_name.as_str()).set_mode(mode).into_function().map_err(|err| {
-        Error::Load { bundle: bundle.label().to_string(), module: record.name.clone(), message: err.to_string() }
+    let chunk: &[u8] = &bytes;
+    lua.load(chunk).set_name(record.chunk_name.as_str()).set_mode(mode).into_function().map_err(|err| Error::Load {
+        bundle: bundle.label().to_string(),
+        module: record.name.clone(),
+        message: err.to_string(),
     })
+}
+
+fn begin_function(lua: &Lua, tracker: &SharedTracker) -> mlua::Result<Function> {
+    let tracker = tracker.clone();
+    lua.create_function(move |_, (name, origin): (String, String)| {
+        let origin = if origin == "native" { Origin::Native } else { Origin::Bundle };
+        if let Ok(mut tracker) = tracker.lock() {
+            tracker.begin(&name, origin);
+        }
+        Ok(())
+    })
+}
+
+fn end_function(lua: &Lua, tracker: &SharedTracker) -> mlua::Result<Function> {
+    let tracker = tracker.clone();
+    lua.create_function(move |_, error: Option<String>| {
+        if let Ok(mut tracker) = tracker.lock() {
+            tracker.end(error);
+        }
+        Ok(())
+    })
+}
+
+/// `init_native(name) -> true, value` or `false, message`.
+fn native_function(lua: &Lua, installer: &Arc<Installer>) -> mlua::Result<Function> {
+    let installer = installer.clone();
+    lua.create_function(move |lua, name: String| {
+        let Some(init) = installer.natives.get(&name) else {
+            return Ok((false, Value::String(lua.create_string(format!("no native module '{name}'"))?)));
+        };
+        match init(lua) {
+            Ok(value) => Ok((true, value)),
+            Err(err) => {
+                let message = format!("native module '{name}' failed to initialise: {err}");
+                Ok((false, Value::String(lua.create_string(message)?)))
+            }
+        }
+    })
+}
+
+/// `group_members(position) -> { field = module name }`.
+fn group_function(lua: &Lua, bundle: &Bundle) -> mlua::Result<Function> {
+    let bundle = bundle.clone();
+    lua.create_function(move |lua, position: usize| {
+        let table = lua.create_table()?;
+        if let Some(group) = bundle.index().groups.get(position) {
+            for member in &group.members {
+                let field = member.rsplit('.').next().unwrap_or(member);
+                table.raw_set(field, member.as_str())?;
+            }
+        }
+        Ok(table)
+    })
+}
+
+/// `list_names() -> { name, ... }` of every requirable name.
+fn names_function(lua: &Lua, visible: &Arc<Vec<String>>) -> mlua::Result<Function> {
+    let visible = visible.clone();
+    lua.create_function(move |lua, ()| lua.create_sequence_from(visible.iter().map(String::as_str)))
+}
+
+/// `explain(name) -> message` for a module that hermetic mode could not find.
+fn explain_function(lua: &Lua, bundle: &Bundle, visible: &Arc<Vec<String>>) -> mlua::Result<Function> {
+    let label = bundle.label().to_string();
+    let visible = visible.clone();
+    lua.create_function(move |_, name: String| {
+        let mut message = format!("no module '{name}' in bundle {label} (hermetic: the file system is not searched)");
+        let close = closest_names(&name, &visible);
+        if !close.is_empty() {
+            message.push_str(&format!("; closest bundled names: {}", close.join(", ")));
+        }
+        Ok(message)
+    })
+}
+
+/// Up to three names within a small edit distance of `name`, closest first.
+fn closest_names(name: &str, names: &[String]) -> Vec<String> {
+    let limit = (name.chars().count() / 3).clamp(1, 4);
+    let mut scored: Vec<(usize, &String)> = names
+        .iter()
+        .map(|candidate| (edit_distance(&name.to_lowercase(), &candidate.to_lowercase()), candidate))
+        .filter(|(distance, _)| *distance <= limit)
+        .collect();
+    scored.sort();
+    scored.into_iter().take(3).map(|(_, n)| n.clone()).collect()
+}
+
+/// Levenshtein distance in characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (above + 1).min(row[j] + 1).min(diagonal + usize::from(ca != cb));
+            diagonal = above;
+        }
+    }
+    row[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn closest_names_are_few_and_ordered() {
+        let names: Vec<String> = ["app.util", "app.utils", "app.config", "zzz"].iter().map(|s| s.to_string()).collect();
+        assert_eq!(closest_names("app.utl", &names), ["app.util", "app.utils"]);
+        assert!(closest_names("nothing.like.it", &names).is_empty());
+    }
 }

@@ -1,0 +1,174 @@
+//! `Installer`: how a bundle is installed into a Lua state (profile, native modules, hooks,
+//! hermetic mode, binary chunks), and `Installed`, the handle that reads statistics and
+//! unloads modules afterwards.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use mlua::{Lua, Table, Value};
+
+use crate::bundle::Bundle;
+use crate::error::{Error, Result};
+use crate::loader;
+use crate::stats::{Hook, LoadEvent, LoadRecord, ModuleStats, SharedTracker};
+
+/// Initialises a native module on its first `require`.
+pub type NativeInit = Arc<dyn Fn(&Lua) -> mlua::Result<Value> + Send + Sync>;
+
+/// Options for installing a bundle; from [`Bundle::installer`].
+///
+/// ```no_run
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let bundle = luabundle_runtime::Bundle::open("app.bundle")?;
+/// let lua = mlua::Lua::new();
+/// let installed = bundle
+///     .installer()
+///     .profile("minimal")
+///     .native("clock", |lua| Ok(mlua::Value::Table(lua.create_table()?)))
+///     .on_load(|event| eprintln!("{event:?}"))
+///     .hermetic(true)
+///     .install(&lua)?;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Installer {
+    pub(crate) bundle: Bundle,
+    pub(crate) profile: Option<String>,
+    pub(crate) natives: BTreeMap<String, NativeInit>,
+    pub(crate) hooks: Vec<Hook>,
+    pub(crate) hermetic: bool,
+    pub(crate) allow_binary_chunks: bool,
+}
+
+impl std::fmt::Debug for Installer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Installer")
+            .field("bundle", &self.bundle)
+            .field("profile", &self.profile)
+            .field("natives", &self.natives.keys().collect::<Vec<_>>())
+            .field("hooks", &self.hooks.len())
+            .field("hermetic", &self.hermetic)
+            .field("allow_binary_chunks", &self.allow_binary_chunks)
+            .finish()
+    }
+}
+
+impl Installer {
+    pub(crate) fn new(bundle: &Bundle) -> Installer {
+        Installer {
+            bundle: bundle.clone(),
+            profile: None,
+            natives: BTreeMap::new(),
+            hooks: Vec::new(),
+            hermetic: false,
+            allow_binary_chunks: false,
+        }
+    }
+
+    /// Makes only the modules of profile `name` requirable (the profile's modules and
+    /// everything they require, as the build computed). Requiring another bundled module
+    /// fails with an error naming the profile.
+    pub fn profile(mut self, name: impl Into<String>) -> Installer {
+        self.profile = Some(name.into());
+        self
+    }
+
+    /// Registers a module implemented in Rust, initialised by `init` on its first `require`
+    /// (not before). An error from `init` becomes a Lua error naming the module, and a later
+    /// `require` calls `init` again. `init` may require bundled modules, and bundled modules
+    /// may require it.
+    pub fn native(
+        mut self,
+        name: impl Into<String>,
+        init: impl Fn(&Lua) -> mlua::Result<Value> + Send + Sync + 'static,
+    ) -> Installer {
+        self.natives.insert(name.into(), Arc::new(init));
+        self
+    }
+
+    /// Calls `hook` with every load event of the state: before a module loads, after (with
+    /// duration and bytes), and on errors.
+    pub fn on_load(mut self, hook: impl Fn(&LoadEvent) + Send + Sync + 'static) -> Installer {
+        self.hooks.push(Arc::new(hook));
+        self
+    }
+
+    /// With `true`, `require` searches only the bundle (and native modules, and
+    /// `package.preload` entries set by the host): the file system searchers are removed,
+    /// and a missing module's error lists the closest bundled names.
+    pub fn hermetic(mut self, hermetic: bool) -> Installer {
+        self.hermetic = hermetic;
+        self
+    }
+
+    /// With `true`, code running in the state may `load` binary chunks (precompiled
+    /// bytecode). Off by default: Lua does not verify bytecode, so `load`, `loadfile` and
+    /// `dofile` accept text only. Bundled modules are unaffected (they are verified).
+    pub fn allow_binary_chunks(mut self, allow: bool) -> Installer {
+        self.allow_binary_chunks = allow;
+        self
+    }
+
+    /// Installs the bundle into `lua`.
+    ///
+    /// # Errors
+    /// [`Error::TargetMismatch`] if the bundle was built for another VM, [`Error::Install`]
+    /// for an unknown profile or a state without the `package` library.
+    pub fn install(self, lua: &Lua) -> Result<Installed> {
+        loader::install(self, lua)
+    }
+}
+
+/// A bundle installed in a Lua state: its statistics, and unloading.
+#[derive(Clone)]
+pub struct Installed {
+    pub(crate) bundle: Bundle,
+    pub(crate) tracker: SharedTracker,
+    pub(crate) lua: mlua::WeakLua,
+    pub(crate) visible: Arc<Vec<String>>,
+}
+
+impl std::fmt::Debug for Installed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Installed").field("bundle", &self.bundle).field("modules", &self.visible.len()).finish()
+    }
+}
+
+impl Installed {
+    /// Statistics of every module loaded so far in this state, sorted by name.
+    pub fn stats(&self) -> Vec<ModuleStats> {
+        self.tracker.lock().map(|t| t.stats()).unwrap_or_default()
+    }
+
+    /// Every load so far in completion order, with nesting depth and times.
+    pub fn load_log(&self) -> Vec<LoadRecord> {
+        self.tracker.lock().map(|t| t.log()).unwrap_or_default()
+    }
+
+    /// The names `require` finds through this installation (bundled modules in the profile,
+    /// groups, native modules), sorted.
+    pub fn modules(&self) -> &[String] {
+        &self.visible
+    }
+
+    /// The bundle.
+    pub fn bundle(&self) -> &Bundle {
+        &self.bundle
+    }
+
+    /// Clears `package.loaded[name]`, so the next `require(name)` loads the module again.
+    /// Returns whether it was loaded.
+    ///
+    /// # Errors
+    /// [`Error::Install`] if the state is gone or has no `package.loaded`.
+    pub fn unload(&self, name: &str) -> Result<bool> {
+        let lua_error =
+            |err: mlua::Error| Error::Install { bundle: self.bundle.label().to_string(), message: err.to_string() };
+        let lua = self.lua.try_upgrade().ok_or_else(|| lua_error(mlua::Error::runtime("the Lua state is closed")))?;
+        let loaded: Table = lua.globals().get::<Table>("package").and_then(|p| p.get("loaded")).map_err(lua_error)?;
+        let was: Value = loaded.raw_get(name).map_err(lua_error)?;
+        loaded.raw_set(name, Value::Nil).map_err(lua_error)?;
+        Ok(!was.is_nil())
+    }
+}

@@ -1,0 +1,208 @@
+//! What happens while modules load: lifecycle events for hooks, per-module statistics, and a
+//! log of loads in completion order with their nesting (for `--importtime`-style reports).
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Where a loaded module came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// Bytecode or source from the bundle.
+    Bundle,
+    /// A Rust module registered with [`crate::Installer::native`].
+    Native,
+}
+
+/// One lifecycle event, passed to hooks registered with [`crate::Installer::on_load`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LoadEvent {
+    /// A module is about to load (its bytes are not read yet).
+    Before {
+        /// The module.
+        module: String,
+    },
+    /// A module loaded.
+    After {
+        /// The module.
+        module: String,
+        /// Time from `Before` to now, nested loads included.
+        duration: Duration,
+        /// Bytes of bytecode (or source) handed to Lua; 0 for native modules.
+        bytes: u64,
+    },
+    /// A module failed to load (damaged bytes, an error in its body, a failing native init).
+    Error {
+        /// The module.
+        module: String,
+        /// The error, as text.
+        message: String,
+    },
+}
+
+/// Statistics of one module in one Lua state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ModuleStats {
+    /// The module.
+    pub module: String,
+    /// Where it came from.
+    pub origin: Origin,
+    /// Successful loads (more than one after [`crate::Installed::unload`]).
+    pub loads: u32,
+    /// Failed loads.
+    pub failures: u32,
+    /// Total time of its loads, nested loads included.
+    pub load_time: Duration,
+    /// Total time of its loads, nested loads excluded.
+    pub self_time: Duration,
+    /// Size of its bytecode (or source) in the bundle.
+    pub bytes: u64,
+}
+
+/// One completed load, in completion order: a module's nested loads come before it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoadRecord {
+    /// The module.
+    pub module: String,
+    /// How many loads were in progress when it started (0 for a top-level require).
+    pub depth: usize,
+    /// Time spent in this module alone.
+    pub self_time: Duration,
+    /// Time including the modules it loaded.
+    pub cumulative: Duration,
+    /// Whether it loaded without error.
+    pub ok: bool,
+}
+
+/// A hook: called with every [`LoadEvent`].
+pub type Hook = Arc<dyn Fn(&LoadEvent) + Send + Sync>;
+
+struct Frame {
+    module: String,
+    origin: Origin,
+    started: Instant,
+    children: Duration,
+    bytes: u64,
+}
+
+/// The load tracker one installed state shares between its loaders and its `Installed`.
+#[derive(Default)]
+pub(crate) struct Tracker {
+    stack: Vec<Frame>,
+    stats: BTreeMap<String, ModuleStats>,
+    log: Vec<LoadRecord>,
+    hooks: Vec<Hook>,
+}
+
+/// A tracker shared by the loader closures and the `Installed` handle.
+pub(crate) type SharedTracker = Arc<Mutex<Tracker>>;
+
+impl Tracker {
+    pub(crate) fn new(hooks: Vec<Hook>) -> SharedTracker {
+        Arc::new(Mutex::new(Tracker { hooks, ..Tracker::default() }))
+    }
+
+    /// A load starts.
+    pub(crate) fn begin(&mut self, module: &str, origin: Origin) {
+        self.fire(&LoadEvent::Before { module: module.to_string() });
+        let frame =
+            Frame { module: module.to_string(), origin, started: Instant::now(), children: Duration::ZERO, bytes: 0 };
+        self.stack.push(frame);
+    }
+
+    /// The module being loaded hands `bytes` to Lua.
+    pub(crate) fn record_bytes(&mut self, bytes: u64) {
+        if let Some(frame) = self.stack.last_mut() {
+            frame.bytes = bytes;
+        }
+    }
+
+    /// The innermost load ends, with `error` if it failed.
+    pub(crate) fn end(&mut self, error: Option<String>) {
+        let Some(frame) = self.stack.pop() else { return };
+        let cumulative = frame.started.elapsed();
+        let self_time = cumulative.saturating_sub(frame.children);
+        if let Some(parent) = self.stack.last_mut() {
+            parent.children += cumulative;
+        }
+        let stats = self.stats.entry(frame.module.clone()).or_insert_with(|| ModuleStats {
+            module: frame.module.clone(),
+            origin: frame.origin,
+            loads: 0,
+            failures: 0,
+            load_time: Duration::ZERO,
+            self_time: Duration::ZERO,
+            bytes: 0,
+        });
+        let ok = error.is_none();
+        if ok {
+            stats.loads += 1;
+            stats.load_time += cumulative;
+            stats.self_time += self_time;
+            stats.bytes = frame.bytes;
+        } else {
+            stats.failures += 1;
+        }
+        let depth = self.stack.len();
+        self.log.push(LoadRecord { module: frame.module.clone(), depth, self_time, cumulative, ok });
+        let event = match error {
+            None => LoadEvent::After { module: frame.module, duration: cumulative, bytes: frame.bytes },
+            Some(message) => LoadEvent::Error { module: frame.module, message },
+        };
+        self.fire(&event);
+    }
+
+    fn fire(&self, event: &LoadEvent) {
+        for hook in &self.hooks {
+            hook(event);
+        }
+    }
+
+    pub(crate) fn stats(&self) -> Vec<ModuleStats> {
+        self.stats.values().cloned().collect()
+    }
+
+    pub(crate) fn log(&self) -> Vec<LoadRecord> {
+        self.log.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nested_loads_split_self_and_cumulative_time() {
+        let events = Arc::new(Mutex::new(Vec::new()));
+        let seen = events.clone();
+        let tracker = Tracker::new(vec![Arc::new(move |e: &LoadEvent| seen.lock().unwrap().push(e.clone()))]);
+        let mut t = tracker.lock().unwrap();
+        t.begin("outer", Origin::Bundle);
+        t.record_bytes(100);
+        t.begin("inner", Origin::Native);
+        std::thread::sleep(Duration::from_millis(5));
+        t.end(None);
+        t.end(Some("boom".into()));
+        let log = t.log();
+        assert_eq!(
+            log.iter().map(|r| (r.module.as_str(), r.depth, r.ok)).collect::<Vec<_>>(),
+            [("inner", 1, true), ("outer", 0, false)]
+        );
+        assert!(log[1].cumulative >= log[0].cumulative);
+        assert!(log[1].self_time <= log[1].cumulative - log[0].cumulative + Duration::from_millis(1));
+        let stats = t.stats();
+        assert_eq!((stats[0].module.as_str(), stats[0].loads, stats[0].failures), ("inner", 1, 0));
+        assert_eq!((stats[1].module.as_str(), stats[1].loads, stats[1].failures), ("outer", 0, 1));
+        let kinds: Vec<&str> = events
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|e| match e {
+                LoadEvent::Before { .. } => "before",
+                LoadEvent::After { .. } => "after",
+                LoadEvent::Error { .. } => "error",
+            })
+            .collect();
+        assert_eq!(kinds, ["before", "before", "after", "error"]);
+    }
+}
