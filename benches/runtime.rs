@@ -99,7 +99,8 @@ fn bench_luarocks(c: &mut Criterion) {
     let names: Vec<String> = bundle.index().modules.iter().map(|m| m.name.clone()).collect();
     let list = names.iter().map(|n| format!("{n:?}")).collect::<Vec<_>>().join(",");
     // pcall: a few modules need C libraries or a platform; both sides skip the same ones.
-    let require_all = format!("local n = 0 for _, m in ipairs({{{list}}}) do if pcall(require, m) then n = n + 1 end end return n");
+    let require_all =
+        format!("local n = 0 for _, m in ipairs({{{list}}}) do if pcall(require, m) then n = n + 1 end end return n");
     let mut group = c.benchmark_group("luarocks");
     group.bench_function("bundle", |b| {
         b.iter(|| {

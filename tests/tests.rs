@@ -9,6 +9,7 @@ mod consumer;
 mod corpora;
 mod differential;
 mod incremental;
+mod installer;
 mod library;
 mod runtime;
 mod support;

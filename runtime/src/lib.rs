@@ -3,15 +3,49 @@
 //! A bundle holds precompiled Lua modules. [`Bundle::install`] makes each of them requirable
 //! through `package.preload` without decoding, verifying or running any of them: a module's
 //! bytes are checked against their blake3 hash and loaded only on its first `require`.
+//! [`Bundle::installer`] adds profiles, native (Rust) modules, load hooks, statistics and a
+//! hermetic mode.
 //!
-//! ```no_run
+//! Bundles are made by the `luabundle` build tool, usually from a `build.rs`, and embedded
+//! with [`include_bundle!`]. This example makes one by hand with the [`format`] writer so it
+//! runs on its own:
+//!
+//! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! use luabundle_runtime::Bundle;
+//! use luabundle_runtime::{format, Bundle, LoadEvent};
 //!
-//! let bundle = Bundle::open("app.bundle")?;
+//! // A bundle with one module, `greet`, compiled for the linked Lua.
+//! let compiler = mlua::Lua::new();
+//! let source = "local clock = require('clock') return { hello = function(n) return 'hello ' .. n .. ' at ' .. clock end }";
+//! let bytecode = compiler.load(source).set_name("@greet.lua").into_function()?.dump(false);
+//! let greet = format::ModuleInput {
+//!     name: "greet".into(),
+//!     chunk_name: "@greet.lua".into(),
+//!     path: "greet.lua".into(),
+//!     kind: format::BlobKind::Bytecode,
+//!     bytes: bytecode,
+//!     deps: vec![],
+//! };
+//! let bytes = format::encode(&format::BundleContents {
+//!     target: luabundle_runtime::target::linked().clone(),
+//!     modules: vec![greet],
+//!     entry: Some(0),
+//!     externals: vec!["clock".into()],
+//!     profiles: vec![],
+//!     groups: vec![],
+//! })?;
+//!
+//! // The host: one bundle, a native module, a hook.
+//! let bundle = Bundle::from_bytes(bytes)?;
 //! let lua = mlua::Lua::new();
-//! bundle.install(&lua)?; // cost does not grow with the number of modules
-//! lua.load("require('app.main')").exec()?;
+//! let installed = bundle
+//!     .installer()
+//!     .native("clock", |_| Ok(mlua::Value::Integer(12)))
+//!     .on_load(|event| if let LoadEvent::After { module, .. } = event { println!("loaded {module}") })
+//!     .install(&lua)?;
+//! let greeting: String = lua.load("return require('greet').hello('world')").eval()?;
+//! assert_eq!(greeting, "hello world at 12");
+//! assert_eq!(installed.stats().len(), 2); // greet and clock
 //! # Ok(())
 //! # }
 //! ```
@@ -32,3 +66,17 @@ pub use error::{Error, Result};
 pub use format::{BlobKind, DepKind, Target};
 pub use installer::{Installed, Installer, NativeInit};
 pub use stats::{LoadEvent, LoadRecord, ModuleStats, Origin};
+
+/// Opens a bundle that a build script wrote to `$OUT_DIR`, embedded in the program:
+/// `include_bundle!("app.bundle")` is
+/// `Bundle::from_static(include_bytes!(concat!(env!("OUT_DIR"), "/app.bundle")))`.
+///
+/// ```ignore
+/// let bundle = luabundle_runtime::include_bundle!("app.bundle")?;
+/// ```
+#[macro_export]
+macro_rules! include_bundle {
+    ($name:literal) => {
+        $crate::Bundle::from_static(include_bytes!(concat!(env!("OUT_DIR"), "/", $name)))
+    };
+}

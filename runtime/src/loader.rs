@@ -127,7 +127,7 @@ end
 const HERMETIC_SEARCHERS: &str = r#"
 local explain = ...
 local preload_searcher = package.searchers[1]
-package.searchers = { preload_searcher, function(name) return "\n\t" .. explain(name) end }
+package.searchers = { preload_searcher, function(name) return explain(name) end }
 "#;
 
 /// Which modules of the bundle this installation makes requirable.

@@ -68,6 +68,9 @@ pub struct BuildArgs {
     /// Keep running and rebuild whenever a file under the roots changes.
     #[arg(long)]
     watch: bool,
+    /// Write only this profile's modules (from luabundle.toml), with what they require.
+    #[arg(long, value_name = "NAME")]
+    profile: Option<String>,
 }
 
 /// `luabundle check` options.
@@ -207,6 +210,9 @@ pub fn build(args: BuildArgs) -> anyhow::Result<i32> {
     builder.output(&output);
     if args.strip {
         builder.strip(true);
+    }
+    if let Some(profile) = &args.profile {
+        builder.only_profile(profile);
     }
     if !args.quiet && !args.json {
         progress::attach(&mut builder);

@@ -47,6 +47,9 @@ fn listing(bundle: &Bundle, path: &std::path::Path) -> String {
         let members: Vec<&str> = profile.members.iter().map(|&m| index.modules[m as usize].name.as_str()).collect();
         out.push_str(&format!("profile:   {} ({})\n", profile.name, members.join(", ")));
     }
+    for group in &index.groups {
+        out.push_str(&format!("group:     {} ({})\n", group.name, group.members.join(", ")));
+    }
     out.push_str(&format!("modules:   {}\n", index.modules.len()));
     let width = index.modules.iter().map(|m| m.name.len()).max().unwrap_or(0).max(6);
     let path_width = index.modules.iter().map(|m| m.path.len()).max().unwrap_or(0).max(4);

@@ -24,6 +24,21 @@ pub struct RunArgs {
     /// A module to require instead of the entry module.
     #[arg(short = 'm', value_name = "MOD", group = "what")]
     module: Option<String>,
+    /// Search only the bundle: no Lua or C modules from the file system.
+    #[arg(long)]
+    hermetic: bool,
+    /// Make only this profile's modules requirable.
+    #[arg(long, value_name = "NAME")]
+    profile: Option<String>,
+    /// Print a table of module load times on stderr at exit, nested by who required whom.
+    #[arg(long)]
+    importtime: bool,
+    /// Write the modules loaded, in load order, to FILE (one per line), for prefetching.
+    #[arg(long, value_name = "FILE")]
+    record: Option<PathBuf>,
+    /// Let the program `load` binary chunks (bytecode); text only by default.
+    #[arg(long)]
+    allow_binary_chunks: bool,
     /// Arguments for the Lua program, in `arg` (and `...` for a script).
     #[arg(last = true, value_name = "ARGS")]
     args: Vec<String>,
@@ -48,12 +63,30 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
     // interpreter does (tracebacks and programs that read `debug.getinfo` need it). Bundle
     // modules are still loaded only after their checksums are verified.
     let lua = unsafe { Lua::unsafe_new() };
-    bundle.install(&lua)?;
+    let mut installer = bundle.installer().hermetic(args.hermetic).allow_binary_chunks(args.allow_binary_chunks);
+    if let Some(profile) = &args.profile {
+        installer = installer.profile(profile);
+    }
+    let installed = installer.install(&lua)?;
     let script = match &args.script {
         Some(path) => Some(std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?),
         None => None,
     };
-    let outcome = execute(&lua, &bundle, &args, script).map_err(|err| anyhow::anyhow!("{err}"))?;
+    let outcome = execute(&lua, &bundle, &args, script).map_err(|err| anyhow::anyhow!("{err}"));
+    if args.importtime {
+        eprint!("{}", importtime_table(&installed.load_log()));
+    }
+    if let Some(path) = &args.record {
+        let mut names: Vec<String> = Vec::new();
+        for record in installed.load_log().into_iter().filter(|r| r.ok) {
+            if !names.contains(&record.module) {
+                names.push(record.module);
+            }
+        }
+        let text: String = names.iter().map(|n| format!("{n}\n")).collect();
+        std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    let outcome = outcome?;
     match outcome {
         Outcome::Done => Ok(0),
         Outcome::Failed(message) => {
@@ -146,4 +179,21 @@ fn without_runner_frames(traceback: &str) -> String {
         .filter(|line| !line.contains("luabundle run:") && !line.contains("in function 'xpcall'"))
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// Module load times, one line per load in completion order, indented by nesting, in the
+/// style of Python's `-X importtime`.
+fn importtime_table(log: &[luabundle_runtime::LoadRecord]) -> String {
+    let mut out = String::from("import time: self [us] | cumulative | module\n");
+    for record in log {
+        let failed = if record.ok { "" } else { " (failed)" };
+        out.push_str(&format!(
+            "import time: {:>9} | {:>10} | {}{}{failed}\n",
+            record.self_time.as_micros(),
+            record.cumulative.as_micros(),
+            "  ".repeat(record.depth),
+            record.module
+        ));
+    }
+    out
 }

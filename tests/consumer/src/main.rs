@@ -7,5 +7,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let lua = mlua::Lua::new();
     bundle.install(&lua)?;
     lua.load("require('app.main').start()").exec()?;
+
+    // The same bundle through the convenience macro.
+    let same = luabundle_runtime::include_bundle!("app.bundle")?;
+    assert_eq!(same.index(), bundle.index());
     Ok(())
 }
