@@ -126,12 +126,12 @@ pub struct Installed {
     pub(crate) bundle: Bundle,
     pub(crate) tracker: SharedTracker,
     pub(crate) lua: mlua::WeakLua,
-    pub(crate) visible: Arc<Vec<String>>,
+    pub(crate) visible: Arc<crate::loader::VisibleNames>,
 }
 
 impl std::fmt::Debug for Installed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Installed").field("bundle", &self.bundle).field("modules", &self.visible.len()).finish()
+        f.debug_struct("Installed").field("bundle", &self.bundle).finish_non_exhaustive()
     }
 }
 
@@ -149,7 +149,7 @@ impl Installed {
     /// The names `require` finds through this installation (bundled modules in the profile,
     /// groups, native modules), sorted.
     pub fn modules(&self) -> &[String] {
-        &self.visible
+        self.visible.get()
     }
 
     /// The bundle.

@@ -71,9 +71,11 @@ pub use stats::{LoadEvent, LoadRecord, ModuleStats, Origin};
 /// `include_bundle!("app.bundle")` is
 /// `Bundle::from_static(include_bytes!(concat!(env!("OUT_DIR"), "/app.bundle")))`.
 ///
-/// ```ignore
+/// ```text
 /// let bundle = luabundle_runtime::include_bundle!("app.bundle")?;
 /// ```
+///
+/// (`tests/consumer/` in the luabundle repository uses it in a real build.)
 #[macro_export]
 macro_rules! include_bundle {
     ($name:literal) => {

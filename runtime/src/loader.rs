@@ -9,7 +9,7 @@
 //! errors without catching them, so tracebacks still start where the error happened.
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use mlua::{Function, Lua, MultiValue, Table, Value};
 
@@ -130,15 +130,49 @@ local preload_searcher = package.searchers[1]
 package.searchers = { preload_searcher, function(name) return explain(name) end }
 "#;
 
+/// The Lua chunks install runs.
+#[derive(Clone, Copy)]
+enum Glue {
+    PreloadMeta,
+    TextOnlyLoad,
+}
+
+/// One of the install chunks, compiled once per process by a state of its own and then loaded
+/// as bytecode: install runs for every state, and parsing the source each time would be most
+/// of its cost. The bytecode never leaves this process, so it needs no verification.
+fn glue(lua: &Lua, which: Glue) -> mlua::chunk::Chunk<'static> {
+    static COMPILED: OnceLock<Option<(Vec<u8>, Vec<u8>)>> = OnceLock::new();
+    let source = match which {
+        Glue::PreloadMeta => PRELOAD_META,
+        Glue::TextOnlyLoad => TEXT_ONLY_LOAD,
+    };
+    let compiled = COMPILED.get_or_init(|| {
+        let compiler = Lua::new();
+        let dump = |source: &str| -> Option<Vec<u8>> {
+            Some(compiler.load(source).set_name(GLUE_CHUNK_NAME).into_function().ok()?.dump(false))
+        };
+        Some((dump(PRELOAD_META)?, dump(TEXT_ONLY_LOAD)?))
+    });
+    match (compiled, which) {
+        (Some((meta, _)), Glue::PreloadMeta) => lua.load(meta.clone()).set_mode(mlua::chunk::ChunkMode::Binary),
+        (Some((_, text)), Glue::TextOnlyLoad) => lua.load(text.clone()).set_mode(mlua::chunk::ChunkMode::Binary),
+        (None, _) => lua.load(source).set_name(GLUE_CHUNK_NAME),
+    }
+}
+
+/// Chunk name of the install chunks, as tracebacks show it.
+const GLUE_CHUNK_NAME: &str = "=[luabundle loader]";
+
 /// Which modules of the bundle this installation makes requirable.
-struct Visibility {
+pub(crate) struct Visibility {
     profile: Option<String>,
-    members: Option<Vec<bool>>,
+    /// The profile's members, sorted; `None` for the whole bundle.
+    members: Option<Vec<u32>>,
 }
 
 impl Visibility {
     fn allows(&self, position: usize) -> bool {
-        self.members.as_ref().is_none_or(|m| m[position])
+        self.members.as_ref().is_none_or(|m| m.binary_search(&(position as u32)).is_ok())
     }
 }
 
@@ -148,9 +182,10 @@ pub(crate) fn install(installer: Installer, lua: &Lua) -> Result<Installed> {
     let install_error =
         |err: mlua::Error| Error::Install { bundle: bundle.label().to_string(), message: err.to_string() };
     let visibility = Arc::new(visibility(&bundle, installer.profile.as_deref())?);
-    let visible = Arc::new(visible_names(&bundle, &visibility, &installer));
     let tracker = Tracker::new(installer.hooks.clone());
     let installer = Arc::new(installer);
+    // Listing every name costs as much as the bundle is large: done on first use only.
+    let visible = Arc::new(VisibleNames { installer: installer.clone(), visibility: visibility.clone(), names: OnceLock::new() });
 
     let preload: Table = lua.globals().get::<Table>("package").and_then(|p| p.get("preload")).map_err(install_error)?;
     let metatable = match preload.metatable() {
@@ -168,13 +203,13 @@ pub(crate) fn install(installer: Installer, lua: &Lua) -> Result<Installed> {
         names_function(lua, &visible).map_err(install_error)?,
         previous,
     );
-    let meta: Table = lua.load(PRELOAD_META).set_name("=[luabundle loader]").call(functions).map_err(install_error)?;
+    let meta: Table = glue(lua, Glue::PreloadMeta).call(functions).map_err(install_error)?;
     for key in ["__index", "__pairs"] {
         metatable.raw_set(key, meta.raw_get::<Value>(key).map_err(install_error)?).map_err(install_error)?;
     }
     preload.set_metatable(Some(metatable)).map_err(install_error)?;
     if !installer.allow_binary_chunks {
-        lua.load(TEXT_ONLY_LOAD).set_name("=[luabundle loader]").exec().map_err(install_error)?;
+        glue(lua, Glue::TextOnlyLoad).exec().map_err(install_error)?;
     }
     if installer.hermetic {
         let explain = explain_function(lua, &bundle, &visible).map_err(install_error)?;
@@ -193,20 +228,30 @@ fn visibility(bundle: &Bundle, profile: Option<&str>) -> Result<Visibility> {
             known: index.profiles.iter().map(|p| p.name.clone()).collect(),
         });
     };
-    let mut members = vec![false; index.modules.len()];
-    for &m in &found.members {
-        members[m as usize] = true;
-    }
+    let mut members = found.members.clone();
+    members.sort_unstable();
     Ok(Visibility { profile: Some(name.to_string()), members: Some(members) })
 }
 
-fn visible_names(bundle: &Bundle, visibility: &Visibility, installer: &Installer) -> Vec<String> {
-    let index = bundle.index();
-    let modules = index.modules.iter().enumerate().filter(|(i, _)| visibility.allows(*i)).map(|(_, m)| m.name.clone());
-    let groups = index.groups.iter().map(|g| g.name.clone());
-    let natives = installer.natives.keys().cloned();
-    let names: BTreeSet<String> = modules.chain(groups).chain(natives).collect();
-    names.into_iter().collect()
+/// Every name `require` finds through one installation, computed when first asked for.
+pub(crate) struct VisibleNames {
+    installer: Arc<Installer>,
+    visibility: Arc<Visibility>,
+    names: OnceLock<Vec<String>>,
+}
+
+impl VisibleNames {
+    pub(crate) fn get(&self) -> &[String] {
+        self.names.get_or_init(|| {
+            let index = self.installer.bundle.index();
+            let modules =
+                index.modules.iter().enumerate().filter(|(i, _)| self.visibility.allows(*i)).map(|(_, m)| m.name.clone());
+            let groups = index.groups.iter().map(|g| g.name.clone());
+            let natives = self.installer.natives.keys().cloned();
+            let names: BTreeSet<String> = modules.chain(groups).chain(natives).collect();
+            names.into_iter().collect()
+        })
+    }
 }
 
 /// `resolve(name) -> kind, handle, path`: kind `bundle` (handle: position), `native`
@@ -335,18 +380,18 @@ fn group_function(lua: &Lua, bundle: &Bundle) -> mlua::Result<Function> {
 }
 
 /// `list_names() -> { name, ... }` of every requirable name.
-fn names_function(lua: &Lua, visible: &Arc<Vec<String>>) -> mlua::Result<Function> {
+fn names_function(lua: &Lua, visible: &Arc<VisibleNames>) -> mlua::Result<Function> {
     let visible = visible.clone();
-    lua.create_function(move |lua, ()| lua.create_sequence_from(visible.iter().map(String::as_str)))
+    lua.create_function(move |lua, ()| lua.create_sequence_from(visible.get().iter().map(String::as_str)))
 }
 
 /// `explain(name) -> message` for a module that hermetic mode could not find.
-fn explain_function(lua: &Lua, bundle: &Bundle, visible: &Arc<Vec<String>>) -> mlua::Result<Function> {
+fn explain_function(lua: &Lua, bundle: &Bundle, visible: &Arc<VisibleNames>) -> mlua::Result<Function> {
     let label = bundle.label().to_string();
     let visible = visible.clone();
     lua.create_function(move |_, name: String| {
         let mut message = format!("no module '{name}' in bundle {label} (hermetic: the file system is not searched)");
-        let close = closest_names(&name, &visible);
+        let close = closest_names(&name, visible.get());
         if !close.is_empty() {
             message.push_str(&format!("; closest bundled names: {}", close.join(", ")));
         }
