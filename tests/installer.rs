@@ -337,3 +337,24 @@ fn run_importtime_prints_nested_load_times_and_record_lists_them() {
     assert_eq!(recorded.lines().next(), Some("app.config"));
     assert_eq!(recorded.lines().count(), 8);
 }
+
+#[test]
+fn install_uses_the_same_lua_memory_for_ten_or_a_thousand_modules() {
+    let heap_after_install = |count: usize| {
+        let dir = tempfile::tempdir().unwrap();
+        for i in 0..count {
+            std::fs::write(dir.path().join(format!("m{i}.lua")), format!("return {i}")).unwrap();
+        }
+        let output = dir.path().join("n.bundle");
+        luabundle::Builder::new().root(dir.path()).output(&output).no_cache(true).try_build().unwrap();
+        let bundle = Bundle::open(&output).unwrap();
+        let lua = Lua::new();
+        lua.gc_collect().unwrap();
+        let before = lua.used_memory();
+        bundle.install(&lua).unwrap();
+        lua.gc_collect().unwrap();
+        lua.used_memory() - before
+    };
+    let (small, large) = (heap_after_install(10), heap_after_install(1000));
+    assert_eq!(small, large, "install allocated {small} bytes for 10 modules, {large} for 1000");
+}

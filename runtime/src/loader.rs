@@ -185,7 +185,8 @@ pub(crate) fn install(installer: Installer, lua: &Lua) -> Result<Installed> {
     let tracker = Tracker::new(installer.hooks.clone());
     let installer = Arc::new(installer);
     // Listing every name costs as much as the bundle is large: done on first use only.
-    let visible = Arc::new(VisibleNames { installer: installer.clone(), visibility: visibility.clone(), names: OnceLock::new() });
+    let visible =
+        Arc::new(VisibleNames { installer: installer.clone(), visibility: visibility.clone(), names: OnceLock::new() });
 
     let preload: Table = lua.globals().get::<Table>("package").and_then(|p| p.get("preload")).map_err(install_error)?;
     let metatable = match preload.metatable() {
@@ -244,8 +245,12 @@ impl VisibleNames {
     pub(crate) fn get(&self) -> &[String] {
         self.names.get_or_init(|| {
             let index = self.installer.bundle.index();
-            let modules =
-                index.modules.iter().enumerate().filter(|(i, _)| self.visibility.allows(*i)).map(|(_, m)| m.name.clone());
+            let modules = index
+                .modules
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| self.visibility.allows(*i))
+                .map(|(_, m)| m.name.clone());
             let groups = index.groups.iter().map(|g| g.name.clone());
             let natives = self.installer.natives.keys().cloned();
             let names: BTreeSet<String> = modules.chain(groups).chain(natives).collect();
