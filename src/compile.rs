@@ -6,6 +6,7 @@
 
 use std::cell::RefCell;
 
+#[cfg(not(feature = "luau"))]
 use mlua::chunk::ChunkMode;
 use mlua::Lua;
 use rayon::prelude::*;
@@ -18,6 +19,7 @@ use crate::source::{self, SourceFile};
 /// # Errors
 /// A `compile-error` diagnostic at the line Lua reports (errors full_moon does not catch,
 /// such as too many local variables, or a file that is already bytecode).
+#[cfg(not(feature = "luau"))]
 pub fn compile_file(lua: &Lua, file: &SourceFile, strip: bool) -> Result<Vec<u8>, Diagnostic> {
     let text = source::prepare(&file.text);
     let function = lua
@@ -27,6 +29,20 @@ pub fn compile_file(lua: &Lua, file: &SourceFile, strip: bool) -> Result<Vec<u8>
         .into_function()
         .map_err(|err| compile_error(file, &err))?;
     Ok(function.dump(strip))
+}
+
+/// Compiles `file` with Luau's compiler (debug level 1 keeps line numbers, 0 strips them).
+/// Luau takes the chunk name when bytecode is loaded, so the runtime supplies it then.
+///
+/// # Errors
+/// A `compile-error` diagnostic at the line Luau reports.
+#[cfg(feature = "luau")]
+pub fn compile_file(_lua: &Lua, file: &SourceFile, strip: bool) -> Result<Vec<u8>, Diagnostic> {
+    let text = source::prepare(&file.text);
+    mlua::chunk::Compiler::new()
+        .set_debug_level(if strip { 0 } else { 1 })
+        .compile(text.as_bytes())
+        .map_err(|err| compile_error(file, &err))
 }
 
 thread_local! {
@@ -59,9 +75,11 @@ fn compile_error(file: &SourceFile, err: &mlua::Error) -> Diagnostic {
         mlua::Error::SyntaxError { message, .. } => message.clone(),
         other => other.to_string(),
     };
-    // Lua formats errors as `<chunk>:<line>: <message>`.
+    // Lua formats errors as `<chunk>:<line>: <message>`; Luau as `:<line>: <message>`.
     let located = message
         .strip_prefix(&file.display_path)
+        .or_else(|| message.strip_prefix("[string \"").and_then(|m| m.split_once("\"]")).map(|(_, rest)| rest))
+        .or(Some(message.as_str()))
         .and_then(|rest| rest.strip_prefix(':'))
         .and_then(|rest| rest.split_once(':'))
         .and_then(|(line, rest)| Some((line.parse::<usize>().ok()?, rest.trim())));

@@ -15,9 +15,6 @@
 //! [`discover`] -> [`parse`] -> [`requires`] -> [`graph`] -> [`compile`] -> [`emit`].
 #![warn(missing_docs)]
 
-#[cfg(not(feature = "lua54"))]
-compile_error!("luabundle needs a Lua flavour feature: enable `lua54`");
-
 pub mod builder;
 pub mod cache;
 pub mod cargo;

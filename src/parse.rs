@@ -58,9 +58,21 @@ mod tests {
     }
 
     #[test]
-    fn valid_lua54_parses() {
-        assert!(parse(&file("local x <const> = 1 // 2\nreturn x")).is_ok());
+    fn shebang_lines_parse() {
         assert!(parse(&file("#!/usr/bin/lua\nreturn 1")).is_ok());
+    }
+
+    #[test]
+    #[cfg(feature = "lua54")]
+    fn lua54_syntax_parses() {
+        assert!(parse(&file("local x <const> = 1 // 2\nreturn x")).is_ok());
+    }
+
+    #[test]
+    #[cfg(any(feature = "lua51", feature = "luajit"))]
+    fn lua54_only_syntax_is_a_parse_error() {
+        assert!(parse(&file("local x <const> = 1\nreturn x")).is_err());
+        assert!(parse(&file("return 7 // 2")).is_err());
     }
 
     #[test]

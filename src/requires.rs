@@ -491,7 +491,7 @@ mod tests {
     use super::*;
 
     fn sites(code: &str) -> Vec<RequireSite> {
-        let ast = full_moon::parse_fallible(code, full_moon::LuaVersion::lua54()).into_ast();
+        let ast = full_moon::parse_fallible(code, crate::flavour::syntax()).into_ast();
         find_requires(&ast)
     }
 

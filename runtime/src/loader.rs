@@ -19,22 +19,66 @@ use crate::format::BlobKind;
 use crate::installer::{Installed, Installer};
 use crate::stats::{Origin, SharedTracker, Tracker};
 
-/// The `package.preload` metatable, written in Lua so that module bodies run as plain Lua
-/// calls and their errors and tracebacks pass through untouched.
-const PRELOAD_META: &str = r#"
-local resolve, materialise, begin_load, end_load, init_native, group_members, list_names, previous = ...
-local rawset, rawget, error, type, next, setmetatable, tostring = rawset, rawget, error, type, next, setmetatable, tostring
-
+/// How a load is timed. Lua 5.4 uses a to-be-closed variable, which sees errors without
+/// catching them, so tracebacks still start where the error happened.
+#[cfg(feature = "lua54")]
+const LOAD_FRAMES: &str = r#"
 local frame_meta = {
   __close = function(_, err)
     if err == nil then end_load(nil) else end_load(tostring(err)) end
   end,
 }
-local function frame(name, origin)
-  begin_load(name, origin)
-  return setmetatable({}, frame_meta)
+local function run_bundled(name, handle, path)
+  begin_load(name, "bundle")
+  local frame <close> = setmetatable({}, frame_meta)
+  local chunk, err = materialise(handle)
+  if chunk == nil then error(err, 0) end
+  return chunk(name, path)
 end
+local function run_native(name, handle)
+  begin_load(name, "native")
+  local frame <close> = setmetatable({}, frame_meta)
+  local ok, value = init_native(handle)
+  if not ok then error(value, 0) end
+  return value
+end
+"#;
 
+/// How a load is timed before Lua 5.4: the body runs under `pcall` and an error is raised
+/// again after it is recorded (its message keeps the original file and line).
+#[cfg(not(feature = "lua54"))]
+const LOAD_FRAMES: &str = r#"
+local pcall = pcall
+local function finish(ok, ...)
+  if ok then end_load(nil) return ... end
+  local err = ...
+  end_load(tostring(err))
+  error(err, 0)
+end
+local function run_bundled(name, handle, path)
+  begin_load(name, "bundle")
+  local chunk, err = materialise(handle)
+  if chunk == nil then end_load(err) error(err, 0) end
+  return finish(pcall(chunk, name, path))
+end
+local function run_native(name, handle)
+  begin_load(name, "native")
+  local ok, value = init_native(handle)
+  if not ok then end_load(value) error(value, 0) end
+  end_load(nil)
+  return value
+end
+"#;
+
+/// The start of the `package.preload` metatable chunk: its arguments and locals.
+const PRELOAD_HEAD: &str = r#"
+local resolve, materialise, begin_load, end_load, init_native, group_members, list_names, previous = ...
+local rawset, rawget, error, type, next, setmetatable, tostring = rawset, rawget, error, type, next, setmetatable, tostring
+"#;
+
+/// The rest of the `package.preload` metatable, written in Lua so that module bodies run as
+/// plain Lua calls and their errors pass through.
+const PRELOAD_META: &str = r#"
 local function chain(preload, name)
   if type(previous) == "function" then return previous(preload, name) end
   if type(previous) == "table" then return previous[name] end
@@ -57,19 +101,9 @@ end
 local function make_loader(name)
   local kind, handle, path = resolve(name)
   if kind == "bundle" then
-    return function()
-      local f <close> = frame(name, "bundle")
-      local chunk, err = materialise(handle)
-      if chunk == nil then error(err, 0) end
-      return chunk(name, path)
-    end
+    return function() return run_bundled(name, handle, path) end
   elseif kind == "native" then
-    return function()
-      local f <close> = frame(name, "native")
-      local ok, value = init_native(handle)
-      if not ok then error(value, 0) end
-      return value
-    end
+    return function() return run_native(name, handle) end
   elseif kind == "group" then
     return function() return group(group_members(handle)) end
   elseif kind == "denied" then
@@ -86,7 +120,8 @@ meta.__index = function(preload, name)
   if not transient then rawset(preload, name, loader) end
   return loader
 end
--- pairs(package.preload): the entries set so far, then every other requirable name.
+-- pairs(package.preload) (Lua 5.2 and later): the entries set so far, then every other
+-- requirable name.
 meta.__pairs = function(preload)
   local names, i, key, raw = nil, 0, nil, true
   return function()
@@ -107,6 +142,7 @@ return meta
 "#;
 
 /// Replaces `load`, `loadfile` and `dofile` with versions that accept text chunks only.
+#[cfg(not(any(feature = "lua51", feature = "luajit")))]
 const TEXT_ONLY_LOAD: &str = r#"
 local raw_load, raw_loadfile, select, assert = load, loadfile, select, assert
 load = function(chunk, chunkname, mode, ...)
@@ -123,11 +159,69 @@ dofile = function(filename)
 end
 "#;
 
-/// Keeps only the preload searcher, then explains what is missing.
+/// LuaJIT's loaders take a mode too; `loadstring` is one more of them.
+#[cfg(feature = "luajit")]
+const TEXT_ONLY_LOAD: &str = r#"
+local raw_load, raw_loadfile, select, assert = load, loadfile, select, assert
+load = function(chunk, chunkname, mode, ...)
+  if select('#', ...) > 0 then return raw_load(chunk, chunkname, "t", ...) end
+  return raw_load(chunk, chunkname, "t")
+end
+loadstring = function(chunk, chunkname) return raw_load(chunk, chunkname, "t") end
+loadfile = function(filename, mode, ...)
+  if select('#', ...) > 0 then return raw_loadfile(filename, "t", ...) end
+  return raw_loadfile(filename, "t")
+end
+dofile = function(filename)
+  local chunk = assert(raw_loadfile(filename, "t"))
+  return chunk()
+end
+"#;
+
+/// Lua 5.1 has no load mode: binary chunks are refused by their first byte.
+#[cfg(feature = "lua51")]
+const TEXT_ONLY_LOAD: &str = r#"
+local raw_load, raw_loadstring, open, type, error, assert = load, loadstring, io and io.open, type, error, assert
+local BINARY = "attempt to load a binary chunk (mode is 't')"
+loadstring = function(chunk, chunkname)
+  if type(chunk) == "string" and chunk:byte(1) == 27 then return nil, BINARY end
+  return raw_loadstring(chunk, chunkname)
+end
+load = function(reader, chunkname)
+  if type(reader) == "string" then return loadstring(reader, chunkname) end
+  local first = true
+  return raw_load(function()
+    local piece = reader()
+    if first and piece and piece ~= "" then
+      first = false
+      if piece:byte(1) == 27 then error(BINARY, 0) end
+    end
+    return piece
+  end, chunkname)
+end
+loadfile = function(filename)
+  if filename == nil or not open then return nil, "loadfile of stdin is not available" end
+  local file, err = open(filename, "rb")
+  if not file then return nil, err end
+  local text = file:read("*a")
+  file:close()
+  if text:byte(1) == 35 then text = "--" .. text end
+  return loadstring(text, "@" .. filename)
+end
+dofile = function(filename)
+  local chunk = assert(loadfile(filename))
+  return chunk()
+end
+"#;
+
+/// Keeps only the preload searcher, then explains what is missing. (`package.loaders` in
+/// Lua 5.1 and LuaJIT; before 5.4 a searcher's message carries its own line break.)
 const HERMETIC_SEARCHERS: &str = r#"
 local explain = ...
-local preload_searcher = package.searchers[1]
-package.searchers = { preload_searcher, function(name) return explain(name) end }
+local prefix = _VERSION == "Lua 5.4" and "" or "\n\t"
+local key = package.searchers and "searchers" or "loaders"
+local preload_searcher = package[key][1]
+package[key] = { preload_searcher, function(name) return prefix .. explain(name) end }
 "#;
 
 /// The Lua chunks install runs.
@@ -142,21 +236,19 @@ enum Glue {
 /// of its cost. The bytecode never leaves this process, so it needs no verification.
 fn glue(lua: &Lua, which: Glue) -> mlua::chunk::Chunk<'static> {
     static COMPILED: OnceLock<Option<(Vec<u8>, Vec<u8>)>> = OnceLock::new();
-    let source = match which {
-        Glue::PreloadMeta => PRELOAD_META,
-        Glue::TextOnlyLoad => TEXT_ONLY_LOAD,
-    };
+    let preload_meta = || format!("{PRELOAD_HEAD}{LOAD_FRAMES}{PRELOAD_META}");
     let compiled = COMPILED.get_or_init(|| {
         let compiler = Lua::new();
         let dump = |source: &str| -> Option<Vec<u8>> {
             Some(compiler.load(source).set_name(GLUE_CHUNK_NAME).into_function().ok()?.dump(false))
         };
-        Some((dump(PRELOAD_META)?, dump(TEXT_ONLY_LOAD)?))
+        Some((dump(&preload_meta())?, dump(TEXT_ONLY_LOAD)?))
     });
     match (compiled, which) {
         (Some((meta, _)), Glue::PreloadMeta) => lua.load(meta.clone()).set_mode(mlua::chunk::ChunkMode::Binary),
         (Some((_, text)), Glue::TextOnlyLoad) => lua.load(text.clone()).set_mode(mlua::chunk::ChunkMode::Binary),
-        (None, _) => lua.load(source).set_name(GLUE_CHUNK_NAME),
+        (None, Glue::PreloadMeta) => lua.load(preload_meta()).set_name(GLUE_CHUNK_NAME),
+        (None, Glue::TextOnlyLoad) => lua.load(TEXT_ONLY_LOAD).set_name(GLUE_CHUNK_NAME),
     }
 }
 
