@@ -394,6 +394,11 @@ impl Builder {
         if self.roots.is_empty() {
             return Err(Error::Usage("no source roots given".into()));
         }
+        if self.strip && cfg!(feature = "lua51") {
+            return Err(Error::Usage(
+                "--strip is not available for Lua 5.1 (its bytecode dump cannot leave out debug info)".into(),
+            ));
+        }
         Ok(Plan {
             roots: self.roots.clone(),
             templates: Template::parse_list(self.templates.as_deref().unwrap_or(DEFAULT_TEMPLATES))?,

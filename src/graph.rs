@@ -563,7 +563,7 @@ mod tests {
             optional: false,
         };
         let modules = vec![ModuleName { name: "m".into(), file: 0 }];
-        let sites = vec![vec![site("debug"), site("string"), site("utf8"), site("lfs")]];
+        let sites = vec![vec![site("debug"), site("string"), site("table"), site("lfs")]];
         let (graph, diagnostics) =
             build_graph(&modules, &sites, &[file], GraphOptions::default(), &mut |_, _, _| Err(String::new()));
         let codes: Vec<&str> = diagnostics.iter().map(|d| d.code).collect();

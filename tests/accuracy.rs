@@ -18,8 +18,16 @@ type Edge = String;
 const TRACER: &str = r#"
 local real_require, getinfo = require, debug.getinfo
 TRACE = {}
+-- Whether this call of `require` was a tail call (`return require(...)`): then the caller's
+-- frame is gone. Lua 5.2+ says so directly; 5.1 and LuaJIT show a "tail" frame instead.
+local function tail_called()
+  local ok, info = pcall(getinfo, 2, "t")
+  if ok then return info.istailcall end
+  local caller = getinfo(3, "S")
+  return caller ~= nil and caller.what == "tail"
+end
 function require(name)
-  if getinfo(1, "t").istailcall then   -- `return require(...)`: the caller's frame is gone
+  if tail_called() then
     TRACE[#TRACE + 1] = "tail call -> " .. name
     return real_require(name)
   end

@@ -49,9 +49,9 @@ pub fn capture_print(lua: &Lua) {
         r#"
         OUTPUT = {}
         print = function(...)
-          local parts = table.pack(...)
-          for i = 1, parts.n do parts[i] = tostring(parts[i]) end
-          OUTPUT[#OUTPUT + 1] = table.concat(parts, "\t", 1, parts.n)
+          local n, parts = select('#', ...), { ... }
+          for i = 1, n do parts[i] = tostring(parts[i]) end
+          OUTPUT[#OUTPUT + 1] = table.concat(parts, "\t", 1, n)
         end
         "#,
     )

@@ -64,7 +64,13 @@ end
 local function run_native(name, handle)
   begin_load(name, "native")
   local ok, value = init_native(handle)
-  if not ok then end_load(value) error(value, 0) end
+  if not ok then
+    end_load(value)
+    -- Lua 5.1's require leaves a sentinel in package.loaded when a loader fails, which would
+    -- turn the next require into "loop or previous error"; a native init may be retried.
+    if package and package.loaded then package.loaded[name] = nil end
+    error(value, 0)
+  end
   end_load(nil)
   return value
 end
