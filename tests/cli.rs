@@ -75,6 +75,7 @@ fn run_a_module_a_script_or_code_instead_of_the_entry() {
 }
 
 #[test]
+#[cfg(not(feature = "lua51"))]
 fn a_lua_error_prints_a_traceback_with_original_files_and_exits_1() {
     let dir = tempfile::tempdir().unwrap();
     let bundle = build_app(dir.path());
@@ -246,7 +247,7 @@ fn a_lua_file_beside_init_lua_wins_and_both_stay_requirable() {
 }
 
 #[test]
-#[cfg(not(feature = "lua51"))]
+#[cfg(not(any(feature = "lua51", feature = "lua52")))]
 fn strip_removes_line_information() {
     let dir = tempfile::tempdir().unwrap();
     let bundle = dir.path().join("stripped.bundle");

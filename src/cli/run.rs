@@ -123,12 +123,18 @@ fn execute(lua: &Lua, bundle: &Bundle, args: &RunArgs, script: Option<Vec<u8>>) 
     // `xpcall` is called straight from Rust, so below the program there is one C frame and
     // nothing else, as under `lua` (programs that walk the stack with debug.getinfo, like
     // LuaRocks finding its own path, see the same thing).
-    let xpcall: Function = lua.globals().get("xpcall")?;
-    let mut call = MultiValue::from_vec(vec![Value::Function(program), Value::Function(handler)]);
+    // Lua 5.1's xpcall passes no arguments on; there, pcall runs the program (and the error
+    // is shown without a traceback).
+    let (protect, mut call) = if cfg!(feature = "lua51") {
+        (lua.globals().get::<Function>("pcall")?, MultiValue::from_vec(vec![Value::Function(program)]))
+    } else {
+        let call = MultiValue::from_vec(vec![Value::Function(program), Value::Function(handler)]);
+        (lua.globals().get::<Function>("xpcall")?, call)
+    };
     for value in &args.args {
         call.push_back(Value::String(lua.create_string(value)?));
     }
-    let mut results = xpcall.call::<MultiValue>(call)?;
+    let mut results = protect.call::<MultiValue>(call)?;
     match results.pop_front() {
         Some(Value::Boolean(true)) => Ok(Outcome::Done),
         _ => {
