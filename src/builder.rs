@@ -22,6 +22,20 @@ pub const DEFAULT_BUNDLE_NAME: &str = "app.bundle";
 /// Name of the cache directory under Cargo's target directory (build scripts).
 const CARGO_CACHE_DIR: &str = "luabundle-cache";
 
+/// What a build writes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum OutputFormat {
+    /// A bundle of bytecode for the linked Lua VM (the default).
+    #[default]
+    Bundle,
+    /// A bundle of verified source text, which any flavour whose syntax accepts it loads.
+    Source,
+    /// One plain `.lua` file that stock interpreters run, modules as source.
+    Lua,
+    /// One plain `.lua` file with modules as bytecode, for the one interpreter it was built for.
+    LuaBytecode,
+}
+
 /// Progress of a long build, for progress bars.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Progress {
@@ -60,6 +74,7 @@ pub struct Builder {
     profiles: Vec<(String, Vec<String>)>,
     groups: Vec<(String, Vec<String>)>,
     only_profile: Option<String>,
+    format: OutputFormat,
     strip: bool,
     templates: Option<String>,
     output: Option<PathBuf>,
@@ -197,6 +212,13 @@ impl Builder {
     /// bundle.
     pub fn only_profile(&mut self, name: impl Into<String>) -> &mut Builder {
         self.only_profile = Some(name.into());
+        self
+    }
+
+    /// Sets what the build writes: a bytecode bundle (default), a source bundle, or a plain
+    /// Lua script.
+    pub fn format(&mut self, format: OutputFormat) -> &mut Builder {
+        self.format = format;
         self
     }
 
@@ -409,6 +431,7 @@ impl Builder {
             profiles: self.profiles.clone(),
             groups: self.groups.clone(),
             only_profile: self.only_profile.clone(),
+            format: self.format,
             strip: self.strip,
             cache: self.cache(),
             jobs: self.jobs,

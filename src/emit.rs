@@ -21,8 +21,10 @@ pub struct EmitModule {
     pub chunk_name: String,
     /// Display path of its file.
     pub path: String,
-    /// Its bytecode.
+    /// Its bytecode or source.
     pub bytes: Vec<u8>,
+    /// Which of the two `bytes` holds.
+    pub kind: BlobKind,
     /// Its dependencies, as positions in the module list.
     pub deps: Vec<graph::Dependency>,
 }
@@ -46,7 +48,7 @@ pub fn bundle_bytes(
             name: m.name,
             chunk_name: m.chunk_name,
             path: m.path,
-            kind: BlobKind::Bytecode,
+            kind: m.kind,
             bytes: m.bytes,
             deps: m.deps.iter().map(dependency).collect(),
         })
@@ -95,7 +97,27 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<bool, Error> {
         .tempfile_in(dir)
         .map_err(|e| io("create a temporary file beside", e))?;
     temp.write_all(bytes).map_err(|e| io("write", e))?;
+    // A temporary file is private to its owner; the output gets the permissions of the file
+    // it replaces, or the usual ones for a new file.
+    let permissions = match std::fs::metadata(path) {
+        Ok(existing) => existing.permissions(),
+        Err(_) => default_permissions(),
+    };
+    temp.as_file().set_permissions(permissions).map_err(|e| io("write", e))?;
     temp.as_file().sync_all().map_err(|e| io("write", e))?;
     temp.persist(path).map_err(|e| io("replace", e.error))?;
     Ok(true)
+}
+
+#[cfg(unix)]
+fn default_permissions() -> std::fs::Permissions {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::Permissions::from_mode(0o644)
+}
+
+#[cfg(not(unix))]
+fn default_permissions() -> std::fs::Permissions {
+    let mut permissions = std::fs::metadata(".").map(|m| m.permissions()).expect("current directory");
+    permissions.set_readonly(false);
+    permissions
 }

@@ -27,6 +27,7 @@ pub mod error;
 pub mod export;
 pub mod flavour;
 pub mod graph;
+pub mod lua_output;
 mod lua_string;
 pub mod nesting;
 pub mod parse;
@@ -35,7 +36,7 @@ pub mod relative;
 pub mod requires;
 pub mod source;
 
-pub use builder::{bundle, Analysis, Builder, Output, Progress, Stage};
+pub use builder::{bundle, Analysis, Builder, Output, OutputFormat, Progress, Stage};
 pub use diagnostic::{Diagnostic, Diagnostics, Severity};
 pub use discover::Root;
 pub use error::Error;

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
 
-use crate::builder::{Output, Progress, ProgressFn, Stage};
+use crate::builder::{Output, OutputFormat, Progress, ProgressFn, Stage};
 use crate::cache::{self, Cache};
 use crate::compile;
 use crate::diagnostic::{Diagnostic, Diagnostics};
@@ -16,9 +16,11 @@ use crate::discover::{self, Discovered, Root, Template};
 use crate::emit::{self, EmitModule};
 use crate::error::Error;
 use crate::graph::{self, GraphOptions, ModuleGraph};
+use crate::lua_output;
 use crate::parse;
 use crate::relative;
 use crate::requires::{self, RequireSite};
+use luabundle_runtime::format::{BlobKind, Target};
 
 /// Checked options of a build.
 pub(crate) struct Plan {
@@ -31,6 +33,7 @@ pub(crate) struct Plan {
     pub profiles: Vec<(String, Vec<String>)>,
     pub groups: Vec<(String, Vec<String>)>,
     pub only_profile: Option<String>,
+    pub format: OutputFormat,
     pub strip: bool,
     pub cache: Option<Cache>,
     pub jobs: Option<usize>,
@@ -108,7 +111,10 @@ pub(crate) fn run(plan: &Plan, output: Option<&Path>) -> Result<Output, Error> {
             elapsed: Duration::ZERO,
         };
         if let Some(output) = output {
-            let bytes = bundle_bytes(plan, &analysis, bytecode)?;
+            let bytes = match plan.format {
+                OutputFormat::Bundle | OutputFormat::Source => bundle_bytes(plan, &analysis, bytecode)?,
+                OutputFormat::Lua | OutputFormat::LuaBytecode => lua_script(plan, &analysis, bytecode).into_bytes(),
+            };
             result.bytes = bytes.len() as u64;
             result.written = emit::write_atomically(output, &bytes)?;
         }
@@ -334,7 +340,13 @@ fn bundle_bytes(plan: &Plan, analysis: &Analysis, mut bytecode: Vec<Option<Vec<u
         let file = &files[m.file];
         // A file that provides two names is compiled once; the last name takes its bytes.
         remaining_names[m.file] -= 1;
-        let bytes = if remaining_names[m.file] > 0 { bytecode[m.file].clone() } else { bytecode[m.file].take() };
+        let bytes = if plan.format == OutputFormat::Source {
+            Some(crate::source::prepare(&file.text).into_owned().into_bytes())
+        } else if remaining_names[m.file] > 0 {
+            bytecode[m.file].clone()
+        } else {
+            bytecode[m.file].take()
+        };
         let deps = analysis
             .graph
             .dependencies(i)
@@ -347,6 +359,7 @@ fn bundle_bytes(plan: &Plan, analysis: &Analysis, mut bytecode: Vec<Option<Vec<u
             chunk_name: file.chunk_name(),
             path: file.display_path.clone(),
             bytes: bytes.unwrap_or_default(),
+            kind: if plan.format == OutputFormat::Source { BlobKind::Source } else { BlobKind::Bytecode },
             deps,
         });
     }
@@ -362,5 +375,37 @@ fn bundle_bytes(plan: &Plan, analysis: &Analysis, mut bytecode: Vec<Option<Vec<u
         .iter()
         .map(|(name, members)| luabundle_runtime::format::Group { name: name.clone(), members: members.clone() })
         .collect();
-    emit::bundle_bytes(luabundle_runtime::target::linked(), emitted, entry, externals, profiles, groups)
+    let target = match plan.format {
+        OutputFormat::Source => Target {
+            flavour: luabundle_runtime::target::SOURCE_FLAVOUR.to_string(),
+            release: format!("source for {}", crate::flavour::NAME),
+            bytecode_header: Vec::new(),
+        },
+        _ => luabundle_runtime::target::linked().clone(),
+    };
+    emit::bundle_bytes(&target, emitted, entry, externals, profiles, groups)
+}
+
+/// The plain-Lua script of the bundled modules (sources, or bytecode for `LuaBytecode`).
+fn lua_script(plan: &Plan, analysis: &Analysis, bytecode: Vec<Option<Vec<u8>>>) -> String {
+    let files = &analysis.discovered.files;
+    let module = |i: usize| {
+        let m = &analysis.discovered.modules[i];
+        let file = &files[m.file];
+        let code = match plan.format {
+            OutputFormat::LuaBytecode => bytecode[m.file].clone().unwrap_or_default(),
+            _ => crate::source::prepare(&file.text).into_owned().into_bytes(),
+        };
+        lua_output::ScriptModule {
+            name: m.name.clone(),
+            chunk_name: file.chunk_name(),
+            path: file.display_path.clone(),
+            code,
+        }
+    };
+    let modules: Vec<_> =
+        (0..analysis.discovered.modules.len()).filter(|&i| analysis.graph.bundled[i]).map(module).collect();
+    let entry = analysis.entry.map(module);
+    let note = format!("{} modules", modules.len());
+    lua_output::script(&modules, entry.as_ref(), plan.format == OutputFormat::LuaBytecode, &note)
 }

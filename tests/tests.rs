@@ -8,6 +8,7 @@ mod config;
 mod consumer;
 mod corpora;
 mod differential;
+mod flavours;
 mod incremental;
 mod installer;
 mod library;

@@ -71,6 +71,25 @@ pub struct BuildArgs {
     /// Write only this profile's modules (from luabundle.toml), with what they require.
     #[arg(long, value_name = "NAME")]
     profile: Option<String>,
+    /// What to write: a bytecode bundle, a source bundle (loads on any flavour whose syntax
+    /// accepts it), or one plain Lua file that stock interpreters run.
+    #[arg(long, value_enum, default_value_t = BuildFormat::Bundle)]
+    format: BuildFormat,
+    /// With --format lua: embed bytecode for the one interpreter luabundle links instead of
+    /// source.
+    #[arg(long, requires = "format")]
+    bytecode: bool,
+}
+
+/// Output formats of `luabundle build`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum BuildFormat {
+    /// Bytecode bundle for the runtime.
+    Bundle,
+    /// Source bundle for the runtime.
+    Source,
+    /// One plain .lua file.
+    Lua,
 }
 
 /// `luabundle check` options.
@@ -214,6 +233,13 @@ pub fn build(args: BuildArgs) -> anyhow::Result<i32> {
     if let Some(profile) = &args.profile {
         builder.only_profile(profile);
     }
+    builder.format(match (args.format, args.bytecode) {
+        (BuildFormat::Bundle, false) => luabundle::OutputFormat::Bundle,
+        (BuildFormat::Source, false) => luabundle::OutputFormat::Source,
+        (BuildFormat::Lua, false) => luabundle::OutputFormat::Lua,
+        (BuildFormat::Lua, true) => luabundle::OutputFormat::LuaBytecode,
+        (_, true) => anyhow::bail!("--bytecode goes with --format lua"),
+    });
     if !args.quiet && !args.json {
         progress::attach(&mut builder);
     }
