@@ -75,6 +75,7 @@ pub struct Builder {
     groups: Vec<(String, Vec<String>)>,
     only_profile: Option<String>,
     format: OutputFormat,
+    embed_source: bool,
     strip: bool,
     templates: Option<String>,
     output: Option<PathBuf>,
@@ -219,6 +220,13 @@ impl Builder {
     /// Lua script.
     pub fn format(&mut self, format: OutputFormat) -> &mut Builder {
         self.format = format;
+        self
+    }
+
+    /// Stores each module's source beside its bytecode, so a runtime whose Lua VM cannot run
+    /// the bytecode loads the (verified) source instead.
+    pub fn embed_source(&mut self, embed: bool) -> &mut Builder {
+        self.embed_source = embed;
         self
     }
 
@@ -432,6 +440,7 @@ impl Builder {
             groups: self.groups.clone(),
             only_profile: self.only_profile.clone(),
             format: self.format,
+            embed_source: self.embed_source,
             strip: self.strip,
             cache: self.cache(),
             jobs: self.jobs,

@@ -25,6 +25,8 @@ pub struct EmitModule {
     pub bytes: Vec<u8>,
     /// Which of the two `bytes` holds.
     pub kind: BlobKind,
+    /// The source, stored beside bytecode for VMs that cannot run it (`--embed-source`).
+    pub source: Option<Vec<u8>>,
     /// Its dependencies, as positions in the module list.
     pub deps: Vec<graph::Dependency>,
 }
@@ -50,6 +52,7 @@ pub fn bundle_bytes(
             path: m.path,
             kind: m.kind,
             bytes: m.bytes,
+            source: m.source,
             deps: m.deps.iter().map(dependency).collect(),
         })
         .collect();

@@ -34,6 +34,7 @@ pub(crate) struct Plan {
     pub groups: Vec<(String, Vec<String>)>,
     pub only_profile: Option<String>,
     pub format: OutputFormat,
+    pub embed_source: bool,
     pub strip: bool,
     pub cache: Option<Cache>,
     pub jobs: Option<usize>,
@@ -360,6 +361,8 @@ fn bundle_bytes(plan: &Plan, analysis: &Analysis, mut bytecode: Vec<Option<Vec<u
             path: file.display_path.clone(),
             bytes: bytes.unwrap_or_default(),
             kind: if plan.format == OutputFormat::Source { BlobKind::Source } else { BlobKind::Bytecode },
+            source: (plan.embed_source && plan.format == OutputFormat::Bundle)
+                .then(|| crate::source::prepare(&file.text).into_owned().into_bytes()),
             deps,
         });
     }

@@ -134,3 +134,26 @@ fn errors_in_the_plain_lua_output_name_the_original_file_and_line() {
     assert!(!out.status.success());
     assert!(stderr.contains("src/app/util.lua:17: util failure: asked to fail"), "{stderr}");
 }
+
+#[test]
+fn embedded_sources_run_where_the_bytecode_cannot() {
+    let ours = luabundle_runtime::target::FLAVOUR;
+    for other in ["lua51", "lua54", "luajit"] {
+        let bundle = Bundle::open(fixture("foreign_bundles").join(format!("{other}-with-source.bundle"))).unwrap();
+        assert!(bundle.has_all_sources());
+        let lua = mlua::Lua::new();
+        let installed = bundle.install(&lua).unwrap();
+        assert_eq!(lua.load("return require('answer').answer").eval::<i64>().unwrap(), 42);
+        let expected =
+            if other == ours { luabundle_runtime::Origin::Bundle } else { luabundle_runtime::Origin::EmbeddedSource };
+        assert_eq!(installed.stats()[0].origin, expected, "bundle for {other}");
+    }
+}
+
+#[test]
+fn a_source_bundle_built_by_any_flavour_loads_on_this_one() {
+    let bundle = Bundle::open(fixture("foreign_bundles").join("source.bundle")).unwrap();
+    let lua = mlua::Lua::new();
+    bundle.install(&lua).unwrap();
+    assert_eq!(lua.load("return require('answer').answer").eval::<i64>().unwrap(), 42);
+}

@@ -216,6 +216,7 @@ fn foreign_bundle(target: Target) -> Vec<u8> {
             path: "m.lua".into(),
             kind: BlobKind::Bytecode,
             bytes: bytecode,
+            source: None,
             deps: vec![],
         }],
         entry: None,

@@ -302,6 +302,39 @@ impl Bundle {
         Ok(())
     }
 
+    /// The embedded source of module `position` (see `--embed-source`), checked against its
+    /// hash, or `None` if the bundle has none for it.
+    ///
+    /// # Errors
+    /// [`Error::Io`] if reading fails, [`Error::BlobHashMismatch`] if the bytes are damaged.
+    pub fn verified_source(&self, position: usize) -> Result<Option<Blob<'_>>> {
+        let inner = &*self.inner;
+        let record = &inner.index.modules[position];
+        let Some(source) = record.source else { return Ok(None) };
+        let span = Span { offset: inner.header.blobs.offset + source.blob.offset, len: source.blob.len };
+        let bytes = inner.storage.read(span, &inner.label)?;
+        inner.bytes_read.fetch_add(span.len, Ordering::Relaxed);
+        let found = blake3::hash(&bytes);
+        if found.as_bytes() != &source.hash {
+            return Err(Error::BlobHashMismatch {
+                bundle: inner.label.clone(),
+                module: format!("{} (embedded source)", record.name),
+                expected: format::hex(&source.hash),
+                found: found.to_hex().to_string(),
+            });
+        }
+        Ok(Some(match bytes {
+            Cow::Borrowed(bytes) => Blob::Borrowed(bytes),
+            Cow::Owned(bytes) => Blob::Owned(bytes),
+        }))
+    }
+
+    /// Whether every module has its source embedded, so the bundle can run from source on a
+    /// VM that cannot run its bytecode.
+    pub fn has_all_sources(&self) -> bool {
+        self.inner.index.modules.iter().all(|m| m.source.is_some() || m.kind == format::BlobKind::Source)
+    }
+
     /// Blob bytes read and hashed so far, over all states: modules never required are never
     /// read.
     pub fn bytes_read(&self) -> u64 {

@@ -138,8 +138,20 @@ pub struct ModuleRecord {
     pub blob: Span,
     /// blake3 of the blob's bytes.
     pub hash: [u8; 32],
+    /// The module's source, stored beside its bytecode (`--embed-source`), for VMs that cannot
+    /// run the bytecode.
+    pub source: Option<SourceBlob>,
     /// Modules this one requires that are in the bundle.
     pub deps: Vec<Dependency>,
+}
+
+/// Where a module's embedded source is, and its hash.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct SourceBlob {
+    /// Where the source is, relative to the start of the blob region.
+    pub blob: Span,
+    /// blake3 of the source's bytes.
+    pub hash: [u8; 32],
 }
 
 /// A named subset of modules.
@@ -197,6 +209,8 @@ pub struct ModuleInput {
     pub kind: BlobKind,
     /// The blob itself.
     pub bytes: Vec<u8>,
+    /// The source, to store beside bytecode (see [`ModuleRecord::source`]).
+    pub source: Option<Vec<u8>>,
     /// See [`ModuleRecord::deps`].
     pub deps: Vec<Dependency>,
 }
@@ -314,12 +328,20 @@ pub fn encode(contents: &BundleContents) -> Result<Vec<u8>, FormatError> {
     // Identical blobs (`a` and `a.init` from one file) are stored once.
     let mut stored: std::collections::HashMap<[u8; 32], Span> = std::collections::HashMap::new();
     let mut modules = Vec::with_capacity(contents.modules.len());
-    for m in &contents.modules {
-        let hash = *blake3::hash(&m.bytes).as_bytes();
+    let mut store = |bytes: &[u8]| {
+        let hash = *blake3::hash(bytes).as_bytes();
         let blob = *stored.entry(hash).or_insert_with(|| {
-            let span = Span { offset: blobs.len() as u64, len: m.bytes.len() as u64 };
-            blobs.extend_from_slice(&m.bytes);
+            let span = Span { offset: blobs.len() as u64, len: bytes.len() as u64 };
+            blobs.extend_from_slice(bytes);
             span
+        });
+        (blob, hash)
+    };
+    for m in &contents.modules {
+        let (blob, hash) = store(&m.bytes);
+        let source = m.source.as_deref().map(|text| {
+            let (blob, hash) = store(text);
+            SourceBlob { blob, hash }
         });
         modules.push(ModuleRecord {
             name: m.name.clone(),
@@ -329,6 +351,7 @@ pub fn encode(contents: &BundleContents) -> Result<Vec<u8>, FormatError> {
             flags: 0,
             blob,
             hash,
+            source,
             deps: m.deps.clone(),
         });
     }
@@ -544,9 +567,11 @@ fn validate_index(index: &Index, blobs_len: u64) -> Result<(), FormatError> {
         if m.flags != 0 {
             return Err(invalid(format!("module {:?} has unknown flags {:#x}", m.name, m.flags)));
         }
-        match m.blob.end() {
-            Some(end) if end <= blobs_len => blob_order.push((m.blob.offset, end, &m.name)),
-            _ => return Err(invalid(format!("blob of module {:?} lies outside the blob region", m.name))),
+        for span in std::iter::once(m.blob).chain(m.source.map(|s| s.blob)) {
+            match span.end() {
+                Some(end) if end <= blobs_len => blob_order.push((span.offset, end, &m.name)),
+                _ => return Err(invalid(format!("blob of module {:?} lies outside the blob region", m.name))),
+            }
         }
         if let Some(dep) = m.deps.iter().find(|d| !in_range(d.module)) {
             return Err(invalid(format!("module {:?} depends on module #{} of {count}", m.name, dep.module)));
@@ -586,6 +611,7 @@ mod tests {
             path: format!("src/{name}.lua"),
             kind: BlobKind::Bytecode,
             bytes: bytes.to_vec(),
+            source: None,
             deps,
         };
         BundleContents {

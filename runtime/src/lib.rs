@@ -24,6 +24,7 @@
 //!     path: "greet.lua".into(),
 //!     kind: format::BlobKind::Bytecode,
 //!     bytes: bytecode,
+//!     source: None,
 //!     deps: vec![],
 //! };
 //! let bytes = format::encode(&format::BundleContents {

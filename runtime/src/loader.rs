@@ -276,7 +276,12 @@ impl Visibility {
 
 pub(crate) fn install(installer: Installer, lua: &Lua) -> Result<Installed> {
     let bundle = installer.bundle.clone();
-    bundle.check_target()?;
+    // A VM that cannot run the bytecode may still run the embedded sources.
+    let from_source = match bundle.check_target() {
+        Ok(()) => false,
+        Err(_) if bundle.has_all_sources() => true,
+        Err(err) => return Err(err),
+    };
     let install_error =
         |err: mlua::Error| Error::Install { bundle: bundle.label().to_string(), message: err.to_string() };
     let visibility = Arc::new(visibility(&bundle, installer.profile.as_deref())?);
@@ -294,8 +299,8 @@ pub(crate) fn install(installer: Installer, lua: &Lua) -> Result<Installed> {
     let previous: Value = metatable.raw_get("__index").map_err(install_error)?;
     let functions = (
         resolve_function(lua, &installer, &visibility).map_err(install_error)?,
-        materialise_function(lua, &bundle, &tracker).map_err(install_error)?,
-        begin_function(lua, &tracker).map_err(install_error)?,
+        materialise_function(lua, &bundle, &tracker, from_source).map_err(install_error)?,
+        begin_function(lua, &tracker, from_source).map_err(install_error)?,
         end_function(lua, &tracker).map_err(install_error)?,
         native_function(lua, &installer).map_err(install_error)?,
         group_function(lua, &bundle).map_err(install_error)?,
@@ -396,28 +401,44 @@ fn resolve_function(lua: &Lua, installer: &Arc<Installer>, visibility: &Arc<Visi
 }
 
 /// `materialise(position) -> chunk` or `nil, message`.
-fn materialise_function(lua: &Lua, bundle: &Bundle, tracker: &SharedTracker) -> mlua::Result<Function> {
+fn materialise_function(
+    lua: &Lua,
+    bundle: &Bundle,
+    tracker: &SharedTracker,
+    from_source: bool,
+) -> mlua::Result<Function> {
     let bundle = bundle.clone();
     let tracker = tracker.clone();
     lua.create_function(move |lua, position: usize| {
         if position >= bundle.index().modules.len() {
             return Ok((None, Some(format!("no module #{position} in bundle {}", bundle.label()))));
         }
-        match load_module(&bundle, lua, position, &tracker) {
+        match load_module(&bundle, lua, position, &tracker, from_source) {
             Ok(chunk) => Ok((Some(chunk), None)),
             Err(err) => Ok((None, Some(err.to_string()))),
         }
     })
 }
 
-/// Verifies module `position` and loads it, in the mode its kind demands.
-fn load_module(bundle: &Bundle, lua: &Lua, position: usize, tracker: &SharedTracker) -> Result<Function> {
+/// Verifies module `position` and loads it, in the mode its kind demands (its embedded
+/// source, in text mode, when `from_source`).
+fn load_module(
+    bundle: &Bundle,
+    lua: &Lua,
+    position: usize,
+    tracker: &SharedTracker,
+    from_source: bool,
+) -> Result<Function> {
     let record = &bundle.index().modules[position];
-    let bytes = bundle.verified_blob(position)?;
+    let source = if from_source { bundle.verified_source(position)? } else { None };
+    let (bytes, kind) = match source {
+        Some(text) => (text, BlobKind::Source),
+        None => (bundle.verified_blob(position)?, record.kind),
+    };
     if let Ok(mut tracker) = tracker.lock() {
         tracker.record_bytes(bytes.len() as u64);
     }
-    let mode = match record.kind {
+    let mode = match kind {
         BlobKind::Bytecode => mlua::chunk::ChunkMode::Binary,
         BlobKind::Source => mlua::chunk::ChunkMode::Text,
     };
@@ -429,10 +450,14 @@ fn load_module(bundle: &Bundle, lua: &Lua, position: usize, tracker: &SharedTrac
     })
 }
 
-fn begin_function(lua: &Lua, tracker: &SharedTracker) -> mlua::Result<Function> {
+fn begin_function(lua: &Lua, tracker: &SharedTracker, from_source: bool) -> mlua::Result<Function> {
     let tracker = tracker.clone();
     lua.create_function(move |_, (name, origin): (String, String)| {
-        let origin = if origin == "native" { Origin::Native } else { Origin::Bundle };
+        let origin = match (origin.as_str(), from_source) {
+            ("native", _) => Origin::Native,
+            (_, true) => Origin::EmbeddedSource,
+            _ => Origin::Bundle,
+        };
         if let Ok(mut tracker) = tracker.lock() {
             tracker.begin(&name, origin);
         }

@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 pub enum Origin {
     /// Bytecode or source from the bundle.
     Bundle,
+    /// Source embedded beside bytecode this VM cannot run (`--embed-source`).
+    EmbeddedSource,
     /// A Rust module registered with [`crate::Installer::native`].
     Native,
 }

@@ -75,6 +75,9 @@ pub struct BuildArgs {
     /// accepts it), or one plain Lua file that stock interpreters run.
     #[arg(long, value_enum, default_value_t = BuildFormat::Bundle)]
     format: BuildFormat,
+    /// Store each module's source beside its bytecode, for runtimes whose Lua cannot run it.
+    #[arg(long)]
+    embed_source: bool,
     /// With --format lua: embed bytecode for the one interpreter luabundle links instead of
     /// source.
     #[arg(long, requires = "format")]
@@ -233,6 +236,7 @@ pub fn build(args: BuildArgs) -> anyhow::Result<i32> {
     if let Some(profile) = &args.profile {
         builder.only_profile(profile);
     }
+    builder.embed_source(args.embed_source);
     builder.format(match (args.format, args.bytecode) {
         (BuildFormat::Bundle, false) => luabundle::OutputFormat::Bundle,
         (BuildFormat::Source, false) => luabundle::OutputFormat::Source,
