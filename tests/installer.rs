@@ -372,3 +372,27 @@ fn install_uses_the_same_lua_memory_for_ten_or_a_thousand_modules() {
     let (small, large) = (heap_after_install(10), heap_after_install(1000));
     assert_eq!(small, large, "install allocated {small} bytes for 10 modules, {large} for 1000");
 }
+
+#[test]
+fn install_limits_lua_memory_unless_told_otherwise() -> mlua::Result<()> {
+    let (_dir, bundle) = host_bundle();
+    let lua = Lua::new();
+    bundle.installer().memory_limit(Some(8 << 20)).install(&lua).unwrap();
+    let err = lua.load("local s = string.rep('x', 64 * 1024 * 1024) return #s").exec();
+    #[cfg(not(feature = "luajit"))]
+    assert!(matches!(err, Err(mlua::Error::MemoryError(_))), "{err:?}");
+    #[cfg(feature = "luajit")]
+    let _ = err; // LuaJIT manages its own memory; no limit can be set.
+    assert_eq!(lua.load("return require('app.util').double(2)").eval::<i64>()?, 4, "the state still works");
+
+    let default = Lua::new();
+    bundle.install(&default).unwrap();
+    let previous = default.set_memory_limit(0).unwrap_or(0);
+    #[cfg(not(feature = "luajit"))]
+    assert_eq!(previous, luabundle_runtime::DEFAULT_MEMORY_LIMIT);
+    let untouched = Lua::new();
+    bundle.installer().memory_limit(None).install(&untouched).unwrap();
+    assert_eq!(untouched.set_memory_limit(0).unwrap_or(0), 0);
+    let _ = previous;
+    Ok(())
+}

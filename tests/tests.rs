@@ -6,6 +6,7 @@ mod analysis;
 mod cli;
 mod config;
 mod consumer;
+mod damage;
 mod corpora;
 mod differential;
 mod flavours;

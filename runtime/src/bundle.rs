@@ -158,6 +158,11 @@ impl Bundle {
     pub fn open(path: impl AsRef<Path>) -> Result<Bundle> {
         let path = path.as_ref();
         let label = path.display().to_string();
+        // Checked before opening: opening a FIFO for reading would block.
+        let kind = std::fs::metadata(path).map_err(|source| io_error(&label, source))?;
+        if !kind.is_file() {
+            return Err(Error::NotAFile { bundle: label });
+        }
         let file = File::open(path).map_err(|source| io_error(&label, source))?;
         let meta = file.metadata().map_err(|source| io_error(&label, source))?;
         if !meta.is_file() {

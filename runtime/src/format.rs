@@ -365,7 +365,21 @@ pub fn encode(contents: &BundleContents) -> Result<Vec<u8>, FormatError> {
     validate_index(&index, blobs.len() as u64)?;
     let target = encode_part("target", &contents.target)?;
     let index = encode_part("index", &index)?;
+    Ok(lay_out(&target, &index, &blobs))
+}
 
+/// Lays out a bundle around `index` exactly as [`encode`] does, with a valid root hash, but
+/// without validating the index: for testing that readers refuse what a forger could write.
+///
+/// # Errors
+/// [`FormatError::Invalid`] only if bincode cannot encode the parts.
+pub fn encode_unvalidated(target: &Target, index: &Index, blobs: &[u8]) -> Result<Vec<u8>, FormatError> {
+    let target = encode_part("target", target)?;
+    let index = encode_part("index", index)?;
+    Ok(lay_out(&target, &index, blobs))
+}
+
+fn lay_out(target: &[u8], index: &[u8], blobs: &[u8]) -> Vec<u8> {
     let target_span = Span { offset: HEADER_LEN as u64, len: target.len() as u64 };
     let index_span = Span { offset: target_span.offset + target_span.len, len: index.len() as u64 };
     let blobs_span = Span { offset: index_span.offset + index_span.len, len: blobs.len() as u64 };
@@ -382,17 +396,16 @@ pub fn encode(contents: &BundleContents) -> Result<Vec<u8>, FormatError> {
         signature,
         root_hash: [0; 32],
     };
-    header.root_hash = root_hash(&header.to_bytes(), &target, &index);
-
+    header.root_hash = root_hash(&header.to_bytes(), target, index);
     let mut out = Vec::with_capacity(file_len as usize);
     out.extend_from_slice(&header.to_bytes());
-    out.extend_from_slice(&target);
-    out.extend_from_slice(&index);
-    out.extend_from_slice(&blobs);
+    out.extend_from_slice(target);
+    out.extend_from_slice(index);
+    out.extend_from_slice(blobs);
     out.extend_from_slice(&MAGIC);
     out.extend_from_slice(&header.root_hash);
     debug_assert_eq!(out.len() as u64, file_len);
-    Ok(out)
+    out
 }
 
 fn encode_part<T: Encode>(part: &'static str, value: &T) -> Result<Vec<u8>, FormatError> {
@@ -655,6 +668,21 @@ mod tests {
         let start = (header.blobs.offset + b.blob.offset) as usize;
         assert_eq!(&bytes[start..start + 2], b"BB");
         assert_eq!(b.hash, *blake3::hash(b"BB").as_bytes());
+    }
+
+    /// The exact bytes of the sample bundle. A change here is a change of the format: bump
+    /// the version and update docs/FORMAT.md, then regenerate with
+    /// `LUABUNDLE_BLESS=1 cargo test -p luabundle-runtime golden`.
+    #[test]
+    fn golden_bytes_do_not_change() {
+        let golden = concat!(env!("CARGO_MANIFEST_DIR"), "/golden/sample.bundle.hex");
+        let hex_lines: Vec<String> = encode(&sample()).unwrap().chunks(32).map(hex).collect();
+        let actual = hex_lines.join("\n") + "\n";
+        if std::env::var_os("LUABUNDLE_BLESS").is_some() {
+            std::fs::write(golden, &actual).unwrap();
+        }
+        let expected = std::fs::read_to_string(golden).expect("golden file");
+        assert_eq!(actual, expected, "the bundle format changed");
     }
 
     #[test]

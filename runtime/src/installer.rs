@@ -39,7 +39,12 @@ pub struct Installer {
     pub(crate) hooks: Vec<Hook>,
     pub(crate) hermetic: bool,
     pub(crate) allow_binary_chunks: bool,
+    pub(crate) memory_limit: Option<usize>,
 }
+
+/// The Lua memory limit [`Installer`] sets by default: a hostile or damaged size turns into a
+/// Lua "not enough memory" error instead of exhausting the process.
+pub const DEFAULT_MEMORY_LIMIT: usize = 1 << 30;
 
 impl std::fmt::Debug for Installer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -50,6 +55,7 @@ impl std::fmt::Debug for Installer {
             .field("hooks", &self.hooks.len())
             .field("hermetic", &self.hermetic)
             .field("allow_binary_chunks", &self.allow_binary_chunks)
+            .field("memory_limit", &self.memory_limit)
             .finish()
     }
 }
@@ -63,6 +69,7 @@ impl Installer {
             hooks: Vec::new(),
             hermetic: false,
             allow_binary_chunks: false,
+            memory_limit: Some(DEFAULT_MEMORY_LIMIT),
         }
     }
 
@@ -107,6 +114,14 @@ impl Installer {
     /// `dofile` accept text only. Bundled modules are unaffected (they are verified).
     pub fn allow_binary_chunks(mut self, allow: bool) -> Installer {
         self.allow_binary_chunks = allow;
+        self
+    }
+
+    /// Sets the Lua state's memory limit in bytes (default [`DEFAULT_MEMORY_LIMIT`]; a lower
+    /// limit the state already has is kept), or with `None` leaves the state's limit alone.
+    /// Where the VM cannot limit memory (LuaJIT's own allocator), nothing is set.
+    pub fn memory_limit(mut self, limit: Option<usize>) -> Installer {
+        self.memory_limit = limit;
         self
     }
 

@@ -291,6 +291,9 @@ pub(crate) fn install(installer: Installer, lua: &Lua) -> Result<Installed> {
     let visible =
         Arc::new(VisibleNames { installer: installer.clone(), visibility: visibility.clone(), names: OnceLock::new() });
 
+    if let Some(limit) = installer.memory_limit {
+        set_memory_limit(lua, limit);
+    }
     let preload: Table = lua.globals().get::<Table>("package").and_then(|p| p.get("preload")).map_err(install_error)?;
     let metatable = match preload.metatable() {
         Some(existing) => existing,
@@ -320,6 +323,16 @@ pub(crate) fn install(installer: Installer, lua: &Lua) -> Result<Installed> {
         lua.load(HERMETIC_SEARCHERS).set_name("=[luabundle loader]").call::<()>(explain).map_err(install_error)?;
     }
     Ok(Installed { bundle, tracker, lua: lua.weak(), visible })
+}
+
+/// Sets `limit` unless the state already has a lower one; VMs that cannot limit memory are
+/// left as they are.
+fn set_memory_limit(lua: &Lua, limit: usize) {
+    if let Ok(previous) = lua.set_memory_limit(limit) {
+        if previous != 0 && previous < limit {
+            let _ = lua.set_memory_limit(previous);
+        }
+    }
 }
 
 fn visibility(bundle: &Bundle, profile: Option<&str>) -> Result<Visibility> {

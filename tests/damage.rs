@@ -1,0 +1,161 @@
+//! Damaged and hostile bundles: every truncation and every single-bit flip of a small bundle
+//! is refused with a typed error before Lua sees the damaged bytes, and forged headers and
+//! indexes (with a correct root hash) are refused by their own checks.
+
+use luabundle_runtime::format::{self, FormatError, Header, HEADER_LEN};
+use luabundle_runtime::{Bundle, Error};
+
+/// A small bundle: two modules, one requiring the other.
+fn small_bundle() -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.lua"), "local b = require('b')\nreturn { value = b.value + 1 }").unwrap();
+    std::fs::write(dir.path().join("b.lua"), "return { value = 41 }").unwrap();
+    let output = dir.path().join("small.bundle");
+    luabundle::Builder::new().root(dir.path()).output(&output).no_cache(true).strip(false).try_build().unwrap();
+    std::fs::read(output).unwrap()
+}
+
+#[test]
+fn every_truncation_is_refused_at_open() {
+    let bytes = small_bundle();
+    for len in 0..bytes.len() {
+        match Bundle::from_bytes(bytes[..len].to_vec()) {
+            Err(Error::Format { .. }) => {}
+            other => panic!("truncated to {len} bytes: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn every_bit_flip_is_refused_before_lua_sees_the_bytes() {
+    let bytes = small_bundle();
+    let good = Bundle::from_bytes(bytes.clone()).unwrap();
+    let blobs = good.header().blobs;
+    let owner = |offset: usize| {
+        let relative = offset as u64 - blobs.offset;
+        good.index().modules.iter().find(|m| m.blob.offset <= relative && relative < m.blob.offset + m.blob.len).map(|m| m.name.clone())
+    };
+    let mut at_open = 0;
+    let mut at_require = 0;
+    for offset in 0..bytes.len() {
+        for bit in 0..8 {
+            let mut damaged = bytes.clone();
+            damaged[offset] ^= 1 << bit;
+            let bundle = match Bundle::from_bytes(damaged) {
+                Err(Error::Format { .. }) => {
+                    at_open += 1;
+                    continue;
+                }
+                Err(other) => panic!("flip at {offset}.{bit}: untyped error {other}"),
+                Ok(bundle) => bundle,
+            };
+            // Only blob bytes are checked later: on first require, before loading.
+            let module = owner(offset).unwrap_or_else(|| panic!("flip at {offset}.{bit} outside the blobs went unnoticed"));
+            let lua = mlua::Lua::new();
+            bundle.install(&lua).unwrap();
+            let err = lua.load(format!("require('{module}')")).exec().unwrap_err().to_string();
+            assert!(err.contains(&format!("module {module} in bundle")) && err.contains("is damaged: blake3"), "{err}");
+            at_require += 1;
+        }
+    }
+    assert!(at_open > 0 && at_require > 0);
+}
+
+/// Rewrites the header and the trailer so the root hash matches the (edited) header, target
+/// block and index: what a forger who knows the format would do.
+fn rehash(bytes: &mut [u8]) {
+    let header = Header::parse(bytes[..HEADER_LEN].try_into().unwrap(), bytes.len() as u64).unwrap();
+    let slice = |s: format::Span| bytes[s.offset as usize..(s.offset + s.len) as usize].to_vec();
+    let root = format::root_hash(bytes[..HEADER_LEN].try_into().unwrap(), &slice(header.target), &slice(header.index));
+    bytes[HEADER_LEN - 32..HEADER_LEN].copy_from_slice(&root);
+    let end = bytes.len();
+    bytes[end - 32..].copy_from_slice(&root);
+}
+
+fn span_field(bytes: &mut [u8], region: usize, len: bool, value: u64) {
+    let at = 26 + region * 16 + if len { 8 } else { 0 };
+    bytes[at..at + 8].copy_from_slice(&value.to_le_bytes());
+}
+
+#[test]
+fn forged_regions_are_refused_by_their_bounds_checks() {
+    let bytes = small_bundle();
+    // Index length pointing past the end of the file.
+    let mut past_end = bytes.clone();
+    span_field(&mut past_end, 1, true, u64::MAX - 10);
+    let err = Bundle::from_bytes(past_end).unwrap_err();
+    assert!(matches!(err, Error::Format { source: FormatError::TooLarge { .. } | FormatError::BadRegion { .. }, .. }), "{err}");
+    // Blob region overlapping the index.
+    let mut overlap = bytes.clone();
+    let index_offset = u64::from_le_bytes(overlap[42..50].try_into().unwrap());
+    span_field(&mut overlap, 2, false, index_offset);
+    let err = Bundle::from_bytes(overlap).unwrap_err();
+    assert!(matches!(err, Error::Format { source: FormatError::BadRegion { region: "blob" }, .. }), "{err}");
+    // Offset + length overflowing.
+    let mut overflow = bytes.clone();
+    span_field(&mut overflow, 3, false, u64::MAX);
+    span_field(&mut overflow, 3, true, 2);
+    let err = Bundle::from_bytes(overflow).unwrap_err();
+    assert!(matches!(err, Error::Format { source: FormatError::BadRegion { region: "signature" }, .. }), "{err}");
+}
+
+#[test]
+fn a_forged_index_with_a_valid_root_hash_is_still_validated() {
+    let bytes = small_bundle();
+    let header = Header::parse(bytes[..HEADER_LEN].try_into().unwrap(), bytes.len() as u64).unwrap();
+    let index_at = header.index.offset as usize;
+    // A huge module count: bincode's first byte of the index is the count's varint.
+    let mut huge = bytes.clone();
+    huge[index_at] = 253; // u64 varint marker: the next 8 bytes are the count
+    rehash(&mut huge);
+    let err = Bundle::from_bytes(huge).unwrap_err();
+    assert!(matches!(err, Error::Format { source: FormatError::Invalid { part: "index", .. }, .. }), "{err}");
+}
+
+#[test]
+fn forged_indexes_with_valid_root_hashes_are_refused_by_validation() {
+    let bytes = small_bundle();
+    let good = Bundle::from_bytes(bytes.clone()).unwrap();
+    let blobs_span = good.header().blobs;
+    let blobs = &bytes[blobs_span.offset as usize..(blobs_span.offset + blobs_span.len) as usize];
+    let forge = |edit: &dyn Fn(&mut format::Index)| {
+        let mut index = good.index().clone();
+        edit(&mut index);
+        let forged = format::encode_unvalidated(good.target(), &index, blobs).unwrap();
+        match Bundle::from_bytes(forged) {
+            Err(Error::Format { source: FormatError::Invalid { part: "index", reason }, .. }) => reason,
+            other => panic!("forged index accepted or misreported: {other:?}"),
+        }
+    };
+    assert!(forge(&|i| i.modules[0].blob.len = blobs_span.len + 1).contains("lies outside the blob region"));
+    assert!(forge(&|i| i.modules[1].blob = i.modules[0].blob.clone_shifted(1)).contains("overlap"));
+    assert!(forge(&|i| i.modules.swap(0, 1)).contains("not sorted"));
+    assert!(forge(&|i| i.modules[0].deps[0].module = 9).contains("depends on module #9"));
+    assert!(forge(&|i| i.entry = Some(5)).contains("entry is module #5"));
+    assert!(forge(&|i| i.modules[1].name = "a".into()).contains("not sorted and unique"));
+    assert!(forge(&|i| i.modules[0].name = "a\0b".into()).contains("bad module name"));
+    assert!(forge(&|i| i.modules[0].flags = 4).contains("unknown flags"));
+}
+
+trait Shift {
+    fn clone_shifted(&self, by: u64) -> format::Span;
+}
+
+impl Shift for format::Span {
+    fn clone_shifted(&self, by: u64) -> format::Span {
+        format::Span { offset: self.offset + by, len: self.len }
+    }
+}
+
+#[test]
+fn directories_fifos_and_devices_are_not_bundles() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(matches!(Bundle::open(dir.path()), Err(Error::NotAFile { .. })));
+    assert!(matches!(Bundle::open("/dev/null"), Err(Error::NotAFile { .. })));
+    let fifo = dir.path().join("pipe.bundle");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status().map(|s| s.success()).unwrap_or(false);
+    if made {
+        // Opening a FIFO for reading would block; the check happens on the path first.
+        assert!(matches!(Bundle::open(&fifo), Err(Error::NotAFile { .. })));
+    }
+}
