@@ -16,6 +16,9 @@ use crate::diagnostic::Diagnostic;
 use crate::error::Error;
 use crate::source::{FileId, SourceFile};
 
+/// Largest source file read, in bytes: larger files are refused without being read.
+pub const MAX_FILE_SIZE: u64 = 32 << 20;
+
 /// The default module path templates, tried in this order as in `package.path`.
 pub const DEFAULT_TEMPLATES: &str = "?.lua;?/init.lua";
 
@@ -245,8 +248,23 @@ fn walk_root(
             }
         };
         let path = entry.path();
+        if entry.path_is_symlink() && path.is_dir() {
+            found.diagnostics.push(Diagnostic::warning(
+                "link-not-followed",
+                format!("{} is a link to a directory and is not followed (links to files are)", path.display()),
+            ));
+            continue;
+        }
+        if path.extension().is_none_or(|e| e != "lua") || entry.file_type().is_dir() {
+            continue;
+        }
         let is_file = entry.file_type().is_file() || (entry.path_is_symlink() && path.is_file());
-        if path.extension().is_none_or(|e| e != "lua") || !is_file {
+        if !is_file {
+            let what =
+                if entry.path_is_symlink() { "a broken link" } else { "not a regular file (a FIFO, socket or device)" };
+            found
+                .diagnostics
+                .push(Diagnostic::warning("not-a-file", format!("{} is {what} and is skipped", path.display())));
             continue;
         }
         let Some(relative) = relative_path(&root.dir, path) else {
@@ -333,14 +351,29 @@ fn push_shadowed(found: &mut Discovered, name: &str, winner: FileId, loser: File
 
 /// The text of `path`, or the diagnostic saying why it cannot be used.
 fn read_text(path: &Path, display_path: &str) -> Result<String, Diagnostic> {
-    let bytes = std::fs::read(path)
-        .map_err(|err| Diagnostic::error("io-error", format!("cannot read {display_path}: {err}")))?;
-    String::from_utf8(bytes).map_err(|err| {
+    let io = |err: std::io::Error| Diagnostic::error("io-error", format!("cannot read {display_path}: {err}"));
+    let len = std::fs::metadata(path).map_err(io)?.len();
+    if len > MAX_FILE_SIZE {
+        return Err(Diagnostic::error(
+            "file-too-large",
+            format!("{display_path} is {len} bytes, over the limit of {MAX_FILE_SIZE} bytes for one module"),
+        )
+        .with_note("a module this large is almost certainly generated data; load it with io.open instead, or leave it out with --exclude"));
+    }
+    let bytes = std::fs::read(path).map_err(io)?;
+    if bytes.starts_with(b"\x1bLua") || bytes.starts_with(b"\x1bLJ") {
+        return Err(Diagnostic::error("bytecode-file", format!("{display_path} is compiled Lua bytecode, not source"))
+            .with_note("bundle the source it was compiled from; luabundle compiles and verifies bytecode itself"));
+    }
+    let text = String::from_utf8(bytes).map_err(|err| {
         let valid = &err.as_bytes()[..err.utf8_error().valid_up_to()];
         let text = std::str::from_utf8(valid).unwrap_or_default();
         let (line, column) = crate::source::line_col(text, text.len());
-        Diagnostic::error("invalid-utf8", format!("{display_path}:{line}:{column}: file is not valid UTF-8"))
-    })
+        let byte = err.as_bytes()[valid.len()];
+        Diagnostic::error("invalid-utf8", format!("{display_path}:{line}:{column}: file is not valid UTF-8 (byte {byte:#04x})"))
+            .with_note(format!("Lua accepts any byte in a string, but this tool reads UTF-8: save the file as UTF-8, or write the byte as the escape \\{byte}"))
+    })?;
+    Ok(crate::source::normalise_line_breaks(text))
 }
 
 /// `path` relative to `root`, with `/` separators, if every part is UTF-8.

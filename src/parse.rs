@@ -40,13 +40,24 @@ pub fn parse(file: &SourceFile) -> Result<Ast, Vec<Diagnostic>> {
             let (start, end) = error.range();
             let start = start.bytes().min(file.text.len());
             let end = end.bytes().clamp(start, file.text.len());
-            Diagnostic::error("parse-error", format!("syntax error: {}", error.error_message())).with_primary(
+            let message = readable(&error.error_message());
+            Diagnostic::error("parse-error", format!("syntax error: {message}")).with_primary(
                 file.id,
                 start..end,
-                error.error_message().into_owned(),
+                message,
             )
         })
         .collect())
+}
+
+/// full_moon's message without its own `(line:col to line:col)` suffix (the diagnostic
+/// shows the place), and with control characters escaped so they cannot garble a terminal.
+fn readable(message: &str) -> String {
+    let trimmed = match message.rfind(" (") {
+        Some(at) if message.ends_with(')') && message[at..].contains(" to ") => &message[..at],
+        _ => message,
+    };
+    trimmed.chars().map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() }).collect()
 }
 
 #[cfg(test)]
@@ -55,6 +66,12 @@ mod tests {
 
     fn file(text: &str) -> SourceFile {
         SourceFile { id: 0, disk_path: "t.lua".into(), display_path: "src/t.lua".into(), text: text.into() }
+    }
+
+    #[test]
+    fn messages_lose_their_range_and_control_characters() {
+        assert_eq!(readable("unexpected character \0 (1:10 to 1:11)"), "unexpected character \\u{0}");
+        assert_eq!(readable("expected `end`"), "expected `end`");
     }
 
     #[test]

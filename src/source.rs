@@ -51,6 +51,24 @@ pub fn line_start(text: &str, line: usize) -> usize {
     text.match_indices('\n').nth(line - 2).map_or(text.len(), |(i, _)| i + 1)
 }
 
+/// Lua ends a line at `\n`, `\r`, `\r\n` or `\n\r`. Lone carriage returns become line
+/// feeds (byte for byte, so offsets do not move) so that every position this tool reports
+/// counts lines as Lua does; the pairs are left as they are.
+pub fn normalise_line_breaks(text: String) -> String {
+    let bytes = text.as_bytes();
+    let lone: Vec<usize> = (0..bytes.len())
+        .filter(|&i| bytes[i] == b'\r' && bytes.get(i + 1) != Some(&b'\n') && (i == 0 || bytes[i - 1] != b'\n'))
+        .collect();
+    if lone.is_empty() {
+        return text;
+    }
+    let mut bytes = text.into_bytes();
+    for i in lone {
+        bytes[i] = b'\n';
+    }
+    String::from_utf8(bytes).expect("ASCII replaced by ASCII")
+}
+
 /// The text Lua's `load` accepts for a file, with every byte at the same offset: a UTF-8 byte
 /// order mark becomes spaces, and a first line starting with `#` (a shebang, which `lua`
 /// skips in files but `load` rejects) becomes a comment of the same length.
@@ -100,6 +118,12 @@ mod tests {
         let text = "\u{feff}#!lua\nreturn 1";
         assert_eq!(prepare(text), "   --   \nreturn 1");
         assert!(matches!(prepare("return 1"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn lone_carriage_returns_end_lines_as_in_lua() {
+        assert_eq!(normalise_line_breaks("a\rb\r\nc\n\rd".to_string()), "a\nb\r\nc\n\rd");
+        assert_eq!(line_col(&normalise_line_breaks("a\rb\rc".to_string()), 4), (3, 1));
     }
 
     #[test]

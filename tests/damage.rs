@@ -33,7 +33,11 @@ fn every_bit_flip_is_refused_before_lua_sees_the_bytes() {
     let blobs = good.header().blobs;
     let owner = |offset: usize| {
         let relative = offset as u64 - blobs.offset;
-        good.index().modules.iter().find(|m| m.blob.offset <= relative && relative < m.blob.offset + m.blob.len).map(|m| m.name.clone())
+        good.index()
+            .modules
+            .iter()
+            .find(|m| m.blob.offset <= relative && relative < m.blob.offset + m.blob.len)
+            .map(|m| m.name.clone())
     };
     let mut at_open = 0;
     let mut at_require = 0;
@@ -50,7 +54,8 @@ fn every_bit_flip_is_refused_before_lua_sees_the_bytes() {
                 Ok(bundle) => bundle,
             };
             // Only blob bytes are checked later: on first require, before loading.
-            let module = owner(offset).unwrap_or_else(|| panic!("flip at {offset}.{bit} outside the blobs went unnoticed"));
+            let module =
+                owner(offset).unwrap_or_else(|| panic!("flip at {offset}.{bit} outside the blobs went unnoticed"));
             let lua = mlua::Lua::new();
             bundle.install(&lua).unwrap();
             let err = lua.load(format!("require('{module}')")).exec().unwrap_err().to_string();
@@ -84,7 +89,10 @@ fn forged_regions_are_refused_by_their_bounds_checks() {
     let mut past_end = bytes.clone();
     span_field(&mut past_end, 1, true, u64::MAX - 10);
     let err = Bundle::from_bytes(past_end).unwrap_err();
-    assert!(matches!(err, Error::Format { source: FormatError::TooLarge { .. } | FormatError::BadRegion { .. }, .. }), "{err}");
+    assert!(
+        matches!(err, Error::Format { source: FormatError::TooLarge { .. } | FormatError::BadRegion { .. }, .. }),
+        "{err}"
+    );
     // Blob region overlapping the index.
     let mut overlap = bytes.clone();
     let index_offset = u64::from_le_bytes(overlap[42..50].try_into().unwrap());

@@ -1,0 +1,128 @@
+//! Awkward and hostile source input: every case gives a clean result or a clear diagnostic
+//! (snapshotted), never a panic, a crash or a silent change of meaning.
+
+use luabundle::{Builder, Error};
+
+use crate::support::fixture;
+
+/// `check` on one root, rendered: diagnostics or "ok".
+fn report(root: &std::path::Path) -> String {
+    match Builder::new().root(root).no_cache(true).check() {
+        Ok(report) => format!("{}ok: {} modules\n", report.warnings.render(), report.modules),
+        Err(Error::Input(diagnostics)) => diagnostics.render(),
+        Err(other) => format!("error: {other}\n"),
+    }
+}
+
+fn case(name: &str) -> String {
+    report(&fixture("inputs").join(name).join("src"))
+}
+
+#[test]
+fn input_cases_give_their_exact_result() {
+    for name in [
+        "empty",
+        "comment_only",
+        "bom",
+        "bom_shebang",
+        "shebang_line2",
+        "crlf",
+        "lone_cr",
+        "latin1",
+        "nul",
+        "nul_outside_string",
+        "bytecode",
+    ] {
+        insta::assert_snapshot!(format!("input_{name}"), case(name));
+    }
+}
+
+#[test]
+fn accepted_inputs_run_as_lua_runs_them() -> mlua::Result<()> {
+    for (name, expected) in [("bom", "true"), ("bom_shebang", "and shebang"), ("nul", "a\0b"), ("empty", "true")] {
+        let dir = tempfile::tempdir().unwrap();
+        let output = dir.path().join("b.bundle");
+        Builder::new()
+            .root(fixture("inputs").join(name).join("src"))
+            .output(&output)
+            .no_cache(true)
+            .try_build()
+            .unwrap();
+        let lua = mlua::Lua::new();
+        luabundle_runtime::Bundle::open(&output).unwrap().install(&lua).unwrap();
+        let value: mlua::Value = lua
+            .load("local m = require('m') if type(m) == 'table' then local _, v = next(m) return v end return m")
+            .eval()?;
+        assert_eq!(value.to_string()?, expected, "{name}");
+    }
+    Ok(())
+}
+
+#[test]
+fn errors_after_line_breaks_of_every_kind_have_lua_line_numbers() {
+    // Line 3 in both: CRLF pairs and lone CRs each end one line, as in Lua.
+    assert!(case("crlf").contains("src/m.lua:3:7"), "{}", case("crlf"));
+    assert!(case("lone_cr").contains("src/m.lua:2:7"), "{}", case("lone_cr"));
+}
+
+#[test]
+fn file_system_oddities_are_skipped_with_a_warning_or_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    std::fs::create_dir_all(src.join("sub")).unwrap();
+    std::fs::write(src.join("sub/ok.lua"), "return 1").unwrap();
+    // A link back to an ancestor (a loop if followed), and a link to a file outside the root.
+    std::os::unix::fs::symlink(&src, src.join("sub/loop")).unwrap();
+    std::fs::write(dir.path().join("outside.lua"), "return 'outside'").unwrap();
+    std::os::unix::fs::symlink(dir.path().join("outside.lua"), src.join("linked.lua")).unwrap();
+    // A directory named like a module file, a FIFO, a file over the size limit (sparse).
+    std::fs::create_dir_all(src.join("dir.lua")).unwrap();
+    let fifo = src.join("pipe.lua");
+    let fifo_made = std::process::Command::new("mkfifo").arg(&fifo).status().is_ok_and(|s| s.success());
+    std::fs::File::create(src.join("huge.lua")).unwrap().set_len(100 << 20).unwrap();
+    let text = report(&src);
+    assert!(text.contains("warning[link-not-followed]") && text.contains("sub/loop"), "{text}");
+    assert!(text.contains("error[file-too-large]: src/huge.lua is 104857600 bytes"), "{text}");
+    if fifo_made {
+        assert!(text.contains("warning[not-a-file]") && text.contains("pipe.lua"), "{text}");
+    }
+    // Without the oversized file, the rest builds: the outside link is a module, the
+    // directory named dir.lua is just a directory.
+    std::fs::remove_file(src.join("huge.lua")).unwrap();
+    let report = Builder::new().root(&src).no_cache(true).check().unwrap();
+    assert_eq!(report.modules, 2, "{}", report.warnings.render());
+}
+
+#[test]
+fn a_non_utf8_file_name_is_skipped_with_a_warning() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tempfile::tempdir().unwrap();
+    let name = std::ffi::OsStr::from_bytes(b"caf\xe9.lua");
+    std::fs::write(dir.path().join(name), "return 1").unwrap();
+    std::fs::write(dir.path().join("fine.lua"), "return 2").unwrap();
+    let report = Builder::new().root(dir.path()).no_cache(true).check().unwrap();
+    assert_eq!(report.modules, 1);
+    let text = report.warnings.render();
+    assert!(text.contains("warning[unrequirable-file]") && text.contains("not valid UTF-8"), "{text}");
+}
+
+#[test]
+fn too_many_upvalues_or_locals_are_compile_errors_with_a_line() {
+    let names = |from: usize, to: usize| (from..to).map(|i| format!("v{i}")).collect::<Vec<_>>();
+    let dir = tempfile::tempdir().unwrap();
+    // 300 locals in one function (Lua allows 200).
+    let locals = format!("local {}\nlocal {}\nreturn 1\n", names(0, 150).join(", "), names(150, 300).join(", "));
+    std::fs::write(dir.path().join("locals.lua"), locals).unwrap();
+    // An inner function using 300 locals of two enclosing functions (Lua allows 255
+    // upvalues; 5.1 and LuaJIT fewer).
+    let upvalues = format!(
+        "local function outer()\n  local {}\n  local function middle()\n    local {}\n    return function() return {} end\n  end\n  return middle\nend\nreturn outer\n",
+        names(0, 150).join(", "),
+        names(150, 300).join(", "),
+        names(0, 300).join(" + ")
+    );
+    std::fs::write(dir.path().join("upvalues.lua"), upvalues).unwrap();
+    let text = report(dir.path());
+    assert!(text.contains("locals.lua:2:1") && text.contains("upvalues.lua:"), "{text}");
+    assert_eq!(text.matches("error[compile-error]").count(), 2, "{text}");
+}
