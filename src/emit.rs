@@ -78,22 +78,26 @@ fn dependency(dep: &graph::Dependency) -> Dependency {
     Dependency { module: dep.module as u32, kind, optional: dep.optional }
 }
 
-/// Writes `bytes` to `path` through a temporary file in the same directory and a rename, so
-/// the path holds either its old content or the complete new one. Returns `false` without
-/// touching the file when it already holds exactly `bytes`.
+/// Writes `bytes` to `path` through a temporary file in the same directory, `sync_all`, a
+/// rename and a sync of the directory, so the path holds either its old content or the
+/// complete new one, even across a crash. Concurrent writers of one path take turns through
+/// a lock file (`.<name>.lock` beside it). Returns `false` without touching the file when it
+/// already holds exactly `bytes`.
 ///
 /// # Errors
 /// [`Error::Io`] naming the path; the temporary file is removed.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<bool, Error> {
-    if std::fs::read(path).is_ok_and(|existing| existing == bytes) {
-        return Ok(false);
-    }
     let io = |action, source| Error::Io { action, path: path.to_path_buf(), source };
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
     };
     std::fs::create_dir_all(dir).map_err(|e| io("create the directory of", e))?;
+    // Builds writing the same output take turns.
+    let _lock = lock_output(path).map_err(|e| io("lock", e))?;
+    if std::fs::read(path).is_ok_and(|existing| existing == bytes) {
+        return Ok(false);
+    }
     let mut temp = tempfile::Builder::new()
         .prefix(".luabundle-")
         .suffix(".tmp")
@@ -109,7 +113,28 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<bool, Error> {
     temp.as_file().set_permissions(permissions).map_err(|e| io("write", e))?;
     temp.as_file().sync_all().map_err(|e| io("write", e))?;
     temp.persist(path).map_err(|e| io("replace", e.error))?;
+    sync_directory(dir).map_err(|e| io("sync the directory of", e))?;
     Ok(true)
+}
+
+/// An exclusive lock on `.<name>.lock` beside `path`, held until dropped.
+fn lock_output(path: &Path) -> std::io::Result<std::fs::File> {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let lock_path = path.with_file_name(format!(".{name}.lock"));
+    let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(lock_path)?;
+    file.lock()?;
+    Ok(file)
+}
+
+/// Makes the rename durable: the directory entry reaches the disk too.
+#[cfg(unix)]
+fn sync_directory(dir: &Path) -> std::io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
+}
+
+#[cfg(not(unix))]
+fn sync_directory(_dir: &Path) -> std::io::Result<()> {
+    Ok(())
 }
 
 #[cfg(unix)]

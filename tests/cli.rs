@@ -178,8 +178,9 @@ fn a_failed_build_leaves_the_existing_bundle_untouched() {
     let good = std::fs::read(&bundle).unwrap();
     luabundle().args(["build", "fixtures/syntax_error/src", "-o"]).arg(&bundle).assert().code(1);
     assert_eq!(std::fs::read(&bundle).unwrap(), good);
-    let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
-    assert_eq!(leftovers, vec![std::ffi::OsString::from("app.bundle")]);
+    let mut leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    leftovers.sort();
+    assert_eq!(leftovers, [".app.bundle.lock", "app.bundle"]);
 }
 
 #[test]

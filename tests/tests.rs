@@ -9,6 +9,7 @@ mod consumer;
 mod corpora;
 mod damage;
 mod differential;
+mod durability;
 mod flavours;
 mod incremental;
 mod inputs;
