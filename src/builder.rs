@@ -76,6 +76,8 @@ pub struct Builder {
     only_profile: Option<String>,
     format: OutputFormat,
     embed_source: bool,
+    #[cfg(feature = "sign")]
+    signing_key: Option<ed25519_dalek::SigningKey>,
     strip: bool,
     templates: Option<String>,
     output: Option<PathBuf>,
@@ -220,6 +222,14 @@ impl Builder {
     /// Lua script.
     pub fn format(&mut self, format: OutputFormat) -> &mut Builder {
         self.format = format;
+        self
+    }
+
+    /// Signs the bundle with `key` (Ed25519 over its root hash); hosts check it with
+    /// `luabundle_runtime::signature::Verify`.
+    #[cfg(feature = "sign")]
+    pub fn signing_key(&mut self, key: ed25519_dalek::SigningKey) -> &mut Builder {
+        self.signing_key = Some(key);
         self
     }
 
@@ -441,6 +451,8 @@ impl Builder {
             only_profile: self.only_profile.clone(),
             format: self.format,
             embed_source: self.embed_source,
+            #[cfg(feature = "sign")]
+            signing_key: self.signing_key.clone(),
             strip: self.strip,
             cache: self.cache(),
             jobs: self.jobs,

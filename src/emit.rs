@@ -4,9 +4,7 @@
 use std::io::Write;
 use std::path::Path;
 
-use luabundle_runtime::format::{
-    self, BlobKind, BundleContents, DepKind, Dependency, Group, ModuleInput, Profile, Target,
-};
+use luabundle_runtime::format::{BlobKind, BundleContents, DepKind, Dependency, Group, ModuleInput, Profile, Target};
 
 use crate::error::Error;
 use crate::graph;
@@ -31,19 +29,17 @@ pub struct EmitModule {
     pub deps: Vec<graph::Dependency>,
 }
 
-/// Encodes a bundle. `modules` must be sorted by name; `entry` and the members of
-/// `profiles` are positions in it; `groups` name their members.
-///
-/// # Errors
-/// [`Error::Format`] if the format cannot hold the contents.
-pub fn bundle_bytes(
+/// The contents of a bundle, for the runtime's format writer. `modules` must be sorted by
+/// name; `entry` and the members of `profiles` are positions in it; `groups` name their
+/// members.
+pub fn contents(
     target: &Target,
     modules: Vec<EmitModule>,
     entry: Option<usize>,
     externals: Vec<String>,
     profiles: Vec<(String, Vec<usize>)>,
     groups: Vec<Group>,
-) -> Result<Vec<u8>, Error> {
+) -> BundleContents {
     let modules = modules
         .into_iter()
         .map(|m| ModuleInput {
@@ -56,7 +52,7 @@ pub fn bundle_bytes(
             deps: m.deps.iter().map(dependency).collect(),
         })
         .collect();
-    let contents = BundleContents {
+    BundleContents {
         target: target.clone(),
         modules,
         entry: entry.map(|e| e as u32),
@@ -66,8 +62,7 @@ pub fn bundle_bytes(
             .map(|(name, members)| Profile { name, members: members.into_iter().map(|m| m as u32).collect() })
             .collect(),
         groups,
-    };
-    Ok(format::encode(&contents)?)
+    }
 }
 
 fn dependency(dep: &graph::Dependency) -> Dependency {

@@ -34,6 +34,8 @@ pub mod parse;
 mod pipeline;
 pub mod relative;
 pub mod requires;
+#[cfg(feature = "sign")]
+pub mod sign;
 pub mod source;
 
 pub use builder::{bundle, Analysis, Builder, Output, OutputFormat, Progress, Stage};

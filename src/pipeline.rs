@@ -35,6 +35,8 @@ pub(crate) struct Plan {
     pub only_profile: Option<String>,
     pub format: OutputFormat,
     pub embed_source: bool,
+    #[cfg(feature = "sign")]
+    pub signing_key: Option<ed25519_dalek::SigningKey>,
     pub strip: bool,
     pub cache: Option<Cache>,
     pub jobs: Option<usize>,
@@ -386,7 +388,12 @@ fn bundle_bytes(plan: &Plan, analysis: &Analysis, mut bytecode: Vec<Option<Vec<u
         },
         _ => luabundle_runtime::target::linked().clone(),
     };
-    emit::bundle_bytes(&target, emitted, entry, externals, profiles, groups)
+    let contents = emit::contents(&target, emitted, entry, externals, profiles, groups);
+    #[cfg(feature = "sign")]
+    if let Some(key) = &plan.signing_key {
+        return Ok(luabundle_runtime::format::encode_signed(&contents, |root| crate::sign::sign(key, root))?);
+    }
+    Ok(luabundle_runtime::format::encode(&contents)?)
 }
 
 /// The plain-Lua script of the bundled modules (sources, or bytecode for `LuaBytecode`).

@@ -16,5 +16,6 @@ mod inputs;
 mod installer;
 mod library;
 mod runtime;
+mod signatures;
 mod support;
 mod watch;

@@ -16,6 +16,16 @@ use crate::error::{Error, Result};
 use crate::format::{self, FormatError, Header, Index, ModuleRecord, Span, Target, HEADER_LEN, TRAILER_LEN};
 use crate::target;
 
+/// The signature policy a bundle is opened under.
+#[cfg(feature = "sign")]
+type Policy = crate::signature::Verify;
+/// Without the `sign` feature there is no policy to apply.
+#[cfg(not(feature = "sign"))]
+#[derive(Debug)]
+enum Policy {
+    None,
+}
+
 /// Largest bundle this runtime opens, in bytes.
 pub const MAX_BUNDLE_LEN: u64 = 4 << 30;
 
@@ -138,7 +148,7 @@ impl Bundle {
     /// # Errors
     /// [`Error::Format`] if the header, trailer, root hash or index is damaged.
     pub fn from_static(bytes: &'static [u8]) -> Result<Bundle> {
-        Bundle::from_storage("<embedded bundle>".into(), Storage::Static(bytes))
+        Bundle::from_storage("<embedded bundle>".into(), Storage::Static(bytes), &Policy::None)
     }
 
     /// Opens a bundle held in memory.
@@ -146,7 +156,7 @@ impl Bundle {
     /// # Errors
     /// As [`Bundle::from_static`].
     pub fn from_bytes(bytes: Vec<u8>) -> Result<Bundle> {
-        Bundle::from_storage("<in-memory bundle>".into(), Storage::Owned(bytes))
+        Bundle::from_storage("<in-memory bundle>".into(), Storage::Owned(bytes), &Policy::None)
     }
 
     /// Opens a bundle file, reading only its header, trailer, target block and index. The file
@@ -168,10 +178,10 @@ impl Bundle {
         if !meta.is_file() {
             return Err(Error::NotAFile { bundle: label });
         }
-        Bundle::from_storage(label, Storage::File(file))
+        Bundle::from_storage(label, Storage::File(file), &Policy::None)
     }
 
-    fn from_storage(label: String, storage: Storage) -> Result<Bundle> {
+    fn from_storage(label: String, storage: Storage, policy: &Policy) -> Result<Bundle> {
         let format_error = |source: FormatError| Error::Format { bundle: label.clone(), source };
         let len = storage.len(&label)?;
         if len > MAX_BUNDLE_LEN {
@@ -187,12 +197,54 @@ impl Bundle {
         let target_bytes = storage.read(header.target, &label)?;
         let index_bytes = storage.read(header.index, &label)?;
         format::check_root_hash(&header, &target_bytes, &index_bytes).map_err(format_error)?;
+        #[cfg(feature = "sign")]
+        {
+            let region = storage.read(header.signature, &label)?;
+            crate::signature::check(&label, policy, &header.root_hash, &region)?;
+        }
+        #[cfg(not(feature = "sign"))]
+        let _ = policy;
         let target = format::decode_target(&target_bytes).map_err(format_error)?;
         let index = format::decode_index(&index_bytes, header.blobs.len).map_err(format_error)?;
         drop((head, tail, target_bytes, index_bytes));
         let verified = (0..index.modules.len()).map(|_| OnceLock::new()).collect();
         let inner = Inner { label, storage, header, target, index, verified, bytes_read: AtomicU64::new(0) };
         Ok(Bundle { inner: Arc::new(inner) })
+    }
+
+    /// Opens a bundle file as [`Bundle::open`] does, then checks its signature under
+    /// `policy` (before anything else is decoded).
+    ///
+    /// # Errors
+    /// As [`Bundle::open`], and [`Error::Unsigned`] or [`Error::BadSignature`].
+    #[cfg(feature = "sign")]
+    pub fn open_verified(path: impl AsRef<Path>, policy: &crate::signature::Verify) -> Result<Bundle> {
+        let path = path.as_ref();
+        let label = path.display().to_string();
+        let kind = std::fs::metadata(path).map_err(|source| io_error(&label, source))?;
+        if !kind.is_file() {
+            return Err(Error::NotAFile { bundle: label });
+        }
+        let file = File::open(path).map_err(|source| io_error(&label, source))?;
+        Bundle::from_storage(label, Storage::File(file), policy)
+    }
+
+    /// [`Bundle::from_bytes`] with a signature policy.
+    ///
+    /// # Errors
+    /// As [`Bundle::open_verified`].
+    #[cfg(feature = "sign")]
+    pub fn from_bytes_verified(bytes: Vec<u8>, policy: &crate::signature::Verify) -> Result<Bundle> {
+        Bundle::from_storage("<in-memory bundle>".into(), Storage::Owned(bytes), policy)
+    }
+
+    /// [`Bundle::from_static`] with a signature policy.
+    ///
+    /// # Errors
+    /// As [`Bundle::open_verified`].
+    #[cfg(feature = "sign")]
+    pub fn from_static_verified(bytes: &'static [u8], policy: &crate::signature::Verify) -> Result<Bundle> {
+        Bundle::from_storage("<embedded bundle>".into(), Storage::Static(bytes), policy)
     }
 
     /// Replaces the name used for this bundle in error messages (the path, for opened files).

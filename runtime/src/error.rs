@@ -88,6 +88,20 @@ pub enum Error {
         /// The profiles it has.
         known: Vec<String>,
     },
+    /// The policy requires a signature and the bundle has none.
+    #[error("bundle {bundle} is not signed, and a signature is required")]
+    Unsigned {
+        /// The bundle.
+        bundle: String,
+    },
+    /// The signature is not valid, or not by a trusted key.
+    #[error("bundle {bundle} has a bad signature: {reason}")]
+    BadSignature {
+        /// The bundle.
+        bundle: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// The Lua state could not be prepared (e.g. `package` is missing).
     #[error("cannot install bundle {bundle}: {message}")]
     Install {

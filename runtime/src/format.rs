@@ -365,7 +365,36 @@ pub fn encode(contents: &BundleContents) -> Result<Vec<u8>, FormatError> {
     validate_index(&index, blobs.len() as u64)?;
     let target = encode_part("target", &contents.target)?;
     let index = encode_part("index", &index)?;
-    Ok(lay_out(&target, &index, &blobs))
+    Ok(lay_out(&target, &index, &blobs, None::<fn(&[u8; 32]) -> [u8; SIGNATURE_LEN]>))
+}
+
+/// Length of a signature region: the signing key's id (its first 8 bytes) and an Ed25519
+/// signature of [`signed_message`].
+pub const SIGNATURE_LEN: usize = 8 + 64;
+
+/// Optional flag bit: the bundle carries a signature.
+pub const FLAG_SIGNED: u32 = 1 << 16;
+
+/// What a bundle's signature signs: a domain prefix and the root hash.
+pub fn signed_message(root_hash: &[u8; 32]) -> Vec<u8> {
+    let mut message = b"luabundle signature v1\0".to_vec();
+    message.extend_from_slice(root_hash);
+    message
+}
+
+/// Encodes a bundle as [`encode`] does, with a signature region filled by `sign`, which gets
+/// the root hash and returns [`SIGNATURE_LEN`] bytes (key id, then signature).
+///
+/// # Errors
+/// As [`encode`].
+pub fn encode_signed(
+    contents: &BundleContents,
+    sign: impl FnOnce(&[u8; 32]) -> [u8; SIGNATURE_LEN],
+) -> Result<Vec<u8>, FormatError> {
+    let unsigned = encode(contents)?;
+    let header = Header::parse(unsigned[..HEADER_LEN].try_into().expect("header"), unsigned.len() as u64)?;
+    let part = |s: Span| &unsigned[s.offset as usize..(s.offset + s.len) as usize];
+    Ok(lay_out(part(header.target), part(header.index), part(header.blobs), Some(sign)))
 }
 
 /// Lays out a bundle around `index` exactly as [`encode`] does, with a valid root hash, but
@@ -376,19 +405,25 @@ pub fn encode(contents: &BundleContents) -> Result<Vec<u8>, FormatError> {
 pub fn encode_unvalidated(target: &Target, index: &Index, blobs: &[u8]) -> Result<Vec<u8>, FormatError> {
     let target = encode_part("target", target)?;
     let index = encode_part("index", index)?;
-    Ok(lay_out(&target, &index, blobs))
+    Ok(lay_out(&target, &index, blobs, None::<fn(&[u8; 32]) -> [u8; SIGNATURE_LEN]>))
 }
 
-fn lay_out(target: &[u8], index: &[u8], blobs: &[u8]) -> Vec<u8> {
+fn lay_out(
+    target: &[u8],
+    index: &[u8],
+    blobs: &[u8],
+    sign: Option<impl FnOnce(&[u8; 32]) -> [u8; SIGNATURE_LEN]>,
+) -> Vec<u8> {
+    let signature_len = if sign.is_some() { SIGNATURE_LEN as u64 } else { 0 };
     let target_span = Span { offset: HEADER_LEN as u64, len: target.len() as u64 };
     let index_span = Span { offset: target_span.offset + target_span.len, len: index.len() as u64 };
     let blobs_span = Span { offset: index_span.offset + index_span.len, len: blobs.len() as u64 };
-    let signature = Span { offset: blobs_span.offset + blobs_span.len, len: 0 };
-    let file_len = signature.offset + TRAILER_LEN as u64;
+    let signature = Span { offset: blobs_span.offset + blobs_span.len, len: signature_len };
+    let file_len = signature.offset + signature.len + TRAILER_LEN as u64;
     let mut header = Header {
         major: FORMAT_MAJOR,
         minor: FORMAT_MINOR,
-        flags: 0,
+        flags: if sign.is_some() { FLAG_SIGNED } else { 0 },
         file_len,
         target: target_span,
         index: index_span,
@@ -402,6 +437,9 @@ fn lay_out(target: &[u8], index: &[u8], blobs: &[u8]) -> Vec<u8> {
     out.extend_from_slice(target);
     out.extend_from_slice(index);
     out.extend_from_slice(blobs);
+    if let Some(sign) = sign {
+        out.extend_from_slice(&sign(&header.root_hash));
+    }
     out.extend_from_slice(&MAGIC);
     out.extend_from_slice(&header.root_hash);
     debug_assert_eq!(out.len() as u64, file_len);

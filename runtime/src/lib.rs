@@ -59,6 +59,8 @@ mod error;
 pub mod format;
 mod installer;
 mod loader;
+#[cfg(feature = "sign")]
+pub mod signature;
 mod stats;
 pub mod target;
 

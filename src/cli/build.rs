@@ -75,6 +75,9 @@ pub struct BuildArgs {
     /// accepts it), or one plain Lua file that stock interpreters run.
     #[arg(long, value_enum, default_value_t = BuildFormat::Bundle)]
     format: BuildFormat,
+    /// Sign the bundle with this secret key (from `luabundle keygen`).
+    #[arg(long, value_name = "KEY")]
+    sign: Option<PathBuf>,
     /// Store each module's source beside its bytecode, for runtimes whose Lua cannot run it.
     #[arg(long)]
     embed_source: bool,
@@ -237,6 +240,9 @@ pub fn build(args: BuildArgs) -> anyhow::Result<i32> {
         builder.only_profile(profile);
     }
     builder.embed_source(args.embed_source);
+    if let Some(key) = &args.sign {
+        builder.signing_key(luabundle::sign::read_signing_key(key)?);
+    }
     builder.format(match (args.format, args.bytecode) {
         (BuildFormat::Bundle, false) => luabundle::OutputFormat::Bundle,
         (BuildFormat::Source, false) => luabundle::OutputFormat::Source,

@@ -19,6 +19,25 @@ pub struct InspectArgs {
 pub struct VerifyArgs {
     /// The bundle file.
     bundle: PathBuf,
+    /// Require a valid signature by this public key (from `luabundle keygen`). Repeatable:
+    /// any one of the keys will do.
+    #[arg(long, value_name = "PUBKEY")]
+    key: Vec<PathBuf>,
+}
+
+/// `luabundle keygen` options.
+#[derive(Args, Debug)]
+pub struct KeygenArgs {
+    /// Where to write the secret key; the public key goes to FILE.pub. Never overwritten.
+    #[arg(value_name = "FILE")]
+    path: PathBuf,
+}
+
+pub fn keygen(args: KeygenArgs) -> anyhow::Result<i32> {
+    let key = luabundle::sign::generate()?;
+    luabundle::sign::write_key_files(&key, &args.path)?;
+    eprintln!("wrote secret key {} and public key {}.pub", args.path.display(), args.path.display());
+    Ok(0)
 }
 
 pub fn inspect(args: InspectArgs) -> anyhow::Result<i32> {
@@ -41,6 +60,8 @@ fn listing(bundle: &Bundle, path: &std::path::Path) -> String {
     ));
     out.push_str(&format!("target:    {}\n", bundle.target()));
     out.push_str(&format!("entry:     {}\n", bundle.entry().unwrap_or("(none)")));
+    let signed = header.flags & luabundle_runtime::format::FLAG_SIGNED != 0;
+    out.push_str(&format!("signed:    {}\n", if signed { "yes (check with verify --key)" } else { "no" }));
     let externals = if index.externals.is_empty() { "(none)".to_string() } else { index.externals.join(", ") };
     out.push_str(&format!("externals: {externals}\n"));
     for profile in &index.profiles {
@@ -75,10 +96,17 @@ fn listing(bundle: &Bundle, path: &std::path::Path) -> String {
 }
 
 pub fn verify(args: VerifyArgs) -> anyhow::Result<i32> {
-    let bundle = Bundle::open(&args.bundle)?;
+    let policy = if args.key.is_empty() {
+        luabundle_runtime::signature::Verify::None
+    } else {
+        let keys = args.key.iter().map(|k| luabundle::sign::read_verifying_key(k)).collect::<Result<Vec<_>, _>>()?;
+        luabundle_runtime::signature::Verify::Required(keys)
+    };
+    let bundle = Bundle::open_verified(&args.bundle, &policy)?;
     bundle.verify_all()?;
+    let signed = if args.key.is_empty() { "" } else { ", signature valid" };
     println!(
-        "{}: ok ({} modules, target {})",
+        "{}: ok ({} modules, target {}{signed})",
         args.bundle.display(),
         bundle.index().modules.len(),
         bundle.target().flavour

@@ -39,6 +39,11 @@ enum Command {
     /// Check every checksum of a bundle and that its target is this program's Lua.
     #[command(after_help = "Example:\n  luabundle verify app.bundle")]
     Verify(inspect::VerifyArgs),
+    /// Make an Ed25519 key pair for signing bundles: FILE (secret) and FILE.pub.
+    #[command(
+        after_help = "Example:\n  luabundle keygen release.key\n  luabundle build src/ -o app.bundle --sign release.key\n  luabundle verify app.bundle --key release.key.pub"
+    )]
+    Keygen(inspect::KeygenArgs),
     /// Manage the compile cache.
     #[command(subcommand)]
     Cache(cache::CacheCommand),
@@ -60,6 +65,7 @@ pub fn main() -> i32 {
         Command::Verify(args) => inspect::verify(args),
         Command::Run(args) => run::run(args),
         Command::Cache(command) => cache::cache(command),
+        Command::Keygen(args) => inspect::keygen(args),
     };
     match result {
         Ok(code) => code,
