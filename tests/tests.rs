@@ -15,6 +15,7 @@ mod incremental;
 mod inputs;
 mod installer;
 mod library;
+mod properties;
 mod runtime;
 mod signatures;
 mod support;
