@@ -11,6 +11,7 @@ mod damage;
 mod differential;
 mod durability;
 mod flavours;
+mod fuzz_corpus;
 mod incremental;
 mod inputs;
 mod installer;

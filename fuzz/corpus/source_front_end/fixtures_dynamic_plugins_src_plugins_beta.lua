@@ -1,0 +1,2 @@
+local helpers = require("plugins.helpers")
+return { greet = function() return helpers.format("beta") end }

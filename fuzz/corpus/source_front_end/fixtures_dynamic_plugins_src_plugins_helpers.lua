@@ -1,0 +1,1 @@
+return { format = function(name) return "hello from " .. name end }

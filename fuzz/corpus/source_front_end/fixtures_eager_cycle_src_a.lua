@@ -1,0 +1,2 @@
+local b = require("b")
+return { name = "a", b = b }

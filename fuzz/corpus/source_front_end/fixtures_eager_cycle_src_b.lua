@@ -1,0 +1,3 @@
+-- b needs c while it loads
+local c = require("c")
+return { name = "b", c = c }

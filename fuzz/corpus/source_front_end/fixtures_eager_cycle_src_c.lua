@@ -1,0 +1,5 @@
+local x = 1
+
+
+local a = require("a")
+return { name = "c", a = a }

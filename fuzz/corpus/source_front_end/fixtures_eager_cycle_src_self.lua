@@ -1,0 +1,3 @@
+-- A module that requires itself while it loads.
+local me = require("self")
+return me

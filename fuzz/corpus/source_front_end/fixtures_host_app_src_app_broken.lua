@@ -1,0 +1,2 @@
+local util = require("app.util")
+error("broken on purpose at load time")

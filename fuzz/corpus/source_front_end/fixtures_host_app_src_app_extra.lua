@@ -1,0 +1,2 @@
+EXTRA_LOADED = true
+return { name = "extra" }

@@ -1,0 +1,3 @@
+local pkg = require("pkg")
+print(pkg.describe())
+print(require("pkg.init") ~= pkg)

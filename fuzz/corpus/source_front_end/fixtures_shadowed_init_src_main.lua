@@ -1,0 +1,2 @@
+print("a -> " .. require("a").from)
+print("a.init -> " .. require("a.init").from)

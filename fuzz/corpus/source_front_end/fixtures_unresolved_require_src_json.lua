@@ -1,0 +1,1 @@
+return { encode = function() return "{}" end }

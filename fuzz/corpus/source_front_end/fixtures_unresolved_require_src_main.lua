@@ -1,0 +1,4 @@
+local json = require("json")
+
+local missing = require("app.mising")
+return { json = json, missing = missing }
