@@ -76,6 +76,26 @@ pub fn too_deep(text: &str) -> Option<Range<usize>> {
     None
 }
 
+/// Offset of the first backtick outside strings and comments. Lua never accepts one there,
+/// and full_moon's lexer panics on it (it is a string quote only in CfxLua).
+pub fn stray_backtick(text: &str) -> Option<usize> {
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'-' if bytes.get(i + 1) == Some(&b'-') => i = skip_comment(bytes, i + 2),
+            b'"' | b'\'' => i = skip_quoted(bytes, i + 1, bytes[i]),
+            b'[' => match long_bracket_level(bytes, i) {
+                Some(level) => i = skip_long(bytes, i + level + 2, level),
+                None => i += 1,
+            },
+            b'`' => return Some(i),
+            _ => i += 1,
+        }
+    }
+    None
+}
+
 /// `[==[` at `at`: its level (number of `=`), or `None` for a plain `[`.
 fn long_bracket_level(bytes: &[u8], at: usize) -> Option<usize> {
     let level = bytes[at + 1..].iter().take_while(|&&c| c == b'=').count();
@@ -146,6 +166,12 @@ mod tests {
         assert_eq!(too_deep(&at_limit), None);
         let siblings = "do end ".repeat(10_000);
         assert_eq!(too_deep(&siblings), None);
+    }
+
+    #[test]
+    fn backticks_count_only_outside_strings_and_comments() {
+        assert_eq!(stray_backtick("return { enco`e = 1 }"), Some(13));
+        assert_eq!(stray_backtick("local s = '`' -- `\nlocal t = [[`]]"), None);
     }
 
     #[test]

@@ -29,7 +29,22 @@ pub fn parse(file: &SourceFile) -> Result<Ast, Vec<Diagnostic>> {
             "Lua refuses to compile code nested this deep; split it into functions or tables built step by step",
         )]);
     }
-    let result = full_moon::parse_fallible(&text, flavour::syntax());
+    if let Some(at) = nesting::stray_backtick(&text).filter(|_| !cfg!(feature = "luau")) {
+        return Err(vec![Diagnostic::error("parse-error", "syntax error: unexpected character `").with_primary(
+            file.id,
+            at..at + 1,
+            "Lua has no backtick",
+        )]);
+    }
+    // Last line of defence: a parser panic becomes a diagnostic, not a crashed build.
+    let parsed =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| full_moon::parse_fallible(&text, flavour::syntax())));
+    let Ok(result) = parsed else {
+        return Err(vec![Diagnostic::error(
+            "parse-error",
+            format!("{}: the parser failed on this file", file.display_path),
+        )]);
+    };
     if result.errors().is_empty() {
         return Ok(result.into_ast());
     }
