@@ -11,6 +11,8 @@ use std::ops::Range;
 use petgraph::graph::{DiGraph, EdgeIndex, NodeIndex};
 use petgraph::visit::{Bfs, EdgeFiltered, EdgeRef, NodeFiltered};
 
+use luabundle_runtime::names::edit_distance;
+
 use crate::diagnostic::Diagnostic;
 use crate::discover::ModuleName;
 use crate::flavour;
@@ -355,22 +357,6 @@ pub fn closest_name<'a>(name: &str, modules: &'a [ModuleName]) -> Option<&'a str
         .map(|(_, name)| name)
 }
 
-/// Levenshtein distance in characters.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut diagonal = row[0];
-        row[0] = i + 1;
-        for (j, &cb) in b.iter().enumerate() {
-            let above = row[j + 1];
-            row[j + 1] = (above + 1).min(row[j] + 1).min(diagonal + usize::from(ca != cb));
-            diagonal = above;
-        }
-    }
-    row[b.len()]
-}
-
 /// One warning listing the files that no require from the entry reaches.
 fn unreachable_files(modules: &[ModuleName], files: &[SourceFile], bundled: &[bool]) -> Option<Diagnostic> {
     let reached: BTreeSet<FileId> = modules.iter().zip(bundled).filter(|(_, b)| **b).map(|(m, _)| m.file).collect();
@@ -610,7 +596,6 @@ mod tests {
         assert_eq!(closest_name("app.confg", &modules), Some("app.config"));
         assert_eq!(closest_name("app.main", &modules), Some("App.Main"));
         assert_eq!(closest_name("socket", &modules), None);
-        assert_eq!(edit_distance("kitten", "sitting"), 3);
     }
 
     #[test]

@@ -166,7 +166,10 @@ impl Bundle {
     /// [`Error::Io`] if the file cannot be read, [`Error::NotAFile`] for a directory or
     /// device, [`Error::TooLarge`] over [`MAX_BUNDLE_LEN`], [`Error::Format`] if damaged.
     pub fn open(path: impl AsRef<Path>) -> Result<Bundle> {
-        let path = path.as_ref();
+        Bundle::open_with(path.as_ref(), &Policy::None)
+    }
+
+    fn open_with(path: &Path, policy: &Policy) -> Result<Bundle> {
         let label = path.display().to_string();
         // Checked before opening: opening a FIFO for reading would block.
         let kind = std::fs::metadata(path).map_err(|source| io_error(&label, source))?;
@@ -174,11 +177,7 @@ impl Bundle {
             return Err(Error::NotAFile { bundle: label });
         }
         let file = File::open(path).map_err(|source| io_error(&label, source))?;
-        let meta = file.metadata().map_err(|source| io_error(&label, source))?;
-        if !meta.is_file() {
-            return Err(Error::NotAFile { bundle: label });
-        }
-        Bundle::from_storage(label, Storage::File(file), &Policy::None)
+        Bundle::from_storage(label, Storage::File(file), policy)
     }
 
     fn from_storage(label: String, storage: Storage, policy: &Policy) -> Result<Bundle> {
@@ -219,14 +218,7 @@ impl Bundle {
     /// As [`Bundle::open`], and [`Error::Unsigned`] or [`Error::BadSignature`].
     #[cfg(feature = "sign")]
     pub fn open_verified(path: impl AsRef<Path>, policy: &crate::signature::Verify) -> Result<Bundle> {
-        let path = path.as_ref();
-        let label = path.display().to_string();
-        let kind = std::fs::metadata(path).map_err(|source| io_error(&label, source))?;
-        if !kind.is_file() {
-            return Err(Error::NotAFile { bundle: label });
-        }
-        let file = File::open(path).map_err(|source| io_error(&label, source))?;
-        Bundle::from_storage(label, Storage::File(file), policy)
+        Bundle::open_with(path.as_ref(), policy)
     }
 
     /// [`Bundle::from_bytes`] with a signature policy.

@@ -59,6 +59,7 @@ mod error;
 pub mod format;
 mod installer;
 mod loader;
+pub mod names;
 #[cfg(feature = "sign")]
 pub mod signature;
 mod stats;

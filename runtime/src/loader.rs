@@ -17,6 +17,7 @@ use crate::bundle::Bundle;
 use crate::error::{Error, Result};
 use crate::format::BlobKind;
 use crate::installer::{Installed, Installer};
+use crate::names::edit_distance;
 use crate::stats::{Origin, SharedTracker, Tracker};
 
 /// How a load is timed. Lua 5.4 uses a to-be-closed variable, which sees errors without
@@ -550,22 +551,6 @@ fn closest_names(name: &str, names: &[String]) -> Vec<String> {
         .collect();
     scored.sort();
     scored.into_iter().take(3).map(|(_, n)| n.clone()).collect()
-}
-
-/// Levenshtein distance in characters.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut diagonal = row[0];
-        row[0] = i + 1;
-        for (j, &cb) in b.iter().enumerate() {
-            let above = row[j + 1];
-            row[j + 1] = (above + 1).min(row[j] + 1).min(diagonal + usize::from(ca != cb));
-            diagonal = above;
-        }
-    }
-    row[b.len()]
 }
 
 #[cfg(test)]
