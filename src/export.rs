@@ -126,6 +126,34 @@ pub fn document(analysis: &Analysis) -> GraphDocument {
     }
 }
 
+/// The shortest require chain from `from` to `to` (empty when they are the same module), or
+/// `None` if `to` cannot be reached.
+pub fn chain<'a>(document: &'a GraphDocument, from: &str, to: &str) -> Option<Vec<&'a EdgeRecord>> {
+    if from == to {
+        return Some(Vec::new());
+    }
+    let mut came_by: std::collections::HashMap<&str, &EdgeRecord> = std::collections::HashMap::new();
+    let mut queue = std::collections::VecDeque::from([from]);
+    while let Some(module) = queue.pop_front() {
+        for edge in document.edges.iter().filter(|e| e.from == module) {
+            if edge.to == from || came_by.contains_key(edge.to.as_str()) {
+                continue;
+            }
+            came_by.insert(&edge.to, edge);
+            if edge.to == to {
+                let mut path = vec![edge];
+                while path.last().map(|e| e.from.as_str()) != Some(from) {
+                    path.push(came_by[path.last()?.from.as_str()]);
+                }
+                path.reverse();
+                return Some(path);
+            }
+            queue.push_back(&edge.to);
+        }
+    }
+    None
+}
+
 /// Pretty-printed JSON.
 pub fn to_json(document: &GraphDocument) -> String {
     serde_json::to_string_pretty(document).expect("graph serialises") + "\n"

@@ -335,3 +335,47 @@ fn lua_level_compile_errors_are_reported_with_their_line() {
         .stderr(contains("error[compile-error]: Lua rejects this file:").and(contains("local variables")))
         .stderr(contains("locals.lua:2:1"));
 }
+
+#[test]
+fn why_explains_the_chain_that_bundles_a_module() {
+    luabundle()
+        .args(["why", "app.shapes.circle", "fixtures/app/src", "--entry", "app.main", "--no-cache"])
+        .assert()
+        .code(0)
+        .stdout(contains("`app.main` requires `app.shapes` (eager, src/app/main.lua:5)"))
+        .stdout(contains("`app.shapes` requires `app.shapes.circle` (eager, src/app/shapes/init.lua:2)"));
+    luabundle()
+        .args(["why", "app.tool", "fixtures/app/src", "--entry", "app.main", "--no-cache"])
+        .assert()
+        .code(0)
+        .stdout(contains("is not reached from `app.main`"));
+    luabundle().args(["why", "app.nope", "fixtures/app/src", "--entry", "app.main"]).assert().code(1);
+}
+
+#[test]
+fn completions_and_the_manual_come_from_the_command_definition() {
+    luabundle().args(["completions", "bash"]).assert().code(0).stdout(contains("_luabundle()"));
+    luabundle().args(["completions", "zsh"]).assert().code(0).stdout(contains("#compdef luabundle"));
+    luabundle().arg("man").assert().code(0).stdout(contains(".TH luabundle"));
+}
+
+#[test]
+fn a_closed_pipe_ends_the_program_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    for i in 0..2000 {
+        std::fs::write(dir.path().join(format!("module_with_a_long_name_{i}.lua")), "return 1").unwrap();
+    }
+    let bundle = dir.path().join("big.bundle");
+    luabundle().arg("build").arg(dir.path()).args(["--no-cache", "-q", "-o"]).arg(&bundle).assert().code(0);
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("luabundle"))
+        .arg("inspect")
+        .arg(&bundle)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take()); // the reader goes away at once, like `| head -0`
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("panicked") && !stderr.contains("Broken pipe"), "{stderr}");
+}

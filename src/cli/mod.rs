@@ -44,6 +44,18 @@ enum Command {
         after_help = "Example:\n  luabundle keygen release.key\n  luabundle build src/ -o app.bundle --sign release.key\n  luabundle verify app.bundle --key release.key.pub"
     )]
     Keygen(inspect::KeygenArgs),
+    /// Show the require chains that pull a module into the bundle from the entry.
+    #[command(after_help = "Example:\n  luabundle why app.util src/ --entry app.main")]
+    Why(build::WhyArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    #[command(after_help = "Example:\n  luabundle completions bash > /etc/bash_completion.d/luabundle")]
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff).
+    #[command(after_help = "Example:\n  luabundle man > luabundle.1 && man ./luabundle.1")]
+    Man,
     /// Manage the compile cache.
     #[command(subcommand)]
     Cache(cache::CacheCommand),
@@ -56,6 +68,7 @@ enum Command {
 
 /// Parses the arguments, runs the command and returns the process exit code.
 pub fn main() -> i32 {
+    restore_broken_pipe_default();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Build(args) => build::build(args),
@@ -66,11 +79,28 @@ pub fn main() -> i32 {
         Command::Run(args) => run::run(args),
         Command::Cache(command) => cache::cache(command),
         Command::Keygen(args) => inspect::keygen(args),
+        Command::Why(args) => build::why(args),
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut <Cli as clap::CommandFactory>::command(),
+                "luabundle",
+                &mut std::io::stdout(),
+            );
+            Ok(0)
+        }
+        Command::Man => man(),
     };
     match result {
         Ok(code) => code,
         Err(err) => report(&err),
     }
+}
+
+/// Prints the manual page.
+fn man() -> anyhow::Result<i32> {
+    clap_mangen::Man::new(<Cli as clap::CommandFactory>::command()).render(&mut std::io::stdout())?;
+    Ok(0)
 }
 
 /// Prints an error and returns its exit code.
@@ -123,5 +153,23 @@ fn count(n: usize, noun: &str) -> String {
         format!("1 {noun}")
     } else {
         format!("{n} {noun}s")
+    }
+}
+
+/// A closed pipe (`luabundle inspect app.bundle | head`) ends the program quietly, as it does
+/// other command-line tools, instead of a "failed printing to stdout" panic.
+fn restore_broken_pipe_default() {
+    #[cfg(unix)]
+    // SAFETY: restoring the default disposition of SIGPIPE before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        <super::Cli as clap::CommandFactory>::command().debug_assert();
     }
 }
