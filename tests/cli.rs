@@ -379,3 +379,36 @@ fn a_closed_pipe_ends_the_program_quietly() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!stderr.contains("panicked") && !stderr.contains("Broken pipe"), "{stderr}");
 }
+
+#[test]
+fn inspect_json_describes_the_bundle() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = build_app(dir.path());
+    let out = luabundle().arg("inspect").arg(&bundle).arg("--json").assert().code(0).get_output().stdout.clone();
+    let doc: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(doc["entry"], "app.main");
+    assert_eq!(doc["target"]["flavour"], luabundle_runtime::target::FLAVOUR);
+    assert_eq!(doc["signed"], false);
+    let main = doc["modules"].as_array().unwrap().iter().find(|m| m["name"] == "app.main").unwrap();
+    assert_eq!(main["path"], "src/app/main.lua");
+    assert!(main["dependencies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|d| d["module"] == "app.report" && d["kind"] == "deferred"));
+}
+
+#[test]
+fn graph_svg_is_drawn_by_graphviz_or_explains_what_is_missing() {
+    luabundle()
+        .args(["graph", "fixtures/app/src", "--format", "svg"])
+        .env("PATH", "/nonexistent")
+        .assert()
+        .code(2)
+        .stderr(contains("needs Graphviz's `dot`"));
+    if std::process::Command::new("dot").arg("-V").output().is_ok() {
+        luabundle().args(["graph", "fixtures/app/src", "--format", "svg"]).assert().code(0).stdout(contains("<svg"));
+    } else {
+        assert!(std::env::var_os("LUABUNDLE_REQUIRE_CORPORA").is_none(), "graphviz is missing");
+    }
+}

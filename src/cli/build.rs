@@ -120,6 +120,8 @@ pub enum GraphFormat {
     Json,
     /// Mermaid flowchart.
     Mermaid,
+    /// SVG picture, drawn by Graphviz `dot` (which must be installed).
+    Svg,
 }
 
 /// `luabundle graph` options.
@@ -325,6 +327,7 @@ pub fn graph(args: GraphArgs) -> anyhow::Result<i32> {
         GraphFormat::Dot => export::to_dot(&document),
         GraphFormat::Json => export::to_json(&document),
         GraphFormat::Mermaid => export::to_mermaid(&document),
+        GraphFormat::Svg => render_svg(&export::to_dot(&document))?,
     };
     match &args.output {
         Some(path) => luabundle::emit::write_atomically(path, text.as_bytes()).map(drop)?,
@@ -380,4 +383,25 @@ pub fn why(args: WhyArgs) -> anyhow::Result<i32> {
         println!("required directly by: {}", direct.join(", "));
     }
     Ok(0)
+}
+
+/// Runs Graphviz `dot -Tsvg` on `dot`.
+fn render_svg(dot: &str) -> anyhow::Result<String> {
+    use std::io::Write;
+    let spawned = std::process::Command::new("dot")
+        .arg("-Tsvg")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn();
+    let mut child = match spawned {
+        Ok(child) => child,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            anyhow::bail!("--format svg needs Graphviz's `dot` on PATH (e.g. apt-get install graphviz); --format dot writes its input")
+        }
+        Err(err) => return Err(err.into()),
+    };
+    child.stdin.take().expect("piped").write_all(dot.as_bytes())?;
+    let output = child.wait_with_output()?;
+    anyhow::ensure!(output.status.success(), "dot failed: {}", String::from_utf8_lossy(&output.stderr));
+    Ok(String::from_utf8(output.stdout)?)
 }

@@ -12,6 +12,9 @@ use super::human_size;
 pub struct InspectArgs {
     /// The bundle file.
     bundle: PathBuf,
+    /// Print the listing as one JSON document (schema in docs/GRAPH.md).
+    #[arg(long)]
+    json: bool,
 }
 
 /// `luabundle verify` options.
@@ -42,8 +45,60 @@ pub fn keygen(args: KeygenArgs) -> anyhow::Result<i32> {
 
 pub fn inspect(args: InspectArgs) -> anyhow::Result<i32> {
     let bundle = Bundle::open(&args.bundle)?;
-    print!("{}", listing(&bundle, &args.bundle));
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&json_listing(&bundle))?);
+    } else {
+        print!("{}", listing(&bundle, &args.bundle));
+    }
     Ok(0)
+}
+
+/// The listing as JSON: format, target, entry, externals, profiles, groups, and the modules
+/// with path, kind, size, hash and dependencies.
+fn json_listing(bundle: &Bundle) -> serde_json::Value {
+    let index = bundle.index();
+    let header = bundle.header();
+    let name = |m: u32| index.modules[m as usize].name.clone();
+    let modules: Vec<serde_json::Value> = index
+        .modules
+        .iter()
+        .map(|m| {
+            let deps: Vec<serde_json::Value> = m
+                .deps
+                .iter()
+                .map(|d| {
+                    let kind = if d.kind == DepKind::Eager { "eager" } else { "deferred" };
+                    serde_json::json!({ "module": name(d.module), "kind": kind, "optional": d.optional })
+                })
+                .collect();
+            serde_json::json!({
+                "name": m.name,
+                "path": m.path,
+                "chunk_name": m.chunk_name,
+                "kind": if m.kind == luabundle_runtime::BlobKind::Bytecode { "bytecode" } else { "source" },
+                "bytes": m.blob.len,
+                "blake3": luabundle_runtime::format::hex(&m.hash),
+                "embedded_source": m.source.is_some(),
+                "dependencies": deps,
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "format": format!("{}.{}", header.major, header.minor),
+        "file_len": header.file_len,
+        "signed": header.flags & luabundle_runtime::format::FLAG_SIGNED != 0,
+        "target": {
+            "flavour": bundle.target().flavour,
+            "release": bundle.target().release,
+            "bytecode_header": luabundle_runtime::format::hex(&bundle.target().bytecode_header),
+        },
+        "entry": bundle.entry(),
+        "externals": index.externals,
+        "profiles": index.profiles.iter().map(|p| serde_json::json!({
+            "name": p.name, "members": p.members.iter().map(|&m| name(m)).collect::<Vec<_>>() })).collect::<Vec<_>>(),
+        "groups": index.groups.iter().map(|g| serde_json::json!({ "name": g.name, "members": g.members })).collect::<Vec<_>>(),
+        "modules": modules,
+    })
 }
 
 /// The human-readable listing: summary lines, then one line per module.
