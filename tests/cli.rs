@@ -412,3 +412,28 @@ fn graph_svg_is_drawn_by_graphviz_or_explains_what_is_missing() {
         assert!(std::env::var_os("LUABUNDLE_REQUIRE_CORPORA").is_none(), "graphviz is missing");
     }
 }
+
+#[test]
+fn init_writes_a_working_configuration_and_prints_the_embedding_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    std::fs::create_dir_all(src.join("app")).unwrap();
+    std::fs::write(src.join("app/main.lua"), "local lfs = require('lfs')\nreturn require('app.util')").unwrap();
+    std::fs::write(src.join("app/util.lua"), "return 1").unwrap();
+    luabundle()
+        .current_dir(dir.path())
+        .arg("init")
+        .assert()
+        .code(0)
+        .stdout(contains("luabundle::Builder::new().root(\"src\").entry(\"app.main\").build();"));
+    let config = std::fs::read_to_string(dir.path().join("luabundle.toml")).unwrap();
+    assert!(
+        config.contains("roots = [\"src\"]")
+            && config.contains("entry = \"app.main\"")
+            && config.contains("externals = [\"lfs\"]"),
+        "{config}"
+    );
+    luabundle().current_dir(dir.path()).args(["build", "-q"]).assert().code(0);
+    assert!(dir.path().join("app.bundle").is_file());
+    luabundle().current_dir(dir.path()).arg("init").assert().code(2).stderr(contains("--force"));
+}

@@ -3,6 +3,7 @@
 
 mod build;
 mod cache;
+mod init;
 mod inspect;
 mod progress;
 mod run;
@@ -44,6 +45,10 @@ enum Command {
         after_help = "Example:\n  luabundle keygen release.key\n  luabundle build src/ -o app.bundle --sign release.key\n  luabundle verify app.bundle --key release.key.pub"
     )]
     Keygen(inspect::KeygenArgs),
+    /// Write a luabundle.toml for a directory (roots, entry, externals) and print the code to
+    /// embed the bundle.
+    #[command(after_help = "Example:\n  luabundle init && luabundle build")]
+    Init(init::InitArgs),
     /// Show the require chains that pull a module into the bundle from the entry.
     #[command(after_help = "Example:\n  luabundle why app.util src/ --entry app.main")]
     Why(build::WhyArgs),
@@ -80,6 +85,7 @@ pub fn main() -> i32 {
         Command::Cache(command) => cache::cache(command),
         Command::Keygen(args) => inspect::keygen(args),
         Command::Why(args) => build::why(args),
+        Command::Init(args) => init::init(args),
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,
