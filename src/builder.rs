@@ -75,6 +75,8 @@ pub struct Builder {
     groups: Vec<(String, Vec<String>)>,
     only_profile: Option<String>,
     format: OutputFormat,
+    manifest: Option<PathBuf>,
+    locked: bool,
     embed_source: bool,
     #[cfg(feature = "sign")]
     signing_key: Option<ed25519_dalek::SigningKey>,
@@ -230,6 +232,19 @@ impl Builder {
     #[cfg(feature = "sign")]
     pub fn signing_key(&mut self, key: ed25519_dalek::SigningKey) -> &mut Builder {
         self.signing_key = Some(key);
+        self
+    }
+
+    /// Writes the manifest (module, file, source hash, dependencies; sorted text) to `path`
+    /// with each build.
+    pub fn manifest(&mut self, path: impl Into<PathBuf>) -> &mut Builder {
+        self.manifest = Some(path.into());
+        self
+    }
+
+    /// With `true`, a build fails (before writing anything) when the manifest would change.
+    pub fn locked(&mut self, locked: bool) -> &mut Builder {
+        self.locked = locked;
         self
     }
 
@@ -434,6 +449,9 @@ impl Builder {
         if self.roots.is_empty() {
             return Err(Error::Usage("no source roots given".into()));
         }
+        if self.locked && self.manifest.is_none() {
+            return Err(Error::Usage("--locked needs a manifest (--manifest FILE)".into()));
+        }
         if self.strip && cfg!(feature = "lua51") {
             return Err(Error::Usage(
                 "--strip is not available for Lua 5.1 (its bytecode dump cannot leave out debug info)".into(),
@@ -450,6 +468,8 @@ impl Builder {
             groups: self.groups.clone(),
             only_profile: self.only_profile.clone(),
             format: self.format,
+            manifest: self.manifest.clone(),
+            locked: self.locked,
             embed_source: self.embed_source,
             #[cfg(feature = "sign")]
             signing_key: self.signing_key.clone(),

@@ -35,6 +35,14 @@ pub enum Error {
         /// What is wrong, with line and column.
         message: String,
     },
+    /// A `--locked` build would change the manifest. (Exit code 1.)
+    #[error("{} would change (the build is locked):\n{diff}", path.display())]
+    ManifestChanged {
+        /// The manifest file.
+        path: PathBuf,
+        /// What would change, as `-`/`+` lines.
+        diff: String,
+    },
     /// The bundle could not be encoded (a name the format cannot hold).
     #[error("cannot encode the bundle: {0}")]
     Format(#[from] luabundle_runtime::format::FormatError),
@@ -44,7 +52,7 @@ impl Error {
     /// The process exit code this error calls for: 1 for input errors, 2 otherwise.
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::Input(_) | Error::Format(_) => 1,
+            Error::Input(_) | Error::Format(_) | Error::ManifestChanged { .. } => 1,
             Error::Usage(_) | Error::Io { .. } | Error::Config { .. } => 2,
         }
     }

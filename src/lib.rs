@@ -29,6 +29,7 @@ pub mod flavour;
 pub mod graph;
 pub mod lua_output;
 mod lua_string;
+pub mod manifest;
 pub mod nesting;
 pub mod parse;
 mod pipeline;

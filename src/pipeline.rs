@@ -34,6 +34,8 @@ pub(crate) struct Plan {
     pub groups: Vec<(String, Vec<String>)>,
     pub only_profile: Option<String>,
     pub format: OutputFormat,
+    pub manifest: Option<std::path::PathBuf>,
+    pub locked: bool,
     pub embed_source: bool,
     #[cfg(feature = "sign")]
     pub signing_key: Option<ed25519_dalek::SigningKey>,
@@ -113,6 +115,16 @@ pub(crate) fn run(plan: &Plan, output: Option<&Path>) -> Result<Output, Error> {
             site_counts: analysis.graph.site_counts,
             elapsed: Duration::ZERO,
         };
+        let manifest = plan.manifest.as_ref().map(|path| (path, crate::manifest::render(&analysis)));
+        if let (Some((path, new)), true) = (&manifest, plan.locked) {
+            let old = std::fs::read_to_string(path).unwrap_or_default();
+            if old != *new {
+                return Err(Error::ManifestChanged {
+                    path: path.to_path_buf(),
+                    diff: crate::manifest::diff(&old, new),
+                });
+            }
+        }
         if let Some(output) = output {
             let bytes = match plan.format {
                 OutputFormat::Bundle | OutputFormat::Source => bundle_bytes(plan, &analysis, bytecode)?,
@@ -120,6 +132,9 @@ pub(crate) fn run(plan: &Plan, output: Option<&Path>) -> Result<Output, Error> {
             };
             result.bytes = bytes.len() as u64;
             result.written = emit::write_atomically(output, &bytes)?;
+            if let Some((path, text)) = &manifest {
+                emit::write_atomically(path, text.as_bytes())?;
+            }
         }
         result.elapsed = started.elapsed();
         Ok(result)

@@ -437,3 +437,32 @@ fn init_writes_a_working_configuration_and_prints_the_embedding_code() {
     assert!(dir.path().join("app.bundle").is_file());
     luabundle().current_dir(dir.path()).arg("init").assert().code(2).stderr(contains("--force"));
 }
+
+#[test]
+fn a_locked_build_fails_with_a_diff_when_the_manifest_would_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("main.lua"), "return require('util')").unwrap();
+    std::fs::write(src.join("util.lua"), "return 1").unwrap();
+    let (bundle, lock) = (dir.path().join("app.bundle"), dir.path().join("luabundle.lock"));
+    let build = |locked: bool| {
+        let mut cmd = luabundle();
+        cmd.arg("build").arg(&src).args(["--no-cache", "-q", "-o"]).arg(&bundle).arg("--manifest").arg(&lock);
+        if locked {
+            cmd.arg("--locked");
+        }
+        cmd.assert()
+    };
+    build(false).code(0);
+    let manifest = std::fs::read_to_string(&lock).unwrap();
+    let lines: Vec<&str> = manifest.lines().collect();
+    assert!(lines[1].starts_with("main src/main.lua ") && lines[1].ends_with(" [util]"), "{manifest}");
+    assert!(lines[2].starts_with("util src/util.lua "), "{manifest}");
+    build(true).code(0);
+    std::fs::write(src.join("extra.lua"), "return 2").unwrap();
+    let before = std::fs::read(&bundle).unwrap();
+    build(true).code(1).stderr(contains("luabundle.lock would change")).stderr(contains("+extra src/extra.lua"));
+    assert_eq!(std::fs::read(&bundle).unwrap(), before, "a locked failure writes nothing");
+    assert_eq!(std::fs::read_to_string(&lock).unwrap(), manifest);
+}

@@ -75,6 +75,12 @@ pub struct BuildArgs {
     /// accepts it), or one plain Lua file that stock interpreters run.
     #[arg(long, value_enum, default_value_t = BuildFormat::Bundle)]
     format: BuildFormat,
+    /// Write the manifest (module, file, source hash, dependencies) to FILE, e.g. luabundle.lock.
+    #[arg(long, value_name = "FILE")]
+    manifest: Option<PathBuf>,
+    /// Fail, writing nothing, if the manifest would change; print what would.
+    #[arg(long, requires = "manifest")]
+    locked: bool,
     /// Sign the bundle with this secret key (from `luabundle keygen`).
     #[arg(long, value_name = "KEY")]
     sign: Option<PathBuf>,
@@ -242,6 +248,9 @@ pub fn build(args: BuildArgs) -> anyhow::Result<i32> {
         builder.only_profile(profile);
     }
     builder.embed_source(args.embed_source);
+    if let Some(manifest) = &args.manifest {
+        builder.manifest(manifest).locked(args.locked);
+    }
     if let Some(key) = &args.sign {
         builder.signing_key(luabundle::sign::read_signing_key(key)?);
     }
