@@ -466,3 +466,18 @@ fn a_locked_build_fails_with_a_diff_when_the_manifest_would_change() {
     assert_eq!(std::fs::read(&bundle).unwrap(), before, "a locked failure writes nothing");
     assert_eq!(std::fs::read_to_string(&lock).unwrap(), manifest);
 }
+
+#[test]
+fn check_unused_lists_the_files_the_entry_never_reaches() {
+    luabundle()
+        .args(["check", "fixtures/excluded_specs/src", "--entry", "main", "--unused"])
+        .assert()
+        .code(0)
+        .stdout("src/lib/util_spec.lua\nsrc/spec/main_spec.lua\n");
+    luabundle()
+        .args(["check", "fixtures/app/src", "--unused"])
+        .assert()
+        .code(0)
+        .stdout("")
+        .stderr(contains("every file is bundled"));
+}

@@ -112,6 +112,9 @@ pub struct CheckArgs {
     /// Also list the require cycles that pass because one require is deferred.
     #[arg(long, short = 'v')]
     verbose: bool,
+    /// List the files no require from the entry reaches, one per line on stdout.
+    #[arg(long)]
+    unused: bool,
     /// Print diagnostics as JSON, one object per line, on stdout.
     #[arg(long)]
     json: bool,
@@ -295,6 +298,25 @@ pub fn summary(result: &luabundle::Output, output: &std::path::Path) -> String {
 
 pub fn check(args: CheckArgs) -> anyhow::Result<i32> {
     let (builder, _) = builder(&args.source)?;
+    if args.unused {
+        let analysis = match with_diagnostics(args.json, || builder.analyse())? {
+            Ok(analysis) => analysis,
+            Err(code) => return Ok(code),
+        };
+        if analysis.entry.is_none() {
+            eprintln!("no entry module (--entry or `entry` in {CONFIG_FILE_NAME}): every file is bundled");
+            return Ok(0);
+        }
+        let document = export::document(&analysis);
+        let used: std::collections::BTreeSet<&str> =
+            document.modules.iter().filter(|m| m.bundled).map(|m| m.path.as_str()).collect();
+        let unused: std::collections::BTreeSet<&str> =
+            document.modules.iter().map(|m| m.path.as_str()).filter(|p| !used.contains(p)).collect();
+        for path in unused {
+            println!("{path}");
+        }
+        return Ok(0);
+    }
     let report = match with_diagnostics(args.json, || builder.check())? {
         Ok(report) => report,
         Err(code) => return Ok(code),
