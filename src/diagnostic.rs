@@ -122,6 +122,11 @@ impl Diagnostics {
     /// Renders every diagnostic as plain text with source snippets, `file:line:column`
     /// locations and notes, followed by a summary line when there are errors.
     pub fn render(&self) -> String {
+        self.render_styled(false)
+    }
+
+    /// [`Diagnostics::render`], with ANSI colours when `color` is set.
+    pub fn render_styled(&self, color: bool) -> String {
         let mut files = SimpleFiles::new();
         let ids: Vec<usize> = self.files.iter().map(|(name, text)| files.add(name.as_str(), text.as_ref())).collect();
         let config = term::Config::default();
@@ -140,7 +145,14 @@ impl Diagnostics {
                 .with_message(&d.message)
                 .with_labels(labels.collect())
                 .with_notes(d.notes.clone());
-            match term::emit_into_string(&config, &files, &diagnostic) {
+            let rendered = if color {
+                let mut buffer = term::termcolor::Buffer::ansi();
+                term::emit_to_write_style(&mut buffer, &config, &files, &diagnostic)
+                    .map(|()| String::from_utf8_lossy(buffer.as_slice()).into_owned())
+            } else {
+                term::emit_into_string(&config, &files, &diagnostic)
+            };
+            match rendered {
                 Ok(text) => out.push_str(&text),
                 Err(_) => out.push_str(&format!("{}[{}]: {}\n", severity_word(d.severity), d.code, d.message)),
             }

@@ -481,3 +481,27 @@ fn check_unused_lists_the_files_the_entry_never_reaches() {
         .stdout("")
         .stderr(contains("every file is bundled"));
 }
+
+#[test]
+fn color_is_chosen_by_flag_terminal_and_no_color() {
+    let colored = luabundle()
+        .args(["check", "fixtures/unresolved_require/src", "--color", "always"])
+        .assert()
+        .code(1)
+        .get_output()
+        .stderr
+        .clone();
+    assert!(String::from_utf8_lossy(&colored).contains("\u{1b}["), "always colours");
+    // Piped (not a terminal): auto means no colour; never means none.
+    for args in [&["--color", "auto"][..], &["--color", "never"]] {
+        let plain = luabundle()
+            .args(["check", "fixtures/unresolved_require/src"])
+            .args(args)
+            .assert()
+            .code(1)
+            .get_output()
+            .stderr
+            .clone();
+        assert!(!String::from_utf8_lossy(&plain).contains('\u{1b}'), "{args:?}");
+    }
+}

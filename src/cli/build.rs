@@ -217,7 +217,7 @@ pub fn show(diagnostics: &Diagnostics, json: bool) {
     if json {
         print!("{}", diagnostics.to_json_lines());
     } else {
-        eprint!("{}", diagnostics.render());
+        eprint!("{}", diagnostics.render_styled(super::color()));
     }
 }
 
@@ -352,7 +352,7 @@ pub fn graph(args: GraphArgs) -> anyhow::Result<i32> {
         Ok(analysis) => analysis,
         Err(code) => return Ok(code),
     };
-    eprint!("{}", analysis.warnings().render());
+    eprint!("{}", analysis.warnings().render_styled(super::color()));
     let document = export::document(&analysis);
     let text = match args.format {
         GraphFormat::Dot => export::to_dot(&document),

@@ -15,8 +15,41 @@ use clap::{Parser, Subcommand};
 #[derive(Parser, Debug)]
 #[command(name = "luabundle", version, about, propagate_version = true)]
 struct Cli {
+    /// Colour diagnostics: auto (on a terminal, unless NO_COLOR is set), always or never.
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    color: ColorChoice,
     #[command(subcommand)]
     command: Command,
+}
+
+/// When diagnostics are coloured.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum ColorChoice {
+    /// On a terminal, unless NO_COLOR is set.
+    Auto,
+    /// Always.
+    Always,
+    /// Never.
+    Never,
+}
+
+static COLOR: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether diagnostics on stderr are coloured in this run.
+fn color() -> bool {
+    COLOR.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+fn decide_color(choice: ColorChoice) {
+    use std::io::IsTerminal;
+    let on = match choice {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => {
+            std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        }
+    };
+    COLOR.store(on, std::sync::atomic::Ordering::Relaxed);
 }
 
 #[derive(Subcommand, Debug)]
@@ -75,6 +108,7 @@ enum Command {
 pub fn main() -> i32 {
     restore_broken_pipe_default();
     let cli = Cli::parse();
+    decide_color(cli.color);
     let result = match cli.command {
         Command::Build(args) => build::build(args),
         Command::Check(args) => build::check(args),
@@ -114,7 +148,7 @@ fn report(err: &anyhow::Error) -> i32 {
     if let Some(err) = err.downcast_ref::<luabundle::Error>() {
         match err {
             // Diagnostics are already rendered with their own summary line.
-            luabundle::Error::Input(diagnostics) => eprint!("{}", diagnostics.render()),
+            luabundle::Error::Input(diagnostics) => eprint!("{}", diagnostics.render_styled(color())),
             other => eprintln!("error: {other}"),
         }
         return err.exit_code();
