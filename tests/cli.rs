@@ -505,3 +505,12 @@ fn color_is_chosen_by_flag_terminal_and_no_color() {
         assert!(!String::from_utf8_lossy(&plain).contains('\u{1b}'), "{args:?}");
     }
 }
+
+#[test]
+fn verify_json_reports_the_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = build_app(dir.path());
+    let out = luabundle().arg("verify").arg(&bundle).arg("--json").assert().code(0).get_output().stdout.clone();
+    let doc: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!((doc["ok"].as_bool(), doc["modules"].as_u64()), (Some(true), Some(9)));
+}

@@ -26,6 +26,9 @@ pub struct VerifyArgs {
     /// any one of the keys will do.
     #[arg(long, value_name = "PUBKEY")]
     key: Vec<PathBuf>,
+    /// Print the result as JSON: `{"ok": true, "modules": N, "target": "...", "signed": ...}`.
+    #[arg(long)]
+    json: bool,
 }
 
 /// `luabundle keygen` options.
@@ -159,6 +162,17 @@ pub fn verify(args: VerifyArgs) -> anyhow::Result<i32> {
     };
     let bundle = Bundle::open_verified(&args.bundle, &policy)?;
     bundle.verify_all()?;
+    if args.json {
+        let json = serde_json::json!({
+            "ok": true,
+            "bundle": args.bundle.display().to_string(),
+            "modules": bundle.index().modules.len(),
+            "target": bundle.target().flavour,
+            "signature_checked": !args.key.is_empty(),
+        });
+        println!("{json}");
+        return Ok(0);
+    }
     let signed = if args.key.is_empty() { "" } else { ", signature valid" };
     println!(
         "{}: ok ({} modules, target {}{signed})",
