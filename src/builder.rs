@@ -340,11 +340,6 @@ impl Builder {
         roots.chain(self.config_sources.iter().cloned()).collect()
     }
 
-    /// Whether any source root was given.
-    pub fn has_roots(&self) -> bool {
-        !self.roots.is_empty()
-    }
-
     /// Analyses and compiles everything without writing a bundle.
     ///
     /// # Errors

@@ -52,7 +52,6 @@ pub struct Entry {
 #[derive(Clone, Debug)]
 pub struct Cache {
     dir: PathBuf,
-    max_size: u64,
 }
 
 /// Where an entry is: which pack, at what offset, how long.
@@ -73,20 +72,9 @@ pub struct Session {
 }
 
 impl Cache {
-    /// A cache in `dir` (created on first store) with the default size cap.
+    /// A cache in `dir` (created on first store), kept under [`DEFAULT_MAX_SIZE`].
     pub fn new(dir: impl Into<PathBuf>) -> Cache {
-        Cache { dir: dir.into(), max_size: DEFAULT_MAX_SIZE }
-    }
-
-    /// Sets the size cap in bytes.
-    pub fn with_max_size(mut self, max_size: u64) -> Cache {
-        self.max_size = max_size;
-        self
-    }
-
-    /// The cache directory.
-    pub fn dir(&self) -> &Path {
-        &self.dir
+        Cache { dir: dir.into() }
     }
 
     fn packs_dir(&self) -> PathBuf {
@@ -195,7 +183,7 @@ impl Session {
             let _ = write_pack(&dir, added);
         }
         let total: u64 = self.packs.iter().map(|p| p.2).sum::<u64>() + new_bytes;
-        if self.packs.len() < MAX_PACKS && total <= self.cache.max_size {
+        if self.packs.len() < MAX_PACKS && total <= DEFAULT_MAX_SIZE {
             return;
         }
         // Merge: everything this build used, from a fresh look at the directory.

@@ -97,6 +97,9 @@ pub struct GraphOptions<'a> {
     pub entry: Option<usize>,
     /// More modules to bundle with what they reach when an entry is set (profile members).
     pub extra_roots: &'a [usize],
+    /// When set, exactly these modules and what they reach are bundled (`--profile`),
+    /// whatever the entry and includes.
+    pub only: Option<&'a [usize]>,
 }
 
 /// The resolved require graph over a build's modules.
@@ -131,17 +134,8 @@ pub struct Dependency {
 impl ModuleGraph {
     /// `modules` and every module they reach through any require, sorted.
     pub fn closure(&self, modules: &[usize]) -> Vec<usize> {
-        let mut reached = BTreeSet::new();
-        for &start in modules {
-            if reached.contains(&start) {
-                continue;
-            }
-            let mut bfs = Bfs::new(&self.graph, NodeIndex::new(start));
-            while let Some(node) = bfs.next(&self.graph) {
-                reached.insert(self.graph[node]);
-            }
-        }
-        reached.into_iter().collect()
+        let reached = reach(&self.graph, modules.iter().copied());
+        (0..reached.len()).filter(|&i| reached[i]).collect()
     }
 
     /// The distinct dependencies of module `module`, sorted by module position.
@@ -205,7 +199,7 @@ pub fn build_graph(
     }
     diagnostics.extend(dynamic.iter().filter(|d| !d.covered).map(dynamic_require));
     result.dynamic = dynamic;
-    if options.entry.is_some() {
+    if options.entry.is_some() || options.only.is_some() {
         diagnostics.extend(unreachable_files(modules, files, &result.bundled));
     }
     let (errors, legal) = cycles(&result.graph, modules, files, &result.bundled);
@@ -294,20 +288,27 @@ impl Resolver<'_, '_> {
 /// Which modules the bundle holds: all of them, or with an entry what the entry and the
 /// included modules reach through any require.
 fn bundled_modules(graph: &DiGraph<usize, Edge>, modules: &[ModuleName], options: GraphOptions<'_>) -> Vec<bool> {
+    if let Some(only) = options.only {
+        return reach(graph, only.iter().copied());
+    }
     let Some(entry) = options.entry else { return vec![true; modules.len()] };
-    let mut bundled = vec![false; modules.len()];
     let included = modules.iter().enumerate().filter(|(_, m)| options.includes.iter().any(|g| glob_match(g, &m.name)));
-    let starts = std::iter::once(entry).chain(included.map(|(i, _)| i)).chain(options.extra_roots.iter().copied());
+    reach(graph, std::iter::once(entry).chain(included.map(|(i, _)| i)).chain(options.extra_roots.iter().copied()))
+}
+
+/// Per module, whether it is one of `starts` or reached from them through any require.
+fn reach(graph: &DiGraph<usize, Edge>, starts: impl IntoIterator<Item = usize>) -> Vec<bool> {
+    let mut reached = vec![false; graph.node_count()];
     for start in starts {
-        if bundled[start] {
+        if reached[start] {
             continue;
         }
         let mut bfs = Bfs::new(graph, NodeIndex::new(start));
         while let Some(node) = bfs.next(graph) {
-            bundled[graph[node]] = true;
+            reached[graph[node]] = true;
         }
     }
-    bundled
+    reached
 }
 
 /// Whether an include pattern may match a name that starts with `prefix`.

@@ -168,20 +168,20 @@ fn analyse_in_pool(plan: &Plan) -> Result<Analysis, Error> {
     let files = &discovered.files;
     // The cache is looked up in parallel: hashing every file is most of a no-change build.
     let session = plan.cache.as_ref().map(Cache::session);
-    let lookups: Vec<(cache::Key, Option<cache::Entry>)> = files
+    let (keys, mut hits): (Vec<cache::Key>, Vec<Option<cache::Entry>>) = files
         .par_iter()
         .map(|file| {
             let key = Cache::key(&file.text, plan.strip);
             (key, session.as_ref().and_then(|s| s.load(&key)))
         })
-        .collect();
-    let misses = lookups.iter().filter(|(_, entry)| entry.is_none()).count();
+        .unzip();
+    let misses = hits.iter().filter(|entry| entry.is_none()).count();
     let tracker = Tracker::new(plan, Stage::Parse, misses);
     let parsed: Vec<Result<Vec<RequireSite>, Vec<Diagnostic>>> = files
         .par_iter()
-        .zip(&lookups)
-        .map(|(file, (_, entry))| match entry {
-            Some(entry) => Ok(entry.sites.clone()),
+        .zip(&mut hits)
+        .map(|(file, entry)| match entry {
+            Some(entry) => Ok(std::mem::take(&mut entry.sites)),
             None => {
                 let result = parse::parse(file).map(|ast| requires::find_requires(&ast));
                 tracker.step();
@@ -203,35 +203,38 @@ fn analyse_in_pool(plan: &Plan) -> Result<Analysis, Error> {
     let profiles = find_profiles(plan, &discovered, &mut diagnostics);
     let evaluator = relative::Evaluator::new()
         .map_err(|e| Error::Usage(format!("cannot start the Lua state for computed requires: {e}")))?;
+    // With `--profile NAME`, that profile alone decides what is bundled.
+    let mut profiles = profiles;
+    if let Some(only) = &plan.only_profile {
+        if !profiles.iter().any(|(name, _)| name == only) {
+            let known: Vec<&str> = profiles.iter().map(|(n, _)| n.as_str()).collect();
+            return Err(Error::Usage(format!("no profile named `{only}` (profiles: {})", known.join(", "))));
+        }
+        profiles.retain(|(name, _)| name == only);
+    }
     let roots: Vec<usize> = profiles.iter().flat_map(|(_, members)| members.iter().copied()).collect();
-    let options = GraphOptions { externals: &plan.externals, includes: &plan.includes, entry, extra_roots: &roots };
+    let only = plan.only_profile.as_ref().map(|_| roots.as_slice());
+    let options =
+        GraphOptions { externals: &plan.externals, includes: &plan.includes, entry, extra_roots: &roots, only };
     let (graph, graph_diagnostics) =
         graph::build_graph(&discovered.modules, &sites, files, options, &mut |program, module, path| {
             evaluator.module_name(program, module, path)
         });
     diagnostics.extend(graph_diagnostics);
-    let mut graph = graph;
-    let mut entry = entry;
-    let mut profiles: Vec<(String, Vec<usize>)> =
-        profiles.into_iter().map(|(name, members)| (name, graph.closure(&members))).collect();
-    if let Some(only) = &plan.only_profile {
-        let Some((_, closure)) = profiles.iter().find(|(name, _)| name == only) else {
-            let known: Vec<&str> = profiles.iter().map(|(n, _)| n.as_str()).collect();
-            return Err(Error::Usage(format!("no profile named `{only}` (profiles: {})", known.join(", "))));
-        };
-        let closure = closure.clone();
-        graph.bundled = (0..discovered.modules.len()).map(|i| closure.binary_search(&i).is_ok()).collect();
-        profiles.retain(|(name, _)| name == only);
-        if let Some(e) = entry.filter(|e| !graph.bundled[*e]) {
+    let profiles = profiles.into_iter().map(|(name, members)| (name, graph.closure(&members))).collect();
+    let entry = entry.filter(|&e| {
+        let outside = !graph.bundled[e];
+        if outside {
+            let only = plan.only_profile.as_deref().unwrap_or_default();
             diagnostics.push(Diagnostic::warning(
                 "entry-outside-profile",
                 format!("entry `{}` is not in profile `{only}`; the bundle has no entry", discovered.modules[e].name),
             ));
-            entry = None;
         }
-    }
+        !outside
+    });
     diagnostics.extend(check_groups(plan, &discovered));
-    let cached = lookups.into_iter().map(|(key, entry)| (key, entry.map(|e| e.bytecode))).collect();
+    let cached = keys.into_iter().zip(hits).map(|(key, entry)| (key, entry.map(|e| e.bytecode))).collect();
     let analysis =
         Analysis { discovered, graph, entry, profiles, diagnostics, sites, cached, parsed: misses, cache: session };
     fail_on_errors(&analysis)?;
@@ -431,6 +434,5 @@ fn lua_script(plan: &Plan, analysis: &Analysis, bytecode: Vec<Option<Vec<u8>>>) 
     let modules: Vec<_> =
         (0..analysis.discovered.modules.len()).filter(|&i| analysis.graph.bundled[i]).map(module).collect();
     let entry = analysis.entry.map(module);
-    let note = format!("{} modules", modules.len());
-    lua_output::script(&modules, entry.as_ref(), plan.format == OutputFormat::LuaBytecode, &note)
+    lua_output::script(&modules, entry.as_ref(), plan.format == OutputFormat::LuaBytecode)
 }

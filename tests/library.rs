@@ -78,3 +78,18 @@ fn a_prefixed_root_mounts_its_init_lua_as_the_prefix() {
     let names: Vec<&str> = bundle.index().modules.iter().map(|m| m.name.as_str()).collect();
     assert_eq!(names, vec!["pl", "pl.init", "pl.sub", "pl.sub.init"]);
 }
+
+#[test]
+fn a_profile_build_ignores_problems_outside_the_profile() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("core.lua"), "return 1").unwrap();
+    std::fs::write(dir.path().join("extra.lua"), "return require('missing.module')").unwrap();
+    let output = dir.path().join("core.bundle");
+    let mut builder = Builder::new();
+    builder.root(dir.path()).profile("core", ["core"]).output(&output).no_cache(true);
+    assert!(matches!(builder.try_build(), Err(Error::Input(_))), "the whole tree has an unresolved require");
+    let report = builder.only_profile("core").try_build().unwrap();
+    assert_eq!(report.modules, 1);
+    let codes: Vec<&str> = report.warnings.items().iter().map(|d| d.code).collect();
+    assert_eq!(codes, ["unreachable-file"]);
+}

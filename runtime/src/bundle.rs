@@ -239,17 +239,6 @@ impl Bundle {
         Bundle::from_storage("<embedded bundle>".into(), Storage::Static(bytes), policy)
     }
 
-    /// Replaces the name used for this bundle in error messages (the path, for opened files).
-    pub fn with_label(self, label: impl Into<String>) -> Bundle {
-        match Arc::try_unwrap(self.inner) {
-            Ok(mut inner) => {
-                inner.label = label.into();
-                Bundle { inner: Arc::new(inner) }
-            }
-            Err(inner) => Bundle { inner },
-        }
-    }
-
     /// The name this bundle goes by in error messages.
     pub fn label(&self) -> &str {
         &self.inner.label

@@ -148,33 +148,18 @@ end
 return meta
 "#;
 
-/// Replaces `load`, `loadfile` and `dofile` with versions that accept text chunks only.
-#[cfg(not(any(feature = "lua51", feature = "luajit")))]
+/// Replaces `load`, `loadfile` and `dofile` (and LuaJIT's `loadstring`) with versions that
+/// accept text chunks only.
+#[cfg(not(feature = "lua51"))]
 const TEXT_ONLY_LOAD: &str = r#"
 local raw_load, raw_loadfile, select, assert = load, loadfile, select, assert
 load = function(chunk, chunkname, mode, ...)
   if select('#', ...) > 0 then return raw_load(chunk, chunkname, "t", ...) end
   return raw_load(chunk, chunkname, "t")
 end
-loadfile = function(filename, mode, ...)
-  if select('#', ...) > 0 then return raw_loadfile(filename, "t", ...) end
-  return raw_loadfile(filename, "t")
+if loadstring then
+  loadstring = function(chunk, chunkname) return raw_load(chunk, chunkname, "t") end
 end
-dofile = function(filename)
-  local chunk = assert(raw_loadfile(filename, "t"))
-  return chunk()
-end
-"#;
-
-/// LuaJIT's loaders take a mode too; `loadstring` is one more of them.
-#[cfg(feature = "luajit")]
-const TEXT_ONLY_LOAD: &str = r#"
-local raw_load, raw_loadfile, select, assert = load, loadfile, select, assert
-load = function(chunk, chunkname, mode, ...)
-  if select('#', ...) > 0 then return raw_load(chunk, chunkname, "t", ...) end
-  return raw_load(chunk, chunkname, "t")
-end
-loadstring = function(chunk, chunkname) return raw_load(chunk, chunkname, "t") end
 loadfile = function(filename, mode, ...)
   if select('#', ...) > 0 then return raw_loadfile(filename, "t", ...) end
   return raw_loadfile(filename, "t")

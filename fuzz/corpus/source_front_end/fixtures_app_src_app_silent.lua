@@ -1,2 +1,0 @@
--- Returns nothing: require yields true, as with Lua's own loaders.
-SILENT_RAN = true

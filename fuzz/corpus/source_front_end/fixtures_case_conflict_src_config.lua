@@ -1,1 +1,0 @@
-return { source = "config.lua" }

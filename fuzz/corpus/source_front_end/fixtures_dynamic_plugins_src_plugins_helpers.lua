@@ -1,1 +1,0 @@
-return { format = function(name) return "hello from " .. name end }

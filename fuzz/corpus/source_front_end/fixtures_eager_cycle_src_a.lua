@@ -1,2 +1,0 @@
-local b = require("b")
-return { name = "a", b = b }

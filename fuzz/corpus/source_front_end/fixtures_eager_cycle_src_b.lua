@@ -1,3 +1,0 @@
--- b needs c while it loads
-local c = require("c")
-return { name = "b", c = c }

@@ -1,1 +1,0 @@
-return { d = require("d") }

@@ -1,3 +1,0 @@
--- A module that requires itself while it loads.
-local me = require("self")
-return me

@@ -1,2 +1,0 @@
-local util = require("app.util")
-error("broken on purpose at load time")

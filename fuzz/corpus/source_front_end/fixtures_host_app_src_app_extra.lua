@@ -1,2 +1,0 @@
-EXTRA_LOADED = true
-return { name = "extra" }

@@ -1,3 +1,0 @@
-local pkg = require("pkg")
-print(pkg.describe())
-print(require("pkg.init") ~= pkg)

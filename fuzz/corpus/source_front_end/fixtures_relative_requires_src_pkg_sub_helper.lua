@@ -1,8 +1,0 @@
-local here = (...):match("(.-)[^%.]+$")
-local sibling = require(here .. "sibling")
-
-return {
-  name = function()
-    return "helper and " .. sibling
-  end,
-}

@@ -1,1 +1,0 @@
-return { from = "a/init.lua" }

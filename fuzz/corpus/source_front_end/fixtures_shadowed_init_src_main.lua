@@ -1,2 +1,0 @@
-print("a -> " .. require("a").from)
-print("a.init -> " .. require("a.init").from)

@@ -1,5 +1,0 @@
-local t = {
-  a = 1,
-  b = = 2,
-}
-return t

@@ -1,5 +1,0 @@
-local function f()
-  if true then
-    return 1
-end
-return f

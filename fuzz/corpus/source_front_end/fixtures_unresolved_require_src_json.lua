@@ -1,1 +1,0 @@
-return { encode = function() return "{}" end }
