@@ -452,6 +452,13 @@ impl Builder {
                 "--strip is not available for Lua 5.1 (its bytecode dump cannot leave out debug info)".into(),
             ));
         }
+        if cfg!(feature = "luau") && matches!(self.format, OutputFormat::Lua | OutputFormat::LuaBytecode) {
+            return Err(Error::Usage(
+                "--format lua writes a script for stock Lua interpreters (Lua 5.1-5.4, LuaJIT), and Luau has no \
+                 `package` library or `load` to run it; build a bundle and install it with luabundle-runtime"
+                    .into(),
+            ));
+        }
         Ok(Plan {
             roots: self.roots.clone(),
             templates: Template::parse_list(self.templates.as_deref().unwrap_or(DEFAULT_TEMPLATES))?,

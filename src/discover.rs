@@ -20,7 +20,12 @@ use crate::source::{FileId, SourceFile};
 pub const MAX_FILE_SIZE: u64 = 32 << 20;
 
 /// The default module path templates, tried in this order as in `package.path`.
+#[cfg(not(feature = "luau"))]
 pub const DEFAULT_TEMPLATES: &str = "?.lua;?/init.lua";
+/// The default module path templates, tried in this order as in `package.path`: Luau
+/// sources are `.luau` or `.lua` files.
+#[cfg(feature = "luau")]
+pub const DEFAULT_TEMPLATES: &str = "?.luau;?.lua;?/init.luau;?/init.lua";
 
 /// A source root: a directory, optionally with a module name prefix (`PREFIX=DIR`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -114,6 +119,12 @@ impl Template {
         }
         Some(stem.replace('/', "."))
     }
+}
+
+/// Whether `path` ends in the extension of one of the templates (`.lua`; Luau also `.luau`).
+fn has_source_extension(path: &Path, templates: &[Template]) -> bool {
+    let Some(extension) = path.extension() else { return false };
+    templates.iter().any(|t| t.after.rsplit_once('.').is_some_and(|(_, e)| !e.is_empty() && extension == e))
 }
 
 /// A module name and the file that provides it. A file may provide several names
@@ -255,7 +266,7 @@ fn walk_root(
             ));
             continue;
         }
-        if path.extension().is_none_or(|e| e != "lua") || entry.file_type().is_dir() {
+        if !has_source_extension(path, templates) || entry.file_type().is_dir() {
             continue;
         }
         let is_file = entry.file_type().is_file() || (entry.path_is_symlink() && path.is_file());
@@ -341,7 +352,8 @@ fn add_name(
 
 fn push_shadowed(found: &mut Discovered, name: &str, winner: FileId, loser: FileId) {
     let (winner, loser) = (&found.files[winner].display_path, &found.files[loser].display_path);
-    let also = loser.strip_suffix(".lua").map(|s| s.rsplit('/').next().unwrap_or(s)).unwrap_or_default();
+    let stem = loser.rsplit_once('.').map_or(loser.as_str(), |(stem, _)| stem);
+    let also = stem.rsplit('/').next().unwrap_or(stem);
     found.diagnostics.push(
         Diagnostic::warning("shadowed-module", format!("`require \"{name}\"` loads {winner}, which shadows {loser}"))
             .with_note(format!("Lua's search tries {winner} first, as this bundle does"))
@@ -394,7 +406,7 @@ mod tests {
     use super::*;
 
     fn templates() -> Vec<Template> {
-        Template::parse_list(DEFAULT_TEMPLATES).unwrap()
+        Template::parse_list("?.lua;?/init.lua").unwrap()
     }
 
     #[test]

@@ -8,10 +8,12 @@
 use std::cell::Cell;
 use std::rc::Rc;
 
-use mlua::{HookTriggers, Lua, LuaOptions, StdLib, Value, VmState};
+use mlua::{Lua, LuaOptions, StdLib, Value, VmState};
 
-/// Instructions a program may run, in units of [`HOOK_EVERY`].
-const INSTRUCTION_BUDGET: u32 = 1_000;
+/// Instructions a program may run, in units of [`HOOK_EVERY`] (Luau: interrupts, which come
+/// at calls and loop iterations).
+const INSTRUCTION_BUDGET: u32 = if cfg!(feature = "luau") { 100_000 } else { 1_000 };
+#[cfg(not(feature = "luau"))]
 const HOOK_EVERY: u32 = 1_000;
 /// Memory a program may use.
 const MEMORY_LIMIT: usize = 16 << 20;
@@ -32,7 +34,7 @@ impl Evaluator {
         lua.set_memory_limit(MEMORY_LIMIT)?;
         let budget = Rc::new(Cell::new(0));
         let remaining = budget.clone();
-        lua.set_hook(HookTriggers::new().every_nth_instruction(HOOK_EVERY), move |_, _| {
+        limit_instructions(&lua, move || {
             if remaining.get() == 0 {
                 return Err(mlua::Error::runtime("instruction budget exhausted"));
             }
@@ -63,6 +65,19 @@ impl Evaluator {
             other => Err(format!("evaluates to a {} value, not a string", other.type_name())),
         }
     }
+}
+
+/// Calls `tick` every [`HOOK_EVERY`] instructions.
+#[cfg(not(feature = "luau"))]
+fn limit_instructions(lua: &Lua, tick: impl Fn() -> mlua::Result<VmState> + 'static) -> mlua::Result<()> {
+    lua.set_hook(mlua::HookTriggers::new().every_nth_instruction(HOOK_EVERY), move |_, _| tick())
+}
+
+/// Calls `tick` on every Luau interrupt (function calls and loop iterations).
+#[cfg(feature = "luau")]
+fn limit_instructions(lua: &Lua, tick: impl Fn() -> mlua::Result<VmState> + 'static) -> mlua::Result<()> {
+    lua.set_interrupt(move |_| tick());
+    Ok(())
 }
 
 #[cfg(test)]

@@ -9,12 +9,13 @@ use luabundle::{export, Builder};
 use luabundle_runtime::Bundle;
 use mlua::Lua;
 
-use crate::support::{capture_print, fixture};
+use crate::support::{capture_print, fixture, no_search_paths};
 
 /// `file:line -> module`.
 type Edge = String;
 
 /// Replaces `require` with a wrapper that records the calling file and line.
+#[cfg(not(feature = "luau"))]
 const TRACER: &str = r#"
 local real_require, getinfo = require, debug.getinfo
 TRACE = {}
@@ -37,6 +38,24 @@ function require(name)
     info = getinfo(level, "Sl")
   end
   TRACE[#TRACE + 1] = info.source:gsub("^@", "") .. ":" .. info.currentline .. " -> " .. name
+  return real_require(name)
+end
+"#;
+
+/// Replaces `require` with a wrapper that records the calling file and line. Luau keeps the
+/// frames of tail calls, so every caller is known.
+#[cfg(feature = "luau")]
+const TRACER: &str = r#"
+local real_require, info = require, debug.info
+TRACE = {}
+function require(name)
+  local level = 2
+  local source, line = info(level, "sl")
+  while source == "[C]" do   -- pcall(require, ...) and xpcall
+    level = level + 1
+    source, line = info(level, "sl")
+  end
+  TRACE[#TRACE + 1] = source:gsub("^@", "") .. ":" .. line .. " -> " .. name
   return real_require(name)
 end
 "#;
@@ -71,7 +90,7 @@ fn traced(
     // SAFETY: the debug library is used by the tracer only.
     let lua = unsafe { Lua::unsafe_new() };
     capture_print(&lua);
-    lua.load("package.path = '' package.cpath = ''").exec().unwrap();
+    no_search_paths(&lua);
     Bundle::open(dir.path().join("a.bundle")).unwrap().install(&lua).unwrap();
     lua.load(TRACER).exec().unwrap();
     lua.load(driver).set_name("=driver").exec().unwrap_or_else(|e| panic!("{fixture_name}: {e}"));
@@ -81,7 +100,11 @@ fn traced(
     let mut tail_called = BTreeSet::new();
     for edge in trace {
         let (site, name) = edge.split_once(" -> ").unwrap();
-        if !bundled.contains(name) || dynamic_sites.contains(site) || site.starts_with("=driver") {
+        if !bundled.contains(name)
+            || dynamic_sites.contains(site)
+            || site.starts_with("=driver")
+            || site.starts_with("driver:")
+        {
             continue;
         }
         if site == "tail call" {

@@ -1,20 +1,16 @@
 //! Each runnable fixture run twice in the same Lua VM: once from its plain sources through
-//! `package.path`, once from its bundle. The printed output must be identical.
+//! `package.path` (Luau: the same search written in Luau), once from its bundle. The printed output must be identical.
 
 use std::path::Path;
 
 use luabundle_runtime::Bundle;
 
-use crate::support::{build_bytes, captured, capturing_lua, fixture};
+use crate::support::{build_bytes, captured, capturing_lua, fixture, no_search_paths, require_from_sources};
 
 fn from_sources(root: &Path, entry: &str) -> String {
     let lua = capturing_lua();
-    let root = root.display().to_string();
-    lua.load(format!(
-        "package.path = '{root}/?.lua;{root}/?/init.lua' package.cpath = '' arg = {{}} require('{entry}')"
-    ))
-    .exec()
-    .unwrap_or_else(|e| panic!("{entry} from sources: {e}"));
+    require_from_sources(&lua, root);
+    lua.load(format!("arg = {{}} require('{entry}')")).exec().unwrap_or_else(|e| panic!("{entry} from sources: {e}"));
     captured(&lua)
 }
 
@@ -22,7 +18,8 @@ fn from_bundle(root: &Path, entry: &str) -> String {
     let dir = tempfile::tempdir().unwrap();
     let bytes = build_bytes(root, Some(entry), dir.path());
     let lua = capturing_lua();
-    lua.load("package.path = '' package.cpath = '' arg = {}").exec().unwrap();
+    no_search_paths(&lua);
+    lua.load("arg = {}").exec().unwrap();
     Bundle::from_bytes(bytes).unwrap().install(&lua).unwrap();
     lua.load(format!("require('{entry}')")).exec().unwrap_or_else(|e| panic!("{entry} from bundle: {e}"));
     captured(&lua)
@@ -58,4 +55,10 @@ fn every_require_form_behaves_the_same() {
 #[test]
 fn module_relative_requires_behave_the_same() {
     assert_same_output("relative_requires", "main");
+}
+
+#[test]
+#[cfg(feature = "luau")]
+fn a_luau_program_behaves_the_same() {
+    assert_same_output("luau_app", "main");
 }

@@ -2,6 +2,7 @@
 //! plain-Lua output run by Debian's stock interpreters side by side with the sources.
 
 use std::path::Path;
+#[cfg(not(feature = "luau"))]
 use std::process::Command;
 
 use luabundle_runtime::{Bundle, Error};
@@ -12,7 +13,7 @@ use crate::support::{fixture, luabundle};
 fn a_bundle_for_another_flavour_is_refused_naming_both() {
     let ours = luabundle_runtime::target::FLAVOUR;
     let mut checked = 0;
-    for other in ["lua51", "lua54", "luajit"] {
+    for other in ["lua51", "lua54", "luajit", "luau"] {
         let bundle = Bundle::open(fixture("foreign_bundles").join(format!("{other}.bundle"))).unwrap();
         assert_eq!(bundle.target().flavour, other);
         let lua = mlua::Lua::new();
@@ -48,9 +49,11 @@ fn a_source_bundle_loads_and_runs_like_the_bytecode_one() {
     assert!(text.starts_with("shapes-demo 1.0\n") && text.ends_with("args: s\n"), "{text}");
 }
 
+#[cfg(not(feature = "luau"))] // the plain-Lua output is for stock interpreters
 /// Debian's interpreters that the plain-Lua output must run on.
 const INTERPRETERS: &[&str] = &["lua5.1", "lua5.4", "luajit"];
 
+#[cfg(not(feature = "luau"))] // the plain-Lua output is for stock interpreters
 fn available(interpreter: &str) -> bool {
     let found = Command::new(interpreter).arg("-v").output().is_ok();
     if !found {
@@ -63,12 +66,14 @@ fn available(interpreter: &str) -> bool {
     found
 }
 
+#[cfg(not(feature = "luau"))] // the plain-Lua output is for stock interpreters
 fn stdout_of(command: &mut Command) -> String {
     let out = command.output().unwrap();
     assert!(out.status.success(), "{command:?}: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).unwrap()
 }
 
+#[cfg(not(feature = "luau"))] // the plain-Lua output is for stock interpreters
 /// Builds `fixture/src` as one Lua file and runs it and the sources with `interpreter`.
 fn compare(interpreter: &str, fixture_name: &str, entry: &str, includes: &[&str], bytecode: bool) {
     let src = fixture(fixture_name).join("src");
@@ -98,6 +103,7 @@ fn compare(interpreter: &str, fixture_name: &str, entry: &str, includes: &[&str]
 }
 
 #[test]
+#[cfg(not(feature = "luau"))]
 fn the_plain_lua_output_runs_on_every_stock_interpreter() {
     for interpreter in INTERPRETERS.iter().filter(|i| available(i)) {
         compare(interpreter, "app", "app.main", &[], false);
@@ -118,6 +124,18 @@ fn the_bytecode_script_runs_on_the_matching_interpreter() {
 }
 
 #[test]
+#[cfg(feature = "luau")]
+fn a_luau_build_refuses_the_plain_lua_output() {
+    luabundle()
+        .args(["build", "fixtures/app/src", "--format", "lua", "-o", "never.lua"])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("Luau has no `package` library"));
+    assert!(!Path::new("never.lua").exists());
+}
+
+#[test]
+#[cfg(not(feature = "luau"))]
 fn errors_in_the_plain_lua_output_name_the_original_file_and_line() {
     if !available("lua5.4") {
         return;
@@ -138,7 +156,7 @@ fn errors_in_the_plain_lua_output_name_the_original_file_and_line() {
 #[test]
 fn embedded_sources_run_where_the_bytecode_cannot() {
     let ours = luabundle_runtime::target::FLAVOUR;
-    for other in ["lua51", "lua54", "luajit"] {
+    for other in ["lua51", "lua54", "luajit", "luau"] {
         let bundle = Bundle::open(fixture("foreign_bundles").join(format!("{other}-with-source.bundle"))).unwrap();
         assert!(bundle.has_all_sources());
         let lua = mlua::Lua::new();
@@ -156,4 +174,57 @@ fn a_source_bundle_built_by_any_flavour_loads_on_this_one() {
     let lua = mlua::Lua::new();
     bundle.install(&lua).unwrap();
     assert_eq!(lua.load("return require('answer').answer").eval::<i64>().unwrap(), 42);
+}
+
+/// A bundle of the Luau fixture, installed into a fresh state.
+#[cfg(feature = "luau")]
+fn luau_app() -> (mlua::Lua, luabundle_runtime::Installed) {
+    let dir = tempfile::tempdir().unwrap();
+    let bytes = crate::support::build_bytes(&fixture("luau_app").join("src"), Some("main"), dir.path());
+    let bundle = Bundle::from_bytes(bytes).unwrap();
+    assert_eq!(bundle.target().flavour, "luau");
+    let lua = crate::support::capturing_lua();
+    let installed = bundle.install(&lua).unwrap();
+    (lua, installed)
+}
+
+#[test]
+#[cfg(feature = "luau")]
+fn luau_modules_load_lazily_from_bytecode_and_keep_their_file_names() {
+    let (lua, installed) = luau_app();
+    assert!(lua.load("return package.loaded['util'] == nil").eval::<bool>().unwrap(), "nothing runs at install");
+    assert_eq!(lua.load("return require('main')").eval::<f64>().unwrap().round(), 16.0);
+    let loaded: Vec<String> = installed.stats().iter().map(|s| s.module.clone()).collect();
+    assert_eq!(loaded, ["main", "report", "shapes", "shapes.circle", "util"]);
+    assert!(installed.stats().iter().all(|s| s.origin == luabundle_runtime::Origin::Bundle));
+    // Luau takes chunk names when bytecode is loaded: errors still name the file and line.
+    let err = lua.load("require('report').fail()").exec().unwrap_err().to_string();
+    assert!(err.contains("src/util.luau:9: util failure: from report"), "{err}");
+    assert!(err.contains("src/report.luau:14"), "{err}");
+    assert!(lua.load("return require('util') == package.loaded['util']").eval::<bool>().unwrap());
+}
+
+#[test]
+#[cfg(feature = "luau")]
+fn luau_require_keeps_lua_semantics_and_passes_paths_to_luau() {
+    let (lua, _installed) = luau_app();
+    lua.register_module("@host/clock", 12).unwrap();
+    assert_eq!(lua.load("return require('@host/clock')").eval::<i64>().unwrap(), 12);
+    let err = lua.load("require('utill')").exec().unwrap_err().to_string();
+    assert!(err.contains("module 'utill' not found") && err.contains("no field package.preload['utill']"), "{err}");
+    assert!(err.contains("closest bundled names: util"), "{err}");
+    let err = lua.load("require(42)").exec().unwrap_err().to_string();
+    assert!(err.contains("bad argument #1 to 'require' (string expected, got number)"), "{err}");
+    // A module returning nothing is recorded as `true`, like Lua's require does.
+    lua.load("package.preload['empty'] = function() end").exec().unwrap();
+    assert!(lua.load("return require('empty') == true and package.loaded['empty'] == true").eval::<bool>().unwrap());
+
+    // Hermetic: path-style names are not passed on.
+    let dir = tempfile::tempdir().unwrap();
+    let bytes = crate::support::build_bytes(&fixture("luau_app").join("src"), Some("main"), dir.path());
+    let sealed = mlua::Lua::new();
+    sealed.register_module("@host/clock", 12).unwrap();
+    Bundle::from_bytes(bytes).unwrap().installer().hermetic(true).install(&sealed).unwrap();
+    let err = sealed.load("require('@host/clock')").exec().unwrap_err().to_string();
+    assert!(err.contains("hermetic"), "{err}");
 }

@@ -33,13 +33,19 @@ fn input_cases_give_their_exact_result() {
         "nul_outside_string",
         "bytecode",
     ] {
-        insta::assert_snapshot!(format!("input_{name}"), case(name));
+        // Luau's lexer refuses a raw NUL byte inside a string literal.
+        let suffix = if cfg!(feature = "luau") && name == "nul" { "_luau" } else { "" };
+        insta::assert_snapshot!(format!("input_{name}{suffix}"), case(name));
     }
 }
 
 #[test]
 fn accepted_inputs_run_as_lua_runs_them() -> mlua::Result<()> {
-    for (name, expected) in [("bom", "true"), ("bom_shebang", "and shebang"), ("nul", "a\0b"), ("empty", "true")] {
+    let mut cases = vec![("bom", "true"), ("bom_shebang", "and shebang"), ("empty", "true")];
+    if !cfg!(feature = "luau") {
+        cases.push(("nul", "a\0b"));
+    }
+    for (name, expected) in cases {
         let dir = tempfile::tempdir().unwrap();
         let output = dir.path().join("b.bundle");
         Builder::new()
@@ -110,8 +116,10 @@ fn a_non_utf8_file_name_is_skipped_with_a_warning() {
 fn too_many_upvalues_or_locals_are_compile_errors_with_a_line() {
     let names = |from: usize, to: usize| (from..to).map(|i| format!("v{i}")).collect::<Vec<_>>();
     let dir = tempfile::tempdir().unwrap();
-    // 300 locals in one function (Lua allows 200).
-    let locals = format!("local {}\nlocal {}\nreturn 1\n", names(0, 150).join(", "), names(150, 300).join(", "));
+    // 300 locals in one function (Lua allows 200; Luau 255 registers, and it folds locals
+    // that are never assigned, hence the `...`).
+    let locals =
+        format!("local {} = ...\nlocal {} = ...\nreturn 1\n", names(0, 150).join(", "), names(150, 300).join(", "));
     std::fs::write(dir.path().join("locals.lua"), locals).unwrap();
     // An inner function using 300 locals of two enclosing functions (Lua allows 255
     // upvalues; 5.1 and LuaJIT fewer).

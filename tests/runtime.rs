@@ -35,6 +35,7 @@ fn install_materialises_nothing_up_front() -> mlua::Result<()> {
     let (_dir, bytes) = app_bundle();
     let bundle = Bundle::from_bytes(bytes).unwrap();
     let lua = Lua::new();
+    crate::support::with_package_table(&lua);
     let count = "local n = 0 for _ in next, package.preload do n = n + 1 end return n";
     let before: i64 = lua.load(count).eval()?;
     bundle.install(&lua).unwrap();
@@ -183,8 +184,7 @@ fn a_damaged_index_fails_the_root_hash() {
 }
 
 fn foreign_bundle(target: Target) -> Vec<u8> {
-    let lua = Lua::new();
-    let bytecode = lua.load("return 1").into_function().unwrap().dump(false);
+    let bytecode = crate::support::bytecode_of("return 1");
     format::encode(&BundleContents {
         target,
         modules: vec![ModuleInput {
@@ -238,6 +238,7 @@ fn a_matching_hand_made_bundle_loads() -> mlua::Result<()> {
 fn an_existing_preload_index_still_answers_other_names() -> mlua::Result<()> {
     let (_dir, bytes) = app_bundle();
     let lua = Lua::new();
+    crate::support::with_package_table(&lua);
     lua.load("setmetatable(package.preload, { __index = function(_, name) if name == 'host.mod' then return function() return 'host' end end end })").exec()?;
     Bundle::from_bytes(bytes).unwrap().install(&lua).unwrap();
     let (host, bundled): (String, f64) =

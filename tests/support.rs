@@ -63,3 +63,67 @@ pub fn capture_print(lua: &Lua) {
 pub fn captured(lua: &Lua) -> String {
     lua.load("return table.concat(OUTPUT, '\\n')").eval().expect("output collected")
 }
+
+/// Bytecode of `source` for the linked VM.
+pub fn bytecode_of(source: &str) -> Vec<u8> {
+    #[cfg(not(feature = "luau"))]
+    return Lua::new().load(source).into_function().expect("source compiles").dump(false);
+    #[cfg(feature = "luau")]
+    return mlua::chunk::Compiler::new().compile(source).expect("source compiles");
+}
+
+/// Makes `require` in `lua` find modules in the plain source files under `root`, as a stock
+/// interpreter does through `package.path = ROOT/?.lua;ROOT/?/init.lua`.
+#[cfg(not(feature = "luau"))]
+pub fn require_from_sources(lua: &Lua, root: &std::path::Path) {
+    let root = root.display();
+    lua.load(format!("package.path = '{root}/?.lua;{root}/?/init.lua' package.cpath = ''"))
+        .exec()
+        .expect("package.path set");
+}
+
+/// Makes `require` in `lua` find modules in the plain source files under `root`. Luau has
+/// no `package` library, so this is Lua 5.4's `require` with the file searcher of
+/// `package.path = ROOT/?.luau;ROOT/?.lua;ROOT/?/init.luau;ROOT/?/init.lua`, written in Luau.
+#[cfg(feature = "luau")]
+pub fn require_from_sources(lua: &Lua, root: &std::path::Path) {
+    const SOURCE_REQUIRE: &str = r##"
+local root, read = ...
+package = package or { loaded = {}, preload = {} }
+local loaded = package.loaded
+function require(name)
+  local value = loaded[name]
+  if value then return value end
+  local base = (name:gsub("%.", "/"))
+  for _, template in { "/?.luau", "/?.lua", "/?/init.luau", "/?/init.lua" } do
+    local path = root .. (template:gsub("%?", base))
+    local text = read(path)
+    if text then
+      if text:sub(1, 1) == "#" then text = "--" .. text end
+      local chunk = assert(loadstring(text, "@" .. path))
+      local result = chunk(name, path)
+      if result ~= nil then loaded[name] = result elseif loaded[name] == nil then loaded[name] = true end
+      return loaded[name], path
+    end
+  end
+  error("module '" .. name .. "' not found", 2)
+end
+"##;
+    let read = lua
+        .create_function(|lua, path: String| match std::fs::read(path) {
+            Ok(bytes) => lua.create_string(bytes).map(mlua::Value::String),
+            Err(_) => Ok(mlua::Value::Nil),
+        })
+        .expect("reader created");
+    lua.load(SOURCE_REQUIRE).call::<()>((root.display().to_string(), read)).expect("source require installed");
+}
+
+/// Clears the file-system search paths of a stock Lua state (Luau has none).
+pub fn no_search_paths(lua: &Lua) {
+    lua.load("if package then package.path = '' package.cpath = '' end").exec().expect("paths cleared");
+}
+
+/// Gives a Luau state the `package` table stock Lua has (install keeps an existing one).
+pub fn with_package_table(lua: &Lua) {
+    lua.load("package = package or { loaded = {}, preload = {} }").exec().expect("package table");
+}

@@ -6,6 +6,8 @@ mod analysis;
 mod cli;
 mod config;
 mod consumer;
+// LuaRocks and Penlight are Lua 5.x programs (`io`, `os`, `package`), which Luau cannot run.
+#[cfg(not(feature = "luau"))]
 mod corpora;
 mod damage;
 mod differential;

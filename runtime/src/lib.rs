@@ -17,7 +17,10 @@
 //! // A bundle with one module, `greet`, compiled for the linked Lua.
 //! let compiler = mlua::Lua::new();
 //! let source = "local clock = require('clock') return { hello = function(n) return 'hello ' .. n .. ' at ' .. clock end }";
+//! # #[cfg(not(feature = "luau"))]
 //! let bytecode = compiler.load(source).set_name("@greet.lua").into_function()?.dump(false);
+//! # #[cfg(feature = "luau")]
+//! # let bytecode = mlua::chunk::Compiler::new().compile(source)?;
 //! let greet = format::ModuleInput {
 //!     name: "greet".into(),
 //!     chunk_name: "@greet.lua".into(),

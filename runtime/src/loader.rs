@@ -145,12 +145,14 @@ meta.__pairs = function(preload)
     end
   end, preload, nil
 end
+-- Luau iterates tables with `for k, v in t` and asks `__iter`.
+if _VERSION:sub(1, 4) == "Luau" then meta.__iter = meta.__pairs end
 return meta
 "#;
 
 /// Replaces `load`, `loadfile` and `dofile` (and LuaJIT's `loadstring`) with versions that
 /// accept text chunks only.
-#[cfg(not(feature = "lua51"))]
+#[cfg(not(any(feature = "lua51", feature = "luau")))]
 const TEXT_ONLY_LOAD: &str = r#"
 local raw_load, raw_loadfile, select, assert = load, loadfile, select, assert
 load = function(chunk, chunkname, mode, ...)
@@ -206,6 +208,7 @@ dofile = function(filename)
 end
 "#;
 
+#[cfg(not(feature = "luau"))]
 /// Keeps only the preload searcher, then explains what is missing. (`package.loaders` in
 /// Lua 5.1 and LuaJIT; before 5.4 a searcher's message carries its own line break.)
 const HERMETIC_SEARCHERS: &str = r#"
@@ -216,31 +219,94 @@ local preload_searcher = package[key][1]
 package[key] = { preload_searcher, function(name) return prefix .. explain(name) end }
 "#;
 
+/// Luau has no `package` library: install gives it `package.loaded` and `package.preload`
+/// and this `require`, which follows Lua 5.x's (a loaded value is returned as is; a loader
+/// from `package.preload` is called with the name and its result stored, `true` for none).
+/// Path-style names (`@alias/x`, `./x`, `../x`) that no loader claims go on to the state's
+/// previous `require`, Luau's own, unless the installation is hermetic.
+#[cfg(feature = "luau")]
+const LUAU_REQUIRE: &str = r#"
+local package, previous, hermetic, explain = ...
+local loaded, preload = package.loaded, package.preload
+local type, error, sub = type, error, string.sub
+local function is_path(name)
+  return sub(name, 1, 1) == "@" or sub(name, 1, 2) == "./" or sub(name, 1, 3) == "../"
+end
+require = function(name)
+  if type(name) ~= "string" then
+    error("bad argument #1 to 'require' (string expected, got " .. type(name) .. ")", 2)
+  end
+  local value = loaded[name]
+  if value then return value end
+  local loader = preload[name]
+  if loader == nil then
+    if not hermetic and type(previous) == "function" and is_path(name) then return previous(name) end
+    error("module '" .. name .. "' not found:\n\tno field package.preload['" .. name .. "']\n\t" .. explain(name), 2)
+  end
+  local result = loader(name, ":preload:")
+  if result ~= nil then loaded[name] = result elseif loaded[name] == nil then loaded[name] = true end
+  return loaded[name], ":preload:"
+end
+"#;
+
 /// The Lua chunks install runs.
 #[derive(Clone, Copy)]
 enum Glue {
     PreloadMeta,
+    #[cfg(not(feature = "luau"))]
     TextOnlyLoad,
+    #[cfg(feature = "luau")]
+    LuauRequire,
+}
+
+impl Glue {
+    const ALL: &[Glue] = &[
+        Glue::PreloadMeta,
+        #[cfg(not(feature = "luau"))]
+        Glue::TextOnlyLoad,
+        #[cfg(feature = "luau")]
+        Glue::LuauRequire,
+    ];
+
+    fn source(self) -> String {
+        match self {
+            Glue::PreloadMeta => format!("{PRELOAD_HEAD}{LOAD_FRAMES}{PRELOAD_META}"),
+            #[cfg(not(feature = "luau"))]
+            Glue::TextOnlyLoad => TEXT_ONLY_LOAD.to_string(),
+            #[cfg(feature = "luau")]
+            Glue::LuauRequire => LUAU_REQUIRE.to_string(),
+        }
+    }
+}
+
+/// Compiles one install chunk to bytecode.
+#[cfg(not(feature = "luau"))]
+fn compile_glue(compiler: &Lua, source: &str) -> Option<Vec<u8>> {
+    Some(compiler.load(source).set_name(GLUE_CHUNK_NAME).into_function().ok()?.dump(false))
+}
+
+/// Compiles one install chunk to bytecode (Luau names chunks when they are loaded).
+#[cfg(feature = "luau")]
+fn compile_glue(_compiler: &Lua, source: &str) -> Option<Vec<u8>> {
+    let bytecode = mlua::chunk::Compiler::new().compile(source).ok()?;
+    // Luau's compiler reports errors as bytecode starting with a zero byte.
+    (bytecode.first() != Some(&0)).then_some(bytecode)
 }
 
 /// One of the install chunks, compiled once per process by a state of its own and then loaded
 /// as bytecode: install runs for every state, and parsing the source each time would be most
 /// of its cost. The bytecode never leaves this process, so it needs no verification.
 fn glue(lua: &Lua, which: Glue) -> mlua::chunk::Chunk<'static> {
-    static COMPILED: OnceLock<Option<(Vec<u8>, Vec<u8>)>> = OnceLock::new();
-    let preload_meta = || format!("{PRELOAD_HEAD}{LOAD_FRAMES}{PRELOAD_META}");
+    static COMPILED: OnceLock<Vec<Option<Vec<u8>>>> = OnceLock::new();
     let compiled = COMPILED.get_or_init(|| {
         let compiler = Lua::new();
-        let dump = |source: &str| -> Option<Vec<u8>> {
-            Some(compiler.load(source).set_name(GLUE_CHUNK_NAME).into_function().ok()?.dump(false))
-        };
-        Some((dump(&preload_meta())?, dump(TEXT_ONLY_LOAD)?))
+        Glue::ALL.iter().map(|glue| compile_glue(&compiler, &glue.source())).collect()
     });
-    match (compiled, which) {
-        (Some((meta, _)), Glue::PreloadMeta) => lua.load(meta.clone()).set_mode(mlua::chunk::ChunkMode::Binary),
-        (Some((_, text)), Glue::TextOnlyLoad) => lua.load(text.clone()).set_mode(mlua::chunk::ChunkMode::Binary),
-        (None, Glue::PreloadMeta) => lua.load(preload_meta()).set_name(GLUE_CHUNK_NAME),
-        (None, Glue::TextOnlyLoad) => lua.load(TEXT_ONLY_LOAD).set_name(GLUE_CHUNK_NAME),
+    match compiled.get(which as usize) {
+        Some(Some(bytecode)) => {
+            lua.load(bytecode.clone()).set_name(GLUE_CHUNK_NAME).set_mode(mlua::chunk::ChunkMode::Binary)
+        }
+        _ => lua.load(which.source()).set_name(GLUE_CHUNK_NAME),
     }
 }
 
@@ -280,7 +346,8 @@ pub(crate) fn install(installer: Installer, lua: &Lua) -> Result<Installed> {
     if let Some(limit) = installer.memory_limit {
         set_memory_limit(lua, limit);
     }
-    let preload: Table = lua.globals().get::<Table>("package").and_then(|p| p.get("preload")).map_err(install_error)?;
+    let package = package_table(lua).map_err(install_error)?;
+    let preload: Table = package.get("preload").map_err(install_error)?;
     let metatable = match preload.metatable() {
         Some(existing) => existing,
         None => lua.create_table().map_err(install_error)?,
@@ -297,18 +364,60 @@ pub(crate) fn install(installer: Installer, lua: &Lua) -> Result<Installed> {
         previous,
     );
     let meta: Table = glue(lua, Glue::PreloadMeta).call(functions).map_err(install_error)?;
-    for key in ["__index", "__pairs"] {
+    for key in ["__index", "__pairs", "__iter"] {
         metatable.raw_set(key, meta.raw_get::<Value>(key).map_err(install_error)?).map_err(install_error)?;
     }
     preload.set_metatable(Some(metatable)).map_err(install_error)?;
+    finish_install(lua, &installer, &package, &visible).map_err(install_error)?;
+    Ok(Installed { bundle, tracker, lua: lua.weak(), visible })
+}
+
+/// The state's `package` table. Luau has none: it gets one with `loaded` and `preload`.
+#[cfg(not(feature = "luau"))]
+fn package_table(lua: &Lua) -> mlua::Result<Table> {
+    lua.globals().get("package")
+}
+
+/// The state's `package` table. Luau has none: it gets one with `loaded` and `preload`.
+#[cfg(feature = "luau")]
+fn package_table(lua: &Lua) -> mlua::Result<Table> {
+    let globals = lua.globals();
+    let package = match globals.raw_get::<Value>("package")? {
+        Value::Table(package) => package,
+        _ => {
+            let package = lua.create_table()?;
+            globals.raw_set("package", &package)?;
+            package
+        }
+    };
+    for field in ["loaded", "preload"] {
+        if !matches!(package.raw_get::<Value>(field)?, Value::Table(_)) {
+            package.raw_set(field, lua.create_table()?)?;
+        }
+    }
+    Ok(package)
+}
+
+/// Text-only `load` and the hermetic searchers.
+#[cfg(not(feature = "luau"))]
+fn finish_install(lua: &Lua, installer: &Installer, _package: &Table, visible: &Arc<VisibleNames>) -> mlua::Result<()> {
     if !installer.allow_binary_chunks {
-        glue(lua, Glue::TextOnlyLoad).exec().map_err(install_error)?;
+        glue(lua, Glue::TextOnlyLoad).exec()?;
     }
     if installer.hermetic {
-        let explain = explain_function(lua, &bundle, &visible).map_err(install_error)?;
-        lua.load(HERMETIC_SEARCHERS).set_name("=[luabundle loader]").call::<()>(explain).map_err(install_error)?;
+        let explain = explain_function(lua, &installer.bundle, visible, true)?;
+        lua.load(HERMETIC_SEARCHERS).set_name(GLUE_CHUNK_NAME).call::<()>(explain)?;
     }
-    Ok(Installed { bundle, tracker, lua: lua.weak(), visible })
+    Ok(())
+}
+
+/// Luau's `require` over `package.preload`. Luau's `loadstring` already refuses bytecode,
+/// and it has no `load`, `loadfile` or `dofile`.
+#[cfg(feature = "luau")]
+fn finish_install(lua: &Lua, installer: &Installer, package: &Table, visible: &Arc<VisibleNames>) -> mlua::Result<()> {
+    let previous: Value = lua.globals().raw_get("require")?;
+    let explain = explain_function(lua, &installer.bundle, visible, installer.hermetic)?;
+    glue(lua, Glue::LuauRequire).call((package, previous, installer.hermetic, explain))
 }
 
 /// Sets `limit` unless the state already has a lower one; VMs that cannot limit memory are
@@ -512,12 +621,13 @@ fn names_function(lua: &Lua, visible: &Arc<VisibleNames>) -> mlua::Result<Functi
     lua.create_function(move |lua, ()| lua.create_sequence_from(visible.get().iter().map(String::as_str)))
 }
 
-/// `explain(name) -> message` for a module that hermetic mode could not find.
-fn explain_function(lua: &Lua, bundle: &Bundle, visible: &Arc<VisibleNames>) -> mlua::Result<Function> {
+/// `explain(name) -> message` for a module that is not in the bundle.
+fn explain_function(lua: &Lua, bundle: &Bundle, visible: &Arc<VisibleNames>, hermetic: bool) -> mlua::Result<Function> {
     let label = bundle.label().to_string();
     let visible = visible.clone();
+    let note = if hermetic { " (hermetic: the file system is not searched)" } else { "" };
     lua.create_function(move |_, name: String| {
-        let mut message = format!("no module '{name}' in bundle {label} (hermetic: the file system is not searched)");
+        let mut message = format!("no module '{name}' in bundle {label}{note}");
         let close = closest_names(&name, visible.get());
         if !close.is_empty() {
             message.push_str(&format!("; closest bundled names: {}", close.join(", ")));

@@ -30,12 +30,6 @@ compile_error!("luabundle-runtime needs one Lua flavour feature: lua51, lua52, l
 ))]
 compile_error!("luabundle-runtime takes exactly one Lua flavour feature; disable the default `lua54` to pick another");
 
-#[cfg(feature = "luau")]
-compile_error!(
-    "the `luau` flavour is not available yet: Luau has no `package` library, so the runtime needs its own \
-     `require` there; use lua51, lua52, lua53, lua54 or luajit"
-);
-
 /// The flavour feature this crate was built with.
 #[cfg(feature = "lua51")]
 pub const FLAVOUR: &str = "lua51";

@@ -44,15 +44,18 @@ pub struct RunArgs {
     args: Vec<String>,
 }
 
-/// The message handler: the error as text, with a traceback, as `lua` prints it.
+/// The message handler: the error as text, with a traceback, as `lua` prints it (Luau's
+/// traceback gets the same `stack traceback:` heading).
 const MESSAGE_HANDLER: &str = r#"
 local traceback, getmetatable, tostring, type = debug.traceback, getmetatable, tostring, type
+local luau = _VERSION:sub(1, 4) == "Luau"
 return function(err)
   local message = err
   if type(err) ~= "string" then
     local meta = getmetatable(err)
     message = (meta and meta.__tostring) and tostring(err) or ("(error object is a " .. type(err) .. " value)")
   end
+  if luau then return message .. "\nstack traceback:\n" .. traceback("", 2):gsub("^\n", "") end
   return traceback(message, 2)
 end
 "#;
