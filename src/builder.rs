@@ -50,9 +50,8 @@ pub struct Progress {
 /// The stages that report [`Progress`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Stage {
-    /// Parsing and finding requires.
-    Parse,
-    /// Compiling to bytecode.
+    /// Compiling each file the cache does not have and finding its requires (one pass per
+    /// file).
     Compile,
 }
 
@@ -131,6 +130,42 @@ pub struct Output {
     pub site_counts: graph::SiteCounts,
     /// Wall time of the whole run.
     pub elapsed: Duration,
+    /// Wall time of each stage.
+    pub timings: Timings,
+}
+
+/// Wall time of each stage of a build (`luabundle build --timings`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Timings {
+    /// Walking the roots and reading the source files.
+    pub discover: Duration,
+    /// Hashing the sources and looking them up in the compile cache.
+    pub cache_lookup: Duration,
+    /// Compiling the files the cache did not have and finding their requires.
+    pub compile: Duration,
+    /// Resolving requires into the graph: externals, cycles, reachability, profiles.
+    pub graph: Duration,
+    /// Storing what was compiled in the cache.
+    pub store: Duration,
+    /// Laying out the bundle (or script): the index, blob hashes, the root hash.
+    pub encode: Duration,
+    /// Writing the output (skipped when it already holds the same bundle).
+    pub write: Duration,
+}
+
+impl Timings {
+    /// The stages with their names, in the order they run.
+    pub fn stages(&self) -> [(&'static str, Duration); 7] {
+        [
+            ("discover", self.discover),
+            ("cache lookup", self.cache_lookup),
+            ("compile", self.compile),
+            ("graph", self.graph),
+            ("store", self.store),
+            ("encode", self.encode),
+            ("write", self.write),
+        ]
+    }
 }
 
 /// Builds `$OUT_DIR/app.bundle` from one root with an entry module, as [`Builder::build`]

@@ -6,10 +6,11 @@
 //! a different key.
 //!
 //! Entries are kept in pack files, one written per build that compiled something, so a cold
-//! build of ten thousand modules creates one file rather than ten thousand. A pack starts
-//! with a table of its keys; every entry and the table carry a blake3 hash of their bytes,
-//! so a damaged entry is never used (its file is recompiled). Packs are written to a
-//! temporary name and renamed, so concurrent builds never see half a pack. When there are
+//! build of ten thousand modules creates one file rather than ten thousand. Entries are
+//! appended to the pack as they are compiled (the build does not hold a second copy of its
+//! bytecode) and a table of keys ends it; every entry and the table carry a blake3 hash of
+//! their bytes, so a damaged entry is never used (its file is recompiled). Packs are written
+//! to a temporary name and renamed, so concurrent builds never see half a pack. When there are
 //! too many packs, or they exceed the size cap, the entries the latest build used are
 //! rewritten into one pack and the rest dropped.
 
@@ -26,15 +27,15 @@ const ENTRY_MAGIC: &[u8; 8] = b"LBCACHE1";
 /// Magic bytes that start every pack.
 const PACK_MAGIC: &[u8; 8] = b"LBPACK01";
 /// Packs live under this subdirectory, so another layout can live beside it.
-const LAYOUT: &str = "v2";
+const LAYOUT: &str = "v3";
 /// Default size cap in bytes.
 pub const DEFAULT_MAX_SIZE: u64 = 256 << 20;
 /// More packs than this are merged into one at the end of a build.
 const MAX_PACKS: usize = 8;
 /// Size of one table row: key, offset, length.
 const ROW: usize = 32 + 8 + 4;
-/// Size of the pack header: magic, entry count, table hash.
-const PACK_HEADER: usize = 8 + 4 + 32;
+/// Size of the pack trailer: entry count, table hash, magic.
+const PACK_TRAILER: usize = 4 + 32 + 8;
 
 /// A cache key: blake3 of a source file and everything else that determines its output.
 pub type Key = [u8; 32];
@@ -68,7 +69,8 @@ pub struct Session {
     cache: Cache,
     packs: Vec<(PathBuf, File, u64)>,
     index: HashMap<Key, Location>,
-    added: Vec<(Key, Vec<u8>)>,
+    /// The pack this build writes, created on the first insert; `Err` once writing failed.
+    added: Option<std::io::Result<PackWriter>>,
 }
 
 impl Cache {
@@ -98,7 +100,7 @@ impl Cache {
     /// Opens every intact pack's table. A pack that cannot be read or whose table is damaged
     /// is left out (and removed).
     pub fn session(&self) -> Session {
-        let mut session = Session { cache: self.clone(), packs: Vec::new(), index: HashMap::new(), added: Vec::new() };
+        let mut session = Session { cache: self.clone(), packs: Vec::new(), index: HashMap::new(), added: None };
         for path in pack_paths(&self.packs_dir()) {
             match read_table(&path) {
                 Some(table) => {
@@ -165,22 +167,28 @@ impl Session {
         Some(bytes)
     }
 
-    /// Adds an entry, written when the build finishes.
-    pub fn insert(&mut self, key: Key, entry: &Entry) {
-        self.added.push((key, encode(entry)));
+    /// Adds the entry of one file: appended to this build's pack at once, which becomes
+    /// visible when the build finishes.
+    pub fn insert(&mut self, key: Key, sites: &[RequireSite], bytecode: &[u8]) {
+        let dir = self.cache.packs_dir();
+        let writer = self.added.get_or_insert_with(|| PackWriter::create(&dir));
+        if let Ok(pack) = writer {
+            if let Err(err) = pack.add(key, &encode(sites, bytecode)) {
+                *writer = Err(err);
+            }
+        }
     }
 
-    /// Writes the added entries as one pack; then, when there are too many packs or they
-    /// are over the size cap, keeps only the entries with keys in `used` (the ones this build
-    /// needed) in a single pack. Failures are ignored: a cache that cannot be written only
-    /// makes the next build slower.
+    /// Finishes this build's pack; then, when there are too many packs or they are over the
+    /// size cap, keeps only the entries with keys in `used` (the ones this build needed) in a
+    /// single pack. Failures are ignored: a cache that cannot be written only makes the next
+    /// build slower.
     pub fn finish(mut self, used: &HashSet<Key>) {
         let dir = self.cache.packs_dir();
-        let added = std::mem::take(&mut self.added);
         let mut new_bytes = 0;
-        if !added.is_empty() {
-            new_bytes = added.iter().map(|(_, e)| e.len() as u64).sum();
-            let _ = write_pack(&dir, added);
+        if let Some(Ok(pack)) = self.added.take() {
+            new_bytes = pack.offset;
+            let _ = pack.finish(&dir);
         }
         let total: u64 = self.packs.iter().map(|p| p.2).sum::<u64>() + new_bytes;
         if self.packs.len() < MAX_PACKS && total <= DEFAULT_MAX_SIZE {
@@ -188,10 +196,17 @@ impl Session {
         }
         // Merge: everything this build used, from a fresh look at the directory.
         let fresh = self.cache.session();
-        let keep: Vec<(Key, Vec<u8>)> = used.iter().filter_map(|key| Some((*key, fresh.read(key)?))).collect();
         let old: Vec<PathBuf> = fresh.packs.iter().map(|p| p.0.clone()).collect();
+        let merged = PackWriter::create(&dir).and_then(|mut pack| {
+            for key in used {
+                if let Some(bytes) = fresh.read(key) {
+                    pack.add(*key, &bytes)?;
+                }
+            }
+            pack.finish(&dir)
+        });
         drop(fresh);
-        if write_pack(&dir, keep).is_ok() {
+        if merged.is_ok() {
             for path in old {
                 let _ = fs::remove_file(path);
             }
@@ -223,33 +238,47 @@ fn pack_paths(dir: &Path) -> Vec<PathBuf> {
     paths
 }
 
-/// Writes `entries` as one pack: header, table, entries; through a temporary file.
-fn write_pack(dir: &Path, entries: Vec<(Key, Vec<u8>)>) -> std::io::Result<()> {
-    fs::create_dir_all(dir)?;
-    let mut table = Vec::with_capacity(entries.len() * ROW);
-    let mut offset = (PACK_HEADER + entries.len() * ROW) as u64;
-    for (key, bytes) in &entries {
-        table.extend_from_slice(key);
-        table.extend_from_slice(&offset.to_le_bytes());
-        table.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
-        offset += bytes.len() as u64;
-    }
-    let table_hash = blake3::hash(&table);
-    let mut temp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir)?;
-    {
-        let mut out = std::io::BufWriter::new(temp.as_file_mut());
+/// A pack being written to a temporary file: magic, entries as they come, then the table
+/// and the trailer (entry count, table hash, magic) when finished.
+#[derive(Debug)]
+struct PackWriter {
+    out: std::io::BufWriter<tempfile::NamedTempFile>,
+    rows: Vec<u8>,
+    count: u32,
+    offset: u64,
+}
+
+impl PackWriter {
+    fn create(dir: &Path) -> std::io::Result<PackWriter> {
+        fs::create_dir_all(dir)?;
+        let temp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir)?;
+        let mut out = std::io::BufWriter::with_capacity(1 << 20, temp);
         out.write_all(PACK_MAGIC)?;
-        out.write_all(&(entries.len() as u32).to_le_bytes())?;
-        out.write_all(table_hash.as_bytes())?;
-        out.write_all(&table)?;
-        for (_, bytes) in &entries {
-            out.write_all(bytes)?;
-        }
-        out.flush()?;
+        Ok(PackWriter { out, rows: Vec::new(), count: 0, offset: PACK_MAGIC.len() as u64 })
     }
-    let name = format!("{}.pack", &table_hash.to_hex()[..32]);
-    temp.persist(dir.join(name)).map_err(|e| e.error)?;
-    Ok(())
+
+    fn add(&mut self, key: Key, entry: &[u8]) -> std::io::Result<()> {
+        self.out.write_all(entry)?;
+        self.rows.extend_from_slice(&key);
+        self.rows.extend_from_slice(&self.offset.to_le_bytes());
+        self.rows.extend_from_slice(&(entry.len() as u32).to_le_bytes());
+        self.count += 1;
+        self.offset += entry.len() as u64;
+        Ok(())
+    }
+
+    /// Writes the table and trailer and gives the pack its name (from the table's hash).
+    fn finish(mut self, dir: &Path) -> std::io::Result<()> {
+        let table_hash = blake3::hash(&self.rows);
+        self.out.write_all(&self.rows)?;
+        self.out.write_all(&self.count.to_le_bytes())?;
+        self.out.write_all(table_hash.as_bytes())?;
+        self.out.write_all(PACK_MAGIC)?;
+        let temp = self.out.into_inner().map_err(|e| e.into_error())?;
+        let name = format!("{}.pack", &table_hash.to_hex()[..32]);
+        temp.persist(dir.join(name)).map_err(|e| e.error)?;
+        Ok(())
+    }
 }
 
 /// An opened pack whose header and table are intact.
@@ -260,23 +289,26 @@ struct PackTable {
     len: u64,
 }
 
-/// Opens a pack and reads its table, if header and table are intact.
+/// Opens a pack and reads its table, if its magic, trailer and table are intact.
 fn read_table(path: &Path) -> Option<PackTable> {
     let file = File::open(path).ok()?;
     let len = file.metadata().ok()?.len();
-    let mut header = [0u8; PACK_HEADER];
-    read_exact_at(&file, &mut header, 0).ok()?;
-    if &header[..8] != PACK_MAGIC {
+    let mut magic = [0u8; 8];
+    read_exact_at(&file, &mut magic, 0).ok()?;
+    let trailer_at = len.checked_sub(PACK_TRAILER as u64)?;
+    let mut trailer = [0u8; PACK_TRAILER];
+    read_exact_at(&file, &mut trailer, trailer_at).ok()?;
+    if &magic != PACK_MAGIC || &trailer[36..] != PACK_MAGIC {
         return None;
     }
-    let count = u32::from_le_bytes(header[8..12].try_into().ok()?) as usize;
-    let table_len = count.checked_mul(ROW)?;
-    if (PACK_HEADER + table_len) as u64 > len {
+    let count = u32::from_le_bytes(trailer[..4].try_into().ok()?) as u64;
+    let table_at = trailer_at.checked_sub(count.checked_mul(ROW as u64)?)?;
+    if table_at < PACK_MAGIC.len() as u64 {
         return None;
     }
-    let mut table = vec![0u8; table_len];
-    read_exact_at(&file, &mut table, PACK_HEADER as u64).ok()?;
-    if blake3::hash(&table).as_bytes() != &header[12..44] {
+    let mut table = vec![0u8; (trailer_at - table_at) as usize];
+    read_exact_at(&file, &mut table, table_at).ok()?;
+    if blake3::hash(&table).as_bytes() != &trailer[4..36] {
         return None;
     }
     let rows = table
@@ -287,7 +319,7 @@ fn read_table(path: &Path) -> Option<PackTable> {
             let entry_len = u32::from_le_bytes(row[40..44].try_into().expect("4 bytes"));
             (key, offset, entry_len)
         })
-        .filter(|&(_, offset, entry_len)| offset.checked_add(u64::from(entry_len)).is_some_and(|end| end <= len))
+        .filter(|&(_, offset, entry_len)| offset.checked_add(u64::from(entry_len)).is_some_and(|end| end <= table_at))
         .collect();
     Some(PackTable { file, rows, len })
 }
@@ -306,12 +338,12 @@ fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<()
 }
 
 /// `magic | blake3(body) | body`, where body is `u32 LE length | sites JSON | bytecode`.
-fn encode(entry: &Entry) -> Vec<u8> {
-    let sites = serde_json::to_vec(&entry.sites).expect("require sites serialise");
-    let mut body = Vec::with_capacity(4 + sites.len() + entry.bytecode.len());
+fn encode(sites: &[RequireSite], bytecode: &[u8]) -> Vec<u8> {
+    let sites = serde_json::to_vec(sites).expect("require sites serialise");
+    let mut body = Vec::with_capacity(4 + sites.len() + bytecode.len());
     body.extend_from_slice(&(sites.len() as u32).to_le_bytes());
     body.extend_from_slice(&sites);
-    body.extend_from_slice(&entry.bytecode);
+    body.extend_from_slice(bytecode);
     let mut out = Vec::with_capacity(40 + body.len());
     out.extend_from_slice(ENTRY_MAGIC);
     out.extend_from_slice(blake3::hash(&body).as_bytes());
@@ -345,7 +377,7 @@ mod tests {
     fn store(cache: &Cache, entries: &[(Key, Entry)]) {
         let mut session = cache.session();
         for (key, entry) in entries {
-            session.insert(*key, entry);
+            session.insert(*key, &entry.sites, &entry.bytecode);
         }
         session.finish(&entries.iter().map(|(k, _)| *k).collect());
     }
@@ -380,15 +412,15 @@ mod tests {
         let path = pack_paths(&cache.packs_dir()).remove(0);
         let good = fs::read(&path).unwrap();
         // A flipped byte in the last entry: that entry is refused, the other still served.
+        let table_at = good.len() - PACK_TRAILER - 2 * ROW;
         let mut bytes = good.clone();
-        let last = bytes.len() - 1;
-        bytes[last] ^= 0x01;
+        bytes[table_at - 1] ^= 0x01;
         fs::write(&path, &bytes).unwrap();
         let session = cache.session();
         assert_eq!([session.load(&a), session.load(&b)].iter().flatten().count(), 1);
         // A damaged table: the whole pack is dropped.
         let mut bytes = good.clone();
-        bytes[PACK_HEADER + 3] ^= 0x01;
+        bytes[table_at + 3] ^= 0x01;
         fs::write(&path, &bytes).unwrap();
         assert_eq!(cache.session().load(&a), None);
         assert!(!path.exists());
@@ -405,7 +437,8 @@ mod tests {
         let keys: Vec<Key> = (0..MAX_PACKS + 2).map(|i| Cache::key(&format!("return {i}"), false)).collect();
         for (i, key) in keys.iter().enumerate() {
             let mut session = cache.session();
-            session.insert(*key, &entry(i as u8));
+            let entry = entry(i as u8);
+            session.insert(*key, &entry.sites, &entry.bytecode);
             // Each build uses its own entry and the first one.
             session.finish(&[*key, keys[0]].into_iter().collect());
         }

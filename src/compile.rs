@@ -9,7 +9,6 @@ use std::cell::RefCell;
 #[cfg(not(feature = "luau"))]
 use mlua::chunk::ChunkMode;
 use mlua::Lua;
-use rayon::prelude::*;
 
 use crate::diagnostic::Diagnostic;
 use crate::source::{self, SourceFile};
@@ -65,24 +64,16 @@ thread_local! {
     static WORKER_LUA: RefCell<Option<Lua>> = const { RefCell::new(None) };
 }
 
-/// Compiles every file on the current rayon pool, one Lua state per worker thread; results
-/// are in the order of `files`.
-/// `done` is called after each file.
-pub fn compile_all(files: &[&SourceFile], strip: bool, done: &(dyn Fn() + Sync)) -> Vec<Result<Vec<u8>, Diagnostic>> {
-    files
-        .par_iter()
-        .map(|file| {
-            WORKER_LUA.with(|slot| {
-                let mut slot = slot.borrow_mut();
-                let lua = slot.get_or_insert_with(Lua::new);
-                let result = compile_file(lua, file, strip);
-                // Keep each worker's state small between files.
-                let _ = lua.gc_collect();
-                done();
-                result
-            })
-        })
-        .collect()
+/// Runs `f` with this thread's compiling Lua state (one per worker thread, created on first
+/// use), then collects its garbage so the state stays small between files.
+pub fn with_worker_lua<R>(f: impl FnOnce(&Lua) -> R) -> R {
+    WORKER_LUA.with(|slot| {
+        let mut slot = slot.borrow_mut();
+        let lua = slot.get_or_insert_with(Lua::new);
+        let result = f(lua);
+        let _ = lua.gc_collect();
+        result
+    })
 }
 
 fn compile_error(file: &SourceFile, err: &mlua::Error) -> Diagnostic {

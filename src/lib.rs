@@ -26,6 +26,7 @@ pub mod emit;
 pub mod error;
 pub mod export;
 pub mod flavour;
+pub mod front_end;
 pub mod graph;
 pub mod lua_output;
 mod lua_string;
@@ -35,11 +36,12 @@ pub mod parse;
 mod pipeline;
 pub mod relative;
 pub mod requires;
+pub mod scan;
 #[cfg(feature = "sign")]
 pub mod sign;
 pub mod source;
 
-pub use builder::{bundle, Analysis, Builder, Output, OutputFormat, Progress, Stage};
+pub use builder::{bundle, Analysis, Builder, Output, OutputFormat, Progress, Stage, Timings};
 pub use diagnostic::{Diagnostic, Diagnostics, Severity};
 pub use discover::Root;
 pub use error::Error;

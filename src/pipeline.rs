@@ -8,18 +8,17 @@ use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
 
-use crate::builder::{Output, OutputFormat, Progress, ProgressFn, Stage};
+use crate::builder::{Output, OutputFormat, Progress, ProgressFn, Stage, Timings};
 use crate::cache::{self, Cache};
-use crate::compile;
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::discover::{self, Discovered, Root, Template};
 use crate::emit::{self, EmitModule};
 use crate::error::Error;
+use crate::front_end::{self, FileResult};
 use crate::graph::{self, GraphOptions, ModuleGraph};
 use crate::lua_output;
-use crate::parse;
 use crate::relative;
-use crate::requires::{self, RequireSite};
+use crate::requires::RequireSite;
 use luabundle_runtime::format::{BlobKind, Target};
 
 /// Checked options of a build.
@@ -58,14 +57,16 @@ pub struct Analysis {
     pub profiles: Vec<(String, Vec<usize>)>,
     /// Warnings (errors fail the analysis).
     pub diagnostics: Vec<Diagnostic>,
-    /// Per file: its require sites.
-    sites: Vec<Vec<RequireSite>>,
-    /// Per file: its cache key and, if the cache had it, its bytecode.
-    cached: Vec<(cache::Key, Option<Vec<u8>>)>,
-    /// Files parsed in this run.
+    /// Per file: its cache key.
+    keys: Vec<cache::Key>,
+    /// Per file: its bytecode, or why Lua refused it.
+    bytecode: Vec<Result<Vec<u8>, Diagnostic>>,
+    /// Files compiled and scanned in this run (the others came from the cache).
     parsed: usize,
     /// The cache as this build uses it.
     cache: Option<cache::Session>,
+    /// Time spent in each stage so far.
+    timings: Timings,
 }
 
 impl Analysis {
@@ -84,7 +85,7 @@ impl Analysis {
 fn pool(plan: &Plan) -> Result<rayon::ThreadPool, Error> {
     rayon::ThreadPoolBuilder::new()
         .num_threads(plan.jobs.unwrap_or(0))
-        .stack_size(parse::PARSE_STACK_SIZE)
+        .stack_size(crate::parse::PARSE_STACK_SIZE)
         .thread_name(|i| format!("luabundle-{i}"))
         .build()
         .map_err(|e| Error::Usage(format!("cannot start worker threads: {e}")))
@@ -100,7 +101,10 @@ pub(crate) fn run(plan: &Plan, output: Option<&Path>) -> Result<Output, Error> {
     let started = Instant::now();
     pool(plan)?.install(|| {
         let mut analysis = analyse_in_pool(plan)?;
-        let (bytecode, compiled) = compile_bundled(plan, &mut analysis);
+        let store_started = Instant::now();
+        let bytecode = compile_bundled(&mut analysis);
+        analysis.timings.store = store_started.elapsed();
+        let compiled = analysis.parsed;
         fail_on_errors(&analysis)?;
         let mut result = Output {
             output: output.map(Path::to_path_buf),
@@ -114,6 +118,7 @@ pub(crate) fn run(plan: &Plan, output: Option<&Path>) -> Result<Output, Error> {
             legal_cycles: analysis.graph.legal_cycles.clone(),
             site_counts: analysis.graph.site_counts,
             elapsed: Duration::ZERO,
+            timings: analysis.timings,
         };
         let manifest = plan.manifest.as_ref().map(|path| (path, crate::manifest::render(&analysis)));
         if let (Some((path, new)), true) = (&manifest, plan.locked) {
@@ -126,15 +131,19 @@ pub(crate) fn run(plan: &Plan, output: Option<&Path>) -> Result<Output, Error> {
             }
         }
         if let Some(output) = output {
+            let encode_started = Instant::now();
             let bytes = match plan.format {
                 OutputFormat::Bundle | OutputFormat::Source => bundle_bytes(plan, &analysis, bytecode)?,
                 OutputFormat::Lua | OutputFormat::LuaBytecode => lua_script(plan, &analysis, bytecode).into_bytes(),
             };
+            result.timings.encode = encode_started.elapsed();
+            let write_started = Instant::now();
             result.bytes = bytes.len() as u64;
             result.written = emit::write_atomically(output, &bytes)?;
             if let Some((path, text)) = &manifest {
                 emit::write_atomically(path, text.as_bytes())?;
             }
+            result.timings.write = write_started.elapsed();
         }
         result.elapsed = started.elapsed();
         Ok(result)
@@ -163,7 +172,14 @@ impl<'a> Tracker<'a> {
 }
 
 fn analyse_in_pool(plan: &Plan) -> Result<Analysis, Error> {
+    let mut timings = Timings::default();
+    let mut stage_started = Instant::now();
+    let mut lap = || {
+        let now = Instant::now();
+        std::mem::replace(&mut stage_started, now).elapsed()
+    };
     let discovered = discover::discover(&plan.roots, &plan.templates, &plan.excludes)?;
+    timings.discover = lap();
     let mut diagnostics = discovered.diagnostics.clone();
     let files = &discovered.files;
     // The cache is looked up in parallel: hashing every file is most of a no-change build.
@@ -176,29 +192,39 @@ fn analyse_in_pool(plan: &Plan) -> Result<Analysis, Error> {
         })
         .unzip();
     let misses = hits.iter().filter(|entry| entry.is_none()).count();
-    let tracker = Tracker::new(plan, Stage::Parse, misses);
-    let parsed: Vec<Result<Vec<RequireSite>, Vec<Diagnostic>>> = files
+    timings.cache_lookup = lap();
+    let tracker = Tracker::new(plan, Stage::Compile, misses);
+    // Files the cache lacks are compiled and scanned in one pass on the worker holding them.
+    let processed: Vec<(FileResult, bool)> = files
         .par_iter()
         .zip(&mut hits)
-        .map(|(file, entry)| match entry {
-            Some(entry) => Ok(std::mem::take(&mut entry.sites)),
+        .map(|(file, entry)| match entry.take() {
+            Some(entry) => (FileResult { sites: Ok(entry.sites), bytecode: Ok(entry.bytecode) }, false),
             None => {
-                let result = parse::parse(file).map(|ast| requires::find_requires(&ast));
+                let result = front_end::process(file, plan.strip);
                 tracker.step();
-                result
+                (result, true)
             }
         })
         .collect();
-    let mut sites = Vec::with_capacity(parsed.len());
-    for result in parsed {
-        match result {
+    drop(hits);
+    let mut session = session;
+    let mut sites = Vec::with_capacity(processed.len());
+    let mut bytecode = Vec::with_capacity(processed.len());
+    for ((result, fresh), key) in processed.into_iter().zip(&keys) {
+        if let (Some(session), true, Ok(found), Ok(bytes)) = (&mut session, fresh, &result.sites, &result.bytecode) {
+            session.insert(*key, found, bytes);
+        }
+        match result.sites {
             Ok(found) => sites.push(found),
             Err(errors) => {
                 diagnostics.extend(errors);
                 sites.push(Vec::new());
             }
         }
+        bytecode.push(result.bytecode);
     }
+    timings.compile = lap();
     let entry = find_entry(plan, &discovered, &mut diagnostics);
     let profiles = find_profiles(plan, &discovered, &mut diagnostics);
     let evaluator = relative::Evaluator::new()
@@ -234,9 +260,19 @@ fn analyse_in_pool(plan: &Plan) -> Result<Analysis, Error> {
         !outside
     });
     diagnostics.extend(check_groups(plan, &discovered));
-    let cached = keys.into_iter().zip(hits).map(|(key, entry)| (key, entry.map(|e| e.bytecode))).collect();
-    let analysis =
-        Analysis { discovered, graph, entry, profiles, diagnostics, sites, cached, parsed: misses, cache: session };
+    timings.graph = lap();
+    let analysis = Analysis {
+        discovered,
+        graph,
+        entry,
+        profiles,
+        diagnostics,
+        keys,
+        bytecode,
+        parsed: misses,
+        cache: session,
+        timings,
+    };
     fail_on_errors(&analysis)?;
     Ok(analysis)
 }
@@ -305,34 +341,28 @@ fn position(discovered: &Discovered, name: &str) -> Option<usize> {
     discovered.modules.binary_search_by(|m| m.name.as_str().cmp(name)).ok()
 }
 
-/// Compiles each bundled file once, in parallel, unless the cache had it; stores what was
-/// compiled. Returns bytecode per file and how many files were compiled.
-fn compile_bundled(plan: &Plan, analysis: &mut Analysis) -> (Vec<Option<Vec<u8>>>, usize) {
-    let files = &analysis.discovered.files;
-    let mut bytecode: Vec<Option<Vec<u8>>> = analysis.cached.iter_mut().map(|(_, b)| b.take()).collect();
-    let bundled = analysis.discovered.modules.iter().zip(&analysis.graph.bundled).filter(|(_, b)| **b);
-    let mut needed: Vec<usize> = bundled.map(|(m, _)| m.file).filter(|&f| bytecode[f].is_none()).collect();
-    needed.sort_unstable();
-    needed.dedup();
-    let sources: Vec<_> = needed.iter().map(|&f| &files[f]).collect();
-    let tracker = Tracker::new(plan, Stage::Compile, sources.len());
-    let results = compile::compile_all(&sources, plan.strip, &|| tracker.step());
-    for (file, result) in needed.iter().zip(results) {
+/// The bytecode of each bundled file (a compile error of a bundled file becomes a
+/// diagnostic), and closes the cache session.
+fn compile_bundled(analysis: &mut Analysis) -> Vec<Option<Vec<u8>>> {
+    let mut bundled_files = vec![false; analysis.discovered.files.len()];
+    for (m, _) in analysis.discovered.modules.iter().zip(&analysis.graph.bundled).filter(|(_, b)| **b) {
+        bundled_files[m.file] = true;
+    }
+    let mut bytecode = Vec::with_capacity(bundled_files.len());
+    for (result, bundled) in std::mem::take(&mut analysis.bytecode).into_iter().zip(bundled_files) {
         match result {
-            Ok(bytes) => {
-                if let Some(session) = &mut analysis.cache {
-                    let entry = cache::Entry { sites: analysis.sites[*file].clone(), bytecode: bytes.clone() };
-                    session.insert(analysis.cached[*file].0, &entry);
-                }
-                bytecode[*file] = Some(bytes);
+            Ok(bytes) if bundled => bytecode.push(Some(bytes)),
+            Err(diagnostic) if bundled => {
+                analysis.diagnostics.push(diagnostic);
+                bytecode.push(None);
             }
-            Err(diagnostic) => analysis.diagnostics.push(diagnostic),
+            _ => bytecode.push(None),
         }
     }
     if let Some(session) = analysis.cache.take() {
-        session.finish(&analysis.cached.iter().map(|(key, _)| *key).collect());
+        session.finish(&analysis.keys.iter().copied().collect());
     }
-    (bytecode, needed.len())
+    bytecode
 }
 
 fn fail_on_errors(analysis: &Analysis) -> Result<(), Error> {

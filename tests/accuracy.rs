@@ -152,3 +152,44 @@ fn cycles_through_deferred_requires_are_in_the_graph() {
 fn included_plugins_edges_are_in_the_graph() {
     assert_graph_is_exact("dynamic_plugins", "main", &["plugins.*"], "require('main')");
 }
+
+/// Every `.lua` file under `dir`, recursively.
+fn lua_files(dir: &std::path::Path, found: &mut Vec<std::path::PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() && !entry.file_type().is_ok_and(|t| t.is_symlink()) {
+            lua_files(&path, found);
+        } else if path.extension().is_some_and(|e| e == "lua" || e == "luau") {
+            found.push(path);
+        }
+    }
+}
+
+#[test]
+fn the_quick_require_scan_agrees_with_the_syntax_tree() {
+    let mut files = Vec::new();
+    lua_files(&fixture(""), &mut files);
+    for debian in ["/usr/share/lua/5.1", "/usr/share/lua/5.4"] {
+        lua_files(std::path::Path::new(debian), &mut files);
+    }
+    let (mut quick, mut compared) = (0, 0);
+    for path in &files {
+        let Ok(text) = std::fs::read_to_string(path) else { continue };
+        let file = luabundle::source::SourceFile {
+            id: 0,
+            disk_path: path.clone(),
+            display_path: path.display().to_string(),
+            text: luabundle::source::normalise_line_breaks(text).into(),
+        };
+        let Ok(ast) = luabundle::parse::parse(&file) else { continue };
+        compared += 1;
+        let prepared = luabundle::source::prepare(&file.text);
+        if let Some(sites) = luabundle::scan::quick_requires(&prepared) {
+            quick += 1;
+            assert_eq!(sites, luabundle::requires::find_requires(&ast), "{}", path.display());
+        }
+    }
+    // Most real files use only the plain forms.
+    assert!(compared >= 50 && quick * 2 >= compared, "{quick} of {compared} files scanned quickly");
+}

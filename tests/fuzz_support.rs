@@ -48,7 +48,8 @@ fn valid_bundle() -> Vec<u8> {
     .expect("valid contents")
 }
 
-/// Runs the build tool's front end on `data` as the text of one source file.
+/// Runs the build tool's front end on `data` as the text of one source file; the quick
+/// require scan must find what the syntax tree does wherever it answers.
 #[allow(dead_code)]
 pub fn source_front_end(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else { return };
@@ -63,8 +64,14 @@ pub fn source_front_end(data: &[u8]) {
         .stack_size(luabundle::parse::PARSE_STACK_SIZE)
         .spawn(move || {
             if let Ok(ast) = luabundle::parse::parse(&file) {
-                let _ = luabundle::requires::find_requires(&ast);
+                let from_tree = luabundle::requires::find_requires(&ast);
+                // Where the quick scan answers, it must agree with the syntax tree.
+                let prepared = luabundle::source::prepare(&file.text);
+                if let Some(quick) = luabundle::scan::quick_requires(&prepared) {
+                    assert_eq!(quick, from_tree, "quick scan and syntax tree disagree");
+                }
             }
+            let _ = luabundle::front_end::process(&file, false);
         })
         .expect("thread")
         .join()

@@ -65,6 +65,9 @@ pub struct BuildArgs {
     /// Print only diagnostics: no summary line, no progress bar.
     #[arg(long, short = 'q')]
     quiet: bool,
+    /// Print the wall time of each stage and the peak memory on stderr after the build.
+    #[arg(long)]
+    timings: bool,
     /// Keep running and rebuild whenever a file under the roots changes.
     #[arg(long)]
     watch: bool,
@@ -278,7 +281,25 @@ pub fn build(args: BuildArgs) -> anyhow::Result<i32> {
     if !args.quiet {
         eprintln!("{}", summary(&result, &output));
     }
+    if args.timings {
+        eprint!("{}", timings_table(&result));
+    }
     Ok(0)
+}
+
+/// The `--timings` table: each stage's wall time and share, the total, and the peak memory.
+fn timings_table(result: &luabundle::Output) -> String {
+    let total = result.elapsed.as_secs_f64().max(f64::EPSILON);
+    let mut out = String::from("stage          time   share\n");
+    for (name, time) in result.timings.stages() {
+        let ms = time.as_secs_f64() * 1000.0;
+        out.push_str(&format!("{name:<12} {ms:>7.1} ms {:>5.1}%\n", 100.0 * time.as_secs_f64() / total));
+    }
+    out.push_str(&format!("{:<12} {:>7.1} ms\n", "total", total * 1000.0));
+    if let Some(peak) = super::peak_memory() {
+        out.push_str(&format!("peak memory  {:>7.1} MiB\n", peak as f64 / (1024.0 * 1024.0)));
+    }
+    out
 }
 
 /// `bundled 9 modules from 9 files into app.bundle (4.7 KiB) in 3 ms (1 compiled, 8 cached)`.

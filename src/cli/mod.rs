@@ -179,6 +179,18 @@ fn human_size(bytes: u64) -> String {
 }
 
 /// `12 ms` or `1.23 s`.
+/// The process's peak resident memory in bytes, where the system reports it.
+fn peak_memory() -> Option<u64> {
+    // SAFETY: getrusage only writes into the zeroed struct it is given.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } != 0 {
+        return None;
+    }
+    // Linux reports kilobytes (macOS bytes).
+    let scale = if cfg!(target_os = "macos") { 1 } else { 1024 };
+    u64::try_from(usage.ru_maxrss).ok().map(|kb| kb * scale)
+}
+
 fn human_duration(elapsed: std::time::Duration) -> String {
     if elapsed.as_secs_f64() < 1.0 {
         format!("{} ms", elapsed.as_millis())

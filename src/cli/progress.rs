@@ -34,7 +34,6 @@ pub fn attach(builder: &mut Builder) {
         if *stage != Some(progress.stage) {
             *stage = Some(progress.stage);
             bar.set_prefix(match progress.stage {
-                Stage::Parse => "parsing",
                 Stage::Compile => "compiling",
             });
             bar.set_position(0);

@@ -1,0 +1,62 @@
+//! One pass per source file, on the worker thread that holds it: compile it with Lua, then
+//! find its requires, with the quick token scan when the file uses `require` only in plain
+//! forms, and with the full syntax tree otherwise (or when Lua rejected the file, to report
+//! its syntax errors precisely).
+
+use crate::compile;
+use crate::diagnostic::Diagnostic;
+use crate::parse;
+use crate::requires::{self, RequireSite};
+use crate::scan;
+use crate::source::{self, SourceFile};
+
+/// What the front end found out about one file.
+#[derive(Debug)]
+pub struct FileResult {
+    /// Its require sites, or its syntax errors.
+    pub sites: Result<Vec<RequireSite>, Vec<Diagnostic>>,
+    /// Its bytecode, or why Lua refused it (reported only if the file is bundled).
+    pub bytecode: Result<Vec<u8>, Diagnostic>,
+}
+
+/// Compiles `file` (without debug info if `strip`) on this thread's Lua state and finds its
+/// requires.
+pub fn process(file: &SourceFile, strip: bool) -> FileResult {
+    let bytecode = compile::with_worker_lua(|lua| compile::compile_file(lua, file, strip));
+    // Luau's syntax (interpolated strings, types) is left to the parser.
+    let quick = match &bytecode {
+        Ok(_) if !cfg!(feature = "luau") => scan::quick_requires(&source::prepare(&file.text)),
+        _ => None,
+    };
+    let sites = match quick {
+        Some(sites) => Ok(sites),
+        None => parse::parse(file).map(|ast| requires::find_requires(&ast)),
+    };
+    FileResult { sites, bytecode }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::requires::Target;
+
+    fn file(text: &str) -> SourceFile {
+        SourceFile { id: 0, disk_path: "m.lua".into(), display_path: "src/m.lua".into(), text: text.into() }
+    }
+
+    #[test]
+    fn a_file_is_compiled_and_scanned_in_one_pass() {
+        let result = process(&file("local a = require('a')\nreturn function() return require 'b' end\n"), false);
+        assert!(result.bytecode.is_ok());
+        let names: Vec<Target> = result.sites.unwrap().into_iter().map(|s| s.target).collect();
+        assert_eq!(names, [Target::Name("a".into()), Target::Name("b".into())]);
+    }
+
+    #[test]
+    fn syntax_errors_come_from_the_parser_with_their_place() {
+        let result = process(&file("local x = = 1\n"), false);
+        let errors = result.sites.unwrap_err();
+        assert_eq!(errors[0].code, "parse-error");
+        assert!(result.bytecode.is_err());
+    }
+}
