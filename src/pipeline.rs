@@ -18,7 +18,6 @@ use crate::front_end::{self, FileResult};
 use crate::graph::{self, GraphOptions, ModuleGraph};
 use crate::lua_output;
 use crate::relative;
-use crate::requires::RequireSite;
 use luabundle_runtime::format::{BlobKind, Target};
 
 /// Checked options of a build.
