@@ -23,7 +23,9 @@ use std::time::SystemTime;
 use crate::requires::RequireSite;
 
 /// Magic bytes that start every entry; the digit is the entry format's version.
-const ENTRY_MAGIC: &[u8; 8] = b"LBCACHE1";
+const ENTRY_MAGIC: &[u8; 8] = b"LBCACHE2";
+/// Size of an entry's head: magic, the two lengths, the two hashes.
+const ENTRY_HEAD: usize = 8 + 4 + 4 + 32 + 32;
 /// Magic bytes that start every pack.
 const PACK_MAGIC: &[u8; 8] = b"LBPACK01";
 /// Packs live under this subdirectory, so another layout can live beside it.
@@ -83,8 +85,24 @@ impl Cache {
         self.dir.join(LAYOUT)
     }
 
+    /// The directory of this cache layout, where builds keep their records.
+    pub fn layout_dir(&self) -> PathBuf {
+        self.dir.join(LAYOUT)
+    }
+
+    /// Where the fingerprints of the last build's files are kept (see [`crate::stat_table`]).
+    pub fn stat_table_path(&self) -> PathBuf {
+        self.dir.join(LAYOUT).join("files.stat")
+    }
+
     /// The key of `text` compiled for the linked VM with `strip`.
     pub fn key(text: &str, strip: bool) -> Key {
+        Cache::key_for_hash(blake3::hash(text.as_bytes()).as_bytes(), strip)
+    }
+
+    /// The key of the text whose blake3 is `content_hash`, compiled for the linked VM with
+    /// `strip`.
+    pub fn key_for_hash(content_hash: &[u8; 32], strip: bool) -> Key {
         let target = luabundle_runtime::target::linked();
         let mut hasher = blake3::Hasher::new();
         hasher.update(env!("CARGO_PKG_VERSION").as_bytes());
@@ -93,7 +111,7 @@ impl Cache {
         hasher.update(&[0]);
         hasher.update(&target.bytecode_header);
         hasher.update(&[u8::from(strip)]);
-        hasher.update(text.as_bytes());
+        hasher.update(content_hash);
         *hasher.finalize().as_bytes()
     }
 
@@ -154,9 +172,41 @@ impl Cache {
 }
 
 impl Session {
+    /// Where the fingerprints of this cache's files are kept.
+    pub fn stat_table_path(&self) -> PathBuf {
+        self.cache.stat_table_path()
+    }
+
     /// The entry for `key`, if the cache holds an intact one.
     pub fn load(&self, key: &Key) -> Option<Entry> {
-        decode(&self.read(key)?)
+        Some(Entry { sites: self.load_sites(key)?, bytecode: self.load_bytecode(key)?.0 })
+    }
+
+    /// The require sites of the entry for `key`, read without its bytecode, if intact.
+    pub fn load_sites(&self, key: &Key) -> Option<Vec<RequireSite>> {
+        let location = self.index.get(key)?;
+        let (_, file, _) = &self.packs[location.pack];
+        let mut head = [0u8; ENTRY_HEAD];
+        read_exact_at(file, &mut head, location.offset).ok()?;
+        let head = Head::parse(&head, location.len)?;
+        let mut sites = vec![0; head.sites_len];
+        read_exact_at(file, &mut sites, location.offset + ENTRY_HEAD as u64).ok()?;
+        if blake3::hash(&sites).as_bytes() != &head.sites_hash {
+            return None;
+        }
+        serde_json::from_slice(&sites).ok()
+    }
+
+    /// The bytecode of the entry for `key` and its blake3 hash, if intact.
+    pub fn load_bytecode(&self, key: &Key) -> Option<(Vec<u8>, [u8; 32])> {
+        let location = self.index.get(key)?;
+        let (_, file, _) = &self.packs[location.pack];
+        let mut head = [0u8; ENTRY_HEAD];
+        read_exact_at(file, &mut head, location.offset).ok()?;
+        let head = Head::parse(&head, location.len)?;
+        let mut bytecode = vec![0; head.bytecode_len];
+        read_exact_at(file, &mut bytecode, location.offset + (ENTRY_HEAD + head.sites_len) as u64).ok()?;
+        (blake3::hash(&bytecode).as_bytes() == &head.bytecode_hash).then_some((bytecode, head.bytecode_hash))
     }
 
     fn read(&self, key: &Key) -> Option<Vec<u8>> {
@@ -337,30 +387,50 @@ fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<()
     file.read_exact(buf)
 }
 
-/// `magic | blake3(body) | body`, where body is `u32 LE length | sites JSON | bytecode`.
-fn encode(sites: &[RequireSite], bytecode: &[u8]) -> Vec<u8> {
-    let sites = serde_json::to_vec(sites).expect("require sites serialise");
-    let mut body = Vec::with_capacity(4 + sites.len() + bytecode.len());
-    body.extend_from_slice(&(sites.len() as u32).to_le_bytes());
-    body.extend_from_slice(&sites);
-    body.extend_from_slice(bytecode);
-    let mut out = Vec::with_capacity(40 + body.len());
-    out.extend_from_slice(ENTRY_MAGIC);
-    out.extend_from_slice(blake3::hash(&body).as_bytes());
-    out.extend_from_slice(&body);
-    out
+/// The head of an entry: `magic | sites length u32 | bytecode length u32 | blake3(sites) |
+/// blake3(bytecode)`, followed by the sites (JSON) and the bytecode. Each part has its own
+/// hash so the sites can be read and checked without the bytecode.
+struct Head {
+    sites_len: usize,
+    bytecode_len: usize,
+    sites_hash: [u8; 32],
+    bytecode_hash: [u8; 32],
 }
 
-fn decode(bytes: &[u8]) -> Option<Entry> {
-    let rest = bytes.strip_prefix(ENTRY_MAGIC)?;
-    let (hash, body) = rest.split_at_checked(32)?;
-    if blake3::hash(body).as_bytes() != hash {
-        return None;
+impl Head {
+    /// The head at the start of `bytes`, if its magic is right and its lengths add up to
+    /// `entry_len`.
+    fn parse(bytes: &[u8], entry_len: u32) -> Option<Head> {
+        let head = bytes.get(..ENTRY_HEAD)?;
+        if &head[..8] != ENTRY_MAGIC {
+            return None;
+        }
+        let sites_len = u32::from_le_bytes(head[8..12].try_into().ok()?) as usize;
+        let bytecode_len = u32::from_le_bytes(head[12..16].try_into().ok()?) as usize;
+        if ENTRY_HEAD + sites_len + bytecode_len != entry_len as usize {
+            return None;
+        }
+        Some(Head {
+            sites_len,
+            bytecode_len,
+            sites_hash: head[16..48].try_into().ok()?,
+            bytecode_hash: head[48..80].try_into().ok()?,
+        })
     }
-    let (len, body) = body.split_at_checked(4)?;
-    let len = u32::from_le_bytes(len.try_into().ok()?) as usize;
-    let (sites, bytecode) = body.split_at_checked(len)?;
-    Some(Entry { sites: serde_json::from_slice(sites).ok()?, bytecode: bytecode.to_vec() })
+}
+
+/// One entry's bytes: head, sites, bytecode.
+fn encode(sites: &[RequireSite], bytecode: &[u8]) -> Vec<u8> {
+    let sites = serde_json::to_vec(sites).expect("require sites serialise");
+    let mut out = Vec::with_capacity(ENTRY_HEAD + sites.len() + bytecode.len());
+    out.extend_from_slice(ENTRY_MAGIC);
+    out.extend_from_slice(&(sites.len() as u32).to_le_bytes());
+    out.extend_from_slice(&(bytecode.len() as u32).to_le_bytes());
+    out.extend_from_slice(blake3::hash(&sites).as_bytes());
+    out.extend_from_slice(blake3::hash(bytecode).as_bytes());
+    out.extend_from_slice(&sites);
+    out.extend_from_slice(bytecode);
+    out
 }
 
 #[cfg(test)]

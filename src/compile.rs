@@ -20,7 +20,7 @@ use crate::source::{self, SourceFile};
 /// such as too many local variables, or a file that is already bytecode).
 #[cfg(not(feature = "luau"))]
 pub fn compile_file(lua: &Lua, file: &SourceFile, strip: bool) -> Result<Vec<u8>, Diagnostic> {
-    let text = source::prepare(&file.text);
+    let text = source::prepare(file.text());
     let function = lua
         .load(text.as_bytes())
         .set_name(file.chunk_name())
@@ -52,7 +52,7 @@ fn dump(lua: &Lua, function: &mlua::Function, strip: bool) -> mlua::Result<Vec<u
 /// A `compile-error` diagnostic at the line Luau reports.
 #[cfg(feature = "luau")]
 pub fn compile_file(_lua: &Lua, file: &SourceFile, strip: bool) -> Result<Vec<u8>, Diagnostic> {
-    let text = source::prepare(&file.text);
+    let text = source::prepare(file.text());
     mlua::chunk::Compiler::new()
         .set_debug_level(if strip { 0 } else { 1 })
         .compile(text.as_bytes())
@@ -91,8 +91,9 @@ fn compile_error(file: &SourceFile, err: &mlua::Error) -> Diagnostic {
         .and_then(|(line, rest)| Some((line.parse::<usize>().ok()?, rest.trim())));
     match located {
         Some((line, text)) => {
-            let start = source::line_start(&file.text, line);
-            let end = file.text[start..].find('\n').map_or(file.text.len(), |i| start + i);
+            let source_text = file.text();
+            let start = source::line_start(source_text, line);
+            let end = source_text[start..].find('\n').map_or(source_text.len(), |i| start + i);
             Diagnostic::error("compile-error", format!("Lua rejects this file: {text}")).with_primary(
                 file.id,
                 start..end,
@@ -109,7 +110,7 @@ mod tests {
     use mlua::chunk::ChunkMode;
 
     fn file(text: &str) -> SourceFile {
-        SourceFile { id: 0, disk_path: "m.lua".into(), display_path: "src/m.lua".into(), text: text.into() }
+        SourceFile::new(0, "m.lua".into(), "src/m.lua".into(), text)
     }
 
     #[test]

@@ -96,10 +96,21 @@ pub struct Diagnostics {
 }
 
 impl Diagnostics {
-    /// Collects `items`, keeping the name and text of every file in `files` for rendering.
+    /// Collects `items`, keeping the name of every file in `files` and the text of those the
+    /// diagnostics point into, for rendering.
     pub fn new(mut items: Vec<Diagnostic>, files: &[SourceFile]) -> Diagnostics {
         items.sort_by(|a, b| b.severity.cmp(&a.severity).then_with(|| sort_key(a).cmp(&sort_key(b))));
-        let files = files.iter().map(|f| (f.display_path.clone(), f.text.clone())).collect();
+        let mut pointed = vec![false; files.len()];
+        for label in items.iter().flat_map(|d| &d.labels) {
+            if let Some(slot) = pointed.get_mut(label.file) {
+                *slot = true;
+            }
+        }
+        let files = files
+            .iter()
+            .zip(pointed)
+            .map(|(f, pointed)| (f.display_path.clone(), if pointed { f.shared_text() } else { Arc::from("") }))
+            .collect();
         Diagnostics { items, files }
     }
 

@@ -15,6 +15,7 @@ use walkdir::WalkDir;
 use crate::diagnostic::Diagnostic;
 use crate::error::Error;
 use crate::source::{FileId, SourceFile};
+use crate::stat_table::{Fingerprint, StatTable};
 
 /// Largest source file read, in bytes: larger files are refused without being read.
 pub const MAX_FILE_SIZE: u64 = 32 << 20;
@@ -146,6 +147,8 @@ pub struct Discovered {
     pub modules: Vec<ModuleName>,
     /// Problems found (unreadable files, duplicates, shadowing).
     pub diagnostics: Vec<Diagnostic>,
+    /// The fingerprints of the files found, for the next build.
+    pub stat_table: StatTable,
 }
 
 /// Walks `roots` in order and names their modules through `templates`, leaving out the
@@ -154,7 +157,15 @@ pub struct Discovered {
 /// # Errors
 /// [`Error::Usage`] if a root is not a directory or a pattern is not a valid glob.
 /// Problems with single files are diagnostics, so that all of them are reported together.
-pub fn discover(roots: &[Root], templates: &[Template], excludes: &[String]) -> Result<Discovered, Error> {
+///
+/// A file whose metadata `known` vouches for (unchanged since the build that recorded it) is
+/// not read: it is known by its content hash, and read later only if its text is needed.
+pub fn discover(
+    roots: &[Root],
+    templates: &[Template],
+    excludes: &[String],
+    known: Option<&StatTable>,
+) -> Result<Discovered, Error> {
     let excluded = exclusion_set(excludes)?;
     let mut found = Discovered::default();
     let mut names: BTreeMap<String, (usize, FileId)> = BTreeMap::new();
@@ -162,7 +173,7 @@ pub fn discover(roots: &[Root], templates: &[Template], excludes: &[String]) -> 
         if !root.dir.is_dir() {
             return Err(Error::Usage(format!("root {} is not a directory", root.dir.display())));
         }
-        let root_names = walk_root(root, templates, &excluded, &mut found)?;
+        let root_names = walk_root(root, templates, &excluded, known, &mut found)?;
         for (name, file) in root_names {
             match names.entry(name) {
                 Entry::Vacant(slot) => {
@@ -237,6 +248,7 @@ fn walk_root(
     root: &Root,
     templates: &[Template],
     excluded: &GlobSet,
+    known: Option<&StatTable>,
     found: &mut Discovered,
 ) -> Result<Vec<(String, FileId)>, Error> {
     let label = root_label(&root.dir);
@@ -288,18 +300,25 @@ fn walk_root(
         let display_path = if label.is_empty() { relative.clone() } else { format!("{label}/{relative}") };
         candidates.push((entry.into_path(), relative, display_path));
     }
-    let texts: Vec<Result<String, Diagnostic>> =
-        candidates.par_iter().map(|(path, _, display_path)| read_text(path, display_path)).collect();
-    for ((path, relative, display_path), text) in candidates.into_iter().zip(texts) {
-        let text = match text {
-            Ok(text) => text,
+    let loaded: Vec<Result<Loaded, Diagnostic>> =
+        candidates.par_iter().map(|(path, _, display_path)| load_file(path, display_path, known)).collect();
+    let now = std::time::SystemTime::now();
+    for ((path, relative, display_path), loaded) in candidates.into_iter().zip(loaded) {
+        let loaded = match loaded {
+            Ok(loaded) => loaded,
             Err(diagnostic) => {
                 found.diagnostics.push(diagnostic);
                 continue;
             }
         };
+        if let Some(fingerprint) = loaded.fingerprint {
+            found.stat_table.record(&path, fingerprint, loaded.content_hash, now);
+        }
         let file = found.files.len();
-        found.files.push(SourceFile { id: file, disk_path: path, display_path, text: text.into() });
+        found.files.push(match loaded.text {
+            Some(text) => SourceFile::with_hash(file, path, display_path, text.into(), loaded.content_hash),
+            None => SourceFile::unread(file, path, display_path, loaded.content_hash),
+        });
         // `PREFIX=DIR` mounts DIR at the path PREFIX stands for, so `DIR/init.lua` is module
         // PREFIX itself, as Lua's search would find it.
         let mounted = match &root.prefix {
@@ -361,10 +380,30 @@ fn push_shadowed(found: &mut Discovered, name: &str, winner: FileId, loser: File
     );
 }
 
-/// The text of `path`, or the diagnostic saying why it cannot be used.
-fn read_text(path: &Path, display_path: &str) -> Result<String, Diagnostic> {
+/// A file as discovery leaves it: its text unless `known` vouched for it, its content hash,
+/// and its fingerprint.
+struct Loaded {
+    text: Option<String>,
+    content_hash: [u8; 32],
+    fingerprint: Option<Fingerprint>,
+}
+
+/// Reads and hashes `path`, or only looks at its metadata when `known` vouches for it.
+fn load_file(path: &Path, display_path: &str, known: Option<&StatTable>) -> Result<Loaded, Diagnostic> {
     let io = |err: std::io::Error| Diagnostic::error("io-error", format!("cannot read {display_path}: {err}"));
-    let len = std::fs::metadata(path).map_err(io)?.len();
+    let metadata = std::fs::metadata(path).map_err(io)?;
+    let fingerprint = Fingerprint::of(&metadata);
+    if let Some(content_hash) = known.zip(fingerprint.as_ref()).and_then(|(table, f)| table.content_hash(path, f)) {
+        return Ok(Loaded { text: None, content_hash, fingerprint });
+    }
+    let text = read_text(path, display_path, metadata.len())?;
+    let content_hash = *blake3::hash(text.as_bytes()).as_bytes();
+    Ok(Loaded { text: Some(text), content_hash, fingerprint })
+}
+
+/// The text of `path` (`len` bytes long), or the diagnostic saying why it cannot be used.
+fn read_text(path: &Path, display_path: &str, len: u64) -> Result<String, Diagnostic> {
+    let io = |err: std::io::Error| Diagnostic::error("io-error", format!("cannot read {display_path}: {err}"));
     if len > MAX_FILE_SIZE {
         return Err(Diagnostic::error(
             "file-too-large",

@@ -4,7 +4,9 @@
 use std::io::Write;
 use std::path::Path;
 
-use luabundle_runtime::format::{BlobKind, BundleContents, DepKind, Dependency, Group, ModuleInput, Profile, Target};
+use luabundle_runtime::format::{
+    BlobKind, BundleContents, DepKind, Dependency, Group, Layout, ModuleInput, Profile, Target, HEADER_LEN, TRAILER_LEN,
+};
 
 use crate::error::Error;
 use crate::graph;
@@ -73,6 +75,45 @@ fn dependency(dep: &graph::Dependency) -> Dependency {
     Dependency { module: dep.module as u32, kind, optional: dep.optional }
 }
 
+/// What [`write_atomically`] and [`write_bundle_atomically`] write.
+enum Payload<'a> {
+    Bytes(&'a [u8]),
+    Bundle(&'a Layout<'a>),
+}
+
+impl Payload<'_> {
+    /// Whether the file at `path` already holds exactly this. For a bundle, equal header and
+    /// trailer mean an equal root hash, which covers the index and through its hashes every
+    /// module's bytes, so the rest is not read.
+    fn already_in(&self, path: &Path) -> bool {
+        match self {
+            Payload::Bytes(bytes) => {
+                std::fs::metadata(path).is_ok_and(|m| m.len() == bytes.len() as u64)
+                    && std::fs::read(path).is_ok_and(|existing| existing == *bytes)
+            }
+            Payload::Bundle(layout) => {
+                let Ok(file) = std::fs::File::open(path) else { return false };
+                if !file.metadata().is_ok_and(|m| m.is_file() && m.len() == layout.len()) {
+                    return false;
+                }
+                let mut header = [0u8; HEADER_LEN];
+                let mut trailer = [0u8; TRAILER_LEN];
+                read_exact_at(&file, &mut header, 0).is_ok()
+                    && read_exact_at(&file, &mut trailer, layout.len() - TRAILER_LEN as u64).is_ok()
+                    && &header == layout.header_bytes()
+                    && trailer == layout.trailer_bytes()
+            }
+        }
+    }
+
+    fn write_to(&self, out: &mut dyn Write) -> std::io::Result<()> {
+        match self {
+            Payload::Bytes(bytes) => out.write_all(bytes),
+            Payload::Bundle(layout) => layout.write_to(out),
+        }
+    }
+}
+
 /// Writes `bytes` to `path` through a temporary file in the same directory, `sync_all`, a
 /// rename and a sync of the directory, so the path holds either its old content or the
 /// complete new one, even across a crash. Concurrent writers of one path take turns through
@@ -82,6 +123,20 @@ fn dependency(dep: &graph::Dependency) -> Dependency {
 /// # Errors
 /// [`Error::Io`] naming the path; the temporary file is removed.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<bool, Error> {
+    write_payload(path, &Payload::Bytes(bytes))
+}
+
+/// Writes a laid-out bundle as [`write_atomically`] writes bytes, copying each module's
+/// bytes straight to the file (the bundle is never assembled in memory). Returns `false`
+/// without touching the file when it already holds this bundle.
+///
+/// # Errors
+/// As [`write_atomically`].
+pub fn write_bundle_atomically(path: &Path, layout: &Layout<'_>) -> Result<bool, Error> {
+    write_payload(path, &Payload::Bundle(layout))
+}
+
+fn write_payload(path: &Path, payload: &Payload<'_>) -> Result<bool, Error> {
     let io = |action, source| Error::Io { action, path: path.to_path_buf(), source };
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
@@ -90,7 +145,7 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<bool, Error> {
     std::fs::create_dir_all(dir).map_err(|e| io("create the directory of", e))?;
     // Builds writing the same output take turns.
     let _lock = lock_output(path).map_err(|e| io("lock", e))?;
-    if std::fs::read(path).is_ok_and(|existing| existing == bytes) {
+    if payload.already_in(path) {
         return Ok(false);
     }
     let mut temp = tempfile::Builder::new()
@@ -98,7 +153,10 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<bool, Error> {
         .suffix(".tmp")
         .tempfile_in(dir)
         .map_err(|e| io("create a temporary file beside", e))?;
-    temp.write_all(bytes).map_err(|e| io("write", e))?;
+    {
+        let mut out = std::io::BufWriter::with_capacity(1 << 20, temp.as_file_mut());
+        payload.write_to(&mut out).and_then(|()| out.flush()).map_err(|e| io("write", e))?;
+    }
     // A temporary file is private to its owner; the output gets the permissions of the file
     // it replaces, or the usual ones for a new file.
     let permissions = match std::fs::metadata(path) {
@@ -110,6 +168,19 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<bool, Error> {
     temp.persist(path).map_err(|e| io("replace", e.error))?;
     sync_directory(dir).map_err(|e| io("sync the directory of", e))?;
     Ok(true)
+}
+
+#[cfg(unix)]
+fn read_exact_at(file: &std::fs::File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+    std::os::unix::fs::FileExt::read_exact_at(file, buf, offset)
+}
+
+#[cfg(not(unix))]
+fn read_exact_at(file: &std::fs::File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = file.try_clone()?;
+    file.seek(SeekFrom::Start(offset))?;
+    file.read_exact(buf)
 }
 
 /// An exclusive lock on `.<name>.lock` beside `path`, held until dropped.

@@ -25,7 +25,7 @@ pub fn process(file: &SourceFile, strip: bool) -> FileResult {
     let bytecode = compile::with_worker_lua(|lua| compile::compile_file(lua, file, strip));
     // Luau's syntax (interpolated strings, types) is left to the parser.
     let quick = match &bytecode {
-        Ok(_) if !cfg!(feature = "luau") => scan::quick_requires(&source::prepare(&file.text)),
+        Ok(_) if !cfg!(feature = "luau") => scan::quick_requires(&source::prepare(file.text())),
         _ => None,
     };
     let sites = match quick {
@@ -41,7 +41,7 @@ mod tests {
     use crate::requires::Target;
 
     fn file(text: &str) -> SourceFile {
-        SourceFile { id: 0, disk_path: "m.lua".into(), display_path: "src/m.lua".into(), text: text.into() }
+        SourceFile::new(0, "m.lua".into(), "src/m.lua".into(), text)
     }
 
     #[test]

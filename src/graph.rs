@@ -542,7 +542,7 @@ mod tests {
 
     #[test]
     fn standard_library_modules_need_no_file() {
-        let file = SourceFile { id: 0, disk_path: "m.lua".into(), display_path: "m.lua".into(), text: "".into() };
+        let file = SourceFile::new(0, "m.lua".into(), "m.lua".into(), "");
         let site = |name: &str| RequireSite {
             target: Target::Name(name.into()),
             range: 0..0,
@@ -569,12 +569,7 @@ mod tests {
         let count = 50;
         let text: Arc<str> = "x".repeat(10).into();
         let files: Vec<SourceFile> = (0..count)
-            .map(|i| SourceFile {
-                id: i,
-                disk_path: format!("m{i}.lua").into(),
-                display_path: format!("m{i:02}.lua"),
-                text: text.clone(),
-            })
+            .map(|i| SourceFile::new(i, format!("m{i}.lua").into(), format!("m{i:02}.lua"), text.clone()))
             .collect();
         let modules: Vec<ModuleName> = (0..count).map(|i| ModuleName { name: format!("m{i:02}"), file: i }).collect();
         let sites: Vec<Vec<RequireSite>> = (0..count).map(|i| vec![eager_site(format!("m{:02}", i ^ 1), 0)]).collect();

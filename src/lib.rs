@@ -26,6 +26,7 @@ pub mod emit;
 pub mod error;
 pub mod export;
 pub mod flavour;
+pub mod freshness;
 pub mod front_end;
 pub mod graph;
 pub mod lua_output;
@@ -40,6 +41,7 @@ pub mod scan;
 #[cfg(feature = "sign")]
 pub mod sign;
 pub mod source;
+pub mod stat_table;
 
 pub use builder::{bundle, Analysis, Builder, Output, OutputFormat, Progress, Stage, Timings};
 pub use diagnostic::{Diagnostic, Diagnostics, Severity};

@@ -27,7 +27,7 @@ pub fn render(analysis: &Analysis) -> String {
                 }
             })
             .collect();
-        let hash = blake3::hash(file.text.as_bytes()).to_hex();
+        let hash = blake3::Hash::from_bytes(file.content_hash).to_hex();
         out.push_str(&format!("{} {} {} [{}]\n", module.name, file.display_path, hash, deps.join(" ")));
     }
     out

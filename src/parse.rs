@@ -18,7 +18,7 @@ pub const PARSE_STACK_SIZE: usize = 64 << 20;
 /// # Errors
 /// One `parse-error` diagnostic per syntax error full_moon reports.
 pub fn parse(file: &SourceFile) -> Result<Ast, Vec<Diagnostic>> {
-    let text = source::prepare(&file.text);
+    let text = source::prepare(file.text());
     if let Some(range) = nesting::too_deep(&text) {
         return Err(vec![Diagnostic::error(
             "nesting-too-deep",
@@ -53,8 +53,8 @@ pub fn parse(file: &SourceFile) -> Result<Ast, Vec<Diagnostic>> {
         .iter()
         .map(|error| {
             let (start, end) = error.range();
-            let start = start.bytes().min(file.text.len());
-            let end = end.bytes().clamp(start, file.text.len());
+            let start = start.bytes().min(file.text().len());
+            let end = end.bytes().clamp(start, file.text().len());
             let message = readable(&error.error_message());
             Diagnostic::error("parse-error", format!("syntax error: {message}")).with_primary(
                 file.id,
@@ -80,7 +80,7 @@ mod tests {
     use super::*;
 
     fn file(text: &str) -> SourceFile {
-        SourceFile { id: 0, disk_path: "t.lua".into(), display_path: "src/t.lua".into(), text: text.into() }
+        SourceFile::new(0, "t.lua".into(), "src/t.lua".into(), text)
     }
 
     #[test]

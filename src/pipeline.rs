@@ -2,7 +2,7 @@
 //! requires -> graph -> compile -> (cache) -> emit. Each stage is a function of its input;
 //! only this module knows the order.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
@@ -14,11 +14,14 @@ use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::discover::{self, Discovered, Root, Template};
 use crate::emit::{self, EmitModule};
 use crate::error::Error;
+use crate::freshness::Record;
 use crate::front_end::{self, FileResult};
 use crate::graph::{self, GraphOptions, ModuleGraph};
 use crate::lua_output;
 use crate::relative;
-use luabundle_runtime::format::{BlobKind, Target};
+use crate::requires::RequireSite;
+use crate::stat_table::StatTable;
+use luabundle_runtime::format::{BlobKind, BundleContents, Layout, Target};
 
 /// Checked options of a build.
 pub(crate) struct Plan {
@@ -58,14 +61,16 @@ pub struct Analysis {
     pub diagnostics: Vec<Diagnostic>,
     /// Per file: its cache key.
     keys: Vec<cache::Key>,
-    /// Per file: its bytecode, or why Lua refused it.
-    bytecode: Vec<Result<Vec<u8>, Diagnostic>>,
+    /// Per file: its bytecode, or where it is, or why Lua refused it.
+    bytecode: Vec<Code>,
     /// Files compiled and scanned in this run (the others came from the cache).
     parsed: usize,
     /// The cache as this build uses it.
     cache: Option<cache::Session>,
     /// Time spent in each stage so far.
     timings: Timings,
+    /// Whether the files' fingerprints differ from the ones the cache holds.
+    stat_table_changed: bool,
 }
 
 impl Analysis {
@@ -78,6 +83,24 @@ impl Analysis {
     pub fn bundled_count(&self) -> usize {
         self.graph.bundled.iter().filter(|b| **b).count()
     }
+}
+
+/// Bytecode with its blake3 hash.
+#[derive(Clone, Debug)]
+struct Blob {
+    bytes: Vec<u8>,
+    hash: [u8; 32],
+}
+
+/// A file's bytecode as the analysis leaves it.
+#[derive(Debug)]
+enum Code {
+    /// Compiled in this run.
+    Ready(Vec<u8>),
+    /// In the cache, read only if the file is bundled.
+    Cached,
+    /// Lua refused the file (reported only if it is bundled).
+    Refused(Diagnostic),
 }
 
 /// Worker threads with stacks deep enough for full_moon.
@@ -101,7 +124,14 @@ pub(crate) fn run(plan: &Plan, output: Option<&Path>) -> Result<Output, Error> {
     pool(plan)?.install(|| {
         let mut analysis = analyse_in_pool(plan)?;
         let store_started = Instant::now();
-        let bytecode = compile_bundled(&mut analysis);
+        let fresh = output.and_then(|output| Freshness::check(plan, &analysis, output));
+        let bytecode = match &fresh {
+            Some(Freshness { up_to_date: Some(_), .. }) => {
+                close_cache(&mut analysis, &[]);
+                Vec::new()
+            }
+            _ => compile_bundled(plan, &mut analysis),
+        };
         analysis.timings.store = store_started.elapsed();
         let compiled = analysis.parsed;
         fail_on_errors(&analysis)?;
@@ -131,14 +161,31 @@ pub(crate) fn run(plan: &Plan, output: Option<&Path>) -> Result<Output, Error> {
         }
         if let Some(output) = output {
             let encode_started = Instant::now();
-            let bytes = match plan.format {
-                OutputFormat::Bundle | OutputFormat::Source => bundle_bytes(plan, &analysis, bytecode)?,
-                OutputFormat::Lua | OutputFormat::LuaBytecode => lua_script(plan, &analysis, bytecode).into_bytes(),
-            };
-            result.timings.encode = encode_started.elapsed();
-            let write_started = Instant::now();
-            result.bytes = bytes.len() as u64;
-            result.written = emit::write_atomically(output, &bytes)?;
+            let write_started;
+            match plan.format {
+                OutputFormat::Bundle | OutputFormat::Source => {
+                    write_started = Instant::now();
+                    if let Some(Freshness { up_to_date: Some(len), .. }) = fresh {
+                        result.bytes = len;
+                    } else {
+                        let (contents, known) = bundle_contents(plan, &analysis, bytecode);
+                        let layout = bundle_layout(plan, &contents, &known)?;
+                        result.timings.encode = encode_started.elapsed();
+                        result.bytes = layout.len();
+                        result.written = emit::write_bundle_atomically(output, &layout)?;
+                        if let Some(fresh) = &fresh {
+                            fresh.record(&layout);
+                        }
+                    }
+                }
+                OutputFormat::Lua | OutputFormat::LuaBytecode => {
+                    let bytes = lua_script(plan, &analysis, bytecode).into_bytes();
+                    result.timings.encode = encode_started.elapsed();
+                    write_started = Instant::now();
+                    result.bytes = bytes.len() as u64;
+                    result.written = emit::write_atomically(output, &bytes)?;
+                }
+            }
             if let Some((path, text)) = &manifest {
                 emit::write_atomically(path, text.as_bytes())?;
             }
@@ -177,17 +224,19 @@ fn analyse_in_pool(plan: &Plan) -> Result<Analysis, Error> {
         let now = Instant::now();
         std::mem::replace(&mut stage_started, now).elapsed()
     };
-    let discovered = discover::discover(&plan.roots, &plan.templates, &plan.excludes)?;
+    let known = plan.cache.as_ref().map(|cache| StatTable::load(&cache.stat_table_path()));
+    let discovered = discover::discover(&plan.roots, &plan.templates, &plan.excludes, known.as_ref())?;
+    let stat_table_changed = known.as_ref().is_some_and(|known| !known.same_as(&discovered.stat_table));
     timings.discover = lap();
     let mut diagnostics = discovered.diagnostics.clone();
     let files = &discovered.files;
     // The cache is looked up in parallel: hashing every file is most of a no-change build.
     let session = plan.cache.as_ref().map(Cache::session);
-    let (keys, mut hits): (Vec<cache::Key>, Vec<Option<cache::Entry>>) = files
+    let (keys, mut hits): (Vec<cache::Key>, Vec<Option<Vec<RequireSite>>>) = files
         .par_iter()
         .map(|file| {
-            let key = Cache::key(&file.text, plan.strip);
-            (key, session.as_ref().and_then(|s| s.load(&key)))
+            let key = Cache::key_for_hash(&file.content_hash, plan.strip);
+            (key, session.as_ref().and_then(|s| s.load_sites(&key)))
         })
         .unzip();
     let misses = hits.iter().filter(|entry| entry.is_none()).count();
@@ -198,7 +247,7 @@ fn analyse_in_pool(plan: &Plan) -> Result<Analysis, Error> {
         .par_iter()
         .zip(&mut hits)
         .map(|(file, entry)| match entry.take() {
-            Some(entry) => (FileResult { sites: Ok(entry.sites), bytecode: Ok(entry.bytecode) }, false),
+            Some(sites) => (FileResult { sites: Ok(sites), bytecode: Ok(Vec::new()) }, false),
             None => {
                 let result = front_end::process(file, plan.strip);
                 tracker.step();
@@ -221,7 +270,11 @@ fn analyse_in_pool(plan: &Plan) -> Result<Analysis, Error> {
                 sites.push(Vec::new());
             }
         }
-        bytecode.push(result.bytecode);
+        bytecode.push(match (fresh, result.bytecode) {
+            (false, _) => Code::Cached,
+            (true, Ok(bytes)) => Code::Ready(bytes),
+            (true, Err(diagnostic)) => Code::Refused(diagnostic),
+        });
     }
     timings.compile = lap();
     let entry = find_entry(plan, &discovered, &mut diagnostics);
@@ -270,6 +323,7 @@ fn analyse_in_pool(plan: &Plan) -> Result<Analysis, Error> {
         bytecode,
         parsed: misses,
         cache: session,
+        stat_table_changed,
         timings,
     };
     fail_on_errors(&analysis)?;
@@ -340,28 +394,129 @@ fn position(discovered: &Discovered, name: &str) -> Option<usize> {
     discovered.modules.binary_search_by(|m| m.name.as_str().cmp(name)).ok()
 }
 
-/// The bytecode of each bundled file (a compile error of a bundled file becomes a
-/// diagnostic), and closes the cache session.
-fn compile_bundled(analysis: &mut Analysis) -> Vec<Option<Vec<u8>>> {
+/// The bytecode of each bundled file: compiled in this run, or read from the cache (in
+/// parallel; a damaged entry is compiled again). A compile error of a bundled file becomes
+/// a diagnostic. Closes the cache session.
+fn compile_bundled(plan: &Plan, analysis: &mut Analysis) -> Vec<Option<Blob>> {
     let mut bundled_files = vec![false; analysis.discovered.files.len()];
     for (m, _) in analysis.discovered.modules.iter().zip(&analysis.graph.bundled).filter(|(_, b)| **b) {
         bundled_files[m.file] = true;
     }
-    let mut bytecode = Vec::with_capacity(bundled_files.len());
-    for (result, bundled) in std::mem::take(&mut analysis.bytecode).into_iter().zip(bundled_files) {
-        match result {
-            Ok(bytes) if bundled => bytecode.push(Some(bytes)),
-            Err(diagnostic) if bundled => {
-                analysis.diagnostics.push(diagnostic);
-                bytecode.push(None);
-            }
-            _ => bytecode.push(None),
+    let files = &analysis.discovered.files;
+    let session = analysis.cache.as_ref();
+    let keys = &analysis.keys;
+    let hashed = |bytes: Vec<u8>| {
+        let hash = *blake3::hash(&bytes).as_bytes();
+        Blob { bytes, hash }
+    };
+    let results: Vec<(Option<Blob>, Option<Diagnostic>, bool)> = std::mem::take(&mut analysis.bytecode)
+        .into_par_iter()
+        .zip(bundled_files.par_iter())
+        .enumerate()
+        .map(|(i, (code, &bundled))| match code {
+            _ if !bundled => (None, None, false),
+            Code::Ready(bytes) => (Some(hashed(bytes)), None, false),
+            Code::Refused(diagnostic) => (None, Some(diagnostic), false),
+            Code::Cached => match session.and_then(|s| s.load_bytecode(&keys[i])) {
+                Some((bytes, hash)) => (Some(Blob { bytes, hash }), None, false),
+                None => match front_end::process(&files[i], plan.strip).bytecode {
+                    Ok(bytes) => (Some(hashed(bytes)), None, true),
+                    Err(diagnostic) => (None, Some(diagnostic), false),
+                },
+            },
+        })
+        .collect();
+    let mut bytecode = Vec::with_capacity(results.len());
+    let mut recompiled = Vec::new();
+    for (i, (bytes, diagnostic, again)) in results.into_iter().enumerate() {
+        analysis.diagnostics.extend(diagnostic);
+        if again {
+            recompiled.push(i);
         }
+        bytecode.push(bytes);
     }
-    if let Some(session) = analysis.cache.take() {
-        session.finish(&analysis.keys.iter().copied().collect());
-    }
+    close_cache(
+        analysis,
+        &recompiled.iter().filter_map(|&i| Some((i, &bytecode[i].as_ref()?.bytes))).collect::<Vec<_>>(),
+    );
     bytecode
+}
+
+/// Stores the files compiled again (damaged cache entries), finishes the cache session and
+/// saves the files' fingerprints when they changed.
+fn close_cache(analysis: &mut Analysis, recompiled: &[(usize, &Vec<u8>)]) {
+    let Some(mut session) = analysis.cache.take() else { return };
+    for &(i, bytes) in recompiled {
+        let sites = session.load_sites(&analysis.keys[i]).unwrap_or_default();
+        session.insert(analysis.keys[i], &sites, bytes);
+        analysis.parsed += 1;
+    }
+    let stat_table_path = session.stat_table_path();
+    session.finish(&analysis.keys.iter().copied().collect());
+    if analysis.stat_table_changed {
+        analysis.discovered.stat_table.save(&stat_table_path);
+    }
+}
+
+/// The build's inputs against the record of the bundle at the output path.
+struct Freshness {
+    record_path: PathBuf,
+    fingerprint: [u8; 32],
+    /// The bundle's length when it was built from exactly these inputs.
+    up_to_date: Option<u64>,
+}
+
+impl Freshness {
+    /// `None` without a cache (nowhere to keep records) or for plain-Lua output.
+    fn check(plan: &Plan, analysis: &Analysis, output: &Path) -> Option<Freshness> {
+        let cache = plan.cache.as_ref()?;
+        if !matches!(plan.format, OutputFormat::Bundle | OutputFormat::Source) {
+            return None;
+        }
+        let record_path = Record::path(&cache.layout_dir(), output);
+        let fingerprint = inputs_fingerprint(plan, analysis);
+        let up_to_date = Record::load(&record_path)
+            .filter(|record| record.fingerprint == fingerprint)
+            .and_then(|record| record.matches_file(output));
+        Some(Freshness { record_path, fingerprint, up_to_date })
+    }
+
+    /// Records the bundle just written.
+    fn record(&self, layout: &Layout<'_>) {
+        let record =
+            Record { fingerprint: self.fingerprint, header: *layout.header_bytes(), trailer: layout.trailer_bytes() };
+        record.save(&self.record_path);
+    }
+}
+
+/// blake3 of everything that decides the bundle's bytes: this tool and its VM, the output
+/// options, and every bundled module's name, file, content key and resolved dependencies.
+fn inputs_fingerprint(plan: &Plan, analysis: &Analysis) -> [u8; 32] {
+    let mut hasher = blake3::Hasher::new();
+    let mut text = |s: &str| {
+        hasher.update(&(s.len() as u64).to_le_bytes());
+        hasher.update(s.as_bytes());
+    };
+    text(env!("CARGO_PKG_VERSION"));
+    text(&format!("{:?}", luabundle_runtime::target::linked()));
+    text(&format!("{:?} strip={} embed={}", plan.format, plan.strip, plan.embed_source));
+    #[cfg(feature = "sign")]
+    text(&format!("{:?}", plan.signing_key.as_ref().map(|k| k.verifying_key().to_bytes())));
+    let modules = &analysis.discovered.modules;
+    text(&format!("entry={:?}", analysis.entry.map(|e| &modules[e].name)));
+    text(&format!("externals={:?}", analysis.graph.externals_used));
+    for (name, members) in &analysis.profiles {
+        text(&format!("profile {name} {:?}", members.iter().map(|&m| &modules[m].name).collect::<Vec<_>>()));
+    }
+    text(&format!("groups={:?}", plan.groups));
+    for (i, m) in modules.iter().enumerate().filter(|(i, _)| analysis.graph.bundled[*i]) {
+        let file = &analysis.discovered.files[m.file];
+        text(&m.name);
+        text(&file.display_path);
+        text(&blake3::Hash::from_bytes(analysis.keys[m.file]).to_hex());
+        text(&format!("{:?}", analysis.graph.dependencies(i)));
+    }
+    *hasher.finalize().as_bytes()
 }
 
 fn fail_on_errors(analysis: &Analysis) -> Result<(), Error> {
@@ -372,7 +527,14 @@ fn fail_on_errors(analysis: &Analysis) -> Result<(), Error> {
     Ok(())
 }
 
-fn bundle_bytes(plan: &Plan, analysis: &Analysis, mut bytecode: Vec<Option<Vec<u8>>>) -> Result<Vec<u8>, Error> {
+/// What the bundle holds: the bundled modules (their bytecode moved in, not copied), the
+/// entry, externals, profiles and groups.
+/// Also returns, per module, the hash of its bytes where it is already known.
+fn bundle_contents(
+    plan: &Plan,
+    analysis: &Analysis,
+    mut bytecode: Vec<Option<Blob>>,
+) -> (BundleContents, Vec<Option<[u8; 32]>>) {
     let files = &analysis.discovered.files;
     let modules = &analysis.discovered.modules;
     let bundled = &analysis.graph.bundled;
@@ -386,16 +548,25 @@ fn bundle_bytes(plan: &Plan, analysis: &Analysis, mut bytecode: Vec<Option<Vec<u
         remaining_names[m.file] += 1;
     }
     let mut emitted = Vec::new();
+    let mut known = Vec::new();
     for (i, m) in modules.iter().enumerate().filter(|(i, _)| bundled[*i]) {
         let file = &files[m.file];
         // A file that provides two names is compiled once; the last name takes its bytes.
         remaining_names[m.file] -= 1;
-        let bytes = if plan.format == OutputFormat::Source {
-            Some(crate::source::prepare(&file.text).into_owned().into_bytes())
+        let blob = if plan.format == OutputFormat::Source {
+            None
         } else if remaining_names[m.file] > 0 {
             bytecode[m.file].clone()
         } else {
             bytecode[m.file].take()
+        };
+        known.push(blob.as_ref().map(|b| b.hash));
+        let bytes = match blob {
+            Some(blob) => Some(blob.bytes),
+            None if plan.format == OutputFormat::Source => {
+                Some(crate::source::prepare(file.text()).into_owned().into_bytes())
+            }
+            None => None,
         };
         let deps = analysis
             .graph
@@ -411,7 +582,7 @@ fn bundle_bytes(plan: &Plan, analysis: &Analysis, mut bytecode: Vec<Option<Vec<u
             bytes: bytes.unwrap_or_default(),
             kind: if plan.format == OutputFormat::Source { BlobKind::Source } else { BlobKind::Bytecode },
             source: (plan.embed_source && plan.format == OutputFormat::Bundle)
-                .then(|| crate::source::prepare(&file.text).into_owned().into_bytes()),
+                .then(|| crate::source::prepare(file.text()).into_owned().into_bytes()),
             deps,
         });
     }
@@ -435,23 +606,34 @@ fn bundle_bytes(plan: &Plan, analysis: &Analysis, mut bytecode: Vec<Option<Vec<u
         },
         _ => luabundle_runtime::target::linked().clone(),
     };
-    let contents = emit::contents(&target, emitted, entry, externals, profiles, groups);
+    (emit::contents(&target, emitted, entry, externals, profiles, groups), known)
+}
+
+/// The bundle laid out for writing, signed when the plan has a key.
+fn bundle_layout<'a>(
+    plan: &Plan,
+    contents: &'a BundleContents,
+    known: &[Option<[u8; 32]>],
+) -> Result<Layout<'a>, Error> {
     #[cfg(feature = "sign")]
-    if let Some(key) = &plan.signing_key {
-        return Ok(luabundle_runtime::format::encode_signed(&contents, |root| crate::sign::sign(key, root))?);
-    }
-    Ok(luabundle_runtime::format::encode(&contents)?)
+    let signer = plan.signing_key.as_ref().map(|key| move |root: &[u8; 32]| crate::sign::sign(key, root));
+    #[cfg(not(feature = "sign"))]
+    let signer = {
+        let _ = plan;
+        None::<fn(&[u8; 32]) -> [u8; luabundle_runtime::format::SIGNATURE_LEN]>
+    };
+    Ok(Layout::with_known_hashes(contents, known, signer)?)
 }
 
 /// The plain-Lua script of the bundled modules (sources, or bytecode for `LuaBytecode`).
-fn lua_script(plan: &Plan, analysis: &Analysis, bytecode: Vec<Option<Vec<u8>>>) -> String {
+fn lua_script(plan: &Plan, analysis: &Analysis, bytecode: Vec<Option<Blob>>) -> String {
     let files = &analysis.discovered.files;
     let module = |i: usize| {
         let m = &analysis.discovered.modules[i];
         let file = &files[m.file];
         let code = match plan.format {
-            OutputFormat::LuaBytecode => bytecode[m.file].clone().unwrap_or_default(),
-            _ => crate::source::prepare(&file.text).into_owned().into_bytes(),
+            OutputFormat::LuaBytecode => bytecode[m.file].as_ref().map(|b| b.bytes.clone()).unwrap_or_default(),
+            _ => crate::source::prepare(file.text()).into_owned().into_bytes(),
         };
         lua_output::ScriptModule {
             name: m.name.clone(),

@@ -2,12 +2,12 @@
 
 use std::borrow::Cow;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// Index of a file in the build's list of source files.
 pub type FileId = usize;
 
-/// One `.lua` file found under a root.
+/// One source file found under a root.
 #[derive(Clone, Debug)]
 pub struct SourceFile {
     /// Position in the build's file list.
@@ -17,14 +17,59 @@ pub struct SourceFile {
     /// Path relative to its root's parent, with `/` separators, e.g. `src/app/util.lua`.
     /// Used for chunk names and in diagnostics, so bundles hold no absolute paths.
     pub display_path: String,
-    /// The file's text, as read.
-    pub text: Arc<str>,
+    /// blake3 of the text.
+    pub content_hash: [u8; 32],
+    /// The text (lone carriage returns normalised): read at discovery, or on first use for a
+    /// file whose content a previous build recorded and whose metadata has not changed.
+    text: Arc<OnceLock<Arc<str>>>,
 }
 
 impl SourceFile {
+    /// A file whose text has been read.
+    pub fn new(id: FileId, disk_path: PathBuf, display_path: String, text: impl Into<Arc<str>>) -> SourceFile {
+        let text: Arc<str> = text.into();
+        let content_hash = *blake3::hash(text.as_bytes()).as_bytes();
+        SourceFile { id, disk_path, display_path, content_hash, text: Arc::new(OnceLock::from(text)) }
+    }
+
+    /// A file whose text has been read and hashed (`content_hash` is blake3 of `text`).
+    pub fn with_hash(
+        id: FileId,
+        disk_path: PathBuf,
+        display_path: String,
+        text: Arc<str>,
+        content_hash: [u8; 32],
+    ) -> SourceFile {
+        SourceFile { id, disk_path, display_path, content_hash, text: Arc::new(OnceLock::from(text)) }
+    }
+
+    /// A file known by its content hash, read only if its text is needed.
+    pub fn unread(id: FileId, disk_path: PathBuf, display_path: String, content_hash: [u8; 32]) -> SourceFile {
+        SourceFile { id, disk_path, display_path, content_hash, text: Arc::new(OnceLock::new()) }
+    }
+
+    /// The text, read now if it was not yet (a file that has become unreadable reads as empty).
+    pub fn text(&self) -> &str {
+        self.text.get_or_init(|| {
+            let bytes = std::fs::read(&self.disk_path).unwrap_or_default();
+            normalise_line_breaks(String::from_utf8_lossy(&bytes).into_owned()).into()
+        })
+    }
+
+    /// The text as a shared string.
+    pub fn shared_text(&self) -> Arc<str> {
+        self.text();
+        self.text.get().cloned().unwrap_or_else(|| Arc::from(""))
+    }
+
+    /// Whether the text has been read.
+    pub fn is_read(&self) -> bool {
+        self.text.get().is_some()
+    }
+
     /// One-based line and column (in characters) of byte `offset`.
     pub fn line_col(&self, offset: usize) -> (usize, usize) {
-        line_col(&self.text, offset)
+        line_col(self.text(), offset)
     }
 
     /// The chunk name Lua reports in errors and `debug.getinfo`: `@` and the display path.

@@ -176,15 +176,15 @@ fn the_quick_require_scan_agrees_with_the_syntax_tree() {
     let (mut quick, mut compared) = (0, 0);
     for path in &files {
         let Ok(text) = std::fs::read_to_string(path) else { continue };
-        let file = luabundle::source::SourceFile {
-            id: 0,
-            disk_path: path.clone(),
-            display_path: path.display().to_string(),
-            text: luabundle::source::normalise_line_breaks(text).into(),
-        };
+        let file = luabundle::source::SourceFile::new(
+            0,
+            path.clone(),
+            path.display().to_string(),
+            luabundle::source::normalise_line_breaks(text),
+        );
         let Ok(ast) = luabundle::parse::parse(&file) else { continue };
         compared += 1;
-        let prepared = luabundle::source::prepare(&file.text);
+        let prepared = luabundle::source::prepare(file.text());
         if let Some(sites) = luabundle::scan::quick_requires(&prepared) {
             quick += 1;
             assert_eq!(sites, luabundle::requires::find_requires(&ast), "{}", path.display());

@@ -53,12 +53,12 @@ fn valid_bundle() -> Vec<u8> {
 #[allow(dead_code)]
 pub fn source_front_end(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else { return };
-    let file = luabundle::source::SourceFile {
-        id: 0,
-        disk_path: "fuzz.lua".into(),
-        display_path: "fuzz.lua".into(),
-        text: luabundle::source::normalise_line_breaks(text.to_string()).into(),
-    };
+    let file = luabundle::source::SourceFile::new(
+        0,
+        "fuzz.lua".into(),
+        "fuzz.lua".into(),
+        luabundle::source::normalise_line_breaks(text.to_string()),
+    );
     // full_moon recurses deeply: run on a thread with the stack the build tool gives it.
     std::thread::Builder::new()
         .stack_size(luabundle::parse::PARSE_STACK_SIZE)
@@ -66,7 +66,7 @@ pub fn source_front_end(data: &[u8]) {
             if let Ok(ast) = luabundle::parse::parse(&file) {
                 let from_tree = luabundle::requires::find_requires(&ast);
                 // Where the quick scan answers, it must agree with the syntax tree.
-                let prepared = luabundle::source::prepare(&file.text);
+                let prepared = luabundle::source::prepare(file.text());
                 if let Some(quick) = luabundle::scan::quick_requires(&prepared) {
                     assert_eq!(quick, from_tree, "quick scan and syntax tree disagree");
                 }

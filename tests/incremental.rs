@@ -51,6 +51,57 @@ fn a_rebuild_parses_and_compiles_only_the_changed_file() {
     assert_eq!(std::fs::read(dir.path().join("fresh.bundle")).unwrap(), cached_bytes);
 }
 
+/// Sets the modification time of every file under `dir` to an hour ago.
+fn age_files(dir: &Path) {
+    let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    for entry in walkdir::WalkDir::new(dir).into_iter().filter_map(Result::ok).filter(|e| e.file_type().is_file()) {
+        std::fs::File::options().write(true).open(entry.path()).unwrap().set_modified(hour_ago).unwrap();
+    }
+}
+
+#[test]
+fn unchanged_files_are_not_read_again_and_any_edit_is_seen() {
+    let dir = tempfile::tempdir().unwrap();
+    project(dir.path(), 20);
+    age_files(&dir.path().join("src"));
+    builder(dir.path()).try_build().unwrap();
+    // The second build trusts the recorded metadata: no source file is read.
+    let analysis = builder(dir.path()).analyse().unwrap();
+    assert!(analysis.discovered.files.iter().all(|f| !f.is_read()), "unchanged files were read");
+    let unchanged = builder(dir.path()).try_build().unwrap();
+    assert_eq!((unchanged.compiled, unchanged.written), (0, false));
+
+    // An edit of the same length, even one that keeps the old modification time, changes the
+    // change time: the file is read and compiled again.
+    let edited = dir.path().join("src/gen/m3.lua");
+    let text = std::fs::read_to_string(&edited).unwrap().replace("+ 1", "+ 7");
+    std::fs::write(&edited, &text).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&edited)
+        .unwrap()
+        .set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(3600))
+        .unwrap();
+    let rebuilt = builder(dir.path()).try_build().unwrap();
+    assert_eq!((rebuilt.compiled, rebuilt.written), (1, true));
+    let lua = mlua::Lua::new();
+    luabundle_runtime::Bundle::open(dir.path().join("out.bundle")).unwrap().install(&lua).unwrap();
+    assert_eq!(lua.load("return require('gen.m19').n").eval::<i64>().unwrap(), 25);
+
+    // Diagnostics still show the text of files that were not read.
+    std::fs::write(
+        dir.path().join("src/gen/m19.lua"),
+        "local prev = require('gen.m18')
+local x = require('nowhere')
+return { n = prev.n + 1 }",
+    )
+    .unwrap();
+    age_files(&dir.path().join("src"));
+    builder(dir.path()).try_build().unwrap_err();
+    let err = builder(dir.path()).try_build().unwrap_err().to_string();
+    assert!(err.contains("local x = require('nowhere')"), "{err}");
+}
+
 fn packs(dir: &Path) -> Vec<std::path::PathBuf> {
     walkdir::WalkDir::new(dir.join("cache"))
         .into_iter()
@@ -75,9 +126,14 @@ fn damaged_cache_entries_are_recompiled_not_used() {
     let last = bytes.len() - 44 - 5 * 44 - 1;
     bytes[last] ^= 0x40;
     std::fs::write(&written[0], bytes).unwrap();
+    // The bundle is up to date: no bytecode is read, nothing is compiled or written.
+    let rebuilt = builder(dir.path()).try_build().unwrap();
+    assert_eq!((rebuilt.compiled, rebuilt.written), (0, false));
+    // Without the bundle, the bytecode is needed: the damaged entry alone is compiled again.
+    std::fs::remove_file(dir.path().join("out.bundle")).unwrap();
     let rebuilt = builder(dir.path()).try_build().unwrap();
     assert_eq!(rebuilt.compiled, 1);
-    assert!(!rebuilt.written, "the rebuilt bundle is byte-identical");
+    assert_eq!(std::fs::read(dir.path().join("out.bundle")).unwrap(), good);
 
     // Every pack cut inside its header: everything is compiled again, the bundle the same.
     for pack in packs(dir.path()) {

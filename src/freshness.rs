@@ -1,0 +1,102 @@
+//! Whether the bundle at an output path was built from exactly the inputs of this build, so
+//! that a build with nothing changed reads no bytecode and writes nothing.
+//!
+//! After writing a bundle, the build records in the cache directory a fingerprint of all its
+//! inputs (options, module names, files, content keys, resolved dependencies) together with
+//! the bundle's header and trailer. A later build with the same fingerprint whose output file
+//! still has that header and trailer (and so the same root hash, which covers every module's
+//! hash) is up to date.
+
+use std::path::{Path, PathBuf};
+
+use luabundle_runtime::format::{HEADER_LEN, TRAILER_LEN};
+
+/// Magic bytes that start a record.
+const MAGIC: &[u8; 8] = b"LBFRESH1";
+const RECORD_LEN: usize = MAGIC.len() + 32 + HEADER_LEN + TRAILER_LEN;
+
+/// What a build recorded about the bundle it wrote.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Record {
+    /// Fingerprint of the build's inputs.
+    pub fingerprint: [u8; 32],
+    /// The bundle's first bytes.
+    pub header: [u8; HEADER_LEN],
+    /// The bundle's last bytes.
+    pub trailer: [u8; TRAILER_LEN],
+}
+
+impl Record {
+    /// Where the record for `output` is kept under the cache's layout directory `dir`.
+    pub fn path(dir: &Path, output: &Path) -> PathBuf {
+        let absolute = std::path::absolute(output).unwrap_or_else(|_| output.to_path_buf());
+        let name = blake3::hash(absolute.as_os_str().as_encoded_bytes()).to_hex();
+        dir.join("outputs").join(format!("{}.rec", &name[..32]))
+    }
+
+    /// The record at `path`, if there is an intact one.
+    pub fn load(path: &Path) -> Option<Record> {
+        let bytes = std::fs::read(path).ok()?;
+        if bytes.len() != RECORD_LEN || !bytes.starts_with(MAGIC) {
+            return None;
+        }
+        let rest = &bytes[MAGIC.len()..];
+        Some(Record {
+            fingerprint: rest[..32].try_into().ok()?,
+            header: rest[32..32 + HEADER_LEN].try_into().ok()?,
+            trailer: rest[32 + HEADER_LEN..].try_into().ok()?,
+        })
+    }
+
+    /// Writes the record to `path` atomically; failures are ignored (the next build then
+    /// rebuilds the bundle).
+    pub fn save(&self, path: &Path) {
+        let Some(dir) = path.parent() else { return };
+        let mut bytes = MAGIC.to_vec();
+        bytes.extend_from_slice(&self.fingerprint);
+        bytes.extend_from_slice(&self.header);
+        bytes.extend_from_slice(&self.trailer);
+        let _ = std::fs::create_dir_all(dir).and_then(|()| {
+            let mut temp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir)?;
+            std::io::Write::write_all(&mut temp, &bytes)?;
+            temp.persist(path).map_err(|e| e.error).map(|_| ())
+        });
+    }
+
+    /// The length of the bundle at `output` if it still has this record's header and
+    /// trailer.
+    pub fn matches_file(&self, output: &Path) -> Option<u64> {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut file = std::fs::File::open(output).ok()?;
+        let len = file.metadata().ok().filter(|m| m.is_file())?.len();
+        let mut header = [0u8; HEADER_LEN];
+        let mut trailer = [0u8; TRAILER_LEN];
+        file.read_exact(&mut header).ok()?;
+        file.seek(SeekFrom::Start(len.checked_sub(TRAILER_LEN as u64)?)).ok()?;
+        file.read_exact(&mut trailer).ok()?;
+        (header == self.header && trailer == self.trailer).then_some(len)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_record_round_trips_and_matches_only_its_bundle() {
+        let dir = tempfile::tempdir().unwrap();
+        let output = dir.path().join("app.bundle");
+        let mut bundle = vec![7u8; HEADER_LEN];
+        bundle.extend_from_slice(b"middle");
+        bundle.extend_from_slice(&[9u8; TRAILER_LEN]);
+        std::fs::write(&output, &bundle).unwrap();
+        let record = Record { fingerprint: [1; 32], header: [7; HEADER_LEN], trailer: [9; TRAILER_LEN] };
+        let path = Record::path(&dir.path().join("cache"), &output);
+        record.save(&path);
+        assert_eq!(Record::load(&path), Some(record.clone()));
+        assert_eq!(record.matches_file(&output), Some(bundle.len() as u64));
+        bundle[0] = 8;
+        std::fs::write(&output, &bundle).unwrap();
+        assert_eq!(record.matches_file(&output), None);
+    }
+}
