@@ -2,9 +2,12 @@
 //! - `install/N`: installing a bundle of N modules into a fresh state (flat in N);
 //! - `state_install_require/10000`: a new state, install, and one `require` from a
 //!   10,000-module bundle;
-//! - `luarocks/bundle` vs `luarocks/sources`: requiring every module of Debian's LuaRocks
-//!   from its bundle and from its source files through Lua's own `package.path` searcher
-//!   (skipped when `luarocks` is not installed).
+//! - `open/10000`: `Bundle::open` of a 10,000-module bundle file (header and index only);
+//! - `require_all_1000/*`: a new state requiring all 1,000 modules of a generated tree
+//!   (5.5 KB each) from the bundle, from the sources through `package.path`, and from loose
+//!   bytecode files with debug info;
+//! - `luarocks/*` and `penlight/*`: the same for Debian's LuaRocks and Penlight (skipped when
+//!   they are not installed).
 //!
 //! It also prints the Lua heap after install and after requiring all 10,000 modules.
 //!
@@ -36,6 +39,111 @@ fn generated_bundle(count: usize) -> (tempfile::TempDir, Bundle) {
         b.root(root);
     });
     (dir, bundle)
+}
+
+fn bench_open(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    support::generate_project(dir.path(), 10_000);
+    let root = dir.path().to_path_buf();
+    bundle_of(dir.path(), |b| {
+        b.root(root);
+    });
+    let path = dir.path().join("bench.bundle");
+    c.bench_function("open/10000", |b| b.iter(|| Bundle::open(&path).unwrap().index().modules.len()));
+}
+
+/// Requiring every module of `names` in a new state: from `bundle`, and through
+/// `package.path` from `source_path` and from `bytecode_path` (loose bytecode files).
+fn bench_require_all(c: &mut Criterion, group_name: &str, bundle: &Bundle, names: &[String], paths: [&str; 2]) {
+    let list = names.iter().map(|n| format!("{n:?}")).collect::<Vec<_>>().join(",");
+    // pcall: a few modules need C libraries or a platform; every side skips the same ones.
+    let require_all =
+        format!("local n = 0 for _, m in ipairs({{{list}}}) do if pcall(require, m) then n = n + 1 end end return n");
+    // Modules the bundle leaves to the host (externals) come from the sources' path; bundled
+    // ones from the bundle, whose preload entries are searched first.
+    let from_bundle = || {
+        let lua = Lua::new();
+        lua.load(format!("package.path = '{}'", paths[0])).exec().unwrap();
+        bundle.install(&lua).unwrap();
+        lua.load(&require_all).eval::<i64>().unwrap()
+    };
+    let from_path = |path: &str| {
+        let lua = Lua::new();
+        lua.load(format!("package.path = '{path}'")).exec().unwrap();
+        lua.load(&require_all).eval::<i64>().unwrap()
+    };
+    let loaded = from_bundle();
+    assert_eq!(loaded, from_path(paths[0]), "{group_name}: the bundle loads what the sources load");
+    assert_eq!(loaded, from_path(paths[1]), "{group_name}: the bytecode files load what the sources load");
+    let mut group = c.benchmark_group(group_name);
+    group.bench_function("bundle", |b| b.iter(from_bundle));
+    group.bench_function("sources", |b| b.iter(|| from_path(paths[0])));
+    group.bench_function("loose_bytecode", |b| b.iter(|| from_path(paths[1])));
+    group.finish();
+}
+
+/// A copy of every `.lua` file under `root` compiled to bytecode (debug info kept) under
+/// `into`, at the same relative paths.
+fn loose_bytecode(root: &Path, into: &Path) {
+    let lua = Lua::new();
+    for entry in walkdir::WalkDir::new(root).into_iter().filter_map(Result::ok) {
+        let path = entry.path();
+        if path.extension().is_none_or(|e| e != "lua") || !path.is_file() {
+            continue;
+        }
+        let text = std::fs::read(path).unwrap();
+        let Ok(function) = lua.load(&text[..]).set_name(format!("@{}", path.display())).into_function() else {
+            continue;
+        };
+        let target = into.join(path.strip_prefix(root).unwrap());
+        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+        std::fs::write(target, function.dump(false)).unwrap();
+    }
+}
+
+fn bench_require_all_generated(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let tree = dir.path().join("tree");
+    support::generate_sized_project(&tree, 1_000, 5_500);
+    let bundle = bundle_of(dir.path(), |b| {
+        b.root(tree.as_path());
+    });
+    let names: Vec<String> = bundle.index().modules.iter().map(|m| m.name.clone()).collect();
+    let loose = dir.path().join("loose");
+    loose_bytecode(&tree, &loose);
+    let sources = format!("{}/?.lua", tree.display());
+    let bytecode = format!("{}/?.lua", loose.display());
+    bench_require_all(c, "require_all_1000", &bundle, &names, [&sources, &bytecode]);
+}
+
+fn bench_debian(c: &mut Criterion) {
+    for (name, top, externals) in [
+        (
+            "luarocks",
+            "luarocks",
+            &["ltn12", "zlib", "socket*", "ssl*", "lfs", "luarocks.core.hardcoded", "bz2", "md5", "mimetypes", "posix"]
+                [..],
+        ),
+        ("penlight", "pl", &["luabalanced", "sip"][..]),
+    ] {
+        if !Path::new(LUAROCKS).join(top).is_dir() {
+            eprintln!("{name} benchmark skipped: apt-get install luarocks lua-penlight");
+            continue;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let bundle = bundle_of(dir.path(), |b| {
+            b.root(format!("{top}={LUAROCKS}/{top}").as_str());
+            for external in externals {
+                b.external(*external);
+            }
+        });
+        let names: Vec<String> = bundle.index().modules.iter().map(|m| m.name.clone()).collect();
+        let loose = dir.path().join("loose");
+        loose_bytecode(&Path::new(LUAROCKS).join(top), &loose.join(top));
+        let sources = format!("{LUAROCKS}/?.lua;{LUAROCKS}/?/init.lua");
+        let bytecode = format!("{}/?.lua;{}/?/init.lua;{LUAROCKS}/?.lua", loose.display(), loose.display());
+        bench_require_all(c, name, &bundle, &names, [&sources, &bytecode]);
+    }
 }
 
 fn bench_install(c: &mut Criterion) {
@@ -82,43 +190,15 @@ fn report_heap(bundle: &Bundle) {
     );
 }
 
+/// Debian's Lua 5.4 module directory.
 const LUAROCKS: &str = "/usr/share/lua/5.4";
 
-fn bench_luarocks(c: &mut Criterion) {
-    if !Path::new(LUAROCKS).join("luarocks").is_dir() {
-        eprintln!("luarocks benchmark skipped: apt-get install luarocks");
-        return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let bundle = bundle_of(dir.path(), |b| {
-        b.root(format!("luarocks={LUAROCKS}/luarocks").as_str());
-        for external in ["ltn12", "zlib", "socket*", "ssl*", "lfs", "luarocks.core.hardcoded"] {
-            b.external(external);
-        }
-    });
-    let names: Vec<String> = bundle.index().modules.iter().map(|m| m.name.clone()).collect();
-    let list = names.iter().map(|n| format!("{n:?}")).collect::<Vec<_>>().join(",");
-    // pcall: a few modules need C libraries or a platform; both sides skip the same ones.
-    let require_all =
-        format!("local n = 0 for _, m in ipairs({{{list}}}) do if pcall(require, m) then n = n + 1 end end return n");
-    let mut group = c.benchmark_group("luarocks");
-    group.bench_function("bundle", |b| {
-        b.iter(|| {
-            let lua = Lua::new();
-            lua.load("package.path = ''").exec().unwrap();
-            bundle.install(&lua).unwrap();
-            lua.load(&require_all).eval::<i64>().unwrap()
-        })
-    });
-    group.bench_function("sources", |b| {
-        b.iter(|| {
-            let lua = Lua::new();
-            lua.load(format!("package.path = '{LUAROCKS}/?.lua;{LUAROCKS}/?/init.lua'")).exec().unwrap();
-            lua.load(&require_all).eval::<i64>().unwrap()
-        })
-    });
-    group.finish();
-}
-
-criterion_group!(benches, bench_install, bench_state_install_require, bench_luarocks);
+criterion_group!(
+    benches,
+    bench_open,
+    bench_install,
+    bench_state_install_require,
+    bench_require_all_generated,
+    bench_debian
+);
 criterion_main!(benches);
