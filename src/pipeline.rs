@@ -225,14 +225,14 @@ fn analyse_in_pool(plan: &Plan) -> Result<Analysis, Error> {
         std::mem::replace(&mut stage_started, now).elapsed()
     };
     let known = plan.cache.as_ref().map(|cache| StatTable::load(&cache.stat_table_path()));
-    let discovered = discover::discover(&plan.roots, &plan.templates, &plan.excludes, known.as_ref())?;
+    let mut discovered = discover::discover(&plan.roots, &plan.templates, &plan.excludes, known.as_ref())?;
     let stat_table_changed = known.as_ref().is_some_and(|known| !known.same_as(&discovered.stat_table));
     timings.discover = lap();
     let mut diagnostics = discovered.diagnostics.clone();
-    let files = &discovered.files;
     // The cache is looked up in parallel: hashing every file is most of a no-change build.
     let session = plan.cache.as_ref().map(Cache::session);
-    let (keys, mut hits): (Vec<cache::Key>, Vec<Option<Vec<RequireSite>>>) = files
+    let (keys, mut hits): (Vec<cache::Key>, Vec<Option<Vec<RequireSite>>>) = discovered
+        .files
         .par_iter()
         .map(|file| {
             let key = Cache::key_for_hash(&file.content_hash, plan.strip);
@@ -242,17 +242,27 @@ fn analyse_in_pool(plan: &Plan) -> Result<Analysis, Error> {
     let misses = hits.iter().filter(|entry| entry.is_none()).count();
     timings.cache_lookup = lap();
     let tracker = Tracker::new(plan, Stage::Compile, misses);
+    // The output needs the text of no file it compiled cleanly: such texts are released as
+    // soon as they are compiled (and read again only if a later diagnostic shows them).
+    let output_needs_text = plan.embed_source || plan.format != OutputFormat::Bundle;
     // Files the cache lacks are compiled and scanned in one pass on the worker holding them.
-    let processed: Vec<(FileResult, bool)> = files
-        .par_iter()
+    let processed: Vec<(FileResult, bool)> = discovered
+        .files
+        .par_iter_mut()
         .zip(&mut hits)
-        .map(|(file, entry)| match entry.take() {
-            Some(sites) => (FileResult { sites: Ok(sites), bytecode: Ok(Vec::new()) }, false),
-            None => {
-                let result = front_end::process(file, plan.strip);
-                tracker.step();
-                (result, true)
+        .map(|(file, entry)| {
+            let (result, fresh) = match entry.take() {
+                Some(sites) => (FileResult { sites: Ok(sites), bytecode: Ok(Vec::new()) }, false),
+                None => {
+                    let result = front_end::process(file, plan.strip);
+                    tracker.step();
+                    (result, true)
+                }
+            };
+            if !output_needs_text && result.sites.is_ok() && result.bytecode.is_ok() {
+                file.release_text();
             }
+            (result, fresh)
         })
         .collect();
     drop(hits);
@@ -295,7 +305,7 @@ fn analyse_in_pool(plan: &Plan) -> Result<Analysis, Error> {
     let options =
         GraphOptions { externals: &plan.externals, includes: &plan.includes, entry, extra_roots: &roots, only };
     let (graph, graph_diagnostics) =
-        graph::build_graph(&discovered.modules, &sites, files, options, &mut |program, module, path| {
+        graph::build_graph(&discovered.modules, &sites, &discovered.files, options, &mut |program, module, path| {
             evaluator.module_name(program, module, path)
         });
     diagnostics.extend(graph_diagnostics);

@@ -62,6 +62,14 @@ impl SourceFile {
         self.text.get().cloned().unwrap_or_else(|| Arc::from(""))
     }
 
+    /// Frees the text if no other copy of this file holds it; [`SourceFile::text`] reads it
+    /// again if it is needed later.
+    pub fn release_text(&mut self) {
+        if let Some(text) = Arc::get_mut(&mut self.text) {
+            text.take();
+        }
+    }
+
     /// Whether the text has been read.
     pub fn is_read(&self) -> bool {
         self.text.get().is_some()

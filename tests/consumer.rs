@@ -1,4 +1,4 @@
-//! A real application crate (`tests/consumer/`) built with Cargo: its build script runs
+//! A real application crate (`examples/embedded_app/`, the embedding example) built with Cargo: its build script runs
 //! `luabundle::Builder`, its binary embeds the bundle with `include_bytes!` and runs it.
 //! Editing a Lua file and building again must show the change; building again without
 //! changes must not re-run the build script.
@@ -12,7 +12,7 @@ fn workspace() -> PathBuf {
 
 /// Copies the consumer crate into `dir`, pointing its path dependencies at this workspace.
 fn copy_consumer(dir: &Path) -> PathBuf {
-    let source = workspace().join("tests/consumer");
+    let source = workspace().join("examples/embedded_app");
     let crate_dir = dir.join("consumer");
     for entry in walkdir::WalkDir::new(&source) {
         let entry = entry.unwrap();
@@ -65,7 +65,7 @@ fn a_build_script_bundles_lua_and_the_binary_runs_it_and_sees_edits() {
     // Nothing changed: the build script does not run again.
     let fresh = cargo(&crate_dir, &["build", "-v"]);
     let log = String::from_utf8_lossy(&fresh.stderr);
-    assert!(log.contains("Fresh luabundle-consumer"), "{log}");
+    assert!(log.contains("Fresh embedded-app"), "{log}");
 
     let greeting = crate_dir.join("lua/app/greeting.lua");
     let edited = std::fs::read_to_string(&greeting).unwrap().replace("hello from the bundle", "edited and rebuilt");
@@ -77,7 +77,7 @@ fn a_build_script_bundles_lua_and_the_binary_runs_it_and_sees_edits() {
         .max_depth(2)
         .into_iter()
         .filter_map(Result::ok)
-        .filter(|e| e.file_name() == "output" && e.path().to_string_lossy().contains("luabundle-consumer-"))
+        .filter(|e| e.file_name() == "output" && e.path().to_string_lossy().contains("embedded-app-"))
         .map(|e| e.into_path())
         .collect();
     let newest = outputs.iter().max_by_key(|p| p.metadata().unwrap().modified().unwrap()).expect("build script output");

@@ -19,6 +19,7 @@ mod inputs;
 mod installer;
 mod library;
 mod properties;
+mod report;
 mod runtime;
 mod signatures;
 mod support;

@@ -82,7 +82,7 @@ pub use stats::{LoadEvent, LoadRecord, ModuleStats, Origin};
 /// let bundle = luabundle_runtime::include_bundle!("app.bundle")?;
 /// ```
 ///
-/// (`tests/consumer/` in the luabundle repository uses it in a real build.)
+/// (`examples/embedded_app/` in the luabundle repository uses it in a real build.)
 #[macro_export]
 macro_rules! include_bundle {
     ($name:literal) => {

@@ -12,9 +12,27 @@ use super::human_size;
 pub struct InspectArgs {
     /// The bundle file.
     bundle: PathBuf,
-    /// Print the listing as one JSON document (schema in docs/GRAPH.md).
-    #[arg(long)]
+    /// What to write: a listing, one JSON document (schema in docs/GRAPH.md), or a
+    /// self-contained HTML page (summary, modules by size, dependency graph, profiles).
+    #[arg(long, value_enum, default_value_t = InspectFormat::Text)]
+    format: InspectFormat,
+    /// Same as `--format json`.
+    #[arg(long, conflicts_with = "format")]
     json: bool,
+    /// Write to FILE (atomically) instead of standard output.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    output: Option<PathBuf>,
+}
+
+/// The forms of `luabundle inspect`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum InspectFormat {
+    /// The listing for people.
+    Text,
+    /// One JSON document.
+    Json,
+    /// A self-contained HTML page.
+    Html,
 }
 
 /// `luabundle verify` options.
@@ -48,10 +66,18 @@ pub fn keygen(args: KeygenArgs) -> anyhow::Result<i32> {
 
 pub fn inspect(args: InspectArgs) -> anyhow::Result<i32> {
     let bundle = Bundle::open(&args.bundle)?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&json_listing(&bundle))?);
-    } else {
-        print!("{}", listing(&bundle, &args.bundle));
+    let format = if args.json { InspectFormat::Json } else { args.format };
+    let text = match format {
+        InspectFormat::Text => listing(&bundle, &args.bundle),
+        InspectFormat::Json => format!("{}\n", serde_json::to_string_pretty(&json_listing(&bundle))?),
+        InspectFormat::Html => super::report::html(&bundle, &args.bundle),
+    };
+    match &args.output {
+        Some(path) => {
+            luabundle::emit::write_atomically(path, text.as_bytes())?;
+            eprintln!("wrote {}", path.display());
+        }
+        None => print!("{text}"),
     }
     Ok(0)
 }

@@ -6,6 +6,7 @@ mod cache;
 mod init;
 mod inspect;
 mod progress;
+mod report;
 mod run;
 mod watch;
 
@@ -68,7 +69,9 @@ enum Command {
     )]
     Graph(build::GraphArgs),
     /// List a bundle's target, entry and modules with sizes and dependencies.
-    #[command(after_help = "Example:\n  luabundle inspect app.bundle")]
+    #[command(
+        after_help = "Examples:\n  luabundle inspect app.bundle\n  luabundle inspect app.bundle --format html -o report.html\n  luabundle inspect app.bundle --json | jq '.modules[].name'"
+    )]
     Inspect(inspect::InspectArgs),
     /// Check every checksum of a bundle and that its target is this program's Lua.
     #[command(after_help = "Example:\n  luabundle verify app.bundle")]
