@@ -11,8 +11,31 @@
 //! luabundle::Builder::new().root("lua").entry("app.main").build();
 //! ```
 //!
+//! The whole path, from sources to a lazily loaded module:
+//!
+//! ```
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let dir = tempfile::tempdir()?;
+//! std::fs::create_dir_all(dir.path().join("lua/app"))?;
+//! std::fs::write(dir.path().join("lua/app/main.lua"), "return { answer = require('app.util').double(21) }")?;
+//! std::fs::write(dir.path().join("lua/app/util.lua"), "return { double = function(x) return 2 * x end }")?;
+//! let output = dir.path().join("app.bundle");
+//! let built =
+//!     luabundle::Builder::new().root(dir.path().join("lua")).entry("app.main").output(&output).no_cache(true).try_build()?;
+//! assert_eq!(built.modules, 2);
+//!
+//! let bundle = luabundle_runtime::Bundle::open(&output)?;
+//! let lua = mlua::Lua::new();
+//! bundle.install(&lua)?; // nothing is loaded yet
+//! let answer: i64 = lua.load("return require('app.main').answer").eval()?;
+//! assert_eq!(answer, 42);
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! The stages are separate modules and only [`Builder`] runs them in order:
-//! [`discover`] -> [`parse`] -> [`requires`] -> [`graph`] -> [`compile`] -> [`emit`].
+//! [`discover`] -> [`front_end`] (per file: [`compile`], then [`scan`], or [`parse`] and
+//! [`requires`] when the quick scan is not enough) -> [`graph`] -> [`emit`].
 #![warn(missing_docs)]
 
 pub mod builder;

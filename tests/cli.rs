@@ -516,3 +516,18 @@ fn verify_json_reports_the_result() {
     let doc: serde_json::Value = serde_json::from_slice(&out).unwrap();
     assert_eq!((doc["ok"].as_bool(), doc["modules"].as_u64()), (Some(true), Some(9)));
 }
+
+#[test]
+fn build_verbose_and_timings_explain_the_build() {
+    let dir = tempfile::tempdir().unwrap();
+    luabundle()
+        .args(["build", "fixtures/deferred_cycle/src", "--entry", "main", "--no-cache", "-v", "--timings", "-o"])
+        .arg(dir.path().join("b.bundle"))
+        .assert()
+        .code(0)
+        .stderr(contains("cycle through a deferred require (allowed)"))
+        .stderr(contains("require sites:"))
+        .stderr(contains("\ncompile ").and(contains("\ngraph ")).and(contains("\nwrite ")))
+        .stderr(contains("peak memory"));
+    luabundle().args(["build", "fixtures/app/src", "-q", "-v", "-o", "x.bundle"]).assert().code(2);
+}

@@ -68,6 +68,10 @@ pub struct BuildArgs {
     /// Print the wall time of each stage and the peak memory on stderr after the build.
     #[arg(long)]
     timings: bool,
+    /// Also print how the require sites resolved and the require cycles that pass because
+    /// one require is deferred.
+    #[arg(long, short = 'v', conflicts_with = "quiet")]
+    verbose: bool,
     /// Keep running and rebuild whenever a file under the roots changes.
     #[arg(long)]
     watch: bool,
@@ -281,6 +285,9 @@ pub fn build(args: BuildArgs) -> anyhow::Result<i32> {
     if !args.quiet {
         eprintln!("{}", summary(&result, &output));
     }
+    if args.verbose {
+        eprint!("{}", resolution_report(&result));
+    }
     if args.timings {
         eprint!("{}", timings_table(&result));
     }
@@ -298,6 +305,23 @@ fn timings_table(result: &luabundle::Output) -> String {
     out.push_str(&format!("{:<12} {:>7.1} ms\n", "total", total * 1000.0));
     if let Some(peak) = super::peak_memory() {
         out.push_str(&format!("peak memory  {:>7.1} MiB\n", peak as f64 / (1024.0 * 1024.0)));
+    }
+    out
+}
+
+/// How the require sites resolved and the cycles that pass (`check -v`, `build -v`).
+fn resolution_report(result: &luabundle::Output) -> String {
+    let c = result.site_counts;
+    let mut out = format!(
+        "require sites: {} ({} resolve to bundled modules, {} to the Lua standard library, {} to externals, \
+         {} unresolved but optional, {} dynamic; {} names computed from the module's own name or constants)\n",
+        c.total, c.bundled, c.standard, c.external, c.unresolved, c.dynamic, c.computed
+    );
+    if result.legal_cycles.is_empty() {
+        out.push_str("no require cycles\n");
+    }
+    for cycle in &result.legal_cycles {
+        out.push_str(&format!("cycle through a deferred require (allowed): {cycle}\n"));
     }
     out
 }
@@ -344,18 +368,7 @@ pub fn check(args: CheckArgs) -> anyhow::Result<i32> {
     };
     show(&report.warnings, args.json);
     if args.verbose {
-        let c = report.site_counts;
-        eprintln!(
-            "require sites: {} ({} resolve to bundled modules, {} to the Lua standard library, {} to externals, \
-             {} unresolved but optional, {} dynamic; {} names computed from the module's own name or constants)",
-            c.total, c.bundled, c.standard, c.external, c.unresolved, c.dynamic, c.computed
-        );
-        if report.legal_cycles.is_empty() {
-            eprintln!("no require cycles");
-        }
-        for cycle in &report.legal_cycles {
-            eprintln!("cycle through a deferred require (allowed): {cycle}");
-        }
+        eprint!("{}", resolution_report(&report));
     }
     let (_, warnings) = report.warnings.counts();
     eprintln!(
