@@ -300,7 +300,8 @@ def main():
         for tool, out in outputs.items():
             load[tool] = ([LUA, out], None)
         load_times = {t: [] for t in load}
-        for _ in range(args.runs):
+        # Short runs are noisier: more rounds where they are cheap.
+        for _ in range(args.runs * (1 if corpus.name == "gen10k" else 3)):
             for tool, (cmd, env) in load.items():
                 load_times[tool].append(run(cmd, env=env, check=False)[0])
 
@@ -321,7 +322,7 @@ def main():
 
     load_avg = os.getloadavg()
     print(f"\n## luabundle vs the alternatives ({time.strftime('%Y-%m-%d')}, load average {load_avg[0]:.2f}, "
-          f"{os.cpu_count()} cores, medians of {args.runs} alternating rounds)\n")
+          f"{os.cpu_count()} cores; medians of {args.runs} alternating rounds, {args.runs * 3} for runs under a second)\n")
     for corpus, verdict, times, peaks, cold_cached, rebuild_none, rebuild_one, load_times, one_times in rows:
         ours = median(times.get("luabundle", []))
         floor = median(times.get("Lua compile floor", []))
