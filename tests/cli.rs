@@ -531,3 +531,30 @@ fn build_verbose_and_timings_explain_the_build() {
         .stderr(contains("peak memory"));
     luabundle().args(["build", "fixtures/app/src", "-q", "-v", "-o", "x.bundle"]).assert().code(2);
 }
+
+#[test]
+fn every_command_shows_examples_in_its_help() {
+    let commands: &[&[&str]] = &[
+        &["build"],
+        &["check"],
+        &["graph"],
+        &["inspect"],
+        &["verify"],
+        &["keygen"],
+        &["init"],
+        &["why"],
+        &["completions"],
+        &["man"],
+        &["cache"],
+        &["cache", "prune"],
+        &["run"],
+    ];
+    for command in commands {
+        luabundle()
+            .args(*command)
+            .arg("--help")
+            .assert()
+            .code(0)
+            .stdout(contains("Example").and(contains("luabundle ")));
+    }
+}

@@ -11,6 +11,9 @@ use super::human_size;
 #[derive(Subcommand, Debug)]
 pub enum CacheCommand {
     /// Remove the oldest entries until the cache is under a size.
+    #[command(
+        after_help = "Examples:\n  luabundle cache prune --max-size 64M\n  luabundle cache prune --cache-dir target/luabundle-cache --max-size 0   # empty it"
+    )]
     Prune(PruneArgs),
 }
 

@@ -98,7 +98,7 @@ enum Command {
     #[command(after_help = "Example:\n  luabundle man > luabundle.1 && man ./luabundle.1")]
     Man,
     /// Manage the compile cache.
-    #[command(subcommand)]
+    #[command(subcommand, after_help = "Example:\n  luabundle cache prune --max-size 64M")]
     Cache(cache::CacheCommand),
     /// Run a bundle's entry module (or a script, code or module) with the bundle installed.
     #[command(
