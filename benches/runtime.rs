@@ -52,6 +52,7 @@ fn bench_open(c: &mut Criterion) {
     c.bench_function("open/10000", |b| b.iter(|| Bundle::open(&path).unwrap().index().modules.len()));
 }
 
+#[cfg(not(feature = "luau"))] // Luau has no `package.path` to compare with
 /// Requiring every module of `names` in a new state: from `bundle`, and through
 /// `package.path` from `source_path` and from `bytecode_path` (loose bytecode files).
 fn bench_require_all(c: &mut Criterion, group_name: &str, bundle: &Bundle, names: &[String], paths: [&str; 2]) {
@@ -82,6 +83,7 @@ fn bench_require_all(c: &mut Criterion, group_name: &str, bundle: &Bundle, names
     group.finish();
 }
 
+#[cfg(not(feature = "luau"))] // Luau has no `package.path` to compare with
 /// A copy of every `.lua` file under `root` compiled to bytecode (debug info kept) under
 /// `into`, at the same relative paths.
 fn loose_bytecode(root: &Path, into: &Path) {
@@ -101,6 +103,7 @@ fn loose_bytecode(root: &Path, into: &Path) {
     }
 }
 
+#[cfg(not(feature = "luau"))] // Luau has no `package.path` to compare with
 fn bench_require_all_generated(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let tree = dir.path().join("tree");
@@ -116,6 +119,7 @@ fn bench_require_all_generated(c: &mut Criterion) {
     bench_require_all(c, "require_all_1000", &bundle, &names, [&sources, &bytecode]);
 }
 
+#[cfg(not(feature = "luau"))] // Luau has no `package.path` to compare with
 fn bench_debian(c: &mut Criterion) {
     for (name, top, externals) in [
         (
@@ -190,9 +194,11 @@ fn report_heap(bundle: &Bundle) {
     );
 }
 
+#[cfg(not(feature = "luau"))]
 /// Debian's Lua 5.4 module directory.
 const LUAROCKS: &str = "/usr/share/lua/5.4";
 
+#[cfg(not(feature = "luau"))]
 criterion_group!(
     benches,
     bench_open,
@@ -201,4 +207,6 @@ criterion_group!(
     bench_require_all_generated,
     bench_debian
 );
+#[cfg(feature = "luau")]
+criterion_group!(benches, bench_open, bench_install, bench_state_install_require);
 criterion_main!(benches);
