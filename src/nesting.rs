@@ -78,12 +78,23 @@ pub fn too_deep(text: &str) -> Option<Range<usize>> {
 
 /// Offset of the first backtick outside strings and comments. Lua never accepts one there,
 /// and full_moon's lexer panics on it (it is a string quote only in CfxLua).
+///
+/// In a file with an unterminated string, where such a string ends is a matter of
+/// interpretation: Lua ends it at the line break, full_moon's lexer (for Lua 5.2 and later)
+/// reads on past a line break once the string had any escape. Both readings are tried, so
+/// that no backtick full_moon would see goes unnoticed; on valid Lua they agree.
 pub fn stray_backtick(text: &str) -> Option<usize> {
     let bytes = text.as_bytes();
+    [false, true].into_iter().filter_map(|lenient| stray_backtick_reading(bytes, lenient)).min()
+}
+
+/// [`stray_backtick`] with one reading of unterminated strings.
+fn stray_backtick_reading(bytes: &[u8], lenient: bool) -> Option<usize> {
     let mut i = 0;
     while i < bytes.len() {
         match bytes[i] {
             b'-' if bytes.get(i + 1) == Some(&b'-') => i = skip_comment(bytes, i + 2),
+            b'"' | b'\'' if lenient => i = skip_quoted_leniently(bytes, i + 1, bytes[i]),
             b'"' | b'\'' => i = skip_quoted(bytes, i + 1, bytes[i]),
             b'[' => match long_bracket_level(bytes, i) {
                 Some(level) => i = skip_long(bytes, i + level + 2, level),
@@ -127,6 +138,24 @@ fn skip_comment(bytes: &[u8], i: usize) -> usize {
 }
 
 /// Skips a quoted string whose opening quote is just before `i`.
+/// Skips a quoted string as full_moon's lexer does: after any escape, a line break no longer
+/// ends it.
+fn skip_quoted_leniently(bytes: &[u8], mut i: usize, quote: u8) -> usize {
+    let mut escaped = false;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' => {
+                escaped = true;
+                i += 2;
+            }
+            b'\n' | b'\r' if !escaped => return i,
+            c if c == quote => return i + 1,
+            _ => i += 1,
+        }
+    }
+    bytes.len()
+}
+
 fn skip_quoted(bytes: &[u8], mut i: usize, quote: u8) -> usize {
     while i < bytes.len() {
         match bytes[i] {
@@ -172,6 +201,10 @@ mod tests {
     fn backticks_count_only_outside_strings_and_comments() {
         assert_eq!(stray_backtick("return { enco`e = 1 }"), Some(13));
         assert_eq!(stray_backtick("local s = '`' -- `\nlocal t = [[`]]"), None);
+        // An unterminated string with an escape: full_moon reads on past the line break,
+        // so the backtick that Lua would see inside the next string is outside one for it.
+        let text = "s = \"\\\" x\nf(\"`\")\n";
+        assert_eq!(stray_backtick(text), text.find('`'));
     }
 
     #[test]
