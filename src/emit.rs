@@ -91,18 +91,11 @@ impl Payload<'_> {
                 std::fs::metadata(path).is_ok_and(|m| m.len() == bytes.len() as u64)
                     && std::fs::read(path).is_ok_and(|existing| existing == *bytes)
             }
-            Payload::Bundle(layout) => {
-                let Ok(file) = std::fs::File::open(path) else { return false };
-                if !file.metadata().is_ok_and(|m| m.is_file() && m.len() == layout.len()) {
-                    return false;
-                }
-                let mut header = [0u8; HEADER_LEN];
-                let mut trailer = [0u8; TRAILER_LEN];
-                read_exact_at(&file, &mut header, 0).is_ok()
-                    && read_exact_at(&file, &mut trailer, layout.len() - TRAILER_LEN as u64).is_ok()
-                    && &header == layout.header_bytes()
-                    && trailer == layout.trailer_bytes()
-            }
+            Payload::Bundle(layout) => bundle_file_ends(path).is_some_and(|ends| {
+                ends.len == layout.len()
+                    && &ends.header == layout.header_bytes()
+                    && ends.trailer == layout.trailer_bytes()
+            }),
         }
     }
 
@@ -170,17 +163,40 @@ fn write_payload(path: &Path, payload: &Payload<'_>) -> Result<bool, Error> {
     Ok(true)
 }
 
-#[cfg(unix)]
-fn read_exact_at(file: &std::fs::File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
-    std::os::unix::fs::FileExt::read_exact_at(file, buf, offset)
+/// The first and last bytes of the bundle file at `path`, and its length.
+pub struct BundleEnds {
+    /// Length of the file.
+    pub len: u64,
+    /// Its first [`HEADER_LEN`] bytes.
+    pub header: [u8; HEADER_LEN],
+    /// Its last [`TRAILER_LEN`] bytes.
+    pub trailer: [u8; TRAILER_LEN],
 }
 
-#[cfg(not(unix))]
-fn read_exact_at(file: &std::fs::File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+/// The ends of the regular file at `path`, if it is long enough to have them. Equal ends
+/// mean an equal root hash, which covers the index and through its hashes every module.
+pub fn bundle_file_ends(path: &Path) -> Option<BundleEnds> {
     use std::io::{Read, Seek, SeekFrom};
-    let mut file = file.try_clone()?;
-    file.seek(SeekFrom::Start(offset))?;
-    file.read_exact(buf)
+    let mut file = std::fs::File::open(path).ok()?;
+    let len = file.metadata().ok().filter(|m| m.is_file())?.len();
+    let mut header = [0u8; HEADER_LEN];
+    let mut trailer = [0u8; TRAILER_LEN];
+    file.read_exact(&mut header).ok()?;
+    file.seek(SeekFrom::Start(len.checked_sub(TRAILER_LEN as u64)?)).ok()?;
+    file.read_exact(&mut trailer).ok()?;
+    Some(BundleEnds { len, header, trailer })
+}
+
+/// Replaces the file at `path` with `bytes` through a temporary file and a rename, creating
+/// its directory; for the cache's own files, which need no sync and no lock (a failure only
+/// makes the next build slower, so it is ignored).
+pub fn replace_cache_file(path: &Path, bytes: &[u8]) {
+    let Some(dir) = path.parent() else { return };
+    let _ = std::fs::create_dir_all(dir).and_then(|()| {
+        let mut temp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir)?;
+        temp.write_all(bytes)?;
+        temp.persist(path).map(|_| ()).map_err(|e| e.error)
+    });
 }
 
 /// An exclusive lock on `.<name>.lock` beside `path`, held until dropped.

@@ -51,30 +51,18 @@ impl Record {
     /// Writes the record to `path` atomically; failures are ignored (the next build then
     /// rebuilds the bundle).
     pub fn save(&self, path: &Path) {
-        let Some(dir) = path.parent() else { return };
         let mut bytes = MAGIC.to_vec();
         bytes.extend_from_slice(&self.fingerprint);
         bytes.extend_from_slice(&self.header);
         bytes.extend_from_slice(&self.trailer);
-        let _ = std::fs::create_dir_all(dir).and_then(|()| {
-            let mut temp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir)?;
-            std::io::Write::write_all(&mut temp, &bytes)?;
-            temp.persist(path).map_err(|e| e.error).map(|_| ())
-        });
+        crate::emit::replace_cache_file(path, &bytes);
     }
 
     /// The length of the bundle at `output` if it still has this record's header and
     /// trailer.
     pub fn matches_file(&self, output: &Path) -> Option<u64> {
-        use std::io::{Read, Seek, SeekFrom};
-        let mut file = std::fs::File::open(output).ok()?;
-        let len = file.metadata().ok().filter(|m| m.is_file())?.len();
-        let mut header = [0u8; HEADER_LEN];
-        let mut trailer = [0u8; TRAILER_LEN];
-        file.read_exact(&mut header).ok()?;
-        file.seek(SeekFrom::Start(len.checked_sub(TRAILER_LEN as u64)?)).ok()?;
-        file.read_exact(&mut trailer).ok()?;
-        (header == self.header && trailer == self.trailer).then_some(len)
+        let ends = crate::emit::bundle_file_ends(output)?;
+        (ends.header == self.header && ends.trailer == self.trailer).then_some(ends.len)
     }
 }
 

@@ -10,6 +10,7 @@ use rayon::prelude::*;
 
 use crate::builder::{Output, OutputFormat, Progress, ProgressFn, Stage, Timings};
 use crate::cache::{self, Cache};
+use crate::compile;
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::discover::{self, Discovered, Root, Template};
 use crate::emit::{self, EmitModule};
@@ -429,7 +430,8 @@ fn compile_bundled(plan: &Plan, analysis: &mut Analysis) -> Vec<Option<Blob>> {
             Code::Refused(diagnostic) => (None, Some(diagnostic), false),
             Code::Cached => match session.and_then(|s| s.load_bytecode(&keys[i])) {
                 Some((bytes, hash)) => (Some(Blob { bytes, hash }), None, false),
-                None => match front_end::process(&files[i], plan.strip).bytecode {
+                // A damaged entry: the sites were intact, only the bytecode is made again.
+                None => match compile::with_worker_lua(|lua| compile::compile_file(lua, &files[i], plan.strip)) {
                     Ok(bytes) => (Some(hashed(bytes)), None, true),
                     Err(diagnostic) => (None, Some(diagnostic), false),
                 },

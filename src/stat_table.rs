@@ -115,7 +115,6 @@ impl StatTable {
     /// Writes the table to `path` atomically. Failures are ignored: without the table the
     /// next build reads every file.
     pub fn save(&self, path: &Path) {
-        let Some(dir) = path.parent() else { return };
         let mut out = MAGIC.to_vec();
         out.extend_from_slice(&(self.rows.len() as u64).to_le_bytes());
         let mut rows: Vec<_> = self.rows.iter().collect();
@@ -128,13 +127,7 @@ impl StatTable {
         }
         let check = *blake3::hash(&out).as_bytes();
         out.extend_from_slice(&check);
-        let written = std::fs::create_dir_all(dir).and_then(|()| {
-            let mut temp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir)?;
-            std::io::Write::write_all(&mut temp, &out)?;
-            temp.persist(path).map_err(|e| e.error)?;
-            Ok(())
-        });
-        let _ = written;
+        crate::emit::replace_cache_file(path, &out);
     }
 
     fn decode(bytes: &[u8]) -> Option<StatTable> {
