@@ -71,8 +71,8 @@ fn bench_stages(c: &mut Criterion) {
                 let trees: Vec<_> = files.iter().map(|f| luabundle::parse::parse(f).unwrap()).collect();
                 let started = std::time::Instant::now();
                 for _ in 0..iterations {
-                    for tree in &trees {
-                        std::hint::black_box(luabundle::requires::find_requires(tree));
+                    for (tree, file) in trees.iter().zip(&files) {
+                        std::hint::black_box(luabundle::requires::find_requires(tree, file.bytes()));
                     }
                 }
                 tx.send(started.elapsed()).unwrap();
@@ -81,7 +81,8 @@ fn bench_stages(c: &mut Criterion) {
             rx.recv().unwrap()
         })
     });
-    let prepared: Vec<String> = files.iter().map(|f| luabundle::source::prepare(f.text()).into_owned()).collect();
+    let prepared: Vec<Vec<u8>> =
+        files.iter().map(|f| luabundle::source::prepare_bytes(f.bytes()).into_owned()).collect();
     group.bench_function("require_scan", |b| {
         b.iter(|| prepared.iter().map(|t| luabundle::scan::quick_requires(t).unwrap().len()).sum::<usize>())
     });

@@ -126,6 +126,8 @@ pub struct Output {
     pub warnings: Diagnostics,
     /// Require cycles that pass because one of their requires is deferred.
     pub legal_cycles: Vec<String>,
+    /// Requires that run only after a protected require succeeded or failed, one line each.
+    pub guarded: Vec<String>,
     /// How the require sites of the bundled files resolved.
     pub site_counts: graph::SiteCounts,
     /// Wall time of the whole run.

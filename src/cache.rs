@@ -439,8 +439,13 @@ mod tests {
     use crate::requires::{Target, Timing};
 
     fn entry(n: u8) -> Entry {
-        let site =
-            RequireSite { target: Target::Name("a.b".into()), range: 3..17, timing: Timing::Deferred, optional: true };
+        let site = RequireSite {
+            target: Target::Name("a.b".into()),
+            range: 3..17,
+            timing: Timing::Deferred,
+            optional: true,
+            guard: None,
+        };
         Entry { sites: vec![site], bytecode: vec![n; 100] }
     }
 

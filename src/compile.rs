@@ -20,9 +20,9 @@ use crate::source::{self, SourceFile};
 /// such as too many local variables, or a file that is already bytecode).
 #[cfg(not(feature = "luau"))]
 pub fn compile_file(lua: &Lua, file: &SourceFile, strip: bool) -> Result<Vec<u8>, Diagnostic> {
-    let text = source::prepare(file.text());
+    let text = source::prepare_bytes(file.bytes());
     let function = lua
-        .load(text.as_bytes())
+        .load(&text[..])
         .set_name(file.chunk_name())
         .set_mode(ChunkMode::Text)
         .into_function()
@@ -52,10 +52,10 @@ fn dump(lua: &Lua, function: &mlua::Function, strip: bool) -> mlua::Result<Vec<u
 /// A `compile-error` diagnostic at the line Luau reports.
 #[cfg(feature = "luau")]
 pub fn compile_file(_lua: &Lua, file: &SourceFile, strip: bool) -> Result<Vec<u8>, Diagnostic> {
-    let text = source::prepare(file.text());
+    let text = source::prepare_bytes(file.bytes());
     mlua::chunk::Compiler::new()
         .set_debug_level(if strip { 0 } else { 1 })
-        .compile(text.as_bytes())
+        .compile(&text[..])
         .map_err(|err| compile_error(file, &err))
 }
 

@@ -316,7 +316,7 @@ fn walk_root(
         }
         let file = found.files.len();
         found.files.push(match loaded.text {
-            Some(text) => SourceFile::with_hash(file, path, display_path, text.into(), loaded.content_hash),
+            Some(text) => SourceFile::with_hash(file, path, display_path, text, loaded.content_hash),
             None => SourceFile::unread(file, path, display_path, loaded.content_hash),
         });
         // `PREFIX=DIR` mounts DIR at the path PREFIX stands for, so `DIR/init.lua` is module
@@ -383,7 +383,7 @@ fn push_shadowed(found: &mut Discovered, name: &str, winner: FileId, loser: File
 /// A file as discovery leaves it: its text unless `known` vouched for it, its content hash,
 /// and its fingerprint.
 struct Loaded {
-    text: Option<String>,
+    text: Option<Vec<u8>>,
     content_hash: [u8; 32],
     fingerprint: Option<Fingerprint>,
 }
@@ -397,12 +397,12 @@ fn load_file(path: &Path, display_path: &str, known: Option<&StatTable>) -> Resu
         return Ok(Loaded { text: None, content_hash, fingerprint });
     }
     let text = read_text(path, display_path, metadata.len())?;
-    let content_hash = *blake3::hash(text.as_bytes()).as_bytes();
+    let content_hash = *blake3::hash(&text).as_bytes();
     Ok(Loaded { text: Some(text), content_hash, fingerprint })
 }
 
-/// The text of `path` (`len` bytes long), or the diagnostic saying why it cannot be used.
-fn read_text(path: &Path, display_path: &str, len: u64) -> Result<String, Diagnostic> {
+/// The bytes of `path` (`len` bytes long), or the diagnostic saying why it cannot be used.
+fn read_text(path: &Path, display_path: &str, len: u64) -> Result<Vec<u8>, Diagnostic> {
     let io = |err: std::io::Error| Diagnostic::error("io-error", format!("cannot read {display_path}: {err}"));
     if len > MAX_FILE_SIZE {
         return Err(Diagnostic::error(
@@ -416,15 +416,8 @@ fn read_text(path: &Path, display_path: &str, len: u64) -> Result<String, Diagno
         return Err(Diagnostic::error("bytecode-file", format!("{display_path} is compiled Lua bytecode, not source"))
             .with_note("bundle the source it was compiled from; luabundle compiles and verifies bytecode itself"));
     }
-    let text = String::from_utf8(bytes).map_err(|err| {
-        let valid = &err.as_bytes()[..err.utf8_error().valid_up_to()];
-        let text = std::str::from_utf8(valid).unwrap_or_default();
-        let (line, column) = crate::source::line_col(text, text.len());
-        let byte = err.as_bytes()[valid.len()];
-        Diagnostic::error("invalid-utf8", format!("{display_path}:{line}:{column}: file is not valid UTF-8 (byte {byte:#04x})"))
-            .with_note(format!("Lua accepts any byte in a string, but this tool reads UTF-8: save the file as UTF-8, or write the byte as the escape \\{byte}"))
-    })?;
-    Ok(crate::source::normalise_line_breaks(text))
+    // Any byte is kept: Lua accepts every byte in strings and comments, and compiles these.
+    Ok(crate::source::normalise_line_break_bytes(bytes))
 }
 
 /// `path` relative to `root`, with `/` separators, if every part is UTF-8.

@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use crate::builder::Analysis;
-use crate::requires::Timing;
+use crate::requires::{GuardWhen, Timing};
 
 /// Version of the JSON document's schema.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -46,7 +46,9 @@ pub struct EdgeRecord {
     pub to: String,
     /// `eager` (runs while `from` loads) or `deferred` (inside a function).
     pub kind: &'static str,
-    /// Protected by `pcall`/`xpcall`.
+    /// Whether the program works without the module: the call is protected by
+    /// `pcall`/`xpcall` (or runs only inside a function that runs only under them), or a guard
+    /// makes it so.
     pub optional: bool,
     /// The file of the call.
     pub file: String,
@@ -54,6 +56,21 @@ pub struct EdgeRecord {
     pub line: usize,
     /// One-based column of the call.
     pub column: usize,
+    /// The protected require whose outcome decides whether the call runs, if one does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub guard: Option<GuardRecord>,
+}
+
+/// The guard of a require: `if ok then require "b" end` after `ok = pcall(require, "a")`.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct GuardRecord {
+    /// The module of the protected require.
+    pub module: String,
+    /// `loaded` (the call runs only if that require succeeded) or `failed` (a fallback that
+    /// runs only if it failed).
+    pub when: &'static str,
+    /// One-based line of the protected require.
+    pub line: usize,
 }
 
 /// A require with a run-time name.
@@ -94,6 +111,11 @@ pub fn document(analysis: &Analysis) -> GraphDocument {
                 file: files[w.file].display_path.clone(),
                 line,
                 column,
+                guard: w.guard.as_ref().map(|g| GuardRecord {
+                    module: g.module.clone(),
+                    when: if g.when == GuardWhen::Loaded { "loaded" } else { "failed" },
+                    line: files[w.file].line_col(g.range.start).0,
+                }),
             });
         }
     }

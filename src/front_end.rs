@@ -25,12 +25,12 @@ pub fn process(file: &SourceFile, strip: bool) -> FileResult {
     let bytecode = compile::with_worker_lua(|lua| compile::compile_file(lua, file, strip));
     // Luau's syntax (interpolated strings, types) is left to the parser.
     let quick = match &bytecode {
-        Ok(_) if !cfg!(feature = "luau") => scan::quick_requires(&source::prepare(file.text())),
+        Ok(_) if !cfg!(feature = "luau") => scan::quick_requires(&source::prepare_bytes(file.bytes())),
         _ => None,
     };
     let sites = match quick {
         Some(sites) => Ok(sites),
-        None => parse::parse(file).map(|ast| requires::find_requires(&ast)),
+        None => parse::parse(file).map(|ast| requires::find_requires(&ast, file.bytes())),
     };
     FileResult { sites, bytecode }
 }

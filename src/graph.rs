@@ -14,9 +14,10 @@ use petgraph::visit::{Bfs, EdgeFiltered, EdgeRef, NodeFiltered};
 use luabundle_runtime::names::edit_distance;
 
 use crate::diagnostic::Diagnostic;
+use crate::diagnostic::Severity;
 use crate::discover::ModuleName;
 use crate::flavour;
-use crate::requires::{RequireSite, Target, Timing};
+use crate::requires::{Guard, GuardWhen, RequireSite, Target, Timing};
 use crate::source::{FileId, SourceFile};
 
 /// Most cycles reported one by one; the rest are counted.
@@ -33,8 +34,11 @@ pub struct Edge {
     pub range: Range<usize>,
     /// Eager or deferred.
     pub timing: Timing,
-    /// Protected by `pcall`/`xpcall`.
+    /// Protected by `pcall`/`xpcall`, or needed only when another require succeeded, or a
+    /// fallback for a bundled module.
     pub optional: bool,
+    /// Why the call is optional when a guard decides it: the protected require it depends on.
+    pub guard: Option<Guard>,
 }
 
 /// A require whose module name is not known before run time.
@@ -115,6 +119,9 @@ pub struct ModuleGraph {
     pub dynamic: Vec<DynamicSite>,
     /// How the require sites of bundled files resolved.
     pub site_counts: SiteCounts,
+    /// Requires whose running depends on how a protected require ended, in bundled modules,
+    /// as lines like ``src/a.lua:9: `ltn12` runs only if `socket.http` (line 3) loaded``.
+    pub guarded: Vec<String>,
     /// Cycles that pass because at least one of their requires is deferred, as chains like
     /// `` `a` > `b` (deferred, src/b.lua:3) > `a` ``.
     pub legal_cycles: Vec<String>,
@@ -184,6 +191,21 @@ pub fn build_graph(
         resolutions.push(resolution);
     }
     result.bundled = bundled_modules(&result.graph, modules, options);
+    // A module that loads only when an optional require of it succeeds may itself require
+    // what is missing: the program works without it.
+    let optional_only = reached_only_optionally(&result.graph, modules, options);
+    for (i, resolution) in resolutions.iter_mut().enumerate().filter(|(i, _)| optional_only[*i]) {
+        let how = optional_edge_into(&result.graph, files, i);
+        for problem in resolution.problems.iter_mut().filter(|p| p.code == "unresolved-require") {
+            if problem.severity == Severity::Error {
+                problem.severity = Severity::Warning;
+                problem.notes.insert(
+                    0,
+                    format!("optional: `{}` is loaded only through optional requires ({how})", modules[i].name),
+                );
+            }
+        }
+    }
     let mut diagnostics = Vec::new();
     let mut dynamic = Vec::new();
     let mut reported_files = BTreeSet::new();
@@ -193,6 +215,7 @@ pub fn build_graph(
         // A file with two names (`a` and `a.init`) is reported and counted once.
         if reported_files.insert(module.file) {
             diagnostics.append(&mut resolution.problems);
+            result.guarded.append(&mut resolution.guarded);
             dynamic.append(&mut resolution.dynamic);
             result.site_counts.add(&resolution.counts);
         }
@@ -216,6 +239,7 @@ struct ModuleResolution {
     externals: BTreeSet<String>,
     dynamic: Vec<DynamicSite>,
     counts: SiteCounts,
+    guarded: Vec<String>,
 }
 
 /// What resolving a site needs to know about the whole build.
@@ -263,12 +287,54 @@ impl Resolver<'_, '_> {
                     out.dynamic.push(dynamic(expression, prefix, None));
                     continue;
                 }
+                Target::NotUtf8 { escaped } => {
+                    out.counts.unresolved += 1;
+                    let mut d = unresolved_require(file.id, site, escaped, &[]);
+                    // No host can provide a name that `--external` cannot spell.
+                    d.notes.retain(|note| !note.starts_with("if the host program"));
+                    let d = d.with_note(
+                        "the name holds bytes that are not UTF-8 (shown as \\ddd escapes); module names come from file paths, which must be UTF-8, so no bundled module has it",
+                    );
+                    out.problems.push(d);
+                    continue;
+                }
             };
+            // A fallback that runs only if a module of this build failed to load never runs
+            // while that module is bundled.
+            let fallback = site
+                .guard
+                .as_ref()
+                .is_some_and(|g| g.when == GuardWhen::Failed && self.position.contains_key(g.module.as_str()));
+            let optional = site.optional || fallback;
+            if let Some(guard) = &site.guard {
+                let name = match &site.target {
+                    Target::Name(name) => name.as_str(),
+                    Target::NotUtf8 { escaped } => escaped.as_str(),
+                    Target::Computed { expression, .. } | Target::Dynamic { expression, .. } => expression.as_str(),
+                };
+                let (line, _) = file.line_col(site.range.start);
+                let (guard_line, _) = file.line_col(guard.range.start);
+                let when = match (guard.when, fallback) {
+                    (GuardWhen::Loaded, _) => "loaded",
+                    (GuardWhen::Failed, true) => "failed to load (it is bundled: this never runs)",
+                    (GuardWhen::Failed, false) => "failed to load",
+                };
+                out.guarded.push(format!(
+                    "{}:{line}: `{name}` runs only if `{}` (line {guard_line}) {when}",
+                    file.display_path, guard.module
+                ));
+            }
             if let Some(&to) = self.position.get(name.as_str()) {
                 out.counts.bundled += 1;
                 out.edges.push((
                     to,
-                    Edge { file: file.id, range: site.range.clone(), timing: site.timing, optional: site.optional },
+                    Edge {
+                        file: file.id,
+                        range: site.range.clone(),
+                        timing: site.timing,
+                        optional,
+                        guard: site.guard.clone(),
+                    },
                 ));
             } else if flavour::STANDARD_MODULES.contains(&name.as_str()) {
                 // Provided by the VM itself: `require "debug"` returns the library.
@@ -278,7 +344,12 @@ impl Resolver<'_, '_> {
                 out.externals.insert(name);
             } else {
                 out.counts.unresolved += 1;
-                out.problems.push(unresolved_require(file.id, site, &name, modules));
+                let mut site = RequireSite { optional, ..site.clone() };
+                if !fallback && site.guard.as_ref().is_some_and(|g| g.when == GuardWhen::Failed) {
+                    // A fallback for a module this build lacks runs like any other require.
+                    site.guard = None;
+                }
+                out.problems.push(unresolved_require(file.id, &site, &name, modules));
             }
         }
         out
@@ -294,6 +365,69 @@ fn bundled_modules(graph: &DiGraph<usize, Edge>, modules: &[ModuleName], options
     let Some(entry) = options.entry else { return vec![true; modules.len()] };
     let included = modules.iter().enumerate().filter(|(_, m)| options.includes.iter().any(|g| glob_match(g, &m.name)));
     reach(graph, std::iter::once(entry).chain(included.map(|(i, _)| i)).chain(options.extra_roots.iter().copied()))
+}
+
+/// Per module, whether it loads only if an optional require succeeds: it is no root (the
+/// entry, an included module, or a module nothing requires), and every require of it is
+/// optional or in such a module.
+fn reached_only_optionally(
+    graph: &DiGraph<usize, Edge>,
+    modules: &[ModuleName],
+    options: GraphOptions<'_>,
+) -> Vec<bool> {
+    let count = graph.node_count();
+    let mut roots: Vec<usize> = options.entry.into_iter().chain(options.extra_roots.iter().copied()).collect();
+    roots.extend(options.only.unwrap_or_default());
+    roots.extend(
+        modules
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| options.includes.iter().any(|g| glob_match(g, &m.name)))
+            .map(|(i, _)| i),
+    );
+    if options.entry.is_none() && options.only.is_none() {
+        roots.extend(
+            (0..count)
+                .filter(|&i| graph.edges_directed(NodeIndex::new(i), petgraph::Direction::Incoming).next().is_none()),
+        );
+    }
+    let mut sure = vec![false; count];
+    loop {
+        // What the roots load for certain, through requires that are not optional.
+        let mut queue: Vec<usize> = roots.drain(..).filter(|&r| !sure[r]).collect();
+        while let Some(node) = queue.pop() {
+            if std::mem::replace(&mut sure[node], true) {
+                continue;
+            }
+            for edge in graph.edges(NodeIndex::new(node)).filter(|e| !e.weight().optional) {
+                queue.push(graph[edge.target()]);
+            }
+        }
+        // Modules that nothing certain reaches in any way (a cycle no root requires) are
+        // roots of their own.
+        let reached = reach(graph, (0..count).filter(|&i| sure[i]));
+        match (0..count).find(|&i| !reached[i]) {
+            Some(unreached) if options.entry.is_none() && options.only.is_none() => roots.push(unreached),
+            _ => break,
+        }
+    }
+    sure.iter().map(|&s| !s).collect()
+}
+
+/// `file:line` of one optional require of module `module`, for messages.
+fn optional_edge_into(graph: &DiGraph<usize, Edge>, files: &[SourceFile], module: usize) -> String {
+    graph
+        .edges_directed(NodeIndex::new(module), petgraph::Direction::Incoming)
+        .map(|e| e.weight())
+        .find(|w| w.optional)
+        .or_else(|| {
+            graph.edges_directed(NodeIndex::new(module), petgraph::Direction::Incoming).map(|e| e.weight()).next()
+        })
+        .map(|w| {
+            let (line, _) = files[w.file].line_col(w.range.start);
+            format!("as at {}:{line}", files[w.file].display_path)
+        })
+        .unwrap_or_default()
 }
 
 /// Per module, whether it is one of `starts` or reached from them through any require.
@@ -338,6 +472,17 @@ fn unresolved_require(file: FileId, site: &RequireSite, name: &str, modules: &[M
         site.range.clone(),
         format!("no root provides `{name}`"),
     );
+    match &site.guard {
+        Some(Guard { module, when: GuardWhen::Loaded, range }) => {
+            d = d.with_secondary(file, range.clone(), format!("runs only if this require of `{module}` succeeded"));
+            d = d.with_note(format!("optional: it runs only where `{module}` can be loaded"));
+        }
+        Some(Guard { module, when: GuardWhen::Failed, range }) => {
+            d = d.with_secondary(file, range.clone(), format!("runs only if this require of `{module}` failed"));
+            d = d.with_note(format!("optional: a fallback that never runs while `{module}` is bundled"));
+        }
+        _ => {}
+    }
     if let Some(close) = closest_name(name, modules) {
         d = d.with_note(format!("did you mean `{close}`?"));
     }
@@ -548,6 +693,7 @@ mod tests {
             range: 0..0,
             timing: Timing::Eager,
             optional: false,
+            guard: None,
         };
         let modules = vec![ModuleName { name: "m".into(), file: 0 }];
         let sites = vec![vec![site("debug"), site("string"), site("table"), site("lfs")]];
@@ -560,7 +706,13 @@ mod tests {
     }
 
     fn eager_site(name: String, at: usize) -> RequireSite {
-        RequireSite { target: Target::Name(name), range: at..at + 1, timing: Timing::Eager, optional: false }
+        RequireSite {
+            target: Target::Name(name),
+            range: at..at + 1,
+            timing: Timing::Eager,
+            optional: false,
+            guard: None,
+        }
     }
 
     #[test]

@@ -2,8 +2,7 @@
 //! Lua 5.4's lexer does, since full_moon hands literals over undecoded.
 
 /// Decodes the body of a quoted literal (without its quotes). `None` if an escape is invalid.
-pub fn decode_escapes(raw: &str) -> Option<Vec<u8>> {
-    let bytes = raw.as_bytes();
+pub fn decode_escapes(bytes: &[u8]) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
@@ -90,8 +89,7 @@ fn encode_extended_utf8(mut value: u32, out: &mut Vec<u8>) {
 
 /// The value of a long-bracket literal's body: a first line break is dropped and every line
 /// break sequence reads as `\n`.
-pub fn long_bracket_value(raw: &str) -> Vec<u8> {
-    let bytes = raw.as_bytes();
+pub fn long_bracket_value(bytes: &[u8]) -> Vec<u8> {
     let mut i = match bytes.first() {
         Some(&b) if b == b'\n' || b == b'\r' => 1 + skip_pair(bytes, 1, b),
         _ => 0,
@@ -116,29 +114,29 @@ mod tests {
 
     #[test]
     fn simple_escapes() {
-        assert_eq!(decode_escapes(r"a\46b").unwrap(), b"a.b");
-        assert_eq!(decode_escapes(r"\x41\u{48}\65").unwrap(), b"AHA");
-        assert_eq!(decode_escapes(r#"tab\tq\"s\'"#).unwrap(), b"tab\tq\"s'");
-        assert_eq!(decode_escapes("a\\z   \n  b").unwrap(), b"ab");
-        assert_eq!(decode_escapes("a\\\r\nb").unwrap(), b"a\nb");
-        assert_eq!(decode_escapes(r"\u{7FF}\u{10FFFF}").unwrap(), "\u{7ff}\u{10ffff}".as_bytes());
-        assert_eq!(decode_escapes(r"\0651").unwrap(), b"A1");
+        assert_eq!(decode_escapes(r"a\46b".as_bytes()).unwrap(), b"a.b");
+        assert_eq!(decode_escapes(r"\x41\u{48}\65".as_bytes()).unwrap(), b"AHA");
+        assert_eq!(decode_escapes(r#"tab\tq\"s\'"#.as_bytes()).unwrap(), b"tab\tq\"s'");
+        assert_eq!(decode_escapes("a\\z   \n  b".as_bytes()).unwrap(), b"ab");
+        assert_eq!(decode_escapes("a\\\r\nb".as_bytes()).unwrap(), b"a\nb");
+        assert_eq!(decode_escapes(r"\u{7FF}\u{10FFFF}".as_bytes()).unwrap(), "\u{7ff}\u{10ffff}".as_bytes());
+        assert_eq!(decode_escapes(r"\0651".as_bytes()).unwrap(), b"A1");
     }
 
     #[test]
     fn invalid_escapes_are_refused() {
-        assert_eq!(decode_escapes(r"\q"), None);
-        assert_eq!(decode_escapes(r"\256"), None);
-        assert_eq!(decode_escapes(r"\xZZ"), None);
-        assert_eq!(decode_escapes(r"\u{}"), None);
-        assert_eq!(decode_escapes("\\"), None);
+        assert_eq!(decode_escapes(r"\q".as_bytes()), None);
+        assert_eq!(decode_escapes(r"\256".as_bytes()), None);
+        assert_eq!(decode_escapes(r"\xZZ".as_bytes()), None);
+        assert_eq!(decode_escapes(r"\u{}".as_bytes()), None);
+        assert_eq!(decode_escapes("\\".as_bytes()), None);
     }
 
     #[test]
     fn long_brackets_drop_the_first_newline() {
-        assert_eq!(long_bracket_value("\nabc"), b"abc");
-        assert_eq!(long_bracket_value("\r\nabc\r\nd"), b"abc\nd");
-        assert_eq!(long_bracket_value("abc"), b"abc");
-        assert_eq!(long_bracket_value("\n\nx"), b"\nx");
+        assert_eq!(long_bracket_value("\nabc".as_bytes()), b"abc");
+        assert_eq!(long_bracket_value("\r\nabc\r\nd".as_bytes()), b"abc\nd");
+        assert_eq!(long_bracket_value("abc".as_bytes()), b"abc");
+        assert_eq!(long_bracket_value("\n\nx".as_bytes()), b"\nx");
     }
 }

@@ -146,6 +146,7 @@ pub(crate) fn run(plan: &Plan, output: Option<&Path>) -> Result<Output, Error> {
             bytes: 0,
             warnings: analysis.warnings(),
             legal_cycles: analysis.graph.legal_cycles.clone(),
+            guarded: analysis.graph.guarded.clone(),
             site_counts: analysis.graph.site_counts,
             elapsed: Duration::ZERO,
             timings: analysis.timings,
@@ -576,7 +577,7 @@ fn bundle_contents(
         let bytes = match blob {
             Some(blob) => Some(blob.bytes),
             None if plan.format == OutputFormat::Source => {
-                Some(crate::source::prepare(file.text()).into_owned().into_bytes())
+                Some(crate::source::prepare_bytes(file.bytes()).into_owned())
             }
             None => None,
         };
@@ -594,7 +595,7 @@ fn bundle_contents(
             bytes: bytes.unwrap_or_default(),
             kind: if plan.format == OutputFormat::Source { BlobKind::Source } else { BlobKind::Bytecode },
             source: (plan.embed_source && plan.format == OutputFormat::Bundle)
-                .then(|| crate::source::prepare(file.text()).into_owned().into_bytes()),
+                .then(|| crate::source::prepare_bytes(file.bytes()).into_owned()),
             deps,
         });
     }
@@ -645,7 +646,7 @@ fn lua_script(plan: &Plan, analysis: &Analysis, bytecode: Vec<Option<Blob>>) -> 
         let file = &files[m.file];
         let code = match plan.format {
             OutputFormat::LuaBytecode => bytecode[m.file].as_ref().map(|b| b.bytes.clone()).unwrap_or_default(),
-            _ => crate::source::prepare(file.text()).into_owned().into_bytes(),
+            _ => crate::source::prepare_bytes(file.bytes()).into_owned(),
         };
         lua_output::ScriptModule {
             name: m.name.clone(),

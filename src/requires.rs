@@ -41,6 +41,12 @@ pub enum Target {
         /// The argument as written.
         expression: String,
     },
+    /// A constant name holding bytes that are not UTF-8, written with Lua escapes. No module
+    /// of a build can have it (module names come from UTF-8 file paths).
+    NotUtf8 {
+        /// The name with each byte that is not UTF-8 as a `\ddd` escape.
+        escaped: String,
+    },
     /// An expression whose value is not known before run time.
     Dynamic {
         /// The argument as written.
@@ -55,6 +61,46 @@ impl Target {
     fn dynamic(expression: String) -> Target {
         Target::Dynamic { expression, prefix: String::new() }
     }
+
+    /// The target for a constant name: [`Target::Name`] if it is UTF-8.
+    fn constant(bytes: Vec<u8>) -> Target {
+        match String::from_utf8(bytes) {
+            Ok(name) => Target::Name(name),
+            Err(err) => {
+                let mut escaped = String::new();
+                for chunk in err.as_bytes().utf8_chunks() {
+                    escaped.push_str(chunk.valid());
+                    for byte in chunk.invalid() {
+                        escaped.push_str(&format!("\\{byte}"));
+                    }
+                }
+                Target::NotUtf8 { escaped }
+            }
+        }
+    }
+}
+
+/// When a site runs, if that depends on how another, protected require ended.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Guard {
+    /// The module of the protected require (`socket.http` in `pcall(require, "socket.http")`),
+    /// or its expression as written if its name is not constant.
+    pub module: String,
+    /// Byte range of the protected require.
+    pub range: Range<usize>,
+    /// Whether the site runs only if that require succeeded, or only if it failed.
+    pub when: GuardWhen,
+}
+
+/// Which outcome of a protected require a guarded site needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum GuardWhen {
+    /// `local ok = pcall(require, "m")  if ok then ... end`: the site needs `m`, so it
+    /// matters only where `m` exists; it is optional.
+    Loaded,
+    /// `if not ok then ... end`: a fallback that runs only if `m` failed to load, so it never
+    /// runs when `m` is bundled.
+    Failed,
 }
 
 /// One `require` call.
@@ -66,25 +112,21 @@ pub struct RequireSite {
     pub range: Range<usize>,
     /// Eager or deferred.
     pub timing: Timing,
-    /// Whether the call is protected (`pcall(require, "x")`), so a missing module is tolerated.
+    /// Whether the call is protected (`pcall(require, "x")`, or inside a function that only
+    /// ever runs under `pcall`), so a missing module is tolerated.
     pub optional: bool,
+    /// The protected require whose outcome decides whether this site runs, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guard: Option<Guard>,
 }
 
-/// Every require site in `ast`, in source order.
-pub fn find_requires(ast: &Ast) -> Vec<RequireSite> {
-    let mut finder = RequireFinder::default();
+/// Every require site in `ast`, in source order. `source` is the file's bytes, which give
+/// string literals their exact value (the tree may have been parsed from a UTF-8 view of
+/// them, see [`crate::source::utf8_view`]).
+pub fn find_requires(ast: &Ast, source: &[u8]) -> Vec<RequireSite> {
+    let mut finder = RequireFinder::new(source);
     finder.visit_ast(ast);
-    let RequireFinder { mut sites, computed_uses, assigned, .. } = finder;
-    // A computed name that relies on a local assigned anywhere is not known after all.
-    for (site, uses) in computed_uses {
-        if uses.iter().any(|name| assigned.contains(name)) {
-            if let Target::Computed { expression, .. } = &sites[site].target {
-                sites[site].target = Target::dynamic(expression.clone());
-            }
-        }
-    }
-    sites.sort_by_key(|s| s.range.start);
-    sites
+    finder.finish()
 }
 
 /// What a local variable holds, as far as require analysis cares.
@@ -94,8 +136,40 @@ enum Binding {
     RequireAlias,
     /// A top-level local whose value follows from constants and the module's name.
     Derivable,
+    /// `pcall` (0) or `xpcall` (1): how many arguments come between the function it calls
+    /// and that function's arguments.
+    Protect(usize),
+    /// A local function (`local function f` or `local f = function`), by its index.
+    Function(usize),
     /// Anything else.
     Other,
+}
+
+/// How a local function is used, to tell when and how the requires in its body run.
+#[derive(Default)]
+struct LocalFunctionUses {
+    /// Every mention of its name after its definition.
+    mentions: usize,
+    /// The mentions that call it: when, and whether protected (`pcall(f)` or inside a
+    /// protected function).
+    calls: Vec<(Timing, bool)>,
+}
+
+/// An open function body.
+struct Frame {
+    /// Called in place by `pcall(function() ... end)`: its body runs when the call does.
+    in_place: bool,
+    /// The local function it is the body of.
+    local_function: Option<usize>,
+}
+
+/// Where a site sits, for the decisions taken once the whole file is seen.
+#[derive(Clone, Copy)]
+struct SitePlace {
+    /// The local function whose body holds it, with no other function in between.
+    owner: Option<usize>,
+    /// Whether that function is the only thing that defers it.
+    owner_defers_alone: bool,
 }
 
 /// A top-level derivable local: its defining expression and the derivable locals it uses.
@@ -106,8 +180,26 @@ struct Definition {
     uses: Vec<String>,
 }
 
-#[derive(Default)]
-struct RequireFinder {
+struct RequireFinder<'s> {
+    /// The file's bytes.
+    source: &'s [u8],
+    /// Open function bodies, innermost last.
+    frames: Vec<Frame>,
+    /// Open function bodies that defer what they hold (all but those called in place).
+    deferred_depth: usize,
+    /// Open function bodies called in place under `pcall`.
+    protected_depth: usize,
+    /// Anonymous function bodies about to be visited that `pcall` calls in place.
+    in_place: HashSet<*const ast::FunctionBody>,
+    /// Function bodies about to be visited that belong to a local function.
+    local_bodies: HashMap<*const ast::FunctionBody, usize>,
+    local_functions: Vec<LocalFunctionUses>,
+    /// Status variables of protected requires (`ok` in `local ok, m = pcall(require, "m")`),
+    /// with the guard they give; `None` once assigned anything else.
+    statuses: HashMap<String, Option<Guard>>,
+    /// Byte ranges that run only under a guard.
+    guarded: Vec<(Range<usize>, Guard)>,
+    places: Vec<SitePlace>,
     function_depth: usize,
     /// Local names per open block, innermost last; the first is the chunk's.
     scopes: Vec<Vec<(String, Binding)>>,
@@ -122,9 +214,71 @@ struct RequireFinder {
     sites: Vec<RequireSite>,
 }
 
-impl RequireFinder {
+impl<'s> RequireFinder<'s> {
+    fn new(source: &'s [u8]) -> RequireFinder<'s> {
+        RequireFinder {
+            source,
+            frames: Vec::new(),
+            deferred_depth: 0,
+            protected_depth: 0,
+            in_place: HashSet::new(),
+            local_bodies: HashMap::new(),
+            local_functions: Vec::new(),
+            statuses: HashMap::new(),
+            guarded: Vec::new(),
+            places: Vec::new(),
+            function_depth: 0,
+            scopes: Vec::new(),
+            pending: HashMap::new(),
+            definitions: Vec::new(),
+            assigned: HashSet::new(),
+            computed_uses: Vec::new(),
+            sites: Vec::new(),
+        }
+    }
+
+    /// The sites, with what only the whole file tells: computed names that rely on reassigned
+    /// locals, local functions that run at load time or only under `pcall`, and guards.
+    fn finish(mut self) -> Vec<RequireSite> {
+        // A computed name that relies on a local assigned anywhere is not known after all.
+        for (site, uses) in std::mem::take(&mut self.computed_uses) {
+            if uses.iter().any(|name| self.assigned.contains(name)) {
+                if let Target::Computed { expression, .. } = &self.sites[site].target {
+                    self.sites[site].target = Target::dynamic(expression.clone());
+                }
+            }
+        }
+        for (site, place) in self.sites.iter_mut().zip(&self.places) {
+            let Some(uses) = place.owner.map(|f| &self.local_functions[f]) else { continue };
+            // Only a function whose every mention is a call is known to run where it is called.
+            if uses.calls.is_empty() || uses.calls.len() != uses.mentions {
+                continue;
+            }
+            if place.owner_defers_alone && uses.calls.iter().any(|&(timing, _)| timing == Timing::Eager) {
+                site.timing = Timing::Eager;
+            }
+            if uses.calls.iter().all(|&(_, protected)| protected) {
+                site.optional = true;
+            }
+        }
+        for site in &mut self.sites {
+            // The innermost guard is the last one recorded that holds the site.
+            let guard = self
+                .guarded
+                .iter()
+                .rev()
+                .find(|(range, _)| range.start <= site.range.start && site.range.end <= range.end);
+            if let Some((_, guard)) = guard {
+                site.optional |= guard.when == GuardWhen::Loaded;
+                site.guard = Some(guard.clone());
+            }
+        }
+        self.sites.sort_by_key(|s| s.range.start);
+        self.sites
+    }
+
     fn timing(&self) -> Timing {
-        if self.function_depth == 0 {
+        if self.deferred_depth == 0 {
             Timing::Eager
         } else {
             Timing::Deferred
@@ -146,26 +300,127 @@ impl RequireFinder {
 
     /// Whether `token` names the real `require`: the global, or a local alias of it.
     fn names_require(&self, token: &TokenReference) -> bool {
-        identifier(token) == Some("require")
-            && matches!(self.resolve("require"), None | Some((Binding::RequireAlias, _)))
+        let Some(name) = identifier(token) else { return false };
+        match self.resolve(name) {
+            None => name == "require",
+            Some((binding, _)) => *binding == Binding::RequireAlias,
+        }
+    }
+
+    /// The field `prefix` names when it is `_G.field` or `_ENV.field` (the real environment,
+    /// not a local of that name), and the suffixes after it.
+    fn environment_field<'a>(
+        &self,
+        prefix: &Prefix,
+        suffixes: &'a [&'a Suffix],
+    ) -> Option<(&'a str, &'a [&'a Suffix])> {
+        let Prefix::Name(name) = prefix else { return None };
+        let environment = matches!(identifier(name), Some("_G" | "_ENV")) && self.is_global(identifier(name)?);
+        match suffixes.first() {
+            Some(Suffix::Index(ast::Index::Dot { name: field, .. })) if environment => {
+                Some((identifier(field)?, &suffixes[1..]))
+            }
+            _ => None,
+        }
     }
 
     /// Whether `prefix suffixes` (before any call) is `require`, `_G.require` or
     /// `_ENV.require`; returns the suffixes after it.
     fn require_callee<'a>(&self, prefix: &Prefix, suffixes: &'a [&'a Suffix]) -> Option<&'a [&'a Suffix]> {
-        let Prefix::Name(name) = prefix else { return None };
-        if self.names_require(name) {
-            return Some(suffixes);
-        }
-        let environment = matches!(identifier(name), Some("_G" | "_ENV")) && self.is_global(identifier(name)?);
-        match suffixes.first() {
-            Some(Suffix::Index(ast::Index::Dot { name: field, .. }))
-                if environment && identifier(field) == Some("require") =>
-            {
-                Some(&suffixes[1..])
+        if let Prefix::Name(name) = prefix {
+            if self.names_require(name) {
+                return Some(suffixes);
             }
+        }
+        match self.environment_field(prefix, suffixes) {
+            Some(("require", rest)) => Some(rest),
             _ => None,
         }
+    }
+
+    /// Whether `prefix suffixes` calls `pcall` or `xpcall` (global, through `_G`/`_ENV`, or a
+    /// local alias): how many arguments it takes before the called function's own, and the
+    /// arguments of the call.
+    fn protected_call<'a>(&self, prefix: &Prefix, suffixes: &'a [&'a Suffix]) -> Option<(usize, &'a FunctionArgs)> {
+        let protect = |name: &str| match name {
+            "pcall" => Some(0),
+            "xpcall" => Some(1),
+            _ => None,
+        };
+        let (skip, rest) = match (prefix, self.environment_field(prefix, suffixes)) {
+            (_, Some((field, rest))) => (protect(field)?, rest),
+            (Prefix::Name(name), None) => match self.resolve(identifier(name)?) {
+                None => (protect(identifier(name)?)?, suffixes),
+                Some((Binding::Protect(skip), _)) => (*skip, suffixes),
+                Some(_) => return None,
+            },
+            _ => return None,
+        };
+        match rest.first() {
+            Some(Suffix::Call(ast::Call::AnonymousCall(args))) => Some((skip, args)),
+            _ => None,
+        }
+    }
+
+    /// What `expression` holds when it is `pcall`, `xpcall` or an alias of them.
+    fn protect_value(&self, expression: &Expression) -> Option<usize> {
+        let name = match expression {
+            Expression::Var(Var::Name(name)) => identifier(name)?,
+            Expression::Var(Var::Expression(var)) => {
+                let suffixes: Vec<&Suffix> = var.suffixes().collect();
+                match self.environment_field(var.prefix(), &suffixes) {
+                    Some((field, rest)) if rest.is_empty() => return self.protect_value_named(field, true),
+                    _ => return None,
+                }
+            }
+            _ => return None,
+        };
+        self.protect_value_named(name, false)
+    }
+
+    fn protect_value_named(&self, name: &str, field: bool) -> Option<usize> {
+        let global = match name {
+            "pcall" => Some(0),
+            "xpcall" => Some(1),
+            _ => None,
+        };
+        if field {
+            return global;
+        }
+        match self.resolve(name) {
+            None => global,
+            Some((Binding::Protect(skip), _)) => Some(*skip),
+            Some(_) => None,
+        }
+    }
+
+    /// The local function a name refers to, if it does.
+    fn local_function(&self, token: &TokenReference) -> Option<usize> {
+        match self.resolve(identifier(token)?) {
+            Some((Binding::Function(id), _)) => Some(*id),
+            _ => None,
+        }
+    }
+
+    /// The guard a protected require gives when `expression` is one
+    /// (`pcall(require, "m")`), for the status variable it is assigned to.
+    fn status_guard(&self, expression: &Expression) -> Option<Guard> {
+        let Expression::FunctionCall(call) = expression else { return None };
+        let suffixes: Vec<&Suffix> = call.suffixes().collect();
+        if suffixes.len() != 1 {
+            return None;
+        }
+        let (skip, args) = self.protected_call(call.prefix(), &suffixes)?;
+        let FunctionArgs::Parentheses { arguments, .. } = args else { return None };
+        let mut arguments = arguments.iter();
+        if !arguments.next().is_some_and(|first| self.is_require_value(first)) {
+            return None;
+        }
+        let module = match self.constant_string(arguments.nth(skip)?).map(Target::constant) {
+            Some(Target::Name(name)) => name,
+            _ => return None,
+        };
+        Some(Guard { module, range: span(call), when: GuardWhen::Loaded })
     }
 
     /// Whether `expression` is the real `require` as a value (`pcall(require, ...)`).
@@ -190,23 +445,41 @@ impl RequireFinder {
             }
             return;
         }
-        let Prefix::Name(callee) = prefix else { return };
-        let skip = match identifier(callee) {
-            Some("pcall") if self.is_global("pcall") => 0,
-            Some("xpcall") if self.is_global("xpcall") => 1,
-            _ => return,
-        };
-        let Some(Suffix::Call(ast::Call::AnonymousCall(args))) = suffixes.first() else { return };
-        let FunctionArgs::Parentheses { arguments, .. } = args.as_ref() else { return };
-        let mut arguments = arguments.iter();
-        if !arguments.next().is_some_and(|first| self.is_require_value(first)) {
-            return;
+        if let Prefix::Name(name) = prefix {
+            if let Some(id) = self.local_function(name) {
+                self.local_functions[id].mentions += 1;
+                if let Some(Suffix::Call(ast::Call::AnonymousCall(_))) = suffixes.first() {
+                    let call = (self.timing(), self.protected_depth > 0);
+                    self.local_functions[id].calls.push(call);
+                }
+                return;
+            }
         }
-        let target = match arguments.nth(skip) {
-            Some(name) => self.expression_target(name),
-            None => (Target::dynamic(String::new()), Vec::new()),
-        };
-        self.push_site(target, start..span(args.as_ref()).end, true);
+        let Some((skip, args)) = self.protected_call(prefix, suffixes) else { return };
+        let FunctionArgs::Parentheses { arguments, .. } = args else { return };
+        let mut arguments = arguments.iter();
+        match arguments.next() {
+            Some(first) if self.is_require_value(first) => {
+                let target = match arguments.nth(skip) {
+                    Some(name) => self.expression_target(name),
+                    None => (Target::dynamic(String::new()), Vec::new()),
+                };
+                self.push_site(target, start..span(args).end, true);
+            }
+            // `pcall(function() ... end)`: the body runs now, protected.
+            Some(Expression::Function(function)) => {
+                self.in_place.insert(function.body() as *const ast::FunctionBody);
+            }
+            // `pcall(f)` of a local function: a protected call of it (the mention itself is
+            // counted when the visitor reaches the argument).
+            Some(Expression::Var(Var::Name(name))) => {
+                if let Some(id) = self.local_function(name) {
+                    let timing = self.timing();
+                    self.local_functions[id].calls.push((timing, true));
+                }
+            }
+            _ => {}
+        }
     }
 
     fn push_site(&mut self, target: (Target, Vec<String>), range: Range<usize>, optional: bool) {
@@ -214,15 +487,22 @@ impl RequireFinder {
         if matches!(target, Target::Computed { .. }) {
             self.computed_uses.push((self.sites.len(), uses));
         }
-        self.sites.push(RequireSite { target, range, timing: self.timing(), optional });
+        let owner = self.frames.iter().rposition(|frame| !frame.in_place);
+        let place = SitePlace {
+            owner: owner.and_then(|i| self.frames[i].local_function),
+            owner_defers_alone: self.deferred_depth == 1,
+        };
+        self.places.push(place);
+        let optional = optional || self.protected_depth > 0;
+        self.sites.push(RequireSite { target, range, timing: self.timing(), optional, guard: None });
     }
 
     /// The target of `require <args>`.
     fn require_target(&self, args: &FunctionArgs) -> (Target, Vec<String>) {
         match args {
-            FunctionArgs::String(token) => match string_literal(token).map(String::from_utf8) {
-                Some(Ok(name)) => (Target::Name(name), Vec::new()),
-                _ => (Target::dynamic(written(token)), Vec::new()),
+            FunctionArgs::String(token) => match self.string_literal(token) {
+                Some(name) => (Target::constant(name), Vec::new()),
+                None => (Target::dynamic(written(token)), Vec::new()),
             },
             FunctionArgs::Parentheses { arguments, .. } => match arguments.iter().next() {
                 Some(first) => self.expression_target(first),
@@ -233,11 +513,11 @@ impl RequireFinder {
     }
 
     fn expression_target(&self, expression: &Expression) -> (Target, Vec<String>) {
-        if let Some(Ok(name)) = constant_string(expression).map(String::from_utf8) {
-            return (Target::Name(name), Vec::new());
+        if let Some(name) = self.constant_string(expression) {
+            return (Target::constant(name), Vec::new());
         }
-        let Some(used) = self.derivable(expression) else {
-            let prefix = String::from_utf8(constant_prefix(expression)).unwrap_or_default();
+        let Some(used) = self.derivable(expression).filter(|_| self.is_utf8(span(expression))) else {
+            let prefix = String::from_utf8(self.constant_prefix(expression)).unwrap_or_default();
             return (Target::Dynamic { expression: written(expression), prefix }, Vec::new());
         };
         let uses = self.closure_of(used);
@@ -334,6 +614,99 @@ impl RequireFinder {
         }
     }
 
+    /// Whether the file's bytes in `range` are UTF-8 (the tree shows them as they are).
+    fn is_utf8(&self, range: Range<usize>) -> bool {
+        self.source.get(range).is_some_and(|bytes| std::str::from_utf8(bytes).is_ok())
+    }
+
+    /// The value of a constant string expression: a literal, a parenthesised one, or a `..`
+    /// concatenation of such.
+    fn constant_string(&self, expression: &Expression) -> Option<Vec<u8>> {
+        match expression {
+            Expression::String(token) => self.string_literal(token),
+            Expression::Parentheses { expression, .. } => self.constant_string(expression),
+            Expression::BinaryOperator { lhs, binop: ast::BinOp::TwoDots(_), rhs } => {
+                let mut value = self.constant_string(lhs)?;
+                value.extend(self.constant_string(rhs)?);
+                Some(value)
+            }
+            _ => None,
+        }
+    }
+
+    /// The constant bytes every value of `expression` starts with.
+    fn constant_prefix(&self, expression: &Expression) -> Vec<u8> {
+        match expression {
+            Expression::Parentheses { expression, .. } => self.constant_prefix(expression),
+            Expression::BinaryOperator { lhs, binop: ast::BinOp::TwoDots(_), rhs } => match self.constant_string(lhs) {
+                Some(mut head) => {
+                    head.extend(self.constant_prefix(rhs));
+                    head
+                }
+                None => self.constant_prefix(lhs),
+            },
+            _ => Vec::new(),
+        }
+    }
+
+    /// The bytes a string literal token denotes, escapes decoded as Lua does, read from the
+    /// file's own bytes at the token's place.
+    fn string_literal(&self, token: &TokenReference) -> Option<Vec<u8>> {
+        let TokenType::StringLiteral { literal, quote_type, multi_line_depth } = token.token_type() else {
+            return None;
+        };
+        let open = match quote_type {
+            StringLiteralQuoteType::Brackets => multi_line_depth + 2,
+            _ => 1,
+        };
+        let start = token.token().start_position().bytes() + open;
+        let raw = self.source.get(start..start + literal.len())?;
+        match quote_type {
+            StringLiteralQuoteType::Brackets => Some(lua_string::long_bracket_value(raw)),
+            _ => lua_string::decode_escapes(raw),
+        }
+    }
+
+    fn new_local_function(&mut self, body: &ast::FunctionBody) -> usize {
+        let id = self.local_functions.len();
+        self.local_functions.push(LocalFunctionUses::default());
+        self.local_bodies.insert(body as *const ast::FunctionBody, id);
+        id
+    }
+
+    /// Records `names = expressions`: a name that receives the status of a protected require
+    /// becomes a status variable, and any other value ends a name's being one.
+    fn record_statuses(&mut self, names: &[&str], expressions: &[&Expression]) {
+        for (i, name) in names.iter().enumerate().filter(|(_, n)| !n.is_empty()) {
+            let guard = expressions.get(i).and_then(|e| self.status_guard(e));
+            match guard {
+                Some(guard) => {
+                    self.statuses.insert(name.to_string(), Some(guard));
+                }
+                None => self.forget_status(name),
+            }
+        }
+    }
+
+    fn forget_status(&mut self, name: &str) {
+        if let Some(status) = self.statuses.get_mut(name) {
+            *status = None;
+        }
+    }
+
+    /// The guard of an `if` condition that is a status variable (`ok`) or its negation
+    /// (`not ok`), and whether it is negated.
+    fn condition_guard(&self, condition: &Expression) -> Option<(Guard, bool)> {
+        match condition {
+            Expression::Var(Var::Name(name)) => Some((self.statuses.get(identifier(name)?)?.clone()?, false)),
+            Expression::Parentheses { expression, .. } => self.condition_guard(expression),
+            Expression::UnaryOperator { unop: ast::UnOp::Not(_), expression } => {
+                self.condition_guard(expression).map(|(guard, negated)| (guard, !negated))
+            }
+            _ => None,
+        }
+    }
+
     fn declare(&mut self, name: &TokenReference, binding: Binding) {
         if let (Some(name), Some(scope)) = (identifier(name), self.scopes.last_mut()) {
             scope.push((name.to_string(), binding));
@@ -341,7 +714,7 @@ impl RequireFinder {
     }
 }
 
-impl Visitor for RequireFinder {
+impl Visitor for RequireFinder<'_> {
     fn visit_block(&mut self, block: &Block) {
         let declared = self.pending.remove(&(block as *const Block)).unwrap_or_default();
         self.scopes.push(declared);
@@ -353,7 +726,16 @@ impl Visitor for RequireFinder {
 
     fn visit_function_body(&mut self, body: &ast::FunctionBody) {
         self.function_depth += 1;
-        let parameters = body
+        let key = body as *const ast::FunctionBody;
+        let frame =
+            Frame { in_place: self.in_place.remove(&key), local_function: self.local_bodies.get(&key).copied() };
+        if frame.in_place {
+            self.protected_depth += 1;
+        } else {
+            self.deferred_depth += 1;
+        }
+        self.frames.push(frame);
+        let parameters: Vec<(String, Binding)> = body
             .parameters()
             .iter()
             .filter_map(|p| match p {
@@ -361,16 +743,68 @@ impl Visitor for RequireFinder {
                 _ => None,
             })
             .collect();
+        for (name, _) in &parameters {
+            self.forget_status(name);
+        }
         self.pending.insert(body.block() as *const Block, parameters);
     }
 
     fn visit_function_body_end(&mut self, _: &ast::FunctionBody) {
         self.function_depth -= 1;
+        match self.frames.pop() {
+            Some(Frame { in_place: true, .. }) => self.protected_depth -= 1,
+            _ => self.deferred_depth -= 1,
+        }
     }
 
     fn visit_local_function(&mut self, function: &ast::LocalFunction) {
+        let id = self.new_local_function(function.body());
         // In scope inside its own body, for recursion.
-        self.declare(function.name(), Binding::Other);
+        self.declare(function.name(), Binding::Function(id));
+    }
+
+    fn visit_local_assignment(&mut self, local: &ast::LocalAssignment) {
+        // `local f = function() ... end` is a local function too; its body is visited next.
+        if local.expressions().len() == local.names().len() {
+            for expression in local.expressions() {
+                if let Expression::Function(function) = expression {
+                    self.new_local_function(function.body());
+                }
+            }
+        }
+    }
+
+    fn visit_expression(&mut self, expression: &Expression) {
+        if let Expression::Var(Var::Name(name)) = expression {
+            if let Some(id) = self.local_function(name) {
+                self.local_functions[id].mentions += 1;
+            }
+        }
+    }
+
+    fn visit_if(&mut self, node: &ast::If) {
+        let Some((guard, negated)) = self.condition_guard(node.condition()) else { return };
+        let position = |token: &TokenReference, end: bool| {
+            let token = token.token();
+            if end {
+                token.end_position().bytes()
+            } else {
+                token.start_position().bytes()
+            }
+        };
+        let then_start = position(node.then_token(), true);
+        let rest_start = match (node.else_if().and_then(|list| list.first()), node.else_token()) {
+            (Some(else_if), _) => position(else_if.else_if_token(), false),
+            (None, Some(else_token)) => position(else_token, false),
+            (None, None) => position(node.end_token(), false),
+        };
+        let end = position(node.end_token(), false);
+        let (then_when, rest_when) =
+            if negated { (GuardWhen::Failed, GuardWhen::Loaded) } else { (GuardWhen::Loaded, GuardWhen::Failed) };
+        self.guarded.push((then_start..rest_start, Guard { when: then_when, ..guard.clone() }));
+        if rest_start < end {
+            self.guarded.push((rest_start..end, Guard { when: rest_when, ..guard }));
+        }
     }
 
     fn visit_local_assignment_end(&mut self, local: &ast::LocalAssignment) {
@@ -382,6 +816,15 @@ impl Visitor for RequireFinder {
             let value = expressions.get(i).filter(|_| one_each || i + 1 < expressions.len());
             let binding = match value {
                 Some(value) if self.is_require_value(value) => Binding::RequireAlias,
+                Some(value) if self.protect_value(value).is_some() => {
+                    Binding::Protect(self.protect_value(value).unwrap_or_default())
+                }
+                Some(Expression::Function(function)) => {
+                    match self.local_bodies.get(&(function.body() as *const ast::FunctionBody)) {
+                        Some(&id) => Binding::Function(id),
+                        None => Binding::Other,
+                    }
+                }
                 Some(value) if top_level => match self.derivable(value) {
                     Some(uses) => {
                         let name = identifier(name).unwrap_or_default().to_string();
@@ -397,26 +840,41 @@ impl Visitor for RequireFinder {
         for (name, binding) in bindings {
             self.declare(name, binding);
         }
+        let names: Vec<&str> = local.names().iter().filter_map(identifier).collect();
+        self.record_statuses(&names, &expressions);
     }
 
     fn visit_numeric_for(&mut self, numeric: &ast::NumericFor) {
+        if let Some(name) = identifier(numeric.index_variable()) {
+            self.forget_status(name);
+        }
         let variable = identifier(numeric.index_variable()).map(|n| (n.to_string(), Binding::Other));
         self.pending.insert(numeric.block() as *const Block, variable.into_iter().collect());
     }
 
     fn visit_generic_for(&mut self, generic: &ast::GenericFor) {
+        for name in generic.names().iter().filter_map(identifier) {
+            self.forget_status(name);
+        }
         let names = generic.names().iter().filter_map(|n| identifier(n).map(|n| (n.to_string(), Binding::Other)));
         self.pending.insert(generic.block() as *const Block, names.collect());
     }
 
     fn visit_assignment(&mut self, assignment: &ast::Assignment) {
+        let mut names = Vec::new();
         for variable in assignment.variables() {
-            if let Var::Name(name) = variable {
-                if let Some(name) = identifier(name) {
-                    self.assigned.insert(name.to_string());
+            match variable {
+                Var::Name(name) => {
+                    if let Some(name) = identifier(name) {
+                        self.assigned.insert(name.to_string());
+                        names.push(name);
+                    }
                 }
+                _ => names.push(""),
             }
         }
+        let expressions: Vec<&Expression> = assignment.expressions().iter().collect();
+        self.record_statuses(&names, &expressions);
     }
 
     fn visit_function_call(&mut self, call: &FunctionCall) {
@@ -447,52 +905,13 @@ fn written(node: &impl std::fmt::Display) -> String {
     node.to_string().trim().to_string()
 }
 
-/// The value of a constant string expression: a literal, a parenthesised one, or a `..`
-/// concatenation of such.
-fn constant_string(expression: &Expression) -> Option<Vec<u8>> {
-    match expression {
-        Expression::String(token) => string_literal(token),
-        Expression::Parentheses { expression, .. } => constant_string(expression),
-        Expression::BinaryOperator { lhs, binop: ast::BinOp::TwoDots(_), rhs } => {
-            let mut value = constant_string(lhs)?;
-            value.extend(constant_string(rhs)?);
-            Some(value)
-        }
-        _ => None,
-    }
-}
-
-/// The constant bytes every value of `expression` starts with.
-fn constant_prefix(expression: &Expression) -> Vec<u8> {
-    match expression {
-        Expression::Parentheses { expression, .. } => constant_prefix(expression),
-        Expression::BinaryOperator { lhs, binop: ast::BinOp::TwoDots(_), rhs } => match constant_string(lhs) {
-            Some(mut head) => {
-                head.extend(constant_prefix(rhs));
-                head
-            }
-            None => constant_prefix(lhs),
-        },
-        _ => Vec::new(),
-    }
-}
-
-/// The bytes a string literal token denotes, escapes decoded as Lua does.
-fn string_literal(token: &TokenReference) -> Option<Vec<u8>> {
-    let TokenType::StringLiteral { literal, quote_type, .. } = token.token_type() else { return None };
-    match quote_type {
-        StringLiteralQuoteType::Brackets => Some(lua_string::long_bracket_value(literal.as_str())),
-        _ => lua_string::decode_escapes(literal.as_str()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn sites(code: &str) -> Vec<RequireSite> {
         let ast = full_moon::parse_fallible(code, crate::flavour::syntax()).into_ast();
-        find_requires(&ast)
+        find_requires(&ast, code.as_bytes())
     }
 
     fn targets(code: &str) -> Vec<Target> {
@@ -586,6 +1005,127 @@ mod tests {
         assert!(program.trim_end().ends_with("return (here .. \"sub\"\n)"), "{program}");
         assert_eq!(found[1].timing, Timing::Deferred);
         assert!(matches!(found[1].target, Target::Computed { .. }));
+    }
+
+    fn summary(code: &str) -> Vec<(Target, Timing, bool)> {
+        sites(code).into_iter().map(|s| (s.target, s.timing, s.optional)).collect()
+    }
+
+    #[test]
+    fn every_wrapper_of_require_is_seen_with_its_timing() {
+        use Timing::{Deferred, Eager};
+        let code = r#"
+            local a = _G.pcall(_G.require, "a")
+            local b = _ENV.pcall(require, "b")
+            local c = select(2, pcall(require, "c"))
+            local d = xpcall(require, debug.traceback, "d")
+            local ok_e = pcall(function() return require "e" end)
+            local function load_f() return require "f" end
+            local ok_f = pcall(load_f)
+            local g = package.loaded["g"] or require "g"
+            local t = { h = require "h", [1] = require("i") }
+            print(require "j", tostring(require "k"))
+            local function never_called() return require "l" end
+            local function called() return require "m" end
+            called()
+            local function later() return require "n" end
+            return { later = later }
+        "#;
+        assert_eq!(
+            summary(code),
+            [
+                (name("a"), Eager, true),
+                (name("b"), Eager, true),
+                (name("c"), Eager, true),
+                (name("d"), Eager, true),
+                (name("e"), Eager, true),
+                (name("f"), Eager, true),
+                (name("g"), Eager, false),
+                (name("h"), Eager, false),
+                (name("i"), Eager, false),
+                (name("j"), Eager, false),
+                (name("k"), Eager, false),
+                (name("l"), Deferred, false),
+                (name("m"), Eager, false),
+                // Escapes into a table: called who knows when.
+                (name("n"), Deferred, false),
+            ]
+        );
+    }
+
+    #[test]
+    fn local_aliases_of_require_and_pcall_are_followed() {
+        use Timing::{Deferred, Eager};
+        let code = r#"
+            local pcall, require = pcall, require
+            local r = require; r "a"
+            local p = _G.pcall
+            p(require, "b")
+            local ok = pcall(require, "c")
+            local function f() return pcall(function() return r "d" end) end
+            local not_pcall = print
+            not_pcall(require, "e")
+        "#;
+        assert_eq!(
+            summary(code),
+            [
+                (name("a"), Eager, false),
+                (name("b"), Eager, true),
+                (name("c"), Eager, true),
+                (name("d"), Deferred, true)
+            ]
+        );
+    }
+
+    #[test]
+    fn requires_guarded_by_an_optional_require_know_their_guard() {
+        let code = r#"
+            local socket_ok, http
+            if cfg then socket_ok, http = pcall(require, "socket.http") end
+            if socket_ok then
+                local ltn12 = require("ltn12")
+            else
+                local fallback = require("plain")
+            end
+            local status, lb = pcall(require, "pl.luabalanced")
+            if not status then lb = require 'luabalanced' end
+            local ok = pcall(require, "x")
+            ok = true
+            if ok then require "unguarded" end
+        "#;
+        let found = sites(code);
+        let guards: Vec<(String, Option<(String, GuardWhen)>, bool)> = found
+            .iter()
+            .map(|s| {
+                let Target::Name(n) = &s.target else { panic!() };
+                (n.clone(), s.guard.as_ref().map(|g| (g.module.clone(), g.when)), s.optional)
+            })
+            .collect();
+        let g = |m: &str, w| Some((m.to_string(), w));
+        assert_eq!(
+            guards,
+            [
+                ("socket.http".into(), None, true),
+                ("ltn12".into(), g("socket.http", GuardWhen::Loaded), true),
+                ("plain".into(), g("socket.http", GuardWhen::Failed), false),
+                ("pl.luabalanced".into(), None, true),
+                ("luabalanced".into(), g("pl.luabalanced", GuardWhen::Failed), false),
+                ("x".into(), None, true),
+                ("unguarded".into(), None, false),
+            ]
+        );
+        let guard = found[1].guard.as_ref().unwrap();
+        assert_eq!(&code[guard.range.clone()], "pcall(require, \"socket.http\")");
+    }
+
+    #[test]
+    fn literal_values_come_from_the_file_bytes() {
+        // The tree is parsed from the UTF-8 view; the names from the bytes themselves.
+        let bytes = b"local a = require 'caf\xe9'\nlocal b = require '\xc3\xa9t\xc3\xa9' -- \xff\n".to_vec();
+        let view = crate::source::utf8_view(&bytes);
+        let ast = full_moon::parse_fallible(&view, crate::flavour::syntax()).into_ast();
+        let targets: Vec<Target> = find_requires(&ast, &bytes).into_iter().map(|s| s.target).collect();
+        assert_eq!(targets, [Target::NotUtf8 { escaped: "caf\\233".into() }, name("\u{e9}t\u{e9}")]);
     }
 
     #[test]

@@ -35,19 +35,30 @@ struct Token {
 
 /// The require sites of `text` (a prepared source file that compiles), or `None` when a use
 /// of `require` needs the syntax tree.
-pub fn quick_requires(text: &str) -> Option<Vec<RequireSite>> {
-    let bytes = text.as_bytes();
+pub fn quick_requires(bytes: &[u8]) -> Option<Vec<RequireSite>> {
     let mut tokens = Tokens { bytes, at: 0 };
     let mut sites = Vec::new();
-    // Open blocks: `true` for function bodies.
-    let mut blocks: Vec<bool> = Vec::new();
-    let mut previous: [Option<Token>; 2] = [None, None];
+    // Open blocks: whether each is a function body, and whether the syntax tree must decide
+    // when its requires run (a local function, whose calls may run it at load time or only
+    // under `pcall`, or a function passed as an argument, perhaps to `pcall` in place).
+    let mut blocks: Vec<(bool, bool)> = Vec::new();
+    let mut previous: [Option<Token>; 3] = [None, None, None];
+    let word =
+        |t: Option<Token>, text: &[u8]| t.is_some_and(|t| t.kind == Kind::Word && &bytes[t.start..t.end] == text);
+    let symbol = |t: Option<Token>, c: u8| t.is_some_and(|t| t.kind == Kind::Symbol(c));
     let mut pending: Option<Token> = None;
     while let Some(token) = pending.take().or_else(|| tokens.next()) {
         if token.kind == Kind::Word {
             match &bytes[token.start..token.end] {
-                b"function" => blocks.push(true),
-                b"do" | b"if" | b"repeat" => blocks.push(false),
+                b"function" => {
+                    let local = word(previous[0], b"local")
+                        || (symbol(previous[0], b'=')
+                            && previous[1].is_some_and(|t| t.kind == Kind::Word)
+                            && word(previous[2], b"local"));
+                    let argument = symbol(previous[0], b'(') || symbol(previous[0], b',');
+                    blocks.push((true, local || argument));
+                }
+                b"do" | b"if" | b"repeat" => blocks.push((false, false)),
                 b"end" | b"until" => {
                     blocks.pop();
                 }
@@ -63,11 +74,14 @@ pub fn quick_requires(text: &str) -> Option<Vec<RequireSite>> {
                     } else if previous[0].is_some_and(|t| t.kind == Kind::Word && &bytes[t.start..t.end] == b"goto") {
                         return None;
                     } else {
+                        if blocks.iter().any(|&(_, needs_tree)| needs_tree) {
+                            return None;
+                        }
                         let (site, next) = plain_call(bytes, token, &mut tokens)?;
                         let timing =
-                            if blocks.iter().any(|&function| function) { Timing::Deferred } else { Timing::Eager };
-                        sites.push(RequireSite { target: site.0, range: site.1, timing, optional: false });
-                        previous = [None, None];
+                            if blocks.iter().any(|&(function, _)| function) { Timing::Deferred } else { Timing::Eager };
+                        sites.push(RequireSite { target: site.0, range: site.1, timing, optional: false, guard: None });
+                        previous = [None, None, None];
                         pending = next;
                         continue;
                     }
@@ -75,7 +89,7 @@ pub fn quick_requires(text: &str) -> Option<Vec<RequireSite>> {
                 _ => {}
             }
         }
-        previous = [Some(token), previous[0]];
+        previous = [Some(token), previous[0], previous[1]];
     }
     Some(sites)
 }
@@ -240,7 +254,7 @@ mod tests {
     use super::*;
 
     fn names(text: &str) -> Option<Vec<(String, Timing, String)>> {
-        quick_requires(text).map(|sites| {
+        quick_requires(text.as_bytes()).map(|sites| {
             sites
                 .into_iter()
                 .map(|s| match s.target {
@@ -253,7 +267,7 @@ mod tests {
 
     #[test]
     fn plain_forms_are_found_with_their_timing_and_range() {
-        let text = "local a = require 'a'\nlocal b = require(\"b\").f\nlocal function later()\n  return require [[c]]\nend\nif x then require ( 'd' ) end\n";
+        let text = "local a = require 'a'\nlocal b = require(\"b\").f\nfunction M.later()\n  return require [[c]]\nend\nif x then require ( 'd' ) end\n";
         assert_eq!(
             names(text).unwrap(),
             [
@@ -283,9 +297,16 @@ mod tests {
             "return require { 'x' }",
             "local function f(require) return require('x') end",
             "return require [[\nx]]",
+            // When these run depends on how the function is called.
+            "local function f() return require 'x' end",
+            "local f = function() return require 'x' end",
+            "pcall(function() return require 'x' end)",
+            "run(1, function() return require 'x' end)",
         ] {
-            assert!(quick_requires(text).is_none(), "{text}");
+            assert!(quick_requires(text.as_bytes()).is_none(), "{text}");
         }
+        // A name that is not UTF-8 gets the parser's diagnostic.
+        assert!(quick_requires(b"return require '\xe9'").is_none());
     }
 
     #[test]

@@ -21,7 +21,53 @@ pub struct SourceFile {
     pub content_hash: [u8; 32],
     /// The text (lone carriage returns normalised): read at discovery, or on first use for a
     /// file whose content a previous build recorded and whose metadata has not changed.
-    text: Arc<OnceLock<Arc<str>>>,
+    text: Arc<OnceLock<Text>>,
+}
+
+/// A file's bytes, and the UTF-8 view of them that analysis and diagnostics read.
+#[derive(Debug)]
+struct Text {
+    /// The bytes with every byte that is not part of valid UTF-8 replaced by
+    /// [`PLACEHOLDER`]: the same length, so every offset in it is an offset in the file.
+    view: Arc<str>,
+    /// The file's own bytes, kept only when they differ from `view`.
+    original: Option<Arc<[u8]>>,
+}
+
+impl Text {
+    fn from_str(text: Arc<str>) -> Text {
+        Text { view: text, original: None }
+    }
+
+    fn from_bytes(bytes: Vec<u8>) -> Text {
+        match String::from_utf8(bytes) {
+            Ok(text) => Text { view: text.into(), original: None },
+            Err(err) => {
+                let bytes = err.into_bytes();
+                Text { view: utf8_view(&bytes).into(), original: Some(bytes.into()) }
+            }
+        }
+    }
+
+    fn bytes(&self) -> &[u8] {
+        self.original.as_deref().unwrap_or(self.view.as_bytes())
+    }
+}
+
+/// What stands for a byte that is not valid UTF-8 in a file's analysis view. Lua allows such
+/// bytes only in strings and comments (and, in LuaJIT, in names), where an underscore lexes
+/// the same way.
+pub const PLACEHOLDER: u8 = b'_';
+
+/// `bytes` as UTF-8 of the same length: every byte outside a valid UTF-8 sequence becomes
+/// [`PLACEHOLDER`].
+pub fn utf8_view(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    for chunk in bytes.utf8_chunks() {
+        out.push_str(chunk.valid());
+        out.extend(std::iter::repeat_n(PLACEHOLDER as char, chunk.invalid().len()));
+    }
+    out
 }
 
 impl SourceFile {
@@ -29,18 +75,26 @@ impl SourceFile {
     pub fn new(id: FileId, disk_path: PathBuf, display_path: String, text: impl Into<Arc<str>>) -> SourceFile {
         let text: Arc<str> = text.into();
         let content_hash = *blake3::hash(text.as_bytes()).as_bytes();
-        SourceFile { id, disk_path, display_path, content_hash, text: Arc::new(OnceLock::from(text)) }
+        SourceFile { id, disk_path, display_path, content_hash, text: Arc::new(OnceLock::from(Text::from_str(text))) }
     }
 
-    /// A file whose text has been read and hashed (`content_hash` is blake3 of `text`).
+    /// A file whose bytes have been read, whatever they are (Lua accepts any byte in strings
+    /// and comments).
+    pub fn from_bytes(id: FileId, disk_path: PathBuf, display_path: String, bytes: Vec<u8>) -> SourceFile {
+        let content_hash = *blake3::hash(&bytes).as_bytes();
+        SourceFile::with_hash(id, disk_path, display_path, bytes, content_hash)
+    }
+
+    /// A file whose bytes have been read and hashed (`content_hash` is blake3 of `bytes`).
     pub fn with_hash(
         id: FileId,
         disk_path: PathBuf,
         display_path: String,
-        text: Arc<str>,
+        bytes: Vec<u8>,
         content_hash: [u8; 32],
     ) -> SourceFile {
-        SourceFile { id, disk_path, display_path, content_hash, text: Arc::new(OnceLock::from(text)) }
+        let text = Arc::new(OnceLock::from(Text::from_bytes(bytes)));
+        SourceFile { id, disk_path, display_path, content_hash, text }
     }
 
     /// A file known by its content hash, read only if its text is needed.
@@ -48,18 +102,34 @@ impl SourceFile {
         SourceFile { id, disk_path, display_path, content_hash, text: Arc::new(OnceLock::new()) }
     }
 
-    /// The text, read now if it was not yet (a file that has become unreadable reads as empty).
-    pub fn text(&self) -> &str {
+    fn loaded(&self) -> &Text {
         self.text.get_or_init(|| {
             let bytes = std::fs::read(&self.disk_path).unwrap_or_default();
-            normalise_line_breaks(String::from_utf8_lossy(&bytes).into_owned()).into()
+            Text::from_bytes(normalise_line_break_bytes(bytes))
         })
+    }
+
+    /// The text as analysis and diagnostics read it, read now if it was not yet (a file that
+    /// has become unreadable reads as empty). It has the length of the file's bytes, with
+    /// each byte that is not valid UTF-8 shown as [`PLACEHOLDER`]; [`SourceFile::bytes`] has
+    /// the bytes Lua compiles.
+    pub fn text(&self) -> &str {
+        &self.loaded().view
+    }
+
+    /// The file's bytes, exactly as Lua compiles them (lone carriage returns normalised).
+    pub fn bytes(&self) -> &[u8] {
+        self.loaded().bytes()
+    }
+
+    /// Whether the file holds bytes that are not valid UTF-8 (its text differs from its bytes).
+    pub fn has_odd_bytes(&self) -> bool {
+        self.loaded().original.is_some()
     }
 
     /// The text as a shared string.
     pub fn shared_text(&self) -> Arc<str> {
-        self.text();
-        self.text.get().cloned().unwrap_or_else(|| Arc::from(""))
+        self.loaded().view.clone()
     }
 
     /// Frees the text if no other copy of this file holds it; [`SourceFile::text`] reads it
@@ -108,18 +178,18 @@ pub fn line_start(text: &str, line: usize) -> usize {
 /// feeds (byte for byte, so offsets do not move) so that every position this tool reports
 /// counts lines as Lua does; the pairs are left as they are.
 pub fn normalise_line_breaks(text: String) -> String {
-    let bytes = text.as_bytes();
+    String::from_utf8(normalise_line_break_bytes(text.into_bytes())).expect("ASCII replaced by ASCII")
+}
+
+/// [`normalise_line_breaks`] for bytes that may not be UTF-8.
+pub fn normalise_line_break_bytes(mut bytes: Vec<u8>) -> Vec<u8> {
     let lone: Vec<usize> = (0..bytes.len())
         .filter(|&i| bytes[i] == b'\r' && bytes.get(i + 1) != Some(&b'\n') && (i == 0 || bytes[i - 1] != b'\n'))
         .collect();
-    if lone.is_empty() {
-        return text;
-    }
-    let mut bytes = text.into_bytes();
     for i in lone {
         bytes[i] = b'\n';
     }
-    String::from_utf8(bytes).expect("ASCII replaced by ASCII")
+    bytes
 }
 
 /// The text Lua's `load` accepts for a file, with every byte at the same offset: a UTF-8 byte
@@ -177,6 +247,22 @@ mod tests {
     fn lone_carriage_returns_end_lines_as_in_lua() {
         assert_eq!(normalise_line_breaks("a\rb\r\nc\n\rd".to_string()), "a\nb\r\nc\n\rd");
         assert_eq!(line_col(&normalise_line_breaks("a\rb\rc".to_string()), 4), (3, 1));
+    }
+
+    #[test]
+    fn odd_bytes_keep_their_offsets_in_the_view() {
+        let bytes = b"local s = '\xe9t\xe9' -- \xff\xfe\nreturn '\xc3\xa9'".to_vec();
+        let view = utf8_view(&bytes);
+        assert_eq!(view.len(), bytes.len());
+        assert_eq!(view, "local s = '_t_' -- __\nreturn '\u{e9}'");
+        let file = SourceFile::from_bytes(0, "m.lua".into(), "src/m.lua".into(), bytes.clone());
+        assert_eq!(file.bytes(), &bytes[..]);
+        assert_eq!(file.text(), view);
+        assert!(file.has_odd_bytes());
+        assert_eq!(file.content_hash, *blake3::hash(&bytes).as_bytes());
+        assert_eq!(file.line_col(bytes.len() - 1), (2, 10));
+        let plain = SourceFile::from_bytes(0, "m.lua".into(), "src/m.lua".into(), b"return 1".to_vec());
+        assert!(!plain.has_odd_bytes());
     }
 
     #[test]

@@ -223,3 +223,30 @@ fn check_verbose_lists_allowed_cycles_and_site_counts() {
         ))
         .stderr(predicates::str::contains("require sites: 3 (3 resolve to bundled modules"));
 }
+
+#[test]
+fn guards_make_requires_optional_but_a_plain_typo_stays_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(
+        src.join("main.lua"),
+        "local ok = pcall(require, 'socket')\nif ok then require 'ltn12' end\nlocal have, lb = pcall(require, 'helper')\nif not have then lb = require 'old_helper' end\nrequire 'helpr'\n",
+    )
+    .unwrap();
+    std::fs::write(src.join("helper.lua"), "return {}\n").unwrap();
+    let out = luabundle().args(["check"]).arg(&src).arg("--no-cache").assert().code(1).get_output().clone();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("error[unresolved-require]: module `helpr` not found"), "{stderr}");
+    assert!(stderr.contains("did you mean `helper`?"), "{stderr}");
+    assert!(stderr.contains("warning[unresolved-require]: module `ltn12` not found"), "{stderr}");
+    assert!(stderr.contains("runs only if this require of `socket` succeeded"), "{stderr}");
+    assert!(stderr.contains("warning[unresolved-require]: module `old_helper` not found"), "{stderr}");
+    assert!(stderr.contains("a fallback that never runs while `helper` is bundled"), "{stderr}");
+    assert!(stderr.contains("error: 1 error"), "{stderr}");
+    // Without the module it falls back to, the fallback is an ordinary require.
+    std::fs::remove_file(src.join("helper.lua")).unwrap();
+    let out = luabundle().args(["check"]).arg(&src).arg("--no-cache").assert().code(1).get_output().clone();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("error[unresolved-require]: module `old_helper` not found"), "{stderr}");
+}

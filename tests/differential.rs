@@ -53,6 +53,11 @@ fn every_require_form_behaves_the_same() {
 }
 
 #[test]
+fn every_wrapper_of_require_behaves_the_same() {
+    assert_same_output("require_wrappers", "wrappers");
+}
+
+#[test]
 fn module_relative_requires_behave_the_same() {
     assert_same_output("relative_requires", "main");
 }

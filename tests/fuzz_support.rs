@@ -52,21 +52,21 @@ fn valid_bundle() -> Vec<u8> {
 /// require scan must find what the syntax tree does wherever it answers.
 #[allow(dead_code)]
 pub fn source_front_end(data: &[u8]) {
-    let Ok(text) = std::str::from_utf8(data) else { return };
-    let file = luabundle::source::SourceFile::new(
+    // Any bytes: Lua accepts every byte in strings and comments.
+    let file = luabundle::source::SourceFile::from_bytes(
         0,
         "fuzz.lua".into(),
         "fuzz.lua".into(),
-        luabundle::source::normalise_line_breaks(text.to_string()),
+        luabundle::source::normalise_line_break_bytes(data.to_vec()),
     );
     // full_moon recurses deeply: run on a thread with the stack the build tool gives it.
     std::thread::Builder::new()
         .stack_size(luabundle::parse::PARSE_STACK_SIZE)
         .spawn(move || {
             if let Ok(ast) = luabundle::parse::parse(&file) {
-                let from_tree = luabundle::requires::find_requires(&ast);
+                let from_tree = luabundle::requires::find_requires(&ast, file.bytes());
                 // Where the quick scan answers, it must agree with the syntax tree.
-                let prepared = luabundle::source::prepare(file.text());
+                let prepared = luabundle::source::prepare_bytes(file.bytes());
                 if let Some(quick) = luabundle::scan::quick_requires(&prepared) {
                     assert_eq!(quick, from_tree, "quick scan and syntax tree disagree");
                 }

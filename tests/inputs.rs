@@ -134,3 +134,93 @@ fn too_many_upvalues_or_locals_are_compile_errors_with_a_line() {
     assert!(text.contains("locals.lua:2:1") && text.contains("upvalues.lua:"), "{text}");
     assert_eq!(text.matches("error[compile-error]").count(), 2, "{text}");
 }
+
+/// A module with every non-ASCII byte raw in a comment, a long comment, a short string and a
+/// long string (and a valid UTF-8 sequence beside them), returning the two strings.
+#[cfg(not(feature = "luau"))]
+fn every_high_byte_module() -> (Vec<u8>, Vec<u8>) {
+    let high: Vec<u8> = (0x80..=0xffu8).collect();
+    let mut text = b"-- ".to_vec();
+    text.extend(&high);
+    text.extend(b"\n--[==[ ");
+    text.extend(&high);
+    text.extend(b" ]==]\nlocal short = \"");
+    text.extend(&high);
+    text.extend(b"\"\nlocal long = [[");
+    text.extend(&high);
+    text.extend("]]\nlocal utf8 = 'é'\nreturn short .. '|' .. long .. '|' .. utf8\n".as_bytes());
+    let mut expected = high.clone();
+    expected.push(b'|');
+    expected.extend(&high);
+    expected.extend("|é".as_bytes());
+    (text, expected)
+}
+
+#[test]
+#[cfg(not(feature = "luau"))]
+fn every_byte_lua_accepts_reaches_the_program_unchanged() {
+    use luabundle::OutputFormat;
+
+    let (text, expected) = every_high_byte_module();
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("bytes.lua"), &text).unwrap();
+    // From the source, as Lua itself reads it.
+    let lua = mlua::Lua::new();
+    let from_source: mlua::LuaString = lua.load(&text[..]).eval().unwrap();
+    assert_eq!(from_source.as_bytes().to_vec(), expected);
+
+    let build = |name: &str, format: OutputFormat, embed: bool| {
+        let output = dir.path().join(name);
+        Builder::new()
+            .root(&src)
+            .entry("bytes")
+            .output(&output)
+            .format(format)
+            .embed_source(embed)
+            .no_cache(true)
+            .try_build()
+            .unwrap();
+        output
+    };
+    for (name, format, embed) in [("b.bundle", OutputFormat::Bundle, true), ("s.bundle", OutputFormat::Source, false)] {
+        let output = build(name, format, embed);
+        let bundle = luabundle_runtime::Bundle::open(&output).unwrap();
+        let lua = mlua::Lua::new();
+        bundle.install(&lua).unwrap();
+        let value: mlua::LuaString = lua.load("return require 'bytes'").eval().unwrap();
+        assert_eq!(value.as_bytes().to_vec(), expected, "{name}");
+        // The embedded source, or the source blob, is the file byte for byte.
+        let position = bundle.index().modules.iter().position(|m| m.name == "bytes").unwrap();
+        let source = match format {
+            OutputFormat::Source => bundle.verified_blob(position).unwrap().to_vec(),
+            _ => bundle.verified_source(position).unwrap().expect("embedded").to_vec(),
+        };
+        assert_eq!(source, text, "{name}");
+    }
+    // The plain-Lua script holds the module as it is.
+    let script = std::fs::read(build("app.lua", OutputFormat::Lua, false)).unwrap();
+    let lua = mlua::Lua::new();
+    let value: mlua::LuaString = lua.load(&script[..]).eval().unwrap();
+    assert_eq!(value.as_bytes().to_vec(), expected);
+}
+
+#[test]
+fn diagnostics_in_a_file_with_odd_bytes_keep_their_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    // Latin-1 bytes before the require on the same line count one column each.
+    std::fs::write(
+        src.join("m.lua"),
+        b"local s = '\xe9\xe8' local x = require 'missing'\nlocal n = require 'caf\xe9'\n",
+    )
+    .unwrap();
+    let report = report(&src);
+    assert!(report.contains("src/m.lua:1:26"), "{report}");
+    assert!(report.contains("local s = '__' local x = require 'missing'"), "{report}");
+    assert!(report.contains("module `caf\\233` not found"), "{report}");
+    assert!(report.contains("src/m.lua:2:11"), "{report}");
+    assert!(report.contains("bytes that are not UTF-8"), "{report}");
+}

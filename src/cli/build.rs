@@ -323,6 +323,9 @@ fn resolution_report(result: &luabundle::Output) -> String {
     for cycle in &result.legal_cycles {
         out.push_str(&format!("cycle through a deferred require (allowed): {cycle}\n"));
     }
+    for guarded in &result.guarded {
+        out.push_str(&format!("guarded require: {guarded}\n"));
+    }
     out
 }
 
