@@ -22,6 +22,10 @@ use std::time::SystemTime;
 
 use crate::requires::RequireSite;
 
+/// Version of what the require analysis records per file: a change to what it finds makes
+/// older entries miss instead of handing back their sites.
+const ANALYSIS_VERSION: u8 = 2;
+
 /// Magic bytes that start every entry; the digit is the entry format's version.
 const ENTRY_MAGIC: &[u8; 8] = b"LBCACHE2";
 /// Size of an entry's head: magic, the two lengths, the two hashes.
@@ -107,6 +111,7 @@ impl Cache {
         let mut hasher = blake3::Hasher::new();
         hasher.update(env!("CARGO_PKG_VERSION").as_bytes());
         hasher.update(&[0]);
+        hasher.update(&[ANALYSIS_VERSION]);
         hasher.update(target.flavour.as_bytes());
         hasher.update(&[0]);
         hasher.update(&target.bytecode_header);
