@@ -83,6 +83,7 @@ pub struct Builder {
     templates: Option<String>,
     output: Option<PathBuf>,
     out_dir: Option<PathBuf>,
+    ignore_out_dir_env: bool,
     cache_dir: Option<PathBuf>,
     no_cache: bool,
     jobs: Option<usize>,
@@ -318,6 +319,15 @@ impl Builder {
         self
     }
 
+    /// Ignores the `OUT_DIR` environment variable (`true`): relative output paths are then
+    /// taken from the working directory and the cache defaults to `.luabundle-cache`, as on
+    /// the command line, which may well run under a build script or `cargo test` that sets
+    /// `OUT_DIR` for its own use.
+    pub fn ignore_out_dir_env(&mut self, ignore: bool) -> &mut Builder {
+        self.ignore_out_dir_env = ignore;
+        self
+    }
+
     /// Sets the compile cache's directory (default: `luabundle-cache` in Cargo's target
     /// directory for build scripts, `.luabundle-cache` for the command line).
     pub fn cache_dir(&mut self, dir: impl Into<PathBuf>) -> &mut Builder {
@@ -411,7 +421,7 @@ impl Builder {
     /// status 1 (input errors) or 2. Outside a build script (no `OUT_DIR`), warnings go to
     /// stderr and no `cargo:` lines are printed.
     pub fn build(&self) -> Output {
-        let in_build_script = std::env::var_os("OUT_DIR").is_some();
+        let in_build_script = self.out_dir_env().is_some();
         let result = self.try_build();
         let mut cargo = self.cargo_instructions();
         match result {
@@ -451,7 +461,16 @@ impl Builder {
     }
 
     fn resolved_out_dir(&self) -> Option<PathBuf> {
-        self.out_dir.clone().or_else(|| std::env::var_os("OUT_DIR").map(PathBuf::from))
+        self.out_dir.clone().or_else(|| self.out_dir_env().map(PathBuf::from))
+    }
+
+    /// `OUT_DIR` from the environment, unless told to ignore it.
+    fn out_dir_env(&self) -> Option<std::ffi::OsString> {
+        if self.ignore_out_dir_env {
+            None
+        } else {
+            std::env::var_os("OUT_DIR")
+        }
     }
 
     fn output_path(&self) -> Result<PathBuf, Error> {
@@ -469,7 +488,7 @@ impl Builder {
         if self.no_cache {
             return None;
         }
-        let dir = self.cache_dir.clone().unwrap_or_else(|| match std::env::var_os("OUT_DIR") {
+        let dir = self.cache_dir.clone().unwrap_or_else(|| match self.out_dir_env() {
             Some(out_dir) => cargo_target_dir(Path::new(&out_dir)).join(CARGO_CACHE_DIR),
             None => PathBuf::from(".luabundle-cache"),
         });

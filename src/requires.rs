@@ -369,7 +369,7 @@ impl<'s> RequireFinder<'s> {
             Expression::Var(Var::Expression(var)) => {
                 let suffixes: Vec<&Suffix> = var.suffixes().collect();
                 match self.environment_field(var.prefix(), &suffixes) {
-                    Some((field, rest)) if rest.is_empty() => return self.protect_value_named(field, true),
+                    Some((field, [])) => return self.protect_value_named(field, true),
                     _ => return None,
                 }
             }
@@ -1094,7 +1094,8 @@ mod tests {
             if ok then require "unguarded" end
         "#;
         let found = sites(code);
-        let guards: Vec<(String, Option<(String, GuardWhen)>, bool)> = found
+        type Row = (String, Option<(String, GuardWhen)>, bool);
+        let guards: Vec<Row> = found
             .iter()
             .map(|s| {
                 let Target::Name(n) = &s.target else { panic!() };

@@ -58,17 +58,18 @@ fn run_a_module_a_script_or_code_instead_of_the_entry() {
     luabundle()
         .arg("run")
         .arg(&bundle)
-        .args(["-e", "print(require('app.util').round(2.345, 1), arg[1])", "--", "x"])
+        .args(["-e", "print(require('app.util').round(2.345, 1))"])
         .assert()
         .code(0)
-        .stdout("2.3\tx\n");
+        .stdout("2.3\n");
     let script = dir.path().join("script.lua");
     std::fs::write(&script, "local a, b = ...\nprint(a, b, arg[0] ~= nil, require('app.config').name)").unwrap();
     luabundle()
         .arg("run")
         .arg(&bundle)
+        .args(["-e", "X = 1"])
         .arg(&script)
-        .args(["--", "p", "q"])
+        .args(["p", "q"])
         .assert()
         .code(0)
         .stdout("p\tq\ttrue\tshapes-demo\n");
@@ -285,11 +286,17 @@ fn an_unknown_entry_is_an_input_error() {
 }
 
 #[test]
-fn a_bundle_without_entry_needs_something_to_run() {
+fn a_bundle_without_entry_runs_its_standard_input_as_lua_does() {
     let dir = tempfile::tempdir().unwrap();
     let bundle = dir.path().join("noentry.bundle");
     luabundle().args(["build", "fixtures/app/src", "-o"]).arg(&bundle).assert().code(0);
-    luabundle().arg("run").arg(&bundle).assert().code(2).stderr(contains("has no entry module"));
+    luabundle()
+        .arg("run")
+        .arg(&bundle)
+        .write_stdin("print(require('app.config').name)\nos.exit(3)\n")
+        .assert()
+        .code(3)
+        .stdout("shapes-demo\n");
 }
 
 #[test]

@@ -107,7 +107,6 @@ fn compare(dir: &Path, bundle: &Path, program: &Path, args: &[&str]) {
             .arg("run")
             .arg(bundle)
             .arg(&runner)
-            .arg("--")
             .arg(program)
             .args(args),
     );

@@ -170,6 +170,7 @@ fn builder(source: &SourceArgs) -> anyhow::Result<(luabundle::Builder, Option<Co
     let config = config_file(source)?;
     let file = config.as_ref().map(|c| &c.config);
     let mut builder = luabundle::Builder::new();
+    builder.ignore_out_dir_env(true);
     if let Some(config) = &config {
         builder.config_file(&config.path)?;
         builder.clear_lists();

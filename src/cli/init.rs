@@ -34,6 +34,7 @@ pub fn init(args: InitArgs) -> anyhow::Result<i32> {
     }
     // Every name nothing in the roots provides is taken as provided by the host.
     let mut builder = luabundle::Builder::new();
+    builder.ignore_out_dir_env(true);
     for root in &roots {
         builder.root(args.dir.join(root));
     }

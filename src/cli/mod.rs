@@ -100,10 +100,8 @@ enum Command {
     /// Manage the compile cache.
     #[command(subcommand, after_help = "Example:\n  luabundle cache prune --max-size 64M")]
     Cache(cache::CacheCommand),
-    /// Run a bundle's entry module (or a script, code or module) with the bundle installed.
-    #[command(
-        after_help = "Examples:\n  luabundle run app.bundle -- --verbose\n  luabundle run app.bundle -m app.tool\n  luabundle run app.bundle -e \"print(require('app.util').answer)\""
-    )]
+    /// Run a bundle like the `lua` command: its entry module, or a script, code or a module.
+    #[command(after_help = run::HELP)]
     Run(run::RunArgs),
 }
 
