@@ -293,10 +293,11 @@ fn a_bundle_without_entry_runs_its_standard_input_as_lua_does() {
     luabundle()
         .arg("run")
         .arg(&bundle)
-        .write_stdin("print(require('app.config').name)\nos.exit(3)\n")
+        .write_stdin("print(require('app.config').name)\nerror('stopped here')\n")
         .assert()
-        .code(3)
-        .stdout("shapes-demo\n");
+        .code(1)
+        .stdout("shapes-demo\n")
+        .stderr(contains("stdin:2: stopped here"));
 }
 
 #[test]

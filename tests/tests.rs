@@ -18,6 +18,9 @@ mod incremental;
 mod inputs;
 mod installer;
 mod library;
+// Compared with Debian's lua5.4, so for the Lua 5.4 flavour.
+#[cfg(feature = "lua54")]
+mod lua_cli;
 mod properties;
 mod report;
 mod runtime;

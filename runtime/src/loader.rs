@@ -29,12 +29,16 @@ local frame_meta = {
     if err == nil then end_load(nil) else end_load(tostring(err)) end
   end,
 }
+local function checked(chunk, err)
+  if chunk == nil then error(err, 0) end
+  return chunk
+end
 local function run_bundled(name, handle, path)
   begin_load(name, "bundle")
   local frame <close> = setmetatable({}, frame_meta)
-  local chunk, err = materialise(handle)
-  if chunk == nil then error(err, 0) end
-  return chunk(name, path)
+  -- The chunk is called as a value, not through a named local, so that tracebacks show its
+  -- frame as "in main chunk", as under a plain require.
+  return checked(materialise(handle))(name, path)
 end
 local function run_native(name, handle)
   begin_load(name, "native")
@@ -108,7 +112,8 @@ end
 local function make_loader(name)
   local kind, handle, path = resolve(name)
   if kind == "bundle" then
-    return function() return run_bundled(name, handle, path) end
+    -- Not a tail call: a "(...tail calls...)" line in tracebacks would say nothing useful.
+    return function() return (run_bundled(name, handle, path)) end
   elseif kind == "native" then
     return function() return run_native(name, handle) end
   elseif kind == "group" then
@@ -175,7 +180,8 @@ end
 /// Lua 5.1 has no load mode: binary chunks are refused by their first byte.
 #[cfg(feature = "lua51")]
 const TEXT_ONLY_LOAD: &str = r#"
-local raw_load, raw_loadstring, open, type, error, assert = load, loadstring, io and io.open, type, error, assert
+local raw_load, raw_loadstring, open, type, error, assert, tostring =
+  load, loadstring, io and io.open, type, error, assert, tostring
 local BINARY = "attempt to load a binary chunk (mode is 't')"
 loadstring = function(chunk, chunkname)
   if type(chunk) == "string" and chunk:byte(1) == 27 then return nil, BINARY end
@@ -193,14 +199,25 @@ load = function(reader, chunkname)
     return piece
   end, chunkname)
 end
+local stdin = io and io.stdin
+-- Lua 5.1's own messages and chunk names: "cannot open NAME: reason", "=stdin" for no name;
+-- a first line starting with '#' is skipped (kept as a comment, so line numbers stay).
 loadfile = function(filename)
-  if filename == nil or not open then return nil, "loadfile of stdin is not available" end
-  local file, err = open(filename, "rb")
-  if not file then return nil, err end
-  local text = file:read("*a")
-  file:close()
+  local text
+  if filename == nil then
+    if not stdin then return nil, "cannot read stdin" end
+    text = stdin:read("*a") or ""
+  else
+    if not open then return nil, "cannot open " .. tostring(filename) end
+    local file, err = open(filename, "rb")
+    if not file then return nil, "cannot open " .. err end
+    local read_error
+    text, read_error = file:read("*a")
+    file:close()
+    if not text then return nil, "cannot read " .. filename .. ": " .. tostring(read_error) end
+  end
   if text:byte(1) == 35 then text = "--" .. text end
-  return loadstring(text, "@" .. filename)
+  return loadstring(text, filename == nil and "=stdin" or "@" .. filename)
 end
 dofile = function(filename)
   local chunk = assert(loadfile(filename))

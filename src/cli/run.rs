@@ -12,7 +12,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 use luabundle_runtime::Bundle;
-use mlua::{Function, Lua, MultiValue, StdLib, Value};
+use mlua::{ffi, Function, Lua, MultiValue, StdLib, Value};
 
 /// `luabundle run` arguments: the bundle, then options and the program as for `lua`.
 #[derive(Args, Debug)]
@@ -76,17 +76,6 @@ return function(err)
 end
 "#;
 
-/// Calls `f(...)` under `handler`. Lua 5.1's `xpcall` passes no arguments, so there the call
-/// goes through a closure (whose frames the traceback filter removes).
-const PROTECTED_CALL: &str = r##"
-local xpcall, select, unpack = xpcall, select, table.unpack or unpack
-if _VERSION ~= "Lua 5.1" then return xpcall end
-return function(f, handler, ...)
-  local n, args = select("#", ...), { ... }
-  return xpcall(function() return f(unpack(args, 1, n)) end, handler)
-end
-"##;
-
 /// The interactive prompt: `lua`'s read-eval-print loop, with the prompts `_PROMPT` and
 /// `_PROMPT2`, expressions printed, incomplete statements continued on the next line.
 const REPL: &str = r#"
@@ -108,7 +97,8 @@ end
 while true do
   local line = prompt(true)
   if not line then stdout:write("\n") stdout:flush() return end
-  if lua51 and line:sub(1, 1) == "=" then line = "return " .. line:sub(2) end
+  -- every lua.c since 5.1 takes a first line "=expr" as "return expr"
+  if line:sub(1, 1) == "=" then line = "return " .. line:sub(2) end
   local chunk, err = compile("return " .. line, "=stdin")
   if not chunk then
     local code = line
@@ -432,7 +422,6 @@ struct Session<'a> {
     args: &'a RunArgs,
     invocation: &'a Invocation,
     handler: Function,
-    protected_call: Function,
     /// At the interactive prompt.
     interactive: std::cell::Cell<bool>,
 }
@@ -445,8 +434,7 @@ impl<'a> Session<'a> {
         invocation: &'a Invocation,
     ) -> mlua::Result<Session<'a>> {
         let handler: Function = lua.load(MESSAGE_HANDLER).set_name("=luabundle run").eval()?;
-        let protected_call: Function = lua.load(PROTECTED_CALL).set_name("=luabundle run").eval()?;
-        Ok(Session { lua, bundle, args, invocation, handler, protected_call, interactive: Default::default() })
+        Ok(Session { lua, bundle, args, invocation, handler, interactive: Default::default() })
     }
 
     /// Runs the steps in `lua`'s order and returns the exit status.
@@ -579,13 +567,46 @@ impl<'a> Session<'a> {
     /// Lua's own `loadfile` (standard input for `None`), so that messages, chunk names and the
     /// skipped first line are `lua`'s. `None` after reporting an error.
     fn loadfile(&self, path: Option<&[u8]>) -> mlua::Result<Option<Function>> {
-        let loadfile: Function = self.lua.globals().get("loadfile")?;
+        let Some(loadfile) = self.lua.globals().get::<Option<Function>>("loadfile")? else {
+            return self.read_and_load(path);
+        };
         let path = path.map(|p| self.lua.create_string(p)).transpose()?;
         let (main, message): (Option<Function>, Value) = loadfile.call(path)?;
         if main.is_none() {
             self.report(&message.to_string()?);
         }
         Ok(main)
+    }
+
+    /// `loadfile` for a VM that has none (Luau): the file's text (standard input for `None`),
+    /// a first line starting with `#` skipped, compiled under the name `lua` gives it.
+    fn read_and_load(&self, path: Option<&[u8]>) -> mlua::Result<Option<Function>> {
+        use std::io::Read;
+        let (read, name, shown) = match path {
+            Some(path) => {
+                let shown = String::from_utf8_lossy(path).into_owned();
+                (std::fs::read(std::ffi::OsStr::from_bytes(path)), format!("@{shown}"), shown)
+            }
+            None => {
+                let mut text = Vec::new();
+                (std::io::stdin().read_to_end(&mut text).map(|_| text), "=stdin".to_string(), "stdin".to_string())
+            }
+        };
+        let mut text = match read {
+            Ok(text) => text,
+            Err(error) => {
+                let verb = if path.is_some() && error.kind() == std::io::ErrorKind::NotFound { "open" } else { "read" };
+                // The C library's reason, as Lua prints it, without Rust's "(os error N)".
+                let reason = error.to_string();
+                let reason = reason.split(" (os error").next().unwrap_or_default();
+                self.report(&format!("cannot {verb} {shown}: {reason}"));
+                return Ok(None);
+            }
+        };
+        if text.first() == Some(&b'#') {
+            text.splice(0..0, *b"--");
+        }
+        self.loadstring(&text, &name)
     }
 
     fn loadstring(&self, code: &[u8], name: &str) -> mlua::Result<Option<Function>> {
@@ -610,12 +631,7 @@ impl<'a> Session<'a> {
 
     /// [`Session::call`], returning the results of a call that succeeded.
     fn call_for_results(&self, main: Function, args: MultiValue) -> mlua::Result<Option<MultiValue>> {
-        // The call is made straight from Rust, so below the program there is one C frame and
-        // nothing else, as under `lua` (programs that walk the stack with debug.getinfo, like
-        // LuaRocks finding its own path, see the same thing).
-        let mut call = MultiValue::from_vec(vec![Value::Function(main), Value::Function(self.handler.clone())]);
-        call.extend(args);
-        let mut results = self.protected_call.call::<MultiValue>(call)?;
+        let mut results = protected_call(self.lua, &self.handler, main, args)?;
         match results.pop_front() {
             Some(Value::Boolean(true)) => Ok(Some(results)),
             _ => {
@@ -662,15 +678,49 @@ impl<'a> Session<'a> {
     }
 }
 
-/// The traceback without the frames of this runner's own wrapper chunks, and with the
-/// `xpcall` that runs the program shown as `lua` shows its own C function there.
+/// Calls `main(args...)` under `handler` with `lua_pcall` from one C function, as `lua` calls
+/// a program from its own `pmain`: below the program there is that C frame and nothing else,
+/// in every flavour (Lua 5.1's `xpcall` passes no arguments, and a Lua closure in between
+/// would show). Programs that walk the stack with `debug.getinfo`, like LuaRocks finding its
+/// own path, and tracebacks see what they see under `lua`. The results are the status
+/// (`true` when the call succeeded) and the call's results or the handler's message.
+fn protected_call(lua: &Lua, handler: &Function, main: Function, args: MultiValue) -> mlua::Result<MultiValue> {
+    let mut call = MultiValue::from_vec(vec![Value::Function(handler.clone()), Value::Function(main)]);
+    call.extend(args);
+    // SAFETY: `exec_raw` runs the closure in a C function whose stack holds exactly the values
+    // pushed: the handler at 1, the program at 2, then its arguments. `lua_pcall` replaces the
+    // program and its arguments with the results or the message; the status then takes the
+    // handler's slot. Every value left on the stack is a result of the C function.
+    unsafe {
+        lua.exec_raw::<MultiValue>(call, |state| {
+            let arguments = ffi::lua_gettop(state) - 2;
+            let status = ffi::lua_pcall(state, arguments, ffi::LUA_MULTRET, 1);
+            ffi::lua_pushboolean(state, std::ffi::c_int::from(status == 0));
+            ffi::lua_replace(state, 1);
+        })
+    }
+}
+
+/// The traceback without the frames of this runner: its wrapper chunks, the bundle loader's
+/// frames, and everything below the C frame [`protected_call`] puts under the program (the
+/// prompt's own frames). What is left reads as under `lua`.
 fn without_runner_frames(traceback: &str) -> String {
     let bottom = if cfg!(any(feature = "lua51", feature = "luajit")) { "\t[C]: ?" } else { "\t[C]: in ?" };
-    let mut lines: Vec<&str> = traceback.lines().filter(|line| !line.contains("luabundle run:")).collect();
-    // The runner's own xpcall is the outermost one; what is below it is the runner.
-    if let Some(at) = lines.iter().rposition(|line| line.contains("in function 'xpcall'")) {
-        lines.truncate(at);
-        lines.push(bottom);
+    let all: Vec<&str> = traceback.lines().collect();
+    let loader = |line: Option<&&str>| line.is_some_and(|line| line.contains("[luabundle loader]:"));
+    let mut lines: Vec<&str> = Vec::with_capacity(all.len());
+    for (at, line) in all.iter().enumerate() {
+        // The runtime's loader frames stand between `require` and the module's chunk, and
+        // before Lua 5.4 so does the `pcall` it times the load under.
+        let timing_pcall = line.starts_with("\t[C]: in function 'pcall'") && loader(all.get(at + 1));
+        if !line.contains("luabundle run:") && !loader(Some(line)) && !timing_pcall {
+            lines.push(line);
+        }
+    }
+    if lines.iter().any(|line| line.starts_with("stack traceback:")) {
+        if let Some(at) = lines.iter().rposition(|line| *line == bottom) {
+            lines.truncate(at + 1);
+        }
     }
     lines.join("\n")
 }
