@@ -28,7 +28,7 @@ pub struct RunArgs {
 pub const HELP: &str = "\
 Options after the bundle, as for `lua` (in order; the first non-option is the script):
   -e STAT          run the statement STAT
-  -l MOD           require MOD into the global MOD; -l G=MOD into the global G
+  -l MOD           require MOD into the global MOD; -l G=MOD into the global G (Lua 5.4)
   -i               enter interactive mode after running the script
   -v               print version information
   -E               ignore the environment variables LUA_INIT, LUA_PATH and LUA_CPATH
@@ -211,7 +211,9 @@ fn parse(rest: &[OsString]) -> Result<Invocation, Usage> {
             [b'-', b'l', attached @ ..] => {
                 let spec = value(&mut i, "-l", attached)?.to_string_lossy().into_owned();
                 let (global, module) = match spec.split_once('=') {
-                    Some((global, module)) if !cfg!(any(feature = "lua51", feature = "luajit")) => {
+                    Some((global, module))
+                        if !cfg!(any(feature = "lua51", feature = "lua52", feature = "lua53", feature = "luajit")) =>
+                    {
                         (global.to_string(), module.to_string())
                     }
                     _ => (spec.clone(), spec),
