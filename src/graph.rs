@@ -195,14 +195,16 @@ pub fn build_graph(
     // what is missing: the program works without it.
     let optional_only = reached_only_optionally(&result.graph, modules, options);
     for (i, resolution) in resolutions.iter_mut().enumerate().filter(|(i, _)| optional_only[*i]) {
-        let how = optional_edge_into(&result.graph, files, i);
+        let why = match optional_edge_into(&result.graph, files, i) {
+            how if how.is_empty() => {
+                format!("optional: `{}` is bundled by --include and loaded only by run-time requires", modules[i].name)
+            }
+            how => format!("optional: `{}` is loaded only through optional requires ({how})", modules[i].name),
+        };
         for problem in resolution.problems.iter_mut().filter(|p| p.code == "unresolved-require") {
             if problem.severity == Severity::Error {
                 problem.severity = Severity::Warning;
-                problem.notes.insert(
-                    0,
-                    format!("optional: `{}` is loaded only through optional requires ({how})", modules[i].name),
-                );
+                problem.notes.insert(0, why.clone());
             }
         }
     }
@@ -378,13 +380,17 @@ fn reached_only_optionally(
     let count = graph.node_count();
     let mut roots: Vec<usize> = options.entry.into_iter().chain(options.extra_roots.iter().copied()).collect();
     roots.extend(options.only.unwrap_or_default());
-    roots.extend(
-        modules
-            .iter()
-            .enumerate()
-            .filter(|(_, m)| options.includes.iter().any(|g| glob_match(g, &m.name)))
-            .map(|(i, _)| i),
-    );
+    if options.entry.is_none() && options.only.is_none() {
+        roots.extend(
+            modules
+                .iter()
+                .enumerate()
+                .filter(|(_, m)| options.includes.iter().any(|g| glob_match(g, &m.name)))
+                .map(|(i, _)| i),
+        );
+    }
+    // With an entry, a module that only `--include` bundles is loaded, if ever, by a require
+    // whose name is known at run time only: no more certain than an optional one.
     if options.entry.is_none() && options.only.is_none() {
         roots.extend(
             (0..count)

@@ -271,6 +271,7 @@ fn analyse_in_pool(plan: &Plan) -> Result<Analysis, Error> {
     let mut session = session;
     let mut sites = Vec::with_capacity(processed.len());
     let mut bytecode = Vec::with_capacity(processed.len());
+    let mut file_errors = Vec::new();
     for ((result, fresh), key) in processed.into_iter().zip(&keys) {
         if let (Some(session), true, Ok(found), Ok(bytes)) = (&mut session, fresh, &result.sites, &result.bytecode) {
             session.insert(*key, found, bytes);
@@ -278,7 +279,7 @@ fn analyse_in_pool(plan: &Plan) -> Result<Analysis, Error> {
         match result.sites {
             Ok(found) => sites.push(found),
             Err(errors) => {
-                diagnostics.extend(errors);
+                file_errors.extend(errors);
                 sites.push(Vec::new());
             }
         }
@@ -311,6 +312,7 @@ fn analyse_in_pool(plan: &Plan) -> Result<Analysis, Error> {
             evaluator.module_name(program, module, path)
         });
     diagnostics.extend(graph_diagnostics);
+    diagnostics.extend(left_out_files_are_not_errors(file_errors, &discovered, &graph.bundled));
     let profiles = profiles.into_iter().map(|(name, members)| (name, graph.closure(&members))).collect();
     let entry = entry.filter(|&e| {
         let outside = !graph.bundled[e];
@@ -340,6 +342,37 @@ fn analyse_in_pool(plan: &Plan) -> Result<Analysis, Error> {
     };
     fail_on_errors(&analysis)?;
     Ok(analysis)
+}
+
+/// Errors in files that the bundle leaves out (nothing bundled requires them) become one
+/// warning per file: Lua never loads such a file, so the program runs whatever it holds
+/// (documentation stubs that are not Lua, files for another Lua version).
+fn left_out_files_are_not_errors(
+    errors: Vec<Diagnostic>,
+    discovered: &Discovered,
+    bundled: &[bool],
+) -> Vec<Diagnostic> {
+    let mut in_bundle = vec![false; discovered.files.len()];
+    for (module, _) in discovered.modules.iter().zip(bundled).filter(|(_, b)| **b) {
+        in_bundle[module.file] = true;
+    }
+    let mut kept = Vec::new();
+    let mut left_out: std::collections::BTreeMap<usize, (Diagnostic, usize)> = Default::default();
+    for d in errors {
+        match d.labels.first().map(|l| l.file).filter(|&f| d.is_error() && !in_bundle.get(f).copied().unwrap_or(true)) {
+            Some(file) => left_out.entry(file).or_insert((d, 0)).1 += 1,
+            None => kept.push(d),
+        }
+    }
+    for (mut d, count) in left_out.into_values() {
+        d.severity = crate::diagnostic::Severity::Warning;
+        if count > 1 {
+            d.notes.push(format!("and {} more error{} in this file", count - 1, if count > 2 { "s" } else { "" }));
+        }
+        d.notes.push("nothing bundled requires this file: it is left out of the bundle, and Lua never loads it".into());
+        kept.push(d);
+    }
+    kept
 }
 
 fn find_entry(plan: &Plan, discovered: &Discovered, diagnostics: &mut Vec<Diagnostic>) -> Option<usize> {

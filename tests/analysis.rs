@@ -250,3 +250,43 @@ fn guards_make_requires_optional_but_a_plain_typo_stays_an_error() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("error[unresolved-require]: module `old_helper` not found"), "{stderr}");
 }
+
+#[test]
+fn files_the_bundle_leaves_out_may_hold_anything_and_include_only_modules_are_optional() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    std::fs::create_dir_all(src.join("plugins")).unwrap();
+    std::fs::create_dir_all(src.join("stubs")).unwrap();
+    std::fs::write(src.join("main.lua"), "local function plugin(name) return require('plugins.' .. name) end\nreturn plugin(os.getenv('PLUGIN') or 'fast')\n").unwrap();
+    std::fs::write(src.join("plugins/fast.lua"), "return 'fast'\n").unwrap();
+    // Loaded only when `bit` exists, by a name computed at run time.
+    std::fs::write(src.join("plugins/bits.lua"), "return require 'bit'\n").unwrap();
+    // Documentation stubs, not Lua: nothing requires them.
+    std::fs::write(
+        src.join("stubs/string.lua"),
+        "function string.pack (fmt, v1, v2, ...) end\nfunction f(a, function) end\nx = = 1\n",
+    )
+    .unwrap();
+    let out = luabundle()
+        .args(["check"])
+        .arg(&src)
+        .args(["--entry", "main", "--include", "plugins.*", "--no-cache"])
+        .assert()
+        .code(0)
+        .get_output()
+        .clone();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("warning[parse-error]"), "{stderr}");
+    assert!(stderr.contains("it is left out of the bundle, and Lua never loads it"), "{stderr}");
+    assert!(stderr.contains("more error"), "one warning per file: {stderr}");
+    assert!(stderr.contains("warning[unresolved-require]: module `bit` not found"), "{stderr}");
+    assert!(stderr.contains("`plugins.bits` is bundled by --include and loaded only by run-time requires"), "{stderr}");
+    // Bundled, the same file is an error: the bundle would hold what Lua cannot compile.
+    luabundle()
+        .args(["check"])
+        .arg(&src)
+        .args(["--no-cache"])
+        .assert()
+        .code(1)
+        .stderr(predicates::str::contains("error[parse-error]"));
+}

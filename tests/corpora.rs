@@ -1,5 +1,6 @@
 //! Real code bases from Debian's packages, bundled and run side by side with Lua's own
-//! interpreter: LuaRocks (`luarocks`) and Penlight (`lua-penlight`).
+//! interpreter: LuaRocks (`luarocks`), Penlight (`lua-penlight`), luacheck (`lua-check`) and
+//! LDoc (`lua-ldoc`).
 //!
 //! These tests need the flavour's Debian interpreter (`lua5.4`, `luajit`, ...), `luarocks`
 //! and `lua-penlight` installed (`.ci/run` installs
@@ -150,4 +151,194 @@ fn penlight_runs_from_its_bundle_as_from_its_sources() {
     )
     .unwrap();
     compare(dir.path(), &bundle, &script, &[]);
+}
+
+/// Debian's Lua C modules (`lfs.so`) for the flavour's interpreter; `luabundle run` loads the
+/// same files through the Lua C API it exports.
+const C_MODULES: &str = match luabundle_runtime::target::FLAVOUR.as_bytes() {
+    b"lua51" | b"luajit" => "/usr/lib/x86_64-linux-gnu/lua/5.1/?.so",
+    b"lua52" => "/usr/lib/x86_64-linux-gnu/lua/5.2/?.so",
+    b"lua53" => "/usr/lib/x86_64-linux-gnu/lua/5.3/?.so",
+    _ => "/usr/lib/x86_64-linux-gnu/lua/5.4/?.so",
+};
+
+/// Whether `paths` exist; a missing one is a skip, or a failure under
+/// `LUABUNDLE_REQUIRE_CORPORA`.
+fn programs_present(package: &str, paths: &[&str]) -> bool {
+    let present = paths.iter().all(|p| Path::new(p).exists()) && Command::new(INTERPRETER).arg("-v").output().is_ok();
+    if !present {
+        assert!(
+            std::env::var_os("LUABUNDLE_REQUIRE_CORPORA").is_none(),
+            "LUABUNDLE_REQUIRE_CORPORA is set but {package} or {INTERPRETER} is missing"
+        );
+        eprintln!("skipped: apt-get install {INTERPRETER} {package} lua-filesystem to run this program test");
+    }
+    present
+}
+
+/// What one run printed and how it ended.
+#[derive(Debug, PartialEq)]
+struct Run {
+    stdout: String,
+    stderr: String,
+    status: Option<i32>,
+}
+
+/// Runs `program ARGS` in `work` (emptied first but for `keep`) from its sources, with
+/// `source_path` as `package.path`, and from `bundle`, with nothing on `package.path`; both
+/// load C modules from Debian's directory. `scrub` removes what differs run to run (dates).
+/// Returns both runs and the files each left in `work`.
+fn both_runs(
+    work: &Path,
+    bundle: &Path,
+    program: &str,
+    args: &[&str],
+    source_path: &str,
+    stdin: &str,
+    scrub: &dyn Fn(&str) -> String,
+) -> [(Run, Vec<(String, String)>); 2] {
+    let runner = work.parent().unwrap().join("runner.lua");
+    std::fs::write(&runner, RUNNER).unwrap();
+    let mut from_sources = Command::new(INTERPRETER);
+    from_sources.env("CORPUS_PATH", source_path).arg(&runner);
+    let mut from_bundle = Command::new(assert_cmd::cargo::cargo_bin("luabundle"));
+    from_bundle.env_remove("CORPUS_PATH").arg("run").arg(bundle).arg(&runner);
+    [from_sources, from_bundle].map(|mut command| {
+        let _ = std::fs::remove_dir_all(work.join("out"));
+        let mut child = command
+            .current_dir(work)
+            .env("LUA_CPATH", C_MODULES)
+            .env_remove("LUA_INIT")
+            .env_remove("LUA_PATH")
+            .arg(program)
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        let run = Run {
+            stdout: scrub(&String::from_utf8_lossy(&out.stdout)),
+            stderr: scrub(&String::from_utf8_lossy(&out.stderr)),
+            status: out.status.code(),
+        };
+        let mut files: Vec<(String, String)> = walkdir::WalkDir::new(work.join("out"))
+            .into_iter()
+            .filter_map(Result::ok)
+            .filter(|e| e.file_type().is_file())
+            .map(|e| {
+                let name = e.path().strip_prefix(work).unwrap().display().to_string();
+                (name, scrub(&String::from_utf8_lossy(&std::fs::read(e.path()).unwrap())))
+            })
+            .collect();
+        files.sort();
+        (run, files)
+    })
+}
+
+/// luacheck (`lua-check`), a linter: its stages are loaded by names computed at run time
+/// (`require("luacheck.stages." .. name)`), so the build bundles them with `--include`; it
+/// walks directories and reads `lfs` (a C module the host provides: `--external lfs`).
+#[test]
+fn luacheck_runs_from_its_bundle_as_from_its_sources() {
+    const TREE: &str = "/usr/share/lua/5.1";
+    if !programs_present(
+        "lua-check",
+        &["/usr/bin/luacheck", "/usr/share/lua/5.1/luacheck", &C_MODULES.replace('?', "lfs")],
+    ) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("luacheck.bundle");
+    let out = luabundle()
+        .args(["build", TREE, "--entry", "luacheck.main", "--include", "luacheck.*", "--external", "lfs"])
+        .args(["--external", "socket.core", "--no-cache", "-o"])
+        .arg(&bundle)
+        .assert()
+        .code(0)
+        .get_output()
+        .stderr
+        .clone();
+    let stderr = String::from_utf8_lossy(&out);
+    // The documentation stubs of ldoc in the same tree are not Lua, and nothing requires them.
+    assert!(!stderr.contains("error["), "{stderr}");
+    let work = dir.path().join("work");
+    std::fs::create_dir_all(work.join("tree/sub")).unwrap();
+    let sample = "local x = 1\nlocal function f(a, b) return a end\nglobal_thing = 3\nprint(undefined_var)\nreturn f\n";
+    std::fs::write(work.join("sample.lua"), sample).unwrap();
+    std::fs::write(work.join("tree/sample.lua"), sample).unwrap();
+    std::fs::write(work.join("tree/sub/b.lua"), "local t = {}\nt.x = 1 t.x = 2\nreturn t\n").unwrap();
+    std::fs::write(work.join("tree/bad.lua"), "local = 1\n").unwrap();
+    let source_path = format!("{TREE}/?.lua;{TREE}/?/init.lua");
+    for args in [
+        &["--version"][..],
+        &["--no-color", "sample.lua"],
+        &["--no-color", "tree"],
+        &["--no-color", "--codes", "--ranges", "tree"],
+        &["--formatter", "TAP", "sample.lua"],
+        &["--formatter", "JUnit", "tree"],
+        &["--no-color", "--std", "max", "--globals", "global_thing", "--", "sample.lua"],
+        &["--no-color", "-"],
+        &["nonexistent.lua"],
+        &["--bogus-option"],
+    ] {
+        let [from_sources, from_bundle] =
+            both_runs(&work, &bundle, "/usr/bin/luacheck", args, &source_path, sample, &|s| s.to_string());
+        assert!(!from_sources.0.stdout.is_empty() || !from_sources.0.stderr.is_empty(), "{args:?}");
+        assert_eq!(from_bundle, from_sources, "luacheck {args:?}");
+    }
+}
+
+/// LDoc (`lua-ldoc`), a documentation generator on Penlight: writes an HTML or Markdown
+/// tree, loads its templates and `ldoc.builtin.*` modules, and uses `lfs`.
+#[test]
+fn ldoc_runs_from_its_bundle_as_from_its_sources() {
+    if !programs_present("lua-ldoc", &["/usr/bin/ldoc", &format!("{LUA_DIR}/ldoc"), &format!("{LUA_DIR}/pl")]) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("ldoc.bundle");
+    let mut build = luabundle();
+    build.args(["build", &format!("ldoc={LUA_DIR}/ldoc"), &format!("pl={LUA_DIR}/pl"), "--external", "lfs"]);
+    // Documentation stubs of the standard library that LDoc reads as text: not Lua.
+    for stub in ["debug", "global", "lpeg", "string", "table", "utf8"] {
+        build.args(["--exclude", &format!("builtin/{stub}.lua")]);
+    }
+    let out = build.args(["--no-cache", "-o"]).arg(&bundle).assert().code(0).get_output().stderr.clone();
+    let stderr = String::from_utf8_lossy(&out);
+    assert!(!stderr.contains("error["), "{stderr}");
+    let work = dir.path().join("work");
+    std::fs::create_dir_all(work.join("src")).unwrap();
+    std::fs::write(
+        work.join("src/shapes.lua"),
+        "--- Shapes and their areas.\n-- @module shapes\nlocal M = {}\n\n--- The area of a rectangle.\n\
+         -- @tparam number w width\n-- @tparam number h height\n-- @treturn number the area\n\
+         function M.area(w, h) return w * h end\n\n--- Known shapes.\n-- @table kinds\n\
+         M.kinds = { square = 4, triangle = 3 }\n\nreturn M\n",
+    )
+    .unwrap();
+    let source_path = format!("{LUA_DIR}/?.lua;{LUA_DIR}/?/init.lua");
+    // Each page ends with the time it was written.
+    let scrub = |text: &str| -> String {
+        text.lines()
+            .map(|line| if line.contains("Last updated") { "Last updated (scrubbed)" } else { line })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    for args in [
+        &["--help"][..],
+        &["-d", "out", "src"],
+        &["-d", "out", "-f", "markdown", "-p", "Shapes", "-t", "Reference", "src"],
+        &["--dump", "src/shapes.lua"],
+        &["-d", "out", "missing"],
+        &["--bogus-option"],
+    ] {
+        let [from_sources, from_bundle] = both_runs(&work, &bundle, "/usr/bin/ldoc", args, &source_path, "", &scrub);
+        assert_eq!(from_bundle, from_sources, "ldoc {args:?}");
+    }
+    let [(_, files), _] = both_runs(&work, &bundle, "/usr/bin/ldoc", &["-d", "out", "src"], &source_path, "", &scrub);
+    assert!(files.iter().any(|(name, text)| name == "out/index.html" && text.contains("The area of a rectangle")));
 }
