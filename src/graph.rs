@@ -125,6 +125,10 @@ pub struct ModuleGraph {
     /// Cycles that pass because at least one of their requires is deferred, as chains like
     /// `` `a` > `b` (deferred, src/b.lua:3) > `a` ``.
     pub legal_cycles: Vec<String>,
+    /// Whether each module loads only if an optional require of it succeeds or a run-time
+    /// require names it: it is no root, and every require of it is optional or in such a
+    /// module.
+    pub maybe_loaded: Vec<bool>,
 }
 
 /// A module's dependency as stored in a bundle: strongest timing of all its sites.
@@ -194,6 +198,7 @@ pub fn build_graph(
     // A module that loads only when an optional require of it succeeds may itself require
     // what is missing: the program works without it.
     let optional_only = reached_only_optionally(&result.graph, modules, options);
+    result.maybe_loaded = optional_only.clone();
     for (i, resolution) in resolutions.iter_mut().enumerate().filter(|(i, _)| optional_only[*i]) {
         let why = match optional_edge_into(&result.graph, files, i) {
             how if how.is_empty() => {

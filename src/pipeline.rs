@@ -307,12 +307,12 @@ fn analyse_in_pool(plan: &Plan) -> Result<Analysis, Error> {
     let only = plan.only_profile.as_ref().map(|_| roots.as_slice());
     let options =
         GraphOptions { externals: &plan.externals, includes: &plan.includes, entry, extra_roots: &roots, only };
-    let (graph, graph_diagnostics) =
+    let (mut graph, graph_diagnostics) =
         graph::build_graph(&discovered.modules, &sites, &discovered.files, options, &mut |program, module, path| {
             evaluator.module_name(program, module, path)
         });
     diagnostics.extend(graph_diagnostics);
-    diagnostics.extend(left_out_files_are_not_errors(file_errors, &discovered, &graph.bundled));
+    diagnostics.extend(left_out_files_are_not_errors(file_errors, &discovered, &bytecode, &mut graph));
     let profiles = profiles.into_iter().map(|(name, members)| (name, graph.closure(&members))).collect();
     let entry = entry.filter(|&e| {
         let outside = !graph.bundled[e];
@@ -346,30 +346,54 @@ fn analyse_in_pool(plan: &Plan) -> Result<Analysis, Error> {
 
 /// Errors in files that the bundle leaves out (nothing bundled requires them) become one
 /// warning per file: Lua never loads such a file, so the program runs whatever it holds
-/// (documentation stubs that are not Lua, files for another Lua version).
+/// (documentation stubs that are not Lua). So do errors in files whose modules load only
+/// through optional or run-time requires (`--include` globs that take in a file written for
+/// another Lua version): such a file is left out, and a require of it fails at run time, as
+/// it fails from the sources.
 fn left_out_files_are_not_errors(
     errors: Vec<Diagnostic>,
     discovered: &Discovered,
-    bundled: &[bool],
+    bytecode: &[Code],
+    graph: &mut ModuleGraph,
 ) -> Vec<Diagnostic> {
-    let mut in_bundle = vec![false; discovered.files.len()];
-    for (module, _) in discovered.modules.iter().zip(bundled).filter(|(_, b)| **b) {
-        in_bundle[module.file] = true;
+    // Per file: bundled at all, and bundled for certain. A file that Lua compiles (only the
+    // parser of the analysis fails on it) stays in and its errors stay errors.
+    let mut in_bundle = vec![(false, false); discovered.files.len()];
+    for (i, module) in discovered.modules.iter().enumerate().filter(|(i, _)| graph.bundled[*i]) {
+        let lua_refuses = matches!(bytecode.get(module.file), Some(Code::Refused(_)));
+        let slot = &mut in_bundle[module.file];
+        slot.0 = true;
+        slot.1 |= !lua_refuses || !graph.maybe_loaded.get(i).copied().unwrap_or(false);
     }
     let mut kept = Vec::new();
     let mut left_out: std::collections::BTreeMap<usize, (Diagnostic, usize)> = Default::default();
     for d in errors {
-        match d.labels.first().map(|l| l.file).filter(|&f| d.is_error() && !in_bundle.get(f).copied().unwrap_or(true)) {
+        let file = d.labels.first().map(|l| l.file);
+        match file.filter(|&f| d.is_error() && !in_bundle.get(f).is_none_or(|&(_, certain)| certain)) {
             Some(file) => left_out.entry(file).or_insert((d, 0)).1 += 1,
             None => kept.push(d),
         }
     }
-    for (mut d, count) in left_out.into_values() {
+    for (file, (mut d, count)) in left_out {
         d.severity = crate::diagnostic::Severity::Warning;
         if count > 1 {
             d.notes.push(format!("and {} more error{} in this file", count - 1, if count > 2 { "s" } else { "" }));
         }
-        d.notes.push("nothing bundled requires this file: it is left out of the bundle, and Lua never loads it".into());
+        if in_bundle[file].0 {
+            for (i, module) in discovered.modules.iter().enumerate().filter(|(_, m)| m.file == file) {
+                if graph.bundled[i] {
+                    graph.bundled[i] = false;
+                    d.notes.push(format!(
+                        "`{}` loads only through optional or run-time requires: it is left out of the bundle, and a require of it fails as from the sources",
+                        module.name
+                    ));
+                }
+            }
+        } else {
+            d.notes.push(
+                "nothing bundled requires this file: it is left out of the bundle, and Lua never loads it".into(),
+            );
+        }
         kept.push(d);
     }
     kept

@@ -285,8 +285,15 @@ fn luacheck_runs_from_its_bundle_as_from_its_sources() {
         &["nonexistent.lua"],
         &["--bogus-option"],
     ] {
+        // `--version` names the interpreter's own release (LuaJIT's differs from Debian's).
+        let scrub = |text: &str| -> String {
+            text.lines()
+                .map(|l| if l.starts_with("Lua: ") { "Lua: (release)" } else { l })
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
         let [from_sources, from_bundle] =
-            both_runs(&work, &bundle, "/usr/bin/luacheck", args, &source_path, sample, &|s| s.to_string());
+            both_runs(&work, &bundle, "/usr/bin/luacheck", args, &source_path, sample, &scrub);
         assert!(!from_sources.0.stdout.is_empty() || !from_sources.0.stderr.is_empty(), "{args:?}");
         assert_eq!(from_bundle, from_sources, "luacheck {args:?}");
     }
