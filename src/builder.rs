@@ -510,7 +510,7 @@ impl Builder {
         }
         if cfg!(feature = "luau") && matches!(self.format, OutputFormat::Lua | OutputFormat::LuaBytecode) {
             return Err(Error::Usage(
-                "--format lua writes a script for stock Lua interpreters (Lua 5.1-5.4, LuaJIT), and Luau has no \
+                "--format lua writes a script for stock Lua interpreters (Lua 5.1-5.5, LuaJIT), and Luau has no \
                  `package` library or `load` to run it; build a bundle and install it with luabundle-runtime"
                     .into(),
             ));

@@ -8,10 +8,11 @@ use full_moon::LuaVersion;
     feature = "lua52",
     feature = "lua53",
     feature = "lua54",
+    feature = "lua55",
     feature = "luajit",
     feature = "luau"
 )))]
-compile_error!("luabundle needs one Lua flavour feature: lua51, lua52, lua53, lua54, luajit or luau");
+compile_error!("luabundle needs one Lua flavour feature: lua51, lua52, lua53, lua54, lua55, luajit or luau");
 
 /// Name of the flavour feature this build targets.
 pub const NAME: &str = luabundle_runtime::target::FLAVOUR;
@@ -25,7 +26,7 @@ pub const STANDARD_MODULES: &[&str] = &["_G", "coroutine", "debug", "io", "math"
 pub const STANDARD_MODULES: &[&str] =
     &["_G", "bit32", "coroutine", "debug", "io", "math", "os", "package", "string", "table", "utf8"];
 /// Modules every state of the flavour has in `package.loaded`.
-#[cfg(feature = "lua54")]
+#[cfg(any(feature = "lua54", feature = "lua55"))]
 pub const STANDARD_MODULES: &[&str] =
     &["_G", "coroutine", "debug", "io", "math", "os", "package", "string", "table", "utf8"];
 /// Modules every state of the flavour has in `package.loaded`.
@@ -53,7 +54,8 @@ pub const STANDARD_MODULES: &[&str] = &[
 pub const STANDARD_MODULES: &[&str] =
     &["_G", "bit32", "buffer", "coroutine", "debug", "math", "os", "string", "table", "utf8", "vector"];
 
-/// The syntax version full_moon parses for this flavour.
+/// The syntax version full_moon parses for this flavour (Lua 5.4's for 5.5, whose own
+/// additions are rewritten first, see `lua55_syntax`).
 pub fn syntax() -> LuaVersion {
     #[cfg(feature = "lua51")]
     return LuaVersion::lua51();
@@ -61,7 +63,7 @@ pub fn syntax() -> LuaVersion {
     return LuaVersion::lua52();
     #[cfg(feature = "lua53")]
     return LuaVersion::lua53();
-    #[cfg(feature = "lua54")]
+    #[cfg(any(feature = "lua54", feature = "lua55"))]
     return LuaVersion::lua54();
     #[cfg(feature = "luajit")]
     return LuaVersion::luajit();

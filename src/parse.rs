@@ -19,6 +19,11 @@ pub const PARSE_STACK_SIZE: usize = 64 << 20;
 /// One `parse-error` diagnostic per syntax error full_moon reports.
 pub fn parse(file: &SourceFile) -> Result<Ast, Vec<Diagnostic>> {
     let text = source::prepare(file.text());
+    #[cfg(feature = "lua55")]
+    let text = match crate::lua55_syntax::as_lua54(&text) {
+        Some(rewritten) => std::borrow::Cow::Owned(rewritten),
+        None => text,
+    };
     if let Some(range) = nesting::too_deep(&text) {
         return Err(vec![Diagnostic::error(
             "nesting-too-deep",

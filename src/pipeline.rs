@@ -326,6 +326,8 @@ fn analyse_in_pool(plan: &Plan) -> Result<Analysis, Error> {
         !outside
     });
     diagnostics.extend(check_groups(plan, &discovered));
+    let refusals = refusals_of_bundled_files(&discovered, &graph, &bytecode, &diagnostics);
+    diagnostics.extend(refusals);
     timings.graph = lap();
     let analysis = Analysis {
         discovered,
@@ -342,6 +344,30 @@ fn analyse_in_pool(plan: &Plan) -> Result<Analysis, Error> {
     };
     fail_on_errors(&analysis)?;
     Ok(analysis)
+}
+
+/// Lua's refusal of each bundled file, reported with the analysis so that one run shows
+/// every error: a missing module does not hide a file that does not compile. A file whose
+/// syntax errors are already reported (the parser's, more precise) gets no second one.
+fn refusals_of_bundled_files(
+    discovered: &Discovered,
+    graph: &ModuleGraph,
+    bytecode: &[Code],
+    reported: &[Diagnostic],
+) -> Vec<Diagnostic> {
+    let has_error =
+        |file: usize| reported.iter().any(|d| d.is_error() && d.labels.first().is_some_and(|l| l.file == file));
+    let mut files: Vec<usize> =
+        discovered.modules.iter().zip(&graph.bundled).filter(|(_, bundled)| **bundled).map(|(m, _)| m.file).collect();
+    files.sort_unstable();
+    files.dedup();
+    files
+        .into_iter()
+        .filter_map(|file| match bytecode.get(file) {
+            Some(Code::Refused(diagnostic)) if !has_error(file) => Some(diagnostic.clone()),
+            _ => None,
+        })
+        .collect()
 }
 
 /// Errors in files that the bundle leaves out (nothing bundled requires them) become one
@@ -464,8 +490,8 @@ fn position(discovered: &Discovered, name: &str) -> Option<usize> {
 }
 
 /// The bytecode of each bundled file: compiled in this run, or read from the cache (in
-/// parallel; a damaged entry is compiled again). A compile error of a bundled file becomes
-/// a diagnostic. Closes the cache session.
+/// parallel; a damaged entry is compiled again, and its compile error becomes a diagnostic).
+/// Closes the cache session.
 fn compile_bundled(plan: &Plan, analysis: &mut Analysis) -> Vec<Option<Blob>> {
     let mut bundled_files = vec![false; analysis.discovered.files.len()];
     for (m, _) in analysis.discovered.modules.iter().zip(&analysis.graph.bundled).filter(|(_, b)| **b) {
@@ -485,7 +511,8 @@ fn compile_bundled(plan: &Plan, analysis: &mut Analysis) -> Vec<Option<Blob>> {
         .map(|(i, (code, &bundled))| match code {
             _ if !bundled => (None, None, false),
             Code::Ready(bytes) => (Some(hashed(bytes)), None, false),
-            Code::Refused(diagnostic) => (None, Some(diagnostic), false),
+            // Already reported by the analysis.
+            Code::Refused(_) => (None, None, false),
             Code::Cached => match session.and_then(|s| s.load_bytecode(&keys[i])) {
                 Some((bytes, hash)) => (Some(Blob { bytes, hash }), None, false),
                 // A damaged entry: the sites were intact, only the bytecode is made again.

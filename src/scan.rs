@@ -15,22 +15,34 @@ use crate::requires::{RequireSite, Target, Timing};
 
 /// One token of interest: a word (name or keyword), a string, or another symbol.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Kind {
+pub(crate) enum Kind {
+    /// A name or a keyword.
     Word,
     /// A string literal; `plain` when its value is the text between its delimiters.
     String {
+        /// Whether the value is the text between the delimiters.
         plain: bool,
     },
+    /// Any other token, by its first byte; `0` for numerals, `~` for `..`, `...` and `::`.
     Symbol(u8),
 }
 
+/// A token and where it is.
 #[derive(Clone, Copy, Debug)]
-struct Token {
-    kind: Kind,
-    start: usize,
-    end: usize,
+pub(crate) struct Token {
+    /// What it is.
+    pub(crate) kind: Kind,
+    /// Its first byte.
+    pub(crate) start: usize,
+    /// One past its last byte.
+    pub(crate) end: usize,
     /// The value's range for strings (between the delimiters).
-    value: (usize, usize),
+    pub(crate) value: (usize, usize),
+}
+
+/// The tokens of `bytes`, without whitespace and comments.
+pub(crate) fn tokens(bytes: &[u8]) -> impl Iterator<Item = Token> + '_ {
+    Tokens { bytes, at: 0 }
 }
 
 /// The require sites of `text` (a prepared source file that compiles), or `None` when a use
@@ -42,7 +54,8 @@ pub fn quick_requires(bytes: &[u8]) -> Option<Vec<RequireSite>> {
     // when its requires run (a local function, whose calls may run it at load time or only
     // under `pcall`, or a function passed as an argument, perhaps to `pcall` in place).
     let mut blocks: Vec<(bool, bool)> = Vec::new();
-    let mut previous: [Option<Token>; 3] = [None, None, None];
+    // The last tokens, most recent first: enough to see `local NAME <const> = function`.
+    let mut previous: [Option<Token>; 6] = [None; 6];
     let word =
         |t: Option<Token>, text: &[u8]| t.is_some_and(|t| t.kind == Kind::Word && &bytes[t.start..t.end] == text);
     let symbol = |t: Option<Token>, c: u8| t.is_some_and(|t| t.kind == Kind::Symbol(c));
@@ -51,10 +64,17 @@ pub fn quick_requires(bytes: &[u8]) -> Option<Vec<RequireSite>> {
         if token.kind == Kind::Word {
             match &bytes[token.start..token.end] {
                 b"function" => {
+                    let name = |t: Option<Token>| t.is_some_and(|t| t.kind == Kind::Word);
+                    let attribute = |at: usize| {
+                        symbol(previous[at], b'>') && name(previous[at + 1]) && symbol(previous[at + 2], b'<')
+                    };
+                    // `local function f`, `local f = function`, `local f <const> = function`
+                    // and Lua 5.5's `local <const> f = function`.
                     let local = word(previous[0], b"local")
                         || (symbol(previous[0], b'=')
-                            && previous[1].is_some_and(|t| t.kind == Kind::Word)
-                            && word(previous[2], b"local"));
+                            && ((name(previous[1]) && word(previous[2], b"local"))
+                                || (attribute(1) && name(previous[4]) && word(previous[5], b"local"))
+                                || (name(previous[1]) && attribute(2) && word(previous[5], b"local"))));
                     let argument = symbol(previous[0], b'(') || symbol(previous[0], b',');
                     blocks.push((true, local || argument));
                 }
@@ -81,7 +101,7 @@ pub fn quick_requires(bytes: &[u8]) -> Option<Vec<RequireSite>> {
                         let timing =
                             if blocks.iter().any(|&(function, _)| function) { Timing::Deferred } else { Timing::Eager };
                         sites.push(RequireSite { target: site.0, range: site.1, timing, optional: false, guard: None });
-                        previous = [None, None, None];
+                        previous = [None; 6];
                         pending = next;
                         continue;
                     }
@@ -89,7 +109,8 @@ pub fn quick_requires(bytes: &[u8]) -> Option<Vec<RequireSite>> {
                 _ => {}
             }
         }
-        previous = [Some(token), previous[0], previous[1]];
+        previous.rotate_right(1);
+        previous[0] = Some(token);
     }
     Some(sites)
 }
@@ -300,6 +321,8 @@ mod tests {
             // When these run depends on how the function is called.
             "local function f() return require 'x' end",
             "local f = function() return require 'x' end",
+            "local f <const> = function() return require 'x' end",
+            "local <const> f = function() return require 'x' end",
             "pcall(function() return require 'x' end)",
             "run(1, function() return require 'x' end)",
         ] {

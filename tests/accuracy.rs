@@ -205,6 +205,13 @@ fn every_wrapper_of_require_is_in_the_graph_with_its_timing() {
 }
 
 #[test]
+#[cfg(feature = "lua55")]
+fn requires_among_lua55_declarations_are_in_the_graph_with_their_timing() {
+    let driver = "print(require('main').later())";
+    assert_traced_graph("lua55_syntax", "main", &[], driver, true, &[]);
+}
+
+#[test]
 fn computed_module_relative_requires_are_in_the_graph() {
     assert_graph_is_exact("relative_requires", "main", &["pkg.init"], "require('main')");
 }

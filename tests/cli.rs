@@ -336,14 +336,15 @@ fn lua_level_compile_errors_are_reported_with_their_line() {
     let names: Vec<String> = (0..300).map(|i| format!("v{i}")).collect();
     std::fs::write(dir.path().join("locals.lua"), format!("-- many locals\nlocal {} = ...\n", names.join(", ")))
         .unwrap();
-    let limit = if cfg!(feature = "luau") { "registers" } else { "local variables" };
+    let limit = if cfg!(any(feature = "luau", feature = "lua55")) { "registers" } else { "local variables" };
     luabundle()
         .arg("check")
         .arg(dir.path())
         .assert()
         .code(1)
         .stderr(contains("error[compile-error]: Lua rejects this file:").and(contains(limit)))
-        .stderr(contains("locals.lua:2:1"));
+        // Lua 5.5 runs out of registers at the token after the declaration.
+        .stderr(contains(if cfg!(feature = "lua55") { "locals.lua:3:1" } else { "locals.lua:2:1" }));
 }
 
 #[test]
@@ -416,10 +417,9 @@ fn graph_svg_is_drawn_by_graphviz_or_explains_what_is_missing() {
         .assert()
         .code(2)
         .stderr(contains("needs Graphviz's `dot`"));
-    if std::process::Command::new("dot").arg("-V").output().is_ok() {
+    let dot = std::process::Command::new("dot").arg("-V").output().is_ok();
+    if crate::support::present_or_skip(dot, "Graphviz's dot is missing", "graphviz") {
         luabundle().args(["graph", "fixtures/app/src", "--format", "svg"]).assert().code(0).stdout(contains("<svg"));
-    } else {
-        assert!(std::env::var_os("LUABUNDLE_REQUIRE_CORPORA").is_none(), "graphviz is missing");
     }
 }
 

@@ -10,7 +10,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::support::luabundle;
+use crate::support::{luabundle, present_or_skip};
 
 /// Debian's interpreter and module directory for the flavour under test.
 const DEBIAN: (&str, &str) = match luabundle_runtime::target::FLAVOUR.as_bytes() {
@@ -36,14 +36,11 @@ fn corpora_present() -> bool {
     let present = ["luarocks", "pl"].iter().all(|d| Path::new(LUA_DIR).join(d).is_dir())
         && Path::new("/usr/bin/luarocks").is_file()
         && Command::new(INTERPRETER).arg("-v").output().is_ok();
-    if !present {
-        assert!(
-            std::env::var_os("LUABUNDLE_REQUIRE_CORPORA").is_none(),
-            "LUABUNDLE_REQUIRE_CORPORA is set but {INTERPRETER}, luarocks or lua-penlight is missing"
-        );
-        eprintln!("skipped: apt-get install {INTERPRETER} luarocks lua-penlight to run the corpus tests");
-    }
-    present
+    present_or_skip(
+        present,
+        &format!("{INTERPRETER}, luarocks or lua-penlight is missing"),
+        &format!("{INTERPRETER} luarocks lua-penlight"),
+    )
 }
 
 /// Builds both trees with no flags: every require they make of a module that Debian's
@@ -166,14 +163,11 @@ const C_MODULES: &str = match luabundle_runtime::target::FLAVOUR.as_bytes() {
 /// `LUABUNDLE_REQUIRE_CORPORA`.
 fn programs_present(package: &str, paths: &[&str]) -> bool {
     let present = paths.iter().all(|p| Path::new(p).exists()) && Command::new(INTERPRETER).arg("-v").output().is_ok();
-    if !present {
-        assert!(
-            std::env::var_os("LUABUNDLE_REQUIRE_CORPORA").is_none(),
-            "LUABUNDLE_REQUIRE_CORPORA is set but {package} or {INTERPRETER} is missing"
-        );
-        eprintln!("skipped: apt-get install {INTERPRETER} {package} lua-filesystem to run this program test");
-    }
-    present
+    present_or_skip(
+        present,
+        &format!("{package} or {INTERPRETER} is missing"),
+        &format!("{INTERPRETER} {package} lua-filesystem"),
+    )
 }
 
 /// What one run printed and how it ended.

@@ -67,3 +67,9 @@ fn module_relative_requires_behave_the_same() {
 fn a_luau_program_behaves_the_same() {
     assert_same_output("luau_app", "main");
 }
+
+#[test]
+#[cfg(feature = "lua55")]
+fn a_lua55_program_behaves_the_same() {
+    assert_same_output("lua55_syntax", "main");
+}

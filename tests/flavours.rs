@@ -13,7 +13,7 @@ use crate::support::{fixture, luabundle};
 fn a_bundle_for_another_flavour_is_refused_naming_both() {
     let ours = luabundle_runtime::target::FLAVOUR;
     let mut checked = 0;
-    for other in ["lua51", "lua54", "luajit", "luau"] {
+    for other in ["lua51", "lua54", "lua55", "luajit", "luau"] {
         let bundle = Bundle::open(fixture("foreign_bundles").join(format!("{other}.bundle"))).unwrap();
         assert_eq!(bundle.target().flavour, other);
         let lua = mlua::Lua::new();
@@ -56,14 +56,7 @@ const INTERPRETERS: &[&str] = &["lua5.1", "lua5.4", "luajit"];
 #[cfg(not(feature = "luau"))] // the plain-Lua output is for stock interpreters
 fn available(interpreter: &str) -> bool {
     let found = Command::new(interpreter).arg("-v").output().is_ok();
-    if !found {
-        assert!(
-            std::env::var_os("LUABUNDLE_REQUIRE_CORPORA").is_none(),
-            "LUABUNDLE_REQUIRE_CORPORA is set but {interpreter} is missing"
-        );
-        eprintln!("skipped {interpreter}: apt-get install {interpreter}");
-    }
-    found
+    crate::support::present_or_skip(found, &format!("{interpreter} is missing"), interpreter)
 }
 
 #[cfg(not(feature = "luau"))] // the plain-Lua output is for stock interpreters
@@ -76,6 +69,19 @@ fn stdout_of(command: &mut Command) -> String {
 #[cfg(not(feature = "luau"))] // the plain-Lua output is for stock interpreters
 /// Builds `fixture/src` as one Lua file and runs it and the sources with `interpreter`.
 fn compare(interpreter: &str, fixture_name: &str, entry: &str, includes: &[&str], bytecode: bool) {
+    compare_with(&mut || Command::new(interpreter), interpreter, fixture_name, entry, includes, bytecode);
+}
+
+#[cfg(not(feature = "luau"))] // the plain-Lua output is for stock interpreters
+/// [`compare`] with the interpreter command that `lua` makes.
+fn compare_with(
+    lua: &mut dyn FnMut() -> Command,
+    interpreter: &str,
+    fixture_name: &str,
+    entry: &str,
+    includes: &[&str],
+    bytecode: bool,
+) {
     let src = fixture(fixture_name).join("src");
     let dir = tempfile::tempdir().unwrap();
     let script = dir.path().join("app.lua");
@@ -89,15 +95,9 @@ fn compare(interpreter: &str, fixture_name: &str, entry: &str, includes: &[&str]
     }
     build.assert().code(0);
     let entry_file = Path::new(&entry.replace('.', "/")).with_extension("lua");
-    let from_sources = stdout_of(
-        Command::new(interpreter)
-            .current_dir(&src)
-            .env("LUA_PATH", "./?.lua;./?/init.lua")
-            .arg(&entry_file)
-            .args(["x", "y"]),
-    );
-    let from_script =
-        stdout_of(Command::new(interpreter).current_dir(dir.path()).env("LUA_PATH", "").arg(&script).args(["x", "y"]));
+    let from_sources =
+        stdout_of(lua().current_dir(&src).env("LUA_PATH", "./?.lua;./?/init.lua").arg(&entry_file).args(["x", "y"]));
+    let from_script = stdout_of(lua().current_dir(dir.path()).env("LUA_PATH", "").arg(&script).args(["x", "y"]));
     assert!(!from_sources.is_empty());
     assert_eq!(from_script, from_sources, "{interpreter} on {fixture_name}");
 }
@@ -120,6 +120,25 @@ fn the_plain_lua_output_runs_on_every_stock_interpreter() {
 fn the_bytecode_script_runs_on_the_matching_interpreter() {
     if available("lua5.4") {
         compare("lua5.4", "app", "app.main", &[], true);
+    }
+}
+
+/// Debian has no `lua5.5`: a Lua 5.5 build's `luabundle run` is the Lua 5.5 interpreter
+/// (with a source bundle of one unrelated module installed).
+#[test]
+#[cfg(feature = "lua55")]
+fn the_plain_lua_output_runs_on_lua55() {
+    let binary = assert_cmd::cargo::cargo_bin("luabundle");
+    let bundle = fixture("foreign_bundles").join("source.bundle");
+    let mut lua = || {
+        let mut command = Command::new(&binary);
+        command.arg("run").arg(&bundle).arg("--allow-binary-chunks");
+        command
+    };
+    for bytecode in [false, true] {
+        compare_with(&mut lua, "Lua 5.5", "app", "app.main", &[], bytecode);
+        compare_with(&mut lua, "Lua 5.5", "require_forms", "main", &[], bytecode);
+        compare_with(&mut lua, "Lua 5.5", "lua55_syntax", "main", &[], bytecode);
     }
 }
 
@@ -156,7 +175,7 @@ fn errors_in_the_plain_lua_output_name_the_original_file_and_line() {
 #[test]
 fn embedded_sources_run_where_the_bytecode_cannot() {
     let ours = luabundle_runtime::target::FLAVOUR;
-    for other in ["lua51", "lua54", "luajit", "luau"] {
+    for other in ["lua51", "lua54", "lua55", "luajit", "luau"] {
         let bundle = Bundle::open(fixture("foreign_bundles").join(format!("{other}-with-source.bundle"))).unwrap();
         assert!(bundle.has_all_sources());
         let lua = mlua::Lua::new();

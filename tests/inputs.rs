@@ -116,7 +116,7 @@ fn a_non_utf8_file_name_is_skipped_with_a_warning() {
 fn too_many_upvalues_or_locals_are_compile_errors_with_a_line() {
     let names = |from: usize, to: usize| (from..to).map(|i| format!("v{i}")).collect::<Vec<_>>();
     let dir = tempfile::tempdir().unwrap();
-    // 300 locals in one function (Lua allows 200; Luau 255 registers, and it folds locals
+    // 300 locals in one function (Lua allows 200, 5.5 and Luau 255 registers; Luau folds locals
     // that are never assigned, hence the `...`).
     let locals =
         format!("local {} = ...\nlocal {} = ...\nreturn 1\n", names(0, 150).join(", "), names(150, 300).join(", "));
@@ -131,7 +131,9 @@ fn too_many_upvalues_or_locals_are_compile_errors_with_a_line() {
     );
     std::fs::write(dir.path().join("upvalues.lua"), upvalues).unwrap();
     let text = report(dir.path());
-    assert!(text.contains("locals.lua:2:1") && text.contains("upvalues.lua:"), "{text}");
+    // Lua 5.5 runs out of registers at the token after the declaration.
+    let locals_at = if cfg!(feature = "lua55") { "locals.lua:3:1" } else { "locals.lua:2:1" };
+    assert!(text.contains(locals_at) && text.contains("upvalues.lua:"), "{text}");
     assert_eq!(text.matches("error[compile-error]").count(), 2, "{text}");
 }
 

@@ -63,15 +63,7 @@ struct Workspace {
 }
 
 fn lua_present() -> bool {
-    let present = Path::new(LUA).is_file();
-    if !present {
-        assert!(
-            std::env::var_os("LUABUNDLE_REQUIRE_CORPORA").is_none(),
-            "LUABUNDLE_REQUIRE_CORPORA is set but {LUA} is missing"
-        );
-        eprintln!("skipped: apt-get install lua5.4 to compare luabundle run with lua");
-    }
-    present
+    crate::support::present_or_skip(Path::new(LUA).is_file(), &format!("{LUA} is missing"), "lua5.4")
 }
 
 fn workspace() -> Workspace {

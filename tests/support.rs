@@ -16,6 +16,20 @@ pub fn luabundle() -> assert_cmd::Command {
     cmd
 }
 
+/// Whether what a test needs from the system is `present`: when it is not, the test is
+/// skipped with a note of what to `apt-get install`, or fails if `LUABUNDLE_REQUIRE_CORPORA`
+/// is set (as `.ci/run` sets it), so that CI never passes by skipping.
+pub fn present_or_skip(present: bool, missing: &str, install: &str) -> bool {
+    if !present {
+        assert!(
+            std::env::var_os("LUABUNDLE_REQUIRE_CORPORA").is_none(),
+            "LUABUNDLE_REQUIRE_CORPORA is set but {missing}"
+        );
+        eprintln!("skipped: {missing}; apt-get install {install}");
+    }
+    present
+}
+
 /// Builds `root` with the library into `dir/app.bundle` and returns the bundle's bytes.
 pub fn build_bytes(root: &Path, entry: Option<&str>, dir: &Path) -> Vec<u8> {
     build_bytes_including(root, entry, &[], dir)

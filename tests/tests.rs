@@ -6,8 +6,9 @@ mod analysis;
 mod cli;
 mod config;
 mod consumer;
-// LuaRocks and Penlight are Lua 5.x programs (`io`, `os`, `package`), which Luau cannot run.
-#[cfg(not(feature = "luau"))]
+// LuaRocks and Penlight are Lua 5.x programs (`io`, `os`, `package`), which Luau cannot run;
+// Lua 5.5 refuses some of their files (see `lua55`) and Debian has no `lua5.5` to compare with.
+#[cfg(not(any(feature = "luau", feature = "lua55")))]
 mod corpora;
 mod damage;
 mod differential;
@@ -19,6 +20,8 @@ mod inputs;
 mod installer;
 mod library;
 // Compared with Debian's lua5.4, so for the Lua 5.4 flavour.
+#[cfg(feature = "lua55")]
+mod lua55;
 #[cfg(feature = "lua54")]
 mod lua_cli;
 mod properties;

@@ -20,9 +20,9 @@ use crate::installer::{Installed, Installer};
 use crate::names::edit_distance;
 use crate::stats::{Origin, SharedTracker, Tracker};
 
-/// How a load is timed. Lua 5.4 uses a to-be-closed variable, which sees errors without
+/// How a load is timed. Lua 5.4 and later use a to-be-closed variable, which sees errors without
 /// catching them, so tracebacks still start where the error happened.
-#[cfg(feature = "lua54")]
+#[cfg(any(feature = "lua54", feature = "lua55"))]
 const LOAD_FRAMES: &str = r#"
 local frame_meta = {
   __close = function(_, err)
@@ -51,7 +51,7 @@ end
 
 /// How a load is timed before Lua 5.4: the body runs under `pcall` and an error is raised
 /// again after it is recorded (its message keeps the original file and line).
-#[cfg(not(feature = "lua54"))]
+#[cfg(not(any(feature = "lua54", feature = "lua55")))]
 const LOAD_FRAMES: &str = r#"
 local pcall = pcall
 local function finish(ok, ...)

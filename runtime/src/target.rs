@@ -13,19 +13,31 @@ use crate::format::Target;
     feature = "lua52",
     feature = "lua53",
     feature = "lua54",
+    feature = "lua55",
     feature = "luajit",
     feature = "luau"
 )))]
-compile_error!("luabundle-runtime needs one Lua flavour feature: lua51, lua52, lua53, lua54, luajit or luau");
+compile_error!("luabundle-runtime needs one Lua flavour feature: lua51, lua52, lua53, lua54, lua55, luajit or luau");
 
 #[cfg(any(
     all(
         feature = "lua51",
-        any(feature = "lua52", feature = "lua53", feature = "lua54", feature = "luajit", feature = "luau")
+        any(
+            feature = "lua52",
+            feature = "lua53",
+            feature = "lua54",
+            feature = "lua55",
+            feature = "luajit",
+            feature = "luau"
+        )
     ),
-    all(feature = "lua52", any(feature = "lua53", feature = "lua54", feature = "luajit", feature = "luau")),
-    all(feature = "lua53", any(feature = "lua54", feature = "luajit", feature = "luau")),
-    all(feature = "lua54", any(feature = "luajit", feature = "luau")),
+    all(
+        feature = "lua52",
+        any(feature = "lua53", feature = "lua54", feature = "lua55", feature = "luajit", feature = "luau")
+    ),
+    all(feature = "lua53", any(feature = "lua54", feature = "lua55", feature = "luajit", feature = "luau")),
+    all(feature = "lua54", any(feature = "lua55", feature = "luajit", feature = "luau")),
+    all(feature = "lua55", any(feature = "luajit", feature = "luau")),
     all(feature = "luajit", feature = "luau"),
 ))]
 compile_error!("luabundle-runtime takes exactly one Lua flavour feature; disable the default `lua54` to pick another");
@@ -42,6 +54,9 @@ pub const FLAVOUR: &str = "lua53";
 /// The flavour feature this crate was built with.
 #[cfg(feature = "lua54")]
 pub const FLAVOUR: &str = "lua54";
+/// The flavour feature this crate was built with.
+#[cfg(feature = "lua55")]
+pub const FLAVOUR: &str = "lua55";
 /// The flavour feature this crate was built with.
 #[cfg(feature = "luajit")]
 pub const FLAVOUR: &str = "luajit";
@@ -69,17 +84,20 @@ fn describe() -> mlua::Result<Target> {
 }
 
 /// The part of the VM's dump of an empty function that decides whether it can read a dump.
-#[cfg(any(feature = "lua51", feature = "lua52", feature = "lua53", feature = "lua54"))]
+#[cfg(any(feature = "lua51", feature = "lua52", feature = "lua53", feature = "lua54", feature = "lua55"))]
 fn bytecode_header(lua: &mlua::Lua) -> mlua::Result<Vec<u8>> {
     // 5.1: signature, version, format, endianness, sizes of int, size_t, Instruction and
     // lua_Number, integral flag. 5.2 adds LUAC_TAIL; 5.3 and 5.4 add LUAC_DATA, the sizes,
-    // and the check values that reveal endianness and float format.
+    // and the check values that reveal endianness and float format; 5.5 also records the
+    // sizes of int and lua_Integer with a check value each.
     let len = if cfg!(feature = "lua51") {
         12
     } else if cfg!(feature = "lua52") {
         18
     } else if cfg!(feature = "lua53") {
         4 + 1 + 1 + 6 + 5 + 8 + 8
+    } else if cfg!(feature = "lua55") {
+        4 + 1 + 1 + 6 + (1 + 4) + (1 + 4) + (1 + 8) + (1 + 8)
     } else {
         4 + 1 + 1 + 6 + 3 + 8 + 8
     };
@@ -131,6 +149,12 @@ mod tests {
             assert_eq!(target.release, "Lua 5.4");
             assert_eq!(&target.bytecode_header[..5], b"\x1bLua\x54");
             assert_eq!(target.bytecode_header.len(), 31);
+        }
+        #[cfg(feature = "lua55")]
+        {
+            assert_eq!(target.release, "Lua 5.5");
+            assert_eq!(&target.bytecode_header[..5], b"\x1bLua\x55");
+            assert_eq!(target.bytecode_header.len(), 40);
         }
         #[cfg(feature = "luajit")]
         assert_eq!(&target.bytecode_header[..3], b"\x1bLJ");

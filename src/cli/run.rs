@@ -162,7 +162,7 @@ struct Usage(String);
 fn has_option(option: &str) -> bool {
     match option {
         "-E" => !cfg!(any(feature = "lua51", feature = "luajit")),
-        "-W" => cfg!(feature = "lua54"),
+        "-W" => cfg!(any(feature = "lua54", feature = "lua55")),
         _ => true,
     }
 }
@@ -333,14 +333,14 @@ fn new_state(ignore_environment: bool) -> mlua::Result<Lua> {
         lua.set_named_registry_value("LUA_NOENV", true)?;
     }
     lua.load_std_libs(all_libraries())?;
-    #[cfg(feature = "lua54")]
+    #[cfg(any(feature = "lua54", feature = "lua55"))]
     lua_warnings(&lua);
     Ok(lua)
 }
 
-/// Lua 5.4's warnings as `lua` shows them: off until `-W` or `warn("@on")`, then each message
+/// Lua 5.4's (and 5.5's) warnings as `lua` shows them: off until `-W` or `warn("@on")`, then each message
 /// on stderr after `Lua warning: `, pieces joined until the last.
-#[cfg(feature = "lua54")]
+#[cfg(any(feature = "lua54", feature = "lua55"))]
 fn lua_warnings(lua: &Lua) {
     use std::io::Write;
     use std::sync::atomic::{AtomicBool, Ordering};
@@ -395,6 +395,8 @@ fn version_line(lua: &Lua) -> String {
             "Lua 5.3.6  Copyright (C) 1994-2020 Lua.org, PUC-Rio"
         } else if cfg!(feature = "lua54") {
             "Lua 5.4.9  Copyright (C) 1994-2026 Lua.org, PUC-Rio"
+        } else if cfg!(feature = "lua55") {
+            "Lua 5.5.1  Copyright (C) 1994-2026 Lua.org, PUC-Rio"
         } else {
             "Luau"
         };
@@ -410,6 +412,8 @@ fn init_variables() -> &'static [&'static str] {
         &["LUA_INIT_5_3", "LUA_INIT"]
     } else if cfg!(feature = "lua54") {
         &["LUA_INIT_5_4", "LUA_INIT"]
+    } else if cfg!(feature = "lua55") {
+        &["LUA_INIT_5_5", "LUA_INIT"]
     } else if cfg!(feature = "luau") {
         &[]
     } else {
@@ -770,7 +774,7 @@ mod tests {
     }
 
     #[test]
-    #[cfg(feature = "lua54")]
+    #[cfg(any(feature = "lua54", feature = "lua55"))]
     fn a_global_name_can_be_given_to_a_library() {
         let run = parsed(&["-l", "g=pl.utils", "-W"]);
         assert!(matches!(&run.actions[0], Action::Library { global, module } if global == "g" && module == "pl.utils"));
