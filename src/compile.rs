@@ -11,6 +11,7 @@ use mlua::chunk::ChunkMode;
 use mlua::Lua;
 
 use crate::diagnostic::Diagnostic;
+use crate::nesting;
 use crate::source::{self, SourceFile};
 
 /// Compiles `file` with `lua` and dumps its bytecode, without debug info if `strip`.
@@ -78,7 +79,7 @@ pub fn with_worker_lua<R>(f: impl FnOnce(&Lua) -> R) -> R {
 
 fn compile_error(file: &SourceFile, err: &mlua::Error) -> Diagnostic {
     let message = match err {
-        mlua::Error::SyntaxError { message, .. } => message.clone(),
+        mlua::Error::SyntaxError { message, .. } | mlua::Error::RuntimeError(message) => message.clone(),
         other => other.to_string(),
     };
     // Lua formats errors as `<chunk>:<line>: <message>`; Luau as `<line>: <message>`.
@@ -100,6 +101,15 @@ fn compile_error(file: &SourceFile, err: &mlua::Error) -> Diagnostic {
                 text.to_string(),
             )
         }
+        // Lua 5.4 reports running out of parser levels with no place: the deepest point is it.
+        None if message.contains("stack overflow") => match nesting::deepest(file.text()) {
+            Some(range) => Diagnostic::error("compile-error", format!("Lua rejects this file: {message}"))
+                .with_primary(file.id, range, "nested this deep here")
+                .with_note("Lua refuses code nested this deep; split it into functions or steps"),
+            None => {
+                Diagnostic::error("compile-error", format!("{}: Lua rejects this file: {message}", file.display_path))
+            }
+        },
         None => Diagnostic::error("compile-error", format!("{}: Lua rejects this file: {message}", file.display_path)),
     }
 }

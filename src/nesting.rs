@@ -11,69 +11,192 @@ use std::ops::Range;
 /// parses, so deeper files are rejected by Lua anyway.
 pub const MAX_NESTING: usize = 200;
 
+/// The levels of the expression being read at one bracket or block level, as Lua's parser
+/// nests them: each unary operator holds one until its operand is read, and each `..` or `^`
+/// (right associative) holds one until an operator of lower precedence or the end of the
+/// expression. Left-associative operators add nothing, however long the chain.
+#[derive(Clone, Copy, Default)]
+struct Chain {
+    unary: usize,
+    concat: usize,
+    power: usize,
+}
+
+impl Chain {
+    fn levels(self) -> usize {
+        self.unary + self.concat + self.power
+    }
+}
+
 /// The byte range of the first token that opens a level beyond [`MAX_NESTING`], if any.
 ///
-/// Levels are brackets (`(`, `{`, `[`) and blocks (`function`, `if`, `do`, `repeat`, closed by
-/// `end` or `until`). Strings and comments are skipped.
+/// Levels are brackets (`(`, `{`, `[`), blocks (`function`, `if`, `do`, `repeat`, closed by
+/// `end` or `until`), and what expressions nest: runs of unary operators (`- - x`,
+/// `not not x`) and chains of the right-associative `..` and `^`. Lua refuses each of these
+/// beyond its limit ("C stack overflow", "too many syntax levels"), and the parser would
+/// recurse once per level. The expression count is an upper bound of Lua's; strings and
+/// comments are skipped.
 pub fn too_deep(text: &str) -> Option<Range<usize>> {
+    levels(text, MAX_NESTING).err()
+}
+
+/// The byte range of the first token at the deepest level of `text` (as [`too_deep`] counts
+/// levels), for errors such as Lua 5.4's "C stack overflow", which name no place.
+pub fn deepest(text: &str) -> Option<Range<usize>> {
+    levels(text, usize::MAX).ok().flatten()
+}
+
+/// Walks `text` counting levels: the first token beyond `limit` as an error, or else the
+/// first token at the deepest level reached (`None` in a text without tokens).
+fn levels(text: &str, limit: usize) -> Result<Option<Range<usize>>, Range<usize>> {
+    let mut deepest: Option<(usize, Range<usize>)> = None;
     let bytes = text.as_bytes();
-    let mut depth = 0usize;
+    // The chains of the enclosing levels, and the sum of their levels.
+    let mut outer: Vec<Chain> = Vec::new();
+    let mut outer_levels = 0usize;
+    let mut chain = Chain::default();
+    // Whether the last token ends an operand, so that `-` and `~` are binary.
+    let mut after_operand = false;
     let mut i = 0;
     while i < bytes.len() {
         let start = i;
         let b = bytes[i];
-        let opens = match b {
+        // What the token does: open a level, close one, or change the expression's chain.
+        let mut opens = false;
+        let mut deeper = false;
+        let mut operand = false;
+        match b {
+            b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c => {
+                i += 1;
+                continue;
+            }
             b'-' if bytes.get(i + 1) == Some(&b'-') => {
                 i = skip_comment(bytes, i + 2);
                 continue;
             }
             b'"' | b'\'' => {
                 i = skip_quoted(bytes, i + 1, b);
-                continue;
+                operand = true;
             }
             b'[' => match long_bracket_level(bytes, i) {
                 Some(level) => {
                     i = skip_long(bytes, i + level + 2, level);
-                    continue;
+                    operand = true;
                 }
-                None => true,
+                None => {
+                    i += 1;
+                    opens = true;
+                }
             },
-            b'(' | b'{' => true,
-            b')' | b'}' | b']' => {
-                depth = depth.saturating_sub(1);
-                false
+            b'(' | b'{' => {
+                i += 1;
+                opens = true;
             }
-            b if b.is_ascii_alphabetic() || b == b'_' => {
-                let end = i + bytes[i..].iter().take_while(|c| c.is_ascii_alphanumeric() || **c == b'_').count();
+            b')' | b'}' | b']' => {
+                i += 1;
+                chain = close(&mut outer, &mut outer_levels);
+                operand = true;
+            }
+            b if b.is_ascii_alphabetic() || b == b'_' || b >= 0x80 => {
+                let end = i + bytes[i..]
+                    .iter()
+                    .take_while(|c| c.is_ascii_alphanumeric() || **c == b'_' || **c >= 0x80)
+                    .count();
                 let word = &bytes[i..end];
                 i = end;
                 match word {
-                    b"function" | b"if" | b"do" | b"repeat" => {
-                        depth += 1;
-                        if depth > MAX_NESTING {
-                            return Some(start..end);
-                        }
+                    // Statements: the expression before them is over.
+                    b"if" | b"do" | b"repeat" => {
+                        chain = Chain::default();
+                        opens = true;
                     }
-                    b"end" | b"until" => depth = depth.saturating_sub(1),
-                    _ => {}
+                    b"function" => {
+                        // After an operand, `function` starts a statement, not an operand.
+                        if after_operand {
+                            chain = Chain::default();
+                        }
+                        opens = true;
+                    }
+                    b"end" => {
+                        chain = close(&mut outer, &mut outer_levels);
+                        // `function() end` can be an operand.
+                        operand = true;
+                    }
+                    b"until" => chain = close(&mut outer, &mut outer_levels),
+                    b"not" => {
+                        chain.unary += 1;
+                        deeper = true;
+                    }
+                    b"true" | b"false" | b"nil" => operand = true,
+                    b"and" | b"or" | b"local" | b"return" | b"then" | b"else" | b"elseif" | b"while" | b"for"
+                    | b"in" | b"goto" | b"break" => chain = Chain::default(),
+                    _ => operand = true,
                 }
-                continue;
             }
             b if b.is_ascii_digit() => {
                 i += bytes[i..].iter().take_while(|c| c.is_ascii_alphanumeric() || **c == b'.').count();
-                continue;
+                operand = true;
             }
-            _ => false,
-        };
-        i += 1;
-        if opens {
-            depth += 1;
-            if depth > MAX_NESTING {
-                return Some(start..i);
+            b'.' if bytes.get(i + 1).is_some_and(u8::is_ascii_digit) => {
+                i += bytes[i..].iter().take_while(|c| c.is_ascii_alphanumeric() || **c == b'.').count();
+                operand = true;
+            }
+            b'.' => {
+                let dots = bytes[i..].iter().take_while(|&&c| c == b'.').count().min(3);
+                i += dots;
+                match dots {
+                    3 => operand = true,
+                    2 => {
+                        chain = Chain { unary: 0, concat: chain.concat + 1, power: 0 };
+                        deeper = true;
+                    }
+                    _ => {}
+                }
+            }
+            b'-' | b'~' | b'#' if !after_operand => {
+                i += 1;
+                chain.unary += 1;
+                deeper = true;
+            }
+            b'^' => {
+                i += 1;
+                chain.power += 1;
+                deeper = true;
+            }
+            b'+' | b'-' | b'*' | b'/' | b'%' => {
+                i += 1;
+                chain.unary = 0;
+                chain.power = 0;
+            }
+            _ => {
+                // Comparisons, bitwise operators, `=`, `,`, `;`, `:`: nothing of the
+                // expression before them stays nested.
+                i += 1;
+                chain = Chain::default();
             }
         }
+        after_operand = operand;
+        if opens {
+            outer_levels += chain.levels();
+            outer.push(chain);
+            chain = Chain::default();
+        }
+        let depth = outer.len() + outer_levels + chain.levels();
+        if (opens || deeper) && depth > limit {
+            return Err(start..i);
+        }
+        if deepest.as_ref().is_none_or(|(most, _)| depth > *most) {
+            deepest = Some((depth, start..i));
+        }
     }
-    None
+    Ok(deepest.map(|(_, range)| range))
+}
+
+/// Leaves a bracket or block: the enclosing level's chain, which goes on after it.
+fn close(outer: &mut Vec<Chain>, outer_levels: &mut usize) -> Chain {
+    let chain = outer.pop().unwrap_or_default();
+    *outer_levels -= chain.levels();
+    chain
 }
 
 /// Offset of the first backtick outside strings and comments. Lua never accepts one there,
@@ -195,6 +318,52 @@ mod tests {
         assert_eq!(too_deep(&at_limit), None);
         let siblings = "do end ".repeat(10_000);
         assert_eq!(too_deep(&siblings), None);
+    }
+
+    #[test]
+    fn unary_runs_and_right_associative_chains_are_levels() {
+        for (operator, operand) in [("- ", "1"), ("not ", "x"), ("#", "t"), ("~", "1")] {
+            let deep = format!("return {}{operand}", operator.repeat(30_000));
+            let at = too_deep(&deep).unwrap_or_else(|| panic!("{operator}"));
+            assert_eq!(at.start, "return ".len() + 200 * operator.len(), "{operator}");
+            assert_eq!(too_deep(&format!("return {}{operand}", operator.repeat(150))), None, "{operator}");
+        }
+        for operator in ["..", "^"] {
+            let deep = format!("return {}", vec!["x"; 70_000].join(operator));
+            assert!(too_deep(&deep).is_some(), "{operator}");
+            let shallow = format!("return {}", vec!["x"; 150].join(operator));
+            assert_eq!(too_deep(&shallow), None, "{operator}");
+        }
+    }
+
+    #[test]
+    fn left_associative_chains_and_separate_expressions_do_not_add_up() {
+        for operator in [" + ", " - ", " * ", " and ", " or ", " == ", " < ", " // "] {
+            let long = format!("return {}", vec!["x"; 100_000].join(operator));
+            assert_eq!(too_deep(&long), None, "{operator}");
+        }
+        // Each statement, argument or field starts a fresh expression.
+        let statements = "s = s .. a .. b\n".repeat(1000);
+        assert_eq!(too_deep(&statements), None);
+        let fields = format!("return {{ {} }}", vec!["a .. b .. c"; 1000].join(", "));
+        assert_eq!(too_deep(&fields), None);
+        let mixed = format!("return {}", vec!["a .. b"; 1000].join(" == "));
+        assert_eq!(too_deep(&mixed), None);
+        let subtraction = format!("return {}", vec!["- x"; 1000].join(" - "));
+        assert_eq!(too_deep(&subtraction), None);
+        let calls = "f(- - - x) ".repeat(1000);
+        assert_eq!(too_deep(&calls), None);
+        // Blocks nested after expressions carry nothing of them.
+        let blocks = "s = a .. b if c then ".repeat(150) + &"end ".repeat(150);
+        assert_eq!(too_deep(&blocks), None);
+    }
+
+    #[test]
+    fn the_deepest_place_is_the_first_token_at_the_most_levels() {
+        let text = "local a = - 1\nreturn f(- - - x, (- - y))\n";
+        assert_eq!(&text[deepest(text).unwrap()], "-");
+        assert_eq!(deepest(text).unwrap().start, text.find("- - - x").unwrap() + 4);
+        assert_eq!(deepest("   "), None);
     }
 
     #[test]

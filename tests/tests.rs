@@ -29,4 +29,5 @@ mod report;
 mod runtime;
 mod signatures;
 mod support;
+mod trust;
 mod watch;
