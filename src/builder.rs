@@ -16,6 +16,10 @@ use crate::pipeline::{self, Plan};
 
 pub use crate::pipeline::Analysis;
 
+/// The most worker threads a build starts: each holds a Lua state and a 64 MiB stack
+/// reservation, and more threads than files or cores only cost memory.
+pub const MAX_JOBS: usize = 256;
+
 /// Bundle file name used when only an output directory is known.
 pub const DEFAULT_BUNDLE_NAME: &str = "app.bundle";
 
@@ -341,9 +345,9 @@ impl Builder {
         self
     }
 
-    /// Sets the number of worker threads (default: one per core).
+    /// Sets the number of worker threads (default: one per core), from 1 to [`MAX_JOBS`].
     pub fn jobs(&mut self, jobs: usize) -> &mut Builder {
-        self.jobs = Some(jobs.max(1));
+        self.jobs = Some(jobs.clamp(1, MAX_JOBS));
         self
     }
 

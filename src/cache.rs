@@ -346,7 +346,7 @@ struct PackTable {
 
 /// Opens a pack and reads its table, if its magic, trailer and table are intact.
 fn read_table(path: &Path) -> Option<PackTable> {
-    let file = File::open(path).ok()?;
+    let file = crate::util::open_regular(path).ok()?;
     let len = file.metadata().ok()?.len();
     let mut magic = [0u8; 8];
     read_exact_at(&file, &mut magic, 0).ok()?;

@@ -74,7 +74,7 @@ impl ConfigFile {
     /// [`Error::Config`] with the file, line and key for unknown keys, wrong types and
     /// syntax errors; [`Error::Io`] if it cannot be read.
     pub fn load(path: &Path) -> Result<ConfigFile, Error> {
-        let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+        let text = crate::util::read_regular_text(path, crate::util::SMALL_FILE_CAP).map_err(|source| Error::Io {
             action: "read",
             path: path.to_path_buf(),
             source,

@@ -411,7 +411,7 @@ fn read_text(path: &Path, display_path: &str, len: u64) -> Result<Vec<u8>, Diagn
         )
         .with_note("a module this large is almost certainly generated data; load it with io.open instead, or leave it out with --exclude"));
     }
-    let bytes = std::fs::read(path).map_err(io)?;
+    let bytes = crate::util::read_regular(path, MAX_FILE_SIZE).map_err(io)?;
     if bytes.starts_with(b"\x1bLua") || bytes.starts_with(b"\x1bLJ") {
         return Err(Diagnostic::error("bytecode-file", format!("{display_path} is compiled Lua bytecode, not source"))
             .with_note("bundle the source it was compiled from; luabundle compiles and verifies bytecode itself"));

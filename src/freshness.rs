@@ -36,7 +36,7 @@ impl Record {
 
     /// The record at `path`, if there is an intact one.
     pub fn load(path: &Path) -> Option<Record> {
-        let bytes = std::fs::read(path).ok()?;
+        let bytes = crate::util::read_regular(path, RECORD_LEN as u64).ok()?;
         if bytes.len() != RECORD_LEN || !bytes.starts_with(MAGIC) {
             return None;
         }

@@ -68,6 +68,7 @@ pub mod scan;
 pub mod sign;
 pub mod source;
 pub mod stat_table;
+pub mod util;
 
 pub use builder::{bundle, Analysis, Builder, Output, OutputFormat, Progress, Stage, Timings};
 pub use diagnostic::{Diagnostic, Diagnostics, Severity};

@@ -153,7 +153,7 @@ pub(crate) fn run(plan: &Plan, output: Option<&Path>) -> Result<Output, Error> {
         };
         let manifest = plan.manifest.as_ref().map(|path| (path, crate::manifest::render(&analysis)));
         if let (Some((path, new)), true) = (&manifest, plan.locked) {
-            let old = std::fs::read_to_string(path).unwrap_or_default();
+            let old = crate::util::read_regular_text(path, crate::util::DATA_FILE_CAP).unwrap_or_default();
             if old != *new {
                 return Err(Error::ManifestChanged {
                     path: path.to_path_buf(),
@@ -567,7 +567,7 @@ impl Freshness {
     /// `None` without a cache (nowhere to keep records) or for plain-Lua output.
     fn check(plan: &Plan, analysis: &Analysis, output: &Path) -> Option<Freshness> {
         let cache = plan.cache.as_ref()?;
-        if !matches!(plan.format, OutputFormat::Bundle | OutputFormat::Source) {
+        if !matches!(plan.format, OutputFormat::Bundle | OutputFormat::Source) || emit::is_stream(output) {
             return None;
         }
         let record_path = Record::path(&cache.layout_dir(), output);

@@ -3,10 +3,13 @@
 //!
 //! The program comes from [`crate::requires`] and uses only constants, `...` (the module's
 //! name and path, as Lua's loaders pass them) and the `string` library. It runs in a Lua state
-//! of its own with nothing else in its environment, under an instruction and a memory budget.
+//! of its own with nothing else in its environment, under an instruction, a time and a
+//! memory budget. Lua's pattern matching runs in C, where no hook can stop it, so the
+//! pattern functions first bound the work a call can take and refuse a costlier one.
 
 use std::cell::Cell;
 use std::rc::Rc;
+use std::time::{Duration, Instant};
 
 use mlua::{Lua, LuaOptions, StdLib, Value, VmState};
 
@@ -17,11 +20,60 @@ const INSTRUCTION_BUDGET: u32 = if cfg!(feature = "luau") { 100_000 } else { 1_0
 const HOOK_EVERY: u32 = 1_000;
 /// Memory a program may use.
 const MEMORY_LIMIT: usize = 16 << 20;
+/// Time a program may take.
+const TIME_BUDGET: Duration = Duration::from_secs(1);
+
+/// The pattern functions of the sandbox, each refusing a call whose worst case exceeds a
+/// budget of steps: backtracking over a subject of n bytes costs up to n per `*`, `+` or `-`
+/// in the pattern (and 2 per `?`), and `gsub` and `gmatch` try every position. Names and
+/// paths are short, so the idioms of module-relative requires stay far below it.
+const BOUNDED_PATTERNS: &str = r#"
+local string, error, tostring, type = string, error, tostring, type
+local sub, len = string.sub, string.len
+local BUDGET = 1e8
+local function cost(subject, pattern, every_position)
+  if type(subject) ~= "string" and type(subject) ~= "number" then return end
+  if type(pattern) ~= "string" and type(pattern) ~= "number" then return end
+  subject, pattern = tostring(subject), tostring(pattern)
+  local n, steps, i, plen = len(subject) + 1, len(pattern) + 1, 1, len(pattern)
+  while i <= plen do
+    local c = sub(pattern, i, i)
+    if c == "%" then
+      i = i + 2
+    elseif c == "[" then
+      i = i + 1
+      if sub(pattern, i, i) == "^" then i = i + 1 end
+      if sub(pattern, i, i) == "]" then i = i + 1 end
+      while i <= plen and sub(pattern, i, i) ~= "]" do
+        if sub(pattern, i, i) == "%" then i = i + 1 end
+        i = i + 1
+      end
+      i = i + 1
+    else
+      if c == "*" or c == "+" or c == "-" then steps = steps * n elseif c == "?" then steps = steps * 2 end
+      i = i + 1
+    end
+    if steps > BUDGET then break end
+  end
+  if every_position then steps = steps * n end
+  if steps > BUDGET then
+    error("pattern too costly for a computed require name (" .. len(pattern) .. "-byte pattern on a " .. (n - 1) .. "-byte string)", 3)
+  end
+end
+for name, every_position in pairs({ find = false, match = false, gmatch = true, gsub = true }) do
+  local real = string[name]
+  string[name] = function(s, p, ...)
+    cost(s, p, every_position)
+    return real(s, p, ...)
+  end
+end
+"#;
 
 /// A sandboxed Lua state that evaluates computed module names.
 pub struct Evaluator {
     lua: Lua,
     budget: Rc<Cell<u32>>,
+    started: Rc<Cell<Instant>>,
 }
 
 impl Evaluator {
@@ -31,17 +83,22 @@ impl Evaluator {
     /// If Lua cannot create the state.
     pub fn new() -> mlua::Result<Evaluator> {
         let lua = Lua::new_with(StdLib::STRING, LuaOptions::default())?;
+        lua.load(BOUNDED_PATTERNS).set_name("=bounded patterns").exec()?;
         lua.set_memory_limit(MEMORY_LIMIT)?;
         let budget = Rc::new(Cell::new(0));
-        let remaining = budget.clone();
+        let started = Rc::new(Cell::new(Instant::now()));
+        let (remaining, since) = (budget.clone(), started.clone());
         limit_instructions(&lua, move || {
             if remaining.get() == 0 {
                 return Err(mlua::Error::runtime("instruction budget exhausted"));
             }
+            if since.get().elapsed() > TIME_BUDGET {
+                return Err(mlua::Error::runtime("time budget exhausted"));
+            }
             remaining.set(remaining.get() - 1);
             Ok(VmState::Continue)
         })?;
-        Ok(Evaluator { lua, budget })
+        Ok(Evaluator { lua, budget, started })
     }
 
     /// Runs `program` with `...` = `(module, path)` and returns the string it yields.
@@ -50,6 +107,7 @@ impl Evaluator {
     /// A message saying why no name came out (an error, or a value that is not a string).
     pub fn module_name(&self, program: &str, module: &str, path: &str) -> Result<String, String> {
         self.budget.set(INSTRUCTION_BUDGET);
+        self.started.set(Instant::now());
         let environment = self.lua.create_table().map_err(|e| e.to_string())?;
         let string: Value = self.lua.globals().get("string").map_err(|e| e.to_string())?;
         environment.set("string", string).map_err(|e| e.to_string())?;
@@ -100,5 +158,20 @@ mod tests {
         assert!(evaluator.module_name("return string.rep('x', 1 << 30)", "m", "m.lua").is_err());
         assert!(evaluator.module_name("return os.getenv('HOME')", "m", "m.lua").is_err());
         assert!(evaluator.module_name("return 42", "m", "m.lua").unwrap_err().contains("not a string"));
+    }
+
+    #[test]
+    fn costly_patterns_are_refused_before_they_run() {
+        let evaluator = Evaluator::new().unwrap();
+        let started = Instant::now();
+        let hang = "local s = string.rep('a', 100000) return s:match('.-.-.-.-.-.-b') or 'x'";
+        let err = evaluator.module_name(hang, "m", "m.lua").unwrap_err();
+        assert!(err.contains("pattern too costly"), "{err}");
+        let gsub = "return (string.rep('a', 100000):gsub('a*b', ''))";
+        assert!(evaluator.module_name(gsub, "m", "m.lua").unwrap_err().contains("pattern too costly"));
+        assert!(started.elapsed() < TIME_BUDGET);
+        // The idioms still work, through methods and the library alike.
+        let idiom = "return string.gsub((...):match('^(.-)[^%.]+$'), '%.$', '') .. '.x'";
+        assert_eq!(evaluator.module_name(idiom, "a.b.c", "a/b/c.lua").unwrap(), "a.b.x");
     }
 }

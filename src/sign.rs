@@ -61,7 +61,7 @@ pub fn read_verifying_key(path: &Path) -> Result<VerifyingKey, Error> {
 }
 
 fn read_key_bytes(path: &Path) -> Result<[u8; 32], Error> {
-    let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+    let text = crate::util::read_regular_text(path, crate::util::SMALL_FILE_CAP).map_err(|source| Error::Io {
         action: "read",
         path: path.to_path_buf(),
         source,

@@ -88,7 +88,10 @@ pub struct StatTable {
 impl StatTable {
     /// The table stored at `path`; empty if there is none or it is damaged.
     pub fn load(path: &Path) -> StatTable {
-        std::fs::read(path).ok().and_then(|bytes| StatTable::decode(&bytes)).unwrap_or_default()
+        crate::util::read_regular(path, crate::util::DATA_FILE_CAP)
+            .ok()
+            .and_then(|bytes| StatTable::decode(&bytes))
+            .unwrap_or_default()
     }
 
     /// The content hash recorded for `path`, if its metadata still has `fingerprint`.

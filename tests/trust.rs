@@ -87,3 +87,242 @@ fn the_nesting_guard_refuses_no_file_lua_compiles() {
     }
     assert!(compiled >= 40, "{compiled}");
 }
+
+/// Runs `cmd` and returns its output, failing the test if it takes longer than `limit`
+/// (a hang), instead of hanging the suite.
+fn finishes_within(cmd: &mut std::process::Command, limit: std::time::Duration) -> std::process::Output {
+    use std::process::Stdio;
+    let mut child = cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let started = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > limit {
+            child.kill().unwrap();
+            let out = child.wait_with_output().unwrap();
+            panic!("{cmd:?} hung: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// The `luabundle` binary as a plain command, run in `dir`.
+fn tool(dir: &Path) -> std::process::Command {
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("luabundle"));
+    cmd.current_dir(dir);
+    cmd
+}
+
+fn mkfifo(path: &Path) {
+    assert!(std::process::Command::new("mkfifo").arg(path).status().unwrap().success());
+}
+
+const SECONDS: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// A project with a module that requires another: `src/main.lua`, `src/util.lua`.
+fn project(dir: &Path) -> std::path::PathBuf {
+    let src = dir.join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("main.lua"), "return require('util').answer").unwrap();
+    std::fs::write(src.join("util.lua"), "return { answer = 42 }").unwrap();
+    src
+}
+
+#[test]
+fn special_files_as_inputs_are_refused_at_once_and_never_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = project(dir.path());
+    let fifo = dir.path().join("fifo");
+    mkfifo(&fifo);
+    for config in [fifo.as_path(), Path::new("/dev/urandom"), Path::new("/dev/zero")] {
+        let out = finishes_within(tool(dir.path()).arg("check").arg(&src).arg("--config").arg(config), SECONDS);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains("not a regular file"), "{stderr}");
+    }
+    // The cache's own files swapped for links to such files: the build goes on without them.
+    let build = |dir: &Path| {
+        let out =
+            finishes_within(tool(dir).arg("build").arg(&src).args(["--entry", "main", "-o", "app.bundle"]), SECONDS);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    };
+    // The stat table keeps only files older than the clock's resolution.
+    for file in ["main.lua", "util.lua"] {
+        assert!(std::process::Command::new("touch")
+            .args(["-d", "2020-01-01"])
+            .arg(src.join(file))
+            .status()
+            .unwrap()
+            .success());
+    }
+    build(dir.path());
+    let cache_files: Vec<_> = walkdir::WalkDir::new(dir.path().join(".luabundle-cache"))
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file())
+        .map(|e| e.into_path())
+        .collect();
+    assert!(cache_files.iter().any(|p| p.ends_with("files.stat")), "{cache_files:?}");
+    assert!(cache_files.iter().any(|p| p.extension().is_some_and(|e| e == "rec")), "{cache_files:?}");
+    for target in [fifo.as_path(), Path::new("/dev/zero")] {
+        for file in &cache_files {
+            let _ = std::fs::remove_file(file);
+            std::os::unix::fs::symlink(target, file).unwrap();
+        }
+        std::fs::remove_file(dir.path().join("app.bundle")).unwrap();
+        build(dir.path());
+        assert!(luabundle_runtime::Bundle::open(dir.path().join("app.bundle")).is_ok());
+    }
+}
+
+#[test]
+fn devices_fifos_and_standard_output_are_written_to_never_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = project(dir.path());
+    let run = |args: &[&str]| finishes_within(tool(dir.path()).args(args), SECONDS);
+    let build = |output: &str| run(&["build", src.to_str().unwrap(), "--entry", "main", "--no-cache", "-o", output]);
+    // Every output option, to /dev/null: the device stays a device.
+    let out = build("/dev/null");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(run(&["build", src.to_str().unwrap(), "--manifest", "/dev/null", "-o", "a.bundle"]).status.success());
+    assert!(run(&["graph", src.to_str().unwrap(), "-o", "/dev/null"]).status.success());
+    assert!(run(&["inspect", "a.bundle", "-o", "/dev/null"]).status.success());
+    use std::os::unix::fs::FileTypeExt;
+    assert!(std::fs::metadata("/dev/null").unwrap().file_type().is_char_device());
+    // `-o -` and `-o /dev/stdout` stream the bundle to standard output.
+    for output in ["-", "/dev/stdout"] {
+        let out = build(output);
+        assert!(out.status.success(), "{output}: {}", String::from_utf8_lossy(&out.stderr));
+        let bundle = luabundle_runtime::Bundle::from_bytes(out.stdout).unwrap();
+        assert_eq!(bundle.index().modules.len(), 2, "{output}");
+    }
+    assert!(std::fs::symlink_metadata("/dev/stdout").unwrap().file_type().is_symlink());
+    // A FIFO nobody reads is refused at once; one with a reader gets the bundle.
+    let fifo = dir.path().join("fifo");
+    mkfifo(&fifo);
+    let out = build(fifo.to_str().unwrap());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no process is reading"));
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read(fifo).unwrap())
+    };
+    // The reader's open must come first, or the writer is (rightly) refused.
+    let mut written = None;
+    for _ in 0..100 {
+        let out = build(fifo.to_str().unwrap());
+        if out.status.success() {
+            written = Some(out);
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(written.is_some(), "the FIFO never got its reader");
+    let received = reader.join().unwrap();
+    assert!(luabundle_runtime::Bundle::from_bytes(received).is_ok());
+    assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
+    // A directory is refused with what to do instead.
+    let out = build(dir.path().to_str().unwrap());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("it is a directory"), "{:?}", out);
+}
+
+#[test]
+fn an_output_reached_through_a_link_keeps_the_link() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = project(dir.path());
+    std::fs::create_dir(dir.path().join("real")).unwrap();
+    std::fs::write(dir.path().join("real/app.bundle"), "old").unwrap();
+    std::os::unix::fs::symlink("real/app.bundle", dir.path().join("link.bundle")).unwrap();
+    let out = finishes_within(
+        tool(dir.path()).arg("build").arg(&src).args(["--entry", "main", "--no-cache", "-o", "link.bundle"]),
+        SECONDS,
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(std::fs::symlink_metadata(dir.path().join("link.bundle")).unwrap().file_type().is_symlink());
+    assert!(luabundle_runtime::Bundle::open(dir.path().join("real/app.bundle")).is_ok());
+}
+
+#[test]
+fn new_outputs_follow_the_umask() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = project(dir.path());
+    // The umask is inherited: set it for the child through a shell.
+    let script = format!(
+        "umask 027 && exec {} build {} --entry main --no-cache -o app.bundle",
+        assert_cmd::cargo::cargo_bin("luabundle").display(),
+        src.display()
+    );
+    let out = finishes_within(std::process::Command::new("sh").arg("-c").arg(script).current_dir(dir.path()), SECONDS);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(dir.path().join("app.bundle")).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o640);
+}
+
+#[test]
+fn absurd_job_counts_are_capped_with_a_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = project(dir.path());
+    let out = finishes_within(tool(dir.path()).arg("check").arg(&src).args(["-j", "100000"]), SECONDS);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("-j 100000 is more than the 256 worker threads"), "{stderr}");
+}
+
+#[test]
+#[cfg(not(feature = "luau"))]
+fn a_computed_require_with_a_pathological_pattern_does_not_hang_the_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(
+        src.join("main.lua"),
+        "local s = string.rep('a', 100000)\nlocal name = s:match('.-.-.-.-.-.-b') or 'x'\nreturn require(name)\n",
+    )
+    .unwrap();
+    let out = finishes_within(tool(dir.path()).arg("check").arg(&src).arg("--no-cache"), SECONDS);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("dynamic-require"), "{stderr}");
+}
+
+#[test]
+fn a_build_waiting_for_the_lock_says_who_holds_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = project(dir.path());
+    // Another build holds the lock (this test plays it, with its own pid in the file).
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .write(true)
+        .open(dir.path().join(".app.bundle.lock"))
+        .unwrap();
+    lock.lock().unwrap();
+    std::io::Write::write_all(&mut &lock, std::process::id().to_string().as_bytes()).unwrap();
+    let mut child = tool(dir.path())
+        .arg("build")
+        .arg(&src)
+        .args(["--entry", "main", "--no-cache", "-o", "app.bundle"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let mut seen = String::new();
+    let expected = format!("waiting for the lock held by pid {} on", std::process::id());
+    let wanted = expected.clone();
+    let reader = std::thread::spawn(move || {
+        // Lines up to the one that says it waits (or the end, if it never does).
+        let mut lines = std::io::BufReader::new(stderr);
+        let mut read = String::new();
+        while std::io::BufRead::read_line(&mut lines, &mut read).unwrap() > 0 && !read.contains(&wanted) {}
+        (read, lines)
+    });
+    let (first, mut stderr) = reader.join().unwrap();
+    seen.push_str(&first);
+    assert!(seen.contains(&expected), "{seen}");
+    assert!(child.try_wait().unwrap().is_none(), "the build did not wait");
+    lock.unlock().unwrap();
+    let status = child.wait().unwrap();
+    std::io::Read::read_to_string(&mut stderr, &mut seen).unwrap();
+    assert!(status.success(), "{seen}");
+    assert!(luabundle_runtime::Bundle::open(dir.path().join("app.bundle")).is_ok());
+}

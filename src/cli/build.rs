@@ -215,6 +215,13 @@ fn builder(source: &SourceArgs) -> anyhow::Result<(luabundle::Builder, Option<Co
     }
     builder.no_cache(source.no_cache);
     if let Some(jobs) = source.jobs {
+        if jobs > luabundle::builder::MAX_JOBS {
+            eprintln!(
+                "warning: -j {jobs} is more than the {} worker threads a build starts; using {}",
+                luabundle::builder::MAX_JOBS,
+                luabundle::builder::MAX_JOBS
+            );
+        }
         builder.jobs(jobs);
     }
     Ok((builder, config))
