@@ -305,7 +305,7 @@ fn a_build_waiting_for_the_lock_says_who_holds_it() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let mut stderr = child.stderr.take().unwrap();
+    let stderr = child.stderr.take().unwrap();
     let mut seen = String::new();
     let expected = format!("waiting for the lock held by pid {} on", std::process::id());
     let wanted = expected.clone();
