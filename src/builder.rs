@@ -531,6 +531,7 @@ impl Builder {
             only_profile: self.only_profile.clone(),
             format: self.format,
             manifest: self.manifest.clone(),
+            config_sources: self.config_sources.clone(),
             locked: self.locked,
             embed_source: self.embed_source,
             #[cfg(feature = "sign")]

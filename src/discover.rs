@@ -160,11 +160,15 @@ pub struct Discovered {
 ///
 /// A file whose metadata `known` vouches for (unchanged since the build that recorded it) is
 /// not read: it is known by its content hash, and read later only if its text is needed.
+///
+/// `outputs` are the build's outputs (absolute, links resolved): one that a root holds is not
+/// a source if luabundle wrote it, and an error (`output-is-input`) if it is anything else.
 pub fn discover(
     roots: &[Root],
     templates: &[Template],
     excludes: &[String],
     known: Option<&StatTable>,
+    outputs: &[PathBuf],
 ) -> Result<Discovered, Error> {
     let excluded = exclusion_set(excludes)?;
     let mut found = Discovered::default();
@@ -173,7 +177,7 @@ pub fn discover(
         if !root.dir.is_dir() {
             return Err(Error::Usage(format!("root {} is not a directory", root.dir.display())));
         }
-        let root_names = walk_root(root, templates, &excluded, known, &mut found)?;
+        let root_names = walk_root(root, templates, &excluded, known, outputs, &mut found)?;
         for (name, file) in root_names {
             match names.entry(name) {
                 Entry::Vacant(slot) => {
@@ -249,6 +253,7 @@ fn walk_root(
     templates: &[Template],
     excluded: &GlobSet,
     known: Option<&StatTable>,
+    outputs: &[PathBuf],
     found: &mut Discovered,
 ) -> Result<Vec<(String, FileId)>, Error> {
     let label = root_label(&root.dir);
@@ -288,6 +293,20 @@ fn walk_root(
             found
                 .diagnostics
                 .push(Diagnostic::warning("not-a-file", format!("{} is {what} and is skipped", path.display())));
+            continue;
+        }
+        if crate::output_paths::is_one_of(path, outputs) {
+            if !crate::output_paths::written_by_luabundle(path) {
+                found.diagnostics.push(
+                    Diagnostic::error(
+                        "output-is-input",
+                        format!("{} is a source file of this build and also one of its outputs", path.display()),
+                    )
+                    .with_note(
+                        "writing the output would destroy the source; write it outside the roots or under another name",
+                    ),
+                );
+            }
             continue;
         }
         let Some(relative) = relative_path(&root.dir, path) else {

@@ -59,6 +59,7 @@ pub mod lua_output;
 mod lua_string;
 pub mod manifest;
 pub mod nesting;
+mod output_paths;
 pub mod parse;
 mod pipeline;
 pub mod relative;

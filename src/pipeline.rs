@@ -19,6 +19,7 @@ use crate::freshness::Record;
 use crate::front_end::{self, FileResult};
 use crate::graph::{self, GraphOptions, ModuleGraph};
 use crate::lua_output;
+use crate::output_paths;
 use crate::relative;
 use crate::requires::RequireSite;
 use crate::stat_table::StatTable;
@@ -37,6 +38,8 @@ pub(crate) struct Plan {
     pub only_profile: Option<String>,
     pub format: OutputFormat,
     pub manifest: Option<std::path::PathBuf>,
+    /// The configuration files the options came from (never to be written over).
+    pub config_sources: Vec<PathBuf>,
     pub locked: bool,
     pub embed_source: bool,
     #[cfg(feature = "sign")]
@@ -116,14 +119,16 @@ fn pool(plan: &Plan) -> Result<rayon::ThreadPool, Error> {
 
 /// Discovery through the graph, without compiling.
 pub(crate) fn analyse(plan: &Plan) -> Result<Analysis, Error> {
-    pool(plan)?.install(|| analyse_in_pool(plan))
+    let outputs = output_paths::check(None, plan.manifest.as_deref(), &plan.config_sources)?;
+    pool(plan)?.install(|| analyse_in_pool(plan, &outputs))
 }
 
 /// The whole build; writes the bundle to `output` when given.
 pub(crate) fn run(plan: &Plan, output: Option<&Path>) -> Result<Output, Error> {
     let started = Instant::now();
+    let outputs = output_paths::check(output, plan.manifest.as_deref(), &plan.config_sources)?;
     pool(plan)?.install(|| {
-        let mut analysis = analyse_in_pool(plan)?;
+        let mut analysis = analyse_in_pool(plan, &outputs)?;
         let store_started = Instant::now();
         let fresh = output.and_then(|output| Freshness::check(plan, &analysis, output));
         let bytecode = match &fresh {
@@ -219,7 +224,9 @@ impl<'a> Tracker<'a> {
     }
 }
 
-fn analyse_in_pool(plan: &Plan) -> Result<Analysis, Error> {
+/// Everything up to the graph; `outputs` are the build's outputs, as [`output_paths::check`]
+/// resolved them (discovery leaves them out).
+fn analyse_in_pool(plan: &Plan, outputs: &[PathBuf]) -> Result<Analysis, Error> {
     let mut timings = Timings::default();
     let mut stage_started = Instant::now();
     let mut lap = || {
@@ -227,7 +234,7 @@ fn analyse_in_pool(plan: &Plan) -> Result<Analysis, Error> {
         std::mem::replace(&mut stage_started, now).elapsed()
     };
     let known = plan.cache.as_ref().map(|cache| StatTable::load(&cache.stat_table_path()));
-    let mut discovered = discover::discover(&plan.roots, &plan.templates, &plan.excludes, known.as_ref())?;
+    let mut discovered = discover::discover(&plan.roots, &plan.templates, &plan.excludes, known.as_ref(), outputs)?;
     let stat_table_changed = known.as_ref().is_some_and(|known| !known.same_as(&discovered.stat_table));
     timings.discover = lap();
     let mut diagnostics = discovered.diagnostics.clone();

@@ -326,3 +326,42 @@ fn a_build_waiting_for_the_lock_says_who_holds_it() {
     assert!(status.success(), "{seen}");
     assert!(luabundle_runtime::Bundle::open(dir.path().join("app.bundle")).is_ok());
 }
+
+#[test]
+fn no_output_is_written_over_an_input_or_another_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = project(dir.path());
+    let main = std::fs::read(src.join("main.lua")).unwrap();
+    let run = |args: &[&str]| finishes_within(tool(dir.path()).args(args), SECONDS);
+    let s = src.to_str().unwrap();
+    // A source file as -o or --manifest: refused, the file intact.
+    for args in [
+        vec!["build", s, "--entry", "main", "-o", "src/main.lua"],
+        vec!["build", s, "--entry", "main", "--format", "lua", "-o", "src/main.lua"],
+        vec!["build", s, "--entry", "main", "-o", "app.bundle", "--manifest", "src/util.lua"],
+    ] {
+        let out = run(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(stderr.contains("error[output-is-input]"), "{args:?}: {stderr}");
+    }
+    assert_eq!(std::fs::read(src.join("main.lua")).unwrap(), main);
+    assert_eq!(std::fs::read(src.join("util.lua")).unwrap(), b"return { answer = 42 }");
+    // -o and --manifest naming one file, or the configuration file: refused before anything runs.
+    let out = run(&["build", s, "-o", "same", "--manifest", "./same"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("both name"));
+    assert!(!dir.path().join("same").exists());
+    std::fs::write(dir.path().join("luabundle.toml"), "roots = [\"src\"]\n").unwrap();
+    let out = run(&["build", "--entry", "main", "-o", "luabundle.toml"]);
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(std::fs::read_to_string(dir.path().join("luabundle.toml")).unwrap(), "roots = [\"src\"]\n");
+    std::fs::remove_file(dir.path().join("luabundle.toml")).unwrap();
+    // An output written inside a root is not a source of the next build.
+    for _ in 0..2 {
+        let out = run(&["build", s, "--entry", "main", "--format", "lua", "-o", "src/bundled.lua"]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stderr}");
+        assert!(stderr.contains("2 modules from 2 files"), "{stderr}");
+    }
+}
