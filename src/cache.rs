@@ -298,6 +298,7 @@ fn pack_paths(dir: &Path) -> Vec<PathBuf> {
 #[derive(Debug)]
 struct PackWriter {
     out: std::io::BufWriter<tempfile::NamedTempFile>,
+    _in_flight: crate::util::InFlight,
     rows: Vec<u8>,
     count: u32,
     offset: u64,
@@ -307,9 +308,10 @@ impl PackWriter {
     fn create(dir: &Path) -> std::io::Result<PackWriter> {
         fs::create_dir_all(dir)?;
         let temp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir)?;
+        let in_flight = crate::util::InFlight::register(temp.path());
         let mut out = std::io::BufWriter::with_capacity(1 << 20, temp);
         out.write_all(PACK_MAGIC)?;
-        Ok(PackWriter { out, rows: Vec::new(), count: 0, offset: PACK_MAGIC.len() as u64 })
+        Ok(PackWriter { out, _in_flight: in_flight, rows: Vec::new(), count: 0, offset: PACK_MAGIC.len() as u64 })
     }
 
     fn add(&mut self, key: Key, entry: &[u8]) -> std::io::Result<()> {

@@ -156,6 +156,7 @@ fn write_payload(path: &Path, payload: &Payload<'_>) -> Result<bool, Error> {
         .suffix(".tmp")
         .tempfile_in(dir)
         .map_err(|e| io("create a temporary file beside", e))?;
+    let _in_flight = crate::util::InFlight::register(temp.path());
     {
         let mut out = std::io::BufWriter::with_capacity(1 << 20, temp.as_file_mut());
         payload.write_to(&mut out).and_then(|()| out.flush()).map_err(|e| io("write", e))?;

@@ -74,6 +74,37 @@ fn open_without_blocking(path: &Path) -> io::Result<std::fs::File> {
     std::fs::File::open(path)
 }
 
+/// Temporary files being written now, so that a command interrupted by a signal can remove
+/// them before it dies (see [`temporaries_in_flight`]).
+static IN_FLIGHT: std::sync::Mutex<Vec<std::path::PathBuf>> = std::sync::Mutex::new(Vec::new());
+
+/// A temporary file registered as being written, for as long as this value lives.
+#[derive(Debug)]
+pub struct InFlight(std::path::PathBuf);
+
+impl InFlight {
+    /// Registers `path` until the returned value is dropped (after the file is renamed into
+    /// place or removed).
+    pub fn register(path: &Path) -> InFlight {
+        IN_FLIGHT.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(path.to_path_buf());
+        InFlight(path.to_path_buf())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let mut paths = IN_FLIGHT.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(at) = paths.iter().position(|p| *p == self.0) {
+            paths.swap_remove(at);
+        }
+    }
+}
+
+/// The temporary files being written at this moment.
+pub fn temporaries_in_flight() -> Vec<std::path::PathBuf> {
+    IN_FLIGHT.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+}
+
 /// What a file that is not a regular file is, in words.
 pub fn file_kind(file_type: &std::fs::FileType) -> &'static str {
     #[cfg(unix)]

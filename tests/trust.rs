@@ -365,3 +365,67 @@ fn no_output_is_written_over_an_input_or_another_output() {
         assert!(stderr.contains("2 modules from 2 files"), "{stderr}");
     }
 }
+
+/// `.luabundle-*.tmp` files beside `output`.
+fn temporaries_beside(output: &Path) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(output.parent().unwrap())
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with(".luabundle-"))
+        .collect()
+}
+
+#[test]
+fn an_interrupted_write_leaves_no_temporary_file_and_stale_ones_are_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    // A bundle of about 200 MB, so that its write takes long enough to be interrupted.
+    let blob = format!("return [[{}]]\n", "x".repeat(8 << 20));
+    for i in 0..12 {
+        std::fs::write(src.join(format!("m{i}.lua")), &blob).unwrap();
+    }
+    let output = dir.path().join("out").join("big.bundle");
+    std::fs::create_dir_all(output.parent().unwrap()).unwrap();
+    let mut interrupted = false;
+    for signal in ["TERM", "INT"] {
+        let mut child = tool(dir.path())
+            .arg("build")
+            .arg(&src)
+            .args(["--no-cache", "--embed-source", "-o"])
+            .arg(&output)
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let started = std::time::Instant::now();
+        while child.try_wait().unwrap().is_none() && started.elapsed() < SECONDS {
+            if !temporaries_beside(&output).is_empty() {
+                let mut kill = std::process::Command::new("kill");
+                kill.arg(format!("-{signal}")).arg(child.id().to_string());
+                assert!(kill.status().unwrap().success());
+                interrupted = true;
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        let status = child.wait().unwrap();
+        if interrupted {
+            use std::os::unix::process::ExitStatusExt;
+            assert!(status.signal().is_some(), "{signal}: {status:?}");
+            assert_eq!(temporaries_beside(&output), Vec::<std::path::PathBuf>::new(), "{signal}");
+        }
+        let _ = std::fs::remove_file(&output);
+    }
+    assert!(interrupted, "the write was never caught in progress");
+    // A temporary file of a process that no longer runs is removed by the next write; one of
+    // a running process is not.
+    let stale = output.with_file_name(".luabundle-999999999-abcdef.tmp");
+    let live = output.with_file_name(format!(".luabundle-{}-abcdef.tmp", std::process::id()));
+    std::fs::write(&stale, "partial").unwrap();
+    std::fs::write(&live, "partial").unwrap();
+    let small = project(&dir.path().join("small"));
+    let out = finishes_within(tool(dir.path()).arg("build").arg(&small).arg("-o").arg(&output), SECONDS);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!stale.exists() && live.exists());
+}

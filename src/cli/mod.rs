@@ -110,6 +110,10 @@ pub fn main() -> i32 {
     restore_broken_pipe_default();
     let cli = Cli::parse();
     decide_color(cli.color);
+    // `run` leaves signals to the program it runs, as `lua` does.
+    if !matches!(cli.command, Command::Run(_)) {
+        remove_temporaries_on_signals();
+    }
     let result = match cli.command {
         Command::Build(args) => build::build(args),
         Command::Check(args) => build::check(args),
@@ -216,6 +220,49 @@ fn restore_broken_pipe_default() {
     // SAFETY: restoring the default disposition of SIGPIPE before any thread starts.
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
+/// An interrupted command (Ctrl-C, `kill`, a closed terminal) removes the temporary files it
+/// was writing, then dies of the signal as it would have. The signals are blocked in every
+/// thread and taken by one thread of their own, where removing files is safe (a signal
+/// handler could not take the registry's lock).
+fn remove_temporaries_on_signals() {
+    const SIGNALS: [i32; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
+    // SAFETY: plain sigset operations on a local set, before any other thread starts, so
+    // every thread created later inherits the mask.
+    let set = unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for signal in SIGNALS {
+            libc::sigaddset(&mut set, signal);
+        }
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        set
+    };
+    let spawned = std::thread::Builder::new().name("luabundle-signals".into()).spawn(move || {
+        let mut signal = 0;
+        // SAFETY: waits on the signals blocked above.
+        if unsafe { libc::sigwait(&set, &mut signal) } != 0 {
+            return;
+        }
+        for path in luabundle::util::temporaries_in_flight() {
+            let _ = std::fs::remove_file(path);
+        }
+        // SAFETY: back to the default action, unblocked, and raised again: the process ends
+        // as the signal ends it (status 128 + signal to a shell).
+        unsafe {
+            libc::signal(signal, libc::SIG_DFL);
+            libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+            libc::raise(signal);
+        }
+    });
+    if spawned.is_err() {
+        // Without the thread, the signals keep their usual effect.
+        // SAFETY: unblocks what was blocked above.
+        unsafe {
+            libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+        }
     }
 }
 
