@@ -134,7 +134,7 @@ fn bench_stages(c: &mut Criterion) {
             || {
                 let _ = std::fs::remove_file(&output);
             },
-            |()| luabundle::emit::write_bundle_atomically(&output, &layout).unwrap(),
+            |()| luabundle::emit::write_bundle_atomically(&output, &layout, true).unwrap(),
             BatchSize::PerIteration,
         )
     });

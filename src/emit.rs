@@ -78,32 +78,63 @@ fn dependency(dep: &graph::Dependency) -> Dependency {
 /// What [`write_atomically`] and [`write_bundle_atomically`] write.
 enum Payload<'a> {
     Bytes(&'a [u8]),
-    Bundle(&'a Layout<'a>),
+    /// A bundle; with `keep_identical`, an identical file already there is kept.
+    Bundle(&'a Layout<'a>, bool),
 }
 
 impl Payload<'_> {
-    /// Whether the file at `path` already holds exactly this. For a bundle, equal header and
-    /// trailer mean an equal root hash, which covers the index and through its hashes every
-    /// module's bytes, so the rest is not read.
+    /// Whether the file at `path` already holds exactly this, byte for byte: equal ends are
+    /// not enough, as a damaged module or signature sits between them.
     fn already_in(&self, path: &Path) -> bool {
         match self {
             Payload::Bytes(bytes) => {
                 std::fs::metadata(path).is_ok_and(|m| m.len() == bytes.len() as u64)
                     && crate::util::read_regular(path, bytes.len() as u64).is_ok_and(|existing| existing == *bytes)
             }
-            Payload::Bundle(layout) => bundle_file_ends(path).is_some_and(|ends| {
-                ends.len == layout.len()
-                    && &ends.header == layout.header_bytes()
-                    && ends.trailer == layout.trailer_bytes()
-            }),
+            Payload::Bundle(_, false) => false,
+            Payload::Bundle(layout, true) => {
+                let same_ends = bundle_file_ends(path).is_some_and(|ends| {
+                    ends.len == layout.len()
+                        && &ends.header == layout.header_bytes()
+                        && ends.trailer == layout.trailer_bytes()
+                });
+                same_ends
+                    && crate::util::open_regular(path).is_ok_and(|file| {
+                        let mut compare = Comparison { existing: std::io::BufReader::with_capacity(1 << 20, file) };
+                        let mut chunk = [0u8; 1];
+                        layout.write_to(&mut compare).is_ok()
+                            && std::io::Read::read(&mut compare.existing, &mut chunk).is_ok_and(|n| n == 0)
+                    })
+            }
         }
     }
 
     fn write_to(&self, out: &mut dyn Write) -> std::io::Result<()> {
         match self {
             Payload::Bytes(bytes) => out.write_all(bytes),
-            Payload::Bundle(layout) => layout.write_to(out),
+            Payload::Bundle(layout, _) => layout.write_to(out),
         }
+    }
+}
+
+/// A writer that compares what it is given with a file's bytes, failing at the first
+/// difference (so the comparison stops there).
+struct Comparison<R> {
+    existing: R,
+}
+
+impl<R: std::io::Read> Write for Comparison<R> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        let mut theirs = vec![0u8; bytes.len()];
+        self.existing.read_exact(&mut theirs)?;
+        if theirs != bytes {
+            return Err(std::io::Error::other("the file differs"));
+        }
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
@@ -120,13 +151,14 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<bool, Error> {
 }
 
 /// Writes a laid-out bundle as [`write_atomically`] writes bytes, copying each module's
-/// bytes straight to the file (the bundle is never assembled in memory). Returns `false`
-/// without touching the file when it already holds this bundle.
+/// bytes straight to the file (the bundle is never assembled in memory). With
+/// `keep_identical`, returns `false` without touching the file when it already holds this
+/// bundle byte for byte.
 ///
 /// # Errors
 /// As [`write_atomically`].
-pub fn write_bundle_atomically(path: &Path, layout: &Layout<'_>) -> Result<bool, Error> {
-    write_payload(path, &Payload::Bundle(layout))
+pub fn write_bundle_atomically(path: &Path, layout: &Layout<'_>, keep_identical: bool) -> Result<bool, Error> {
+    write_payload(path, &Payload::Bundle(layout, keep_identical))
 }
 
 fn write_payload(path: &Path, payload: &Payload<'_>) -> Result<bool, Error> {

@@ -3,17 +3,21 @@
 //!
 //! After writing a bundle, the build records in the cache directory a fingerprint of all its
 //! inputs (options, module names, files, content keys, resolved dependencies) together with
-//! the bundle's header and trailer. A later build with the same fingerprint whose output file
-//! still has that header and trailer (and so the same root hash, which covers every module's
-//! hash) is up to date.
+//! the bundle's header and trailer and the metadata of the file written (size, times, inode).
+//! A later build with the same fingerprint whose output file still has that metadata (so no
+//! byte of it was written since) and that header and trailer (and so the same root hash,
+//! which covers every module's hash) is up to date. Any other bundle at the output is
+//! compared byte for byte with the one built before it is kept.
 
 use std::path::{Path, PathBuf};
 
 use luabundle_runtime::format::{HEADER_LEN, TRAILER_LEN};
 
+use crate::stat_table::Fingerprint;
+
 /// Magic bytes that start a record.
-const MAGIC: &[u8; 8] = b"LBFRESH1";
-const RECORD_LEN: usize = MAGIC.len() + 32 + HEADER_LEN + TRAILER_LEN;
+const MAGIC: &[u8; 8] = b"LBFRESH2";
+const RECORD_LEN: usize = MAGIC.len() + 32 + HEADER_LEN + TRAILER_LEN + Fingerprint::LEN;
 
 /// What a build recorded about the bundle it wrote.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -24,6 +28,8 @@ pub struct Record {
     pub header: [u8; HEADER_LEN],
     /// The bundle's last bytes.
     pub trailer: [u8; TRAILER_LEN],
+    /// The metadata of the bundle file as written.
+    pub file: Fingerprint,
 }
 
 impl Record {
@@ -44,7 +50,8 @@ impl Record {
         Some(Record {
             fingerprint: rest[..32].try_into().ok()?,
             header: rest[32..32 + HEADER_LEN].try_into().ok()?,
-            trailer: rest[32 + HEADER_LEN..].try_into().ok()?,
+            trailer: rest[32 + HEADER_LEN..32 + HEADER_LEN + TRAILER_LEN].try_into().ok()?,
+            file: Fingerprint::read(&rest[32 + HEADER_LEN + TRAILER_LEN..])?,
         })
     }
 
@@ -55,13 +62,15 @@ impl Record {
         bytes.extend_from_slice(&self.fingerprint);
         bytes.extend_from_slice(&self.header);
         bytes.extend_from_slice(&self.trailer);
+        self.file.write(&mut bytes);
         crate::emit::replace_cache_file(path, &bytes);
     }
 
-    /// The length of the bundle at `output` if it still has this record's header and
-    /// trailer.
+    /// The length of the bundle at `output` if it is still the file this record describes:
+    /// untouched since (the same metadata) and with this header and trailer.
     pub fn matches_file(&self, output: &Path) -> Option<u64> {
-        let ends = crate::emit::bundle_file_ends(output)?;
+        let untouched = std::fs::metadata(output).ok().and_then(|m| Fingerprint::of(&m)) == Some(self.file);
+        let ends = crate::emit::bundle_file_ends(output).filter(|_| untouched)?;
         (ends.header == self.header && ends.trailer == self.trailer).then_some(ends.len)
     }
 }
@@ -78,13 +87,22 @@ mod tests {
         bundle.extend_from_slice(b"middle");
         bundle.extend_from_slice(&[9u8; TRAILER_LEN]);
         std::fs::write(&output, &bundle).unwrap();
-        let record = Record { fingerprint: [1; 32], header: [7; HEADER_LEN], trailer: [9; TRAILER_LEN] };
+        let file = Fingerprint::of(&std::fs::metadata(&output).unwrap()).unwrap();
+        let record = Record { fingerprint: [1; 32], header: [7; HEADER_LEN], trailer: [9; TRAILER_LEN], file };
         let path = Record::path(&dir.path().join("cache"), &output);
         record.save(&path);
         assert_eq!(Record::load(&path), Some(record.clone()));
         assert_eq!(record.matches_file(&output), Some(bundle.len() as u64));
-        bundle[0] = 8;
+        // A byte changed in the middle keeps the ends, not the metadata.
+        bundle[HEADER_LEN + 1] = b'M';
         std::fs::write(&output, &bundle).unwrap();
         assert_eq!(record.matches_file(&output), None);
+        let file = Fingerprint::of(&std::fs::metadata(&output).unwrap()).unwrap();
+        let record = Record { file, ..record };
+        assert!(record.matches_file(&output).is_some());
+        bundle[0] = 8;
+        std::fs::write(&output, &bundle).unwrap();
+        let file = Fingerprint::of(&std::fs::metadata(&output).unwrap()).unwrap();
+        assert_eq!(Record { file, ..record }.matches_file(&output), None);
     }
 }

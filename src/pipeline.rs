@@ -179,9 +179,11 @@ pub(crate) fn run(plan: &Plan, output: Option<&Path>) -> Result<Output, Error> {
                         let layout = bundle_layout(plan, &contents, &known)?;
                         result.timings.encode = encode_started.elapsed();
                         result.bytes = layout.len();
-                        result.written = emit::write_bundle_atomically(output, &layout)?;
+                        // Without a cache, the bundle is always written anew.
+                        let keep_identical = plan.cache.is_some();
+                        result.written = emit::write_bundle_atomically(output, &layout, keep_identical)?;
                         if let Some(fresh) = &fresh {
-                            fresh.record(&layout);
+                            fresh.record(&layout, output);
                         }
                     }
                 }
@@ -585,10 +587,17 @@ impl Freshness {
         Some(Freshness { record_path, fingerprint, up_to_date })
     }
 
-    /// Records the bundle just written.
-    fn record(&self, layout: &Layout<'_>) {
-        let record =
-            Record { fingerprint: self.fingerprint, header: *layout.header_bytes(), trailer: layout.trailer_bytes() };
+    /// Records the bundle just written to `output`.
+    fn record(&self, layout: &Layout<'_>, output: &Path) {
+        let Some(file) = std::fs::metadata(output).ok().and_then(|m| crate::stat_table::Fingerprint::of(&m)) else {
+            return;
+        };
+        let record = Record {
+            fingerprint: self.fingerprint,
+            header: *layout.header_bytes(),
+            trailer: layout.trailer_bytes(),
+            file,
+        };
         record.save(&self.record_path);
     }
 }

@@ -1,8 +1,10 @@
 //! Signing bundles with Ed25519: key generation, key files, and the signer the format's
 //! writer calls with the root hash.
 //!
-//! Key files are text: 64 hexadecimal digits and a line break. The secret key file is
-//! written readable by its owner only.
+//! Key files are text of two lines: what the key is (`luabundle ed25519 secret key` or
+//! `luabundle ed25519 public key`), then its 32 bytes as 64 hexadecimal digits. A file of the
+//! other kind is refused, so a public key can never be taken for a secret one. The secret key
+//! file is written readable by its owner only.
 
 use std::path::Path;
 
@@ -38,8 +40,10 @@ pub fn write_key_files(key: &SigningKey, path: &Path) -> Result<(), Error> {
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     let mut file = options.open(path).map_err(io(path))?;
-    std::io::Write::write_all(&mut file, format!("{}\n", hex(key.as_bytes())).as_bytes()).map_err(io(path))?;
-    std::fs::write(&public, format!("{}\n", hex(key.verifying_key().as_bytes()))).map_err(io(&public))?;
+    let secret = format!("{}\n{}\n", KeyKind::Secret.marker(), hex(key.as_bytes()));
+    std::io::Write::write_all(&mut file, secret.as_bytes()).map_err(io(path))?;
+    let public_text = format!("{}\n{}\n", KeyKind::Public.marker(), hex(key.verifying_key().as_bytes()));
+    std::fs::write(&public, public_text).map_err(io(&public))?;
     Ok(())
 }
 
@@ -48,7 +52,24 @@ pub fn write_key_files(key: &SigningKey, path: &Path) -> Result<(), Error> {
 /// # Errors
 /// [`Error::Io`] if unreadable, [`Error::Usage`] if it does not hold a key.
 pub fn read_signing_key(path: &Path) -> Result<SigningKey, Error> {
-    Ok(SigningKey::from_bytes(&read_key_bytes(path)?))
+    Ok(SigningKey::from_bytes(&read_key_bytes(path, KeyKind::Secret)?))
+}
+
+/// The two kinds of key file.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum KeyKind {
+    Secret,
+    Public,
+}
+
+impl KeyKind {
+    /// The first line of a key file of this kind.
+    fn marker(self) -> &'static str {
+        match self {
+            KeyKind::Secret => "luabundle ed25519 secret key",
+            KeyKind::Public => "luabundle ed25519 public key",
+        }
+    }
 }
 
 /// Reads a public key file.
@@ -56,17 +77,41 @@ pub fn read_signing_key(path: &Path) -> Result<SigningKey, Error> {
 /// # Errors
 /// As [`read_signing_key`], and [`Error::Usage`] for bytes that are not a public key.
 pub fn read_verifying_key(path: &Path) -> Result<VerifyingKey, Error> {
-    VerifyingKey::from_bytes(&read_key_bytes(path)?)
+    VerifyingKey::from_bytes(&read_key_bytes(path, KeyKind::Public)?)
         .map_err(|_| Error::Usage(format!("{} does not hold an Ed25519 public key", path.display())))
 }
 
-fn read_key_bytes(path: &Path) -> Result<[u8; 32], Error> {
+fn read_key_bytes(path: &Path, kind: KeyKind) -> Result<[u8; 32], Error> {
     let text = crate::util::read_regular_text(path, crate::util::SMALL_FILE_CAP).map_err(|source| Error::Io {
         action: "read",
         path: path.to_path_buf(),
         source,
     })?;
-    let text = text.trim();
+    let (marker, digits) = text.trim().split_once('\n').unwrap_or(("", text.trim()));
+    let (marker, text) = (marker.trim(), digits.trim());
+    let other = if kind == KeyKind::Secret { KeyKind::Public } else { KeyKind::Secret };
+    if marker == other.marker() {
+        return Err(Error::Usage(match kind {
+            KeyKind::Secret => format!(
+                "{} is a public key; signing needs the secret key (the file keygen wrote without .pub)",
+                path.display()
+            ),
+            KeyKind::Public => {
+                format!(
+                    "{} is a secret key; checking needs its public half (the .pub file keygen wrote)",
+                    path.display()
+                )
+            }
+        }));
+    }
+    if marker != kind.marker() {
+        return Err(Error::Usage(format!(
+            "{} is not a luabundle {} key file (its first line must be `{}`; make keys with luabundle keygen)",
+            path.display(),
+            if kind == KeyKind::Secret { "secret" } else { "public" },
+            kind.marker()
+        )));
+    }
     let bad = || Error::Usage(format!("{} does not hold a key (64 hexadecimal digits)", path.display()));
     if text.len() != 64 || !text.is_ascii() {
         return Err(bad());
@@ -110,5 +155,13 @@ mod tests {
         assert!(write_key_files(&key, &path).is_err(), "an existing key is never overwritten");
         std::fs::write(dir.path().join("bad"), "xyz").unwrap();
         assert!(read_signing_key(&dir.path().join("bad")).is_err());
+        // Each kind is refused where the other is needed, and an unmarked file everywhere.
+        let err = read_signing_key(&dir.path().join("release.key.pub")).unwrap_err().to_string();
+        assert!(err.contains("is a public key; signing needs the secret key"), "{err}");
+        let err = read_verifying_key(&path).unwrap_err().to_string();
+        assert!(err.contains("is a secret key"), "{err}");
+        std::fs::write(dir.path().join("bare"), format!("{}\n", hex(key.as_bytes()))).unwrap();
+        let err = read_signing_key(&dir.path().join("bare")).unwrap_err().to_string();
+        assert!(err.contains("first line must be `luabundle ed25519 secret key`"), "{err}");
     }
 }

@@ -54,7 +54,8 @@ impl Fingerprint {
         self.modified.0 >= 0 && modified < settled_before
     }
 
-    fn write(&self, out: &mut Vec<u8>) {
+    /// Appends the fingerprint's [`Fingerprint::LEN`] bytes to `out`.
+    pub(crate) fn write(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.len.to_le_bytes());
         for (seconds, nanos) in [self.modified, self.changed] {
             out.extend_from_slice(&seconds.to_le_bytes());
@@ -64,9 +65,11 @@ impl Fingerprint {
         out.extend_from_slice(&self.device.to_le_bytes());
     }
 
-    const LEN: usize = 8 * 7;
+    /// Length of a fingerprint as [`Fingerprint::write`] writes it.
+    pub(crate) const LEN: usize = 8 * 7;
 
-    fn read(bytes: &[u8]) -> Option<Fingerprint> {
+    /// A fingerprint as [`Fingerprint::write`] wrote it.
+    pub(crate) fn read(bytes: &[u8]) -> Option<Fingerprint> {
         let word = |i: usize| bytes.get(i * 8..i * 8 + 8).map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")));
         Some(Fingerprint {
             len: word(0)?,

@@ -429,3 +429,80 @@ fn an_interrupted_write_leaves_no_temporary_file_and_stale_ones_are_removed() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(!stale.exists() && live.exists());
 }
+
+#[test]
+fn a_public_key_is_never_taken_for_a_secret_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = project(dir.path());
+    let run = |args: &[&std::ffi::OsStr]| finishes_within(tool(dir.path()).args(args), SECONDS);
+    assert!(run(&["keygen".as_ref(), "k".as_ref()]).status.success());
+    let out = run(&[
+        "build".as_ref(),
+        src.as_os_str(),
+        "-o".as_ref(),
+        "a.bundle".as_ref(),
+        "--sign".as_ref(),
+        "k.pub".as_ref(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("k.pub is a public key"), "{out:?}");
+    assert!(!dir.path().join("a.bundle").exists());
+    assert!(run(&[
+        "build".as_ref(),
+        src.as_os_str(),
+        "-o".as_ref(),
+        "a.bundle".as_ref(),
+        "--sign".as_ref(),
+        "k".as_ref()
+    ])
+    .status
+    .success());
+    let out = run(&["verify".as_ref(), "a.bundle".as_ref(), "--key".as_ref(), "k".as_ref()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("k is a secret key"), "{out:?}");
+    assert!(std::fs::read_to_string(dir.path().join("k")).unwrap().starts_with("luabundle ed25519 secret key\n"));
+    assert!(std::fs::read_to_string(dir.path().join("k.pub")).unwrap().starts_with("luabundle ed25519 public key\n"));
+}
+
+#[test]
+fn a_rebuild_rewrites_a_bundle_signed_otherwise_or_damaged_anywhere() {
+    use luabundle_runtime::format::{HEADER_LEN, SIGNATURE_LEN, TRAILER_LEN};
+    let dir = tempfile::tempdir().unwrap();
+    let src = project(dir.path());
+    let run = |args: &[&str]| finishes_within(tool(dir.path()).args(args), SECONDS);
+    assert!(run(&["keygen", "k1"]).status.success());
+    assert!(run(&["keygen", "k2"]).status.success());
+    let s = src.to_str().unwrap();
+    let verified_by = |key: &str| run(&["verify", "app.bundle", "--key", key]).status.success();
+    let build = |extra: &[&str]| {
+        let mut args = vec!["build", s, "--entry", "main", "-o", "app.bundle"];
+        args.extend_from_slice(extra);
+        let out = run(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{stderr}");
+        stderr
+    };
+    for cache in [&[][..], &["--no-cache"][..]] {
+        build(&[&["--sign", "k1"][..], cache].concat());
+        assert!(verified_by("k1.pub"));
+        // Another key: the signature is the new key's.
+        let stderr = build(&[&["--sign", "k2"][..], cache].concat());
+        assert!(!stderr.contains("(unchanged)"), "{stderr}");
+        assert!(verified_by("k2.pub") && !verified_by("k1.pub"), "{cache:?}");
+        // A damaged signature, a damaged module, a damaged index: rewritten, valid again.
+        let len = std::fs::metadata(dir.path().join("app.bundle")).unwrap().len() as usize;
+        for at in [len - TRAILER_LEN - SIGNATURE_LEN + 20, HEADER_LEN + 40, len - TRAILER_LEN - SIGNATURE_LEN - 3] {
+            let mut bytes = std::fs::read(dir.path().join("app.bundle")).unwrap();
+            bytes[at] ^= 0x55;
+            std::fs::write(dir.path().join("app.bundle"), &bytes).unwrap();
+            assert!(!verified_by("k2.pub"), "damage at {at} not seen");
+            let stderr = build(&[&["--sign", "k2"][..], cache].concat());
+            assert!(!stderr.contains("(unchanged)"), "damage at {at}: {stderr}");
+            assert!(verified_by("k2.pub"), "{cache:?}: damage at {at} not repaired");
+        }
+    }
+    // With the cache, an untouched bundle is still found unchanged; without it, it is
+    // always written.
+    assert!(build(&["--sign", "k2"]).contains("(unchanged)"));
+    assert!(!build(&["--sign", "k2", "--no-cache"]).contains("(unchanged)"));
+}
