@@ -330,6 +330,34 @@ fn code_in_the_state_cannot_load_bytecode_unless_allowed() -> mlua::Result<()> {
     Ok(())
 }
 
+/// `require` finds modules on `package.path` through Lua's own file searcher, which loads
+/// bytecode files as readily as sources: installed, it loads text only (unless allowed),
+/// with Lua's messages for everything else.
+#[test]
+#[cfg(not(feature = "luau"))]
+fn require_from_package_path_loads_text_only_unless_allowed() -> mlua::Result<()> {
+    let (_dir, bundle) = host_bundle();
+    let dir = tempfile::tempdir().unwrap();
+    let bytecode = Lua::new().load("return 'from bytecode'").into_function()?.dump(false);
+    std::fs::write(dir.path().join("compiled.lua"), bytecode).unwrap();
+    std::fs::write(dir.path().join("plain.lua"), "return 'from text'").unwrap();
+    let path = format!("package.path = '{}/?.lua'", dir.path().display());
+    let guarded = Lua::new();
+    bundle.install(&guarded).unwrap();
+    guarded.load(&path).exec()?;
+    assert_eq!(guarded.load("return require('plain')").eval::<String>()?, "from text");
+    let err = guarded.load("return require('compiled')").eval::<String>().unwrap_err().to_string();
+    assert!(err.contains("error loading module 'compiled' from file"), "{err}");
+    assert!(err.contains("binary chunk") || err.contains("wrong mode"), "{err}");
+    let err = guarded.load("return require('absent')").eval::<String>().unwrap_err().to_string();
+    assert!(err.contains("module 'absent' not found") && err.contains("no file"), "{err}");
+    let open = Lua::new();
+    bundle.installer().allow_binary_chunks(true).install(&open).unwrap();
+    open.load(&path).exec()?;
+    assert_eq!(open.load("return require('compiled')").eval::<String>()?, "from bytecode");
+    Ok(())
+}
+
 #[test]
 fn run_importtime_prints_nested_load_times_and_record_lists_them() {
     let dir = tempfile::tempdir().unwrap();

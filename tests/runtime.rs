@@ -204,6 +204,17 @@ fn foreign_bundle(target: Target) -> Vec<u8> {
     .unwrap()
 }
 
+/// A "source" target runs on every VM because it holds no bytecode; a crafted one with
+/// bytecode inside (hashes recomputed) is refused when opened, before Lua sees a byte.
+#[test]
+fn a_source_bundle_holding_bytecode_is_refused_when_opened() {
+    let mut target = luabundle_runtime::target::linked().clone();
+    target.flavour = luabundle_runtime::target::SOURCE_FLAVOUR.into();
+    let err = Bundle::from_bytes(foreign_bundle(target)).unwrap_err();
+    assert!(matches!(err, Error::Format { source: FormatError::Invalid { .. }, .. }), "{err}");
+    assert!(err.to_string().contains("the source bundle holds bytecode (module `m`)"), "{err}");
+}
+
 #[test]
 fn a_bundle_for_another_vm_is_refused_at_install_naming_both_targets() {
     let mut target = luabundle_runtime::target::linked().clone();

@@ -506,3 +506,27 @@ fn a_rebuild_rewrites_a_bundle_signed_otherwise_or_damaged_anywhere() {
     assert!(build(&["--sign", "k2"]).contains("(unchanged)"));
     assert!(!build(&["--sign", "k2", "--no-cache"]).contains("(unchanged)"));
 }
+
+/// A crafted bytecode file on `package.path` (the kind that crashes Lua 5.4) is refused by
+/// `luabundle run`'s `require`, as a text-only `load` refuses it.
+#[test]
+#[cfg(not(feature = "luau"))]
+fn luabundle_run_never_loads_bytecode_from_package_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = project(dir.path());
+    let mut crafted = luabundle_runtime::target::linked().bytecode_header.clone();
+    crafted.extend_from_slice(&[0xff; 64]);
+    std::fs::create_dir(dir.path().join("lib")).unwrap();
+    std::fs::write(dir.path().join("lib/evil.lua"), crafted).unwrap();
+    assert!(finishes_within(tool(dir.path()).arg("build").arg(&src).args(["-o", "app.bundle"]), SECONDS)
+        .status
+        .success());
+    let out = finishes_within(
+        tool(dir.path()).env("LUA_PATH", "lib/?.lua").args(["run", "app.bundle", "-e", "require 'evil'"]),
+        SECONDS,
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("error loading module 'evil'"), "{stderr}");
+    assert!(stderr.contains("binary chunk") || stderr.contains("wrong mode"), "{stderr}");
+}

@@ -205,6 +205,16 @@ impl Bundle {
         let _ = policy;
         let target = format::decode_target(&target_bytes).map_err(format_error)?;
         let index = format::decode_index(&index_bytes, header.blobs.len).map_err(format_error)?;
+        // A source bundle runs on any VM because it holds no bytecode: one that claims to
+        // while holding some would reach Lua's loader without a target check.
+        if target.flavour == target::SOURCE_FLAVOUR {
+            if let Some(module) = index.modules.iter().find(|m| m.kind != format::BlobKind::Source) {
+                return Err(format_error(FormatError::Invalid {
+                    part: "index",
+                    reason: format!("the source bundle holds bytecode (module `{}`)", module.name),
+                }));
+            }
+        }
         drop((head, tail, target_bytes, index_bytes));
         let verified = (0..index.modules.len()).map(|_| OnceLock::new()).collect();
         let inner = Inner { label, storage, header, target, index, verified, bytes_read: AtomicU64::new(0) };

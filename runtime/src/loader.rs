@@ -175,6 +175,20 @@ dofile = function(filename)
   local chunk = assert(raw_loadfile(filename, "t"))
   return chunk()
 end
+-- `require`'s own file searcher loads whatever it finds, bytecode too: this one loads text
+-- only, with Lua's search and messages.
+local package = package
+local searchers = package and (package.searchers or package.loaders)
+if searchers and searchers[2] and package.searchpath then
+  local searchpath, format, error = package.searchpath, string.format, error
+  searchers[2] = function(name)
+    local filename, err = searchpath(name, package.path)
+    if not filename then return err end
+    local chunk, message = raw_loadfile(filename, "t")
+    if chunk then return chunk, filename end
+    error(format("error loading module '%s' from file '%s':\n\t%s", name, filename, message), 0)
+  end
+end
 "#;
 
 /// Lua 5.1 has no load mode: binary chunks are refused by their first byte.
@@ -222,6 +236,29 @@ end
 dofile = function(filename)
   local chunk = assert(loadfile(filename))
   return chunk()
+end
+-- `require`'s own file searcher loads whatever it finds, bytecode too: this one loads text
+-- only, with Lua 5.1's search and messages.
+local loaders = package and package.loaders
+if loaders and loaders[2] and open then
+  local format, gsub, gmatch, concat = string.format, string.gsub, string.gmatch, table.concat
+  loaders[2] = function(name)
+    local path = package.path
+    if type(path) ~= "string" then error("'package.path' must be a string", 0) end
+    local tried, base = {}, (gsub(name, "%.", "/"))
+    for template in gmatch(path, "[^;]+") do
+      local filename = (gsub(template, "%?", base))
+      local file = open(filename, "r")
+      if file then
+        file:close()
+        local chunk, message = loadfile(filename)
+        if chunk then return chunk end
+        error(format("error loading module '%s' from file '%s':\n\t%s", name, filename, message), 0)
+      end
+      tried[#tried + 1] = "\n\tno file '" .. filename .. "'"
+    end
+    return concat(tried)
+  end
 end
 "#;
 
