@@ -530,3 +530,44 @@ fn luabundle_run_never_loads_bytecode_from_package_path() {
     assert!(stderr.contains("error loading module 'evil'"), "{stderr}");
     assert!(stderr.contains("binary chunk") || stderr.contains("wrong mode"), "{stderr}");
 }
+
+/// Names in a bundle come from whoever built it: `inspect` shows control characters escaped,
+/// so a crafted name cannot drive the terminal; `verify --json` answers in JSON on failure.
+#[test]
+fn bundle_text_reaches_the_terminal_escaped_and_failures_answer_in_json() {
+    use luabundle_runtime::format::{self, BlobKind, BundleContents, ModuleInput};
+    let dir = tempfile::tempdir().unwrap();
+    let mut target = luabundle_runtime::target::linked().clone();
+    target.flavour = luabundle_runtime::target::SOURCE_FLAVOUR.into();
+    target.bytecode_header.clear();
+    let bytes = format::encode(&BundleContents {
+        target,
+        modules: vec![ModuleInput {
+            name: "evil\u{1b}]0;owned\u{7}\u{1b}[2J".into(),
+            chunk_name: "@evil.lua".into(),
+            path: "evil\r.lua".into(),
+            kind: BlobKind::Source,
+            bytes: b"return 1".to_vec(),
+            source: None,
+            deps: vec![],
+        }],
+        entry: None,
+        externals: vec!["ext\u{1b}[31m".into()],
+        profiles: vec![],
+        groups: vec![],
+    })
+    .unwrap();
+    std::fs::write(dir.path().join("crafted.bundle"), &bytes).unwrap();
+    let out = finishes_within(tool(dir.path()).args(["inspect", "crafted.bundle"]), SECONDS);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let listing = String::from_utf8(out.stdout).unwrap();
+    assert!(!listing.contains('\u{1b}') && !listing.contains('\u{7}') && !listing.contains('\r'), "{listing:?}");
+    assert!(listing.contains("evil\\u{1b}]0;owned\\u{7}") && listing.contains("ext\\u{1b}[31m"), "{listing}");
+    // A damaged bundle: `verify --json` says so in JSON, with the failing exit code.
+    std::fs::write(dir.path().join("short.bundle"), &bytes[..100]).unwrap();
+    let out = finishes_within(tool(dir.path()).args(["verify", "--json", "short.bundle"]), SECONDS);
+    assert_eq!(out.status.code(), Some(1));
+    let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(answer["ok"], false);
+    assert!(answer["error"].as_str().unwrap().contains("too short"), "{answer}");
+}

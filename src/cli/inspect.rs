@@ -137,34 +137,44 @@ fn listing(bundle: &Bundle, path: &std::path::Path) -> String {
     let mut out = String::new();
     out.push_str(&format!(
         "bundle:    {} ({}, format {}.{})\n",
-        path.display(),
+        printable(&path.display().to_string()),
         human_size(header.file_len),
         header.major,
         header.minor
     ));
-    out.push_str(&format!("target:    {}\n", bundle.target()));
-    out.push_str(&format!("entry:     {}\n", bundle.entry().unwrap_or("(none)")));
-    let signed = header.flags & luabundle_runtime::format::FLAG_SIGNED != 0;
-    out.push_str(&format!("signed:    {}\n", if signed { "yes (check with verify --key)" } else { "no" }));
-    let externals = if index.externals.is_empty() { "(none)".to_string() } else { index.externals.join(", ") };
+    out.push_str(&format!("target:    {}\n", printable(&bundle.target().to_string())));
+    out.push_str(&format!("entry:     {}\n", printable(bundle.entry().unwrap_or("(none)"))));
+    let flagged = header.flags & luabundle_runtime::format::FLAG_SIGNED != 0;
+    let region = header.signature.len == luabundle_runtime::format::SIGNATURE_LEN as u64;
+    let signed = match (flagged, region) {
+        (true, true) => "yes (check with verify --key)",
+        (true, false) => "no: flagged as signed, but the signature region is missing or malformed",
+        (false, true) => "no: a signature region without the signed flag",
+        (false, false) => "no",
+    };
+    out.push_str(&format!("signed:    {signed}\n"));
+    let externals =
+        if index.externals.is_empty() { "(none)".to_string() } else { printable(&index.externals.join(", ")) };
     out.push_str(&format!("externals: {externals}\n"));
     for profile in &index.profiles {
         let members: Vec<&str> = profile.members.iter().map(|&m| index.modules[m as usize].name.as_str()).collect();
-        out.push_str(&format!("profile:   {} ({})\n", profile.name, members.join(", ")));
+        out.push_str(&format!("profile:   {} ({})\n", printable(&profile.name), printable(&members.join(", "))));
     }
     for group in &index.groups {
-        out.push_str(&format!("group:     {} ({})\n", group.name, group.members.join(", ")));
+        out.push_str(&format!("group:     {} ({})\n", printable(&group.name), printable(&group.members.join(", "))));
     }
     out.push_str(&format!("modules:   {}\n", index.modules.len()));
-    let width = index.modules.iter().map(|m| m.name.len()).max().unwrap_or(0).max(6);
-    let path_width = index.modules.iter().map(|m| m.path.len()).max().unwrap_or(0).max(4);
+    let names: Vec<String> = index.modules.iter().map(|m| printable(&m.name)).collect();
+    let paths: Vec<String> = index.modules.iter().map(|m| printable(&m.path)).collect();
+    let width = names.iter().map(String::len).max().unwrap_or(0).max(6);
+    let path_width = paths.iter().map(String::len).max().unwrap_or(0).max(4);
     out.push_str(&format!("  {:width$}  {:>9}  {:path_width$}  DEPENDENCIES\n", "MODULE", "SIZE", "PATH"));
-    for m in &index.modules {
+    for (i, m) in index.modules.iter().enumerate() {
         let deps: Vec<String> = m
             .deps
             .iter()
             .map(|d| {
-                let name = &index.modules[d.module as usize].name;
+                let name = &names[d.module as usize];
                 match (d.kind, d.optional) {
                     (DepKind::Eager, false) => name.clone(),
                     (DepKind::Eager, true) => format!("{name} (optional)"),
@@ -174,12 +184,43 @@ fn listing(bundle: &Bundle, path: &std::path::Path) -> String {
             })
             .collect();
         let deps = if deps.is_empty() { "-".to_string() } else { deps.join(", ") };
-        out.push_str(&format!("  {:width$}  {:>9}  {:path_width$}  {deps}\n", m.name, human_size(m.blob.len), m.path));
+        out.push_str(&format!(
+            "  {:width$}  {:>9}  {:path_width$}  {deps}\n",
+            names[i],
+            human_size(m.blob.len),
+            paths[i]
+        ));
     }
     out
 }
 
+/// Text from a bundle made safe for a terminal: control characters (which could move the
+/// cursor or retitle the window) are shown escaped.
+fn printable(text: &str) -> String {
+    text.chars().map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() }).collect()
+}
+
 pub fn verify(args: VerifyArgs) -> anyhow::Result<i32> {
+    if !args.json {
+        return verify_checked(&args);
+    }
+    // With --json, a failure is a JSON answer too, with the exit code it calls for.
+    match verify_checked(&args) {
+        Ok(code) => Ok(code),
+        Err(err) => {
+            let code = super::report_quietly(&err);
+            let json = serde_json::json!({
+                "ok": false,
+                "bundle": args.bundle.display().to_string(),
+                "error": err.to_string(),
+            });
+            println!("{json}");
+            Ok(code)
+        }
+    }
+}
+
+fn verify_checked(args: &VerifyArgs) -> anyhow::Result<i32> {
     let policy = if args.key.is_empty() {
         luabundle_runtime::signature::Verify::None
     } else {

@@ -148,30 +148,28 @@ fn man() -> anyhow::Result<i32> {
     Ok(0)
 }
 
-/// Prints an error and returns its exit code.
-fn report(err: &anyhow::Error) -> i32 {
+/// The exit code `err` calls for, without printing it.
+fn report_quietly(err: &anyhow::Error) -> i32 {
     if let Some(err) = err.downcast_ref::<luabundle::Error>() {
-        match err {
-            // Diagnostics are already rendered with their own summary line.
-            luabundle::Error::Input(diagnostics) => eprint!("{}", diagnostics.render_styled(color())),
-            other => eprintln!("error: {other}"),
-        }
         return err.exit_code();
     }
     match err.downcast_ref::<luabundle_runtime::Error>() {
-        // The runtime's messages already name the bundle and the cause.
-        Some(runtime) => {
-            eprintln!("error: {runtime}");
-            match runtime {
-                luabundle_runtime::Error::Io { .. } | luabundle_runtime::Error::NotAFile { .. } => 2,
-                _ => 1,
-            }
-        }
-        None => {
-            eprintln!("error: {err:#}");
-            2
-        }
+        Some(luabundle_runtime::Error::Io { .. } | luabundle_runtime::Error::NotAFile { .. }) | None => 2,
+        Some(_) => 1,
     }
+}
+
+/// Prints an error and returns its exit code.
+fn report(err: &anyhow::Error) -> i32 {
+    match (err.downcast_ref::<luabundle::Error>(), err.downcast_ref::<luabundle_runtime::Error>()) {
+        // Diagnostics are already rendered with their own summary line.
+        (Some(luabundle::Error::Input(diagnostics)), _) => eprint!("{}", diagnostics.render_styled(color())),
+        (Some(other), _) => eprintln!("error: {other}"),
+        // The runtime's messages already name the bundle and the cause.
+        (None, Some(runtime)) => eprintln!("error: {runtime}"),
+        (None, None) => eprintln!("error: {err:#}"),
+    }
+    report_quietly(err)
 }
 
 /// `1.2 KiB`-style sizes.
