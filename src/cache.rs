@@ -24,7 +24,7 @@ use crate::requires::RequireSite;
 
 /// Version of what the require analysis records per file: a change to what it finds makes
 /// older entries miss instead of handing back their sites.
-const ANALYSIS_VERSION: u8 = 2;
+const ANALYSIS_VERSION: u8 = 3;
 
 /// Magic bytes that start every entry; the digit is the entry format's version.
 const ENTRY_MAGIC: &[u8; 8] = b"LBCACHE2";
@@ -99,14 +99,15 @@ impl Cache {
         self.dir.join(LAYOUT).join("files.stat")
     }
 
-    /// The key of `text` compiled for the linked VM with `strip`.
-    pub fn key(text: &str, strip: bool) -> Key {
-        Cache::key_for_hash(blake3::hash(text.as_bytes()).as_bytes(), strip)
+    /// The key of `text` compiled for the linked VM under `chunk_name` with `strip`.
+    pub fn key(text: &str, chunk_name: &str, strip: bool) -> Key {
+        Cache::key_for_hash(blake3::hash(text.as_bytes()).as_bytes(), chunk_name, strip)
     }
 
-    /// The key of the text whose blake3 is `content_hash`, compiled for the linked VM with
-    /// `strip`.
-    pub fn key_for_hash(content_hash: &[u8; 32], strip: bool) -> Key {
+    /// The key of the text whose blake3 is `content_hash`, compiled for the linked VM under
+    /// `chunk_name` with `strip`: everything that goes into the compiled bytes, so that a
+    /// moved file (same text, another chunk name) is compiled again, not given the old name.
+    pub fn key_for_hash(content_hash: &[u8; 32], chunk_name: &str, strip: bool) -> Key {
         let target = luabundle_runtime::target::linked();
         let mut hasher = blake3::Hasher::new();
         hasher.update(env!("CARGO_PKG_VERSION").as_bytes());
@@ -116,6 +117,8 @@ impl Cache {
         hasher.update(&[0]);
         hasher.update(&target.bytecode_header);
         hasher.update(&[u8::from(strip)]);
+        hasher.update(&(chunk_name.len() as u64).to_le_bytes());
+        hasher.update(chunk_name.as_bytes());
         hasher.update(content_hash);
         *hasher.finalize().as_bytes()
     }
@@ -468,7 +471,7 @@ mod tests {
     fn entries_round_trip_through_one_pack() {
         let dir = tempfile::tempdir().unwrap();
         let cache = Cache::new(dir.path());
-        let keys: Vec<Key> = (0..3).map(|i| Cache::key(&format!("return {i}"), false)).collect();
+        let keys: Vec<Key> = (0..3).map(|i| Cache::key(&format!("return {i}"), "@m.lua", false)).collect();
         assert_eq!(cache.session().load(&keys[0]), None);
         store(&cache, &[(keys[0], entry(0)), (keys[1], entry(1))]);
         assert_eq!(pack_paths(&cache.packs_dir()).len(), 1);
@@ -480,16 +483,17 @@ mod tests {
 
     #[test]
     fn keys_change_with_source_and_strip() {
-        assert_ne!(Cache::key("return 1", false), Cache::key("return 2", false));
-        assert_ne!(Cache::key("return 1", false), Cache::key("return 1", true));
-        assert_eq!(Cache::key("return 1", false), Cache::key("return 1", false));
+        assert_ne!(Cache::key("return 1", "@m.lua", false), Cache::key("return 2", "@m.lua", false));
+        assert_ne!(Cache::key("return 1", "@m.lua", false), Cache::key("return 1", "@m.lua", true));
+        assert_eq!(Cache::key("return 1", "@m.lua", false), Cache::key("return 1", "@m.lua", false));
+        assert_ne!(Cache::key("return 1", "@m.lua", false), Cache::key("return 1", "@n.lua", false));
     }
 
     #[test]
     fn damaged_entries_and_tables_are_never_used() {
         let dir = tempfile::tempdir().unwrap();
         let cache = Cache::new(dir.path());
-        let (a, b) = (Cache::key("a", false), Cache::key("b", false));
+        let (a, b) = (Cache::key("a", "@m.lua", false), Cache::key("b", "@m.lua", false));
         store(&cache, &[(a, entry(1)), (b, entry(2))]);
         let path = pack_paths(&cache.packs_dir()).remove(0);
         let good = fs::read(&path).unwrap();
@@ -516,7 +520,7 @@ mod tests {
     fn many_packs_are_merged_keeping_what_the_build_used() {
         let dir = tempfile::tempdir().unwrap();
         let cache = Cache::new(dir.path());
-        let keys: Vec<Key> = (0..MAX_PACKS + 2).map(|i| Cache::key(&format!("return {i}"), false)).collect();
+        let keys: Vec<Key> = (0..MAX_PACKS + 2).map(|i| Cache::key(&format!("return {i}"), "@m.lua", false)).collect();
         for (i, key) in keys.iter().enumerate() {
             let mut session = cache.session();
             let entry = entry(i as u8);
@@ -535,7 +539,7 @@ mod tests {
     fn prune_removes_the_oldest_packs_down_to_the_cap() {
         let dir = tempfile::tempdir().unwrap();
         let cache = Cache::new(dir.path());
-        let keys: Vec<Key> = (0..5).map(|i| Cache::key(&format!("return {i}"), false)).collect();
+        let keys: Vec<Key> = (0..5).map(|i| Cache::key(&format!("return {i}"), "@m.lua", false)).collect();
         for (i, key) in keys.iter().enumerate() {
             store(&cache, &[(*key, Entry { sites: vec![], bytecode: vec![0; 1000] })]);
             let newest = pack_paths(&cache.packs_dir())

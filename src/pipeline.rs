@@ -246,7 +246,7 @@ fn analyse_in_pool(plan: &Plan, outputs: &[PathBuf]) -> Result<Analysis, Error> 
         .files
         .par_iter()
         .map(|file| {
-            let key = Cache::key_for_hash(&file.content_hash, plan.strip);
+            let key = Cache::key_for_hash(&file.content_hash, &file.chunk_name(), plan.strip);
             (key, session.as_ref().and_then(|s| s.load_sites(&key)))
         })
         .unzip();

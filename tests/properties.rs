@@ -125,3 +125,40 @@ proptest! {
         prop_assert_eq!(&single, &swapped);
     }
 }
+
+/// [`build`] with the compile cache in `cache`.
+fn cached_build(root: &std::path::Path, cache: &std::path::Path, output: &std::path::Path) -> Vec<u8> {
+    let mut builder = luabundle::Builder::new();
+    builder.root(root).cache_dir(cache).output(output).try_build().unwrap();
+    std::fs::read(output).unwrap()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 8, ..ProptestConfig::default() })]
+
+    /// Whatever the cache holds from earlier builds, a cached build is byte for byte the
+    /// `--no-cache` build: moving the root, or a module from `m.lua` to `m/init.lua`, changes
+    /// the chunk names compiled into the bytecode, and the cache must not hand back the old.
+    #[test]
+    fn cached_builds_equal_fresh_ones_across_moves(seed in any::<u64>(), moved in proptest::collection::vec(any::<bool>(), 12)) {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = dir.path().join("cache");
+        let first = dir.path().join("first");
+        std::fs::create_dir_all(first.join("a")).unwrap();
+        project(&first.join("a"), "a", seed, 12);
+        let before = cached_build(&first, &cache, &dir.path().join("before.bundle"));
+        prop_assert_eq!(&before, &build(&[first.as_path()], 2, &dir.path().join("before-fresh.bundle")));
+        // The root moves, and some modules become directories with an init.lua.
+        let second = dir.path().join("second");
+        std::fs::rename(&first, &second).unwrap();
+        for (i, _) in moved.iter().enumerate().filter(|(_, m)| **m) {
+            let module_dir = second.join("a").join(format!("m{i}"));
+            std::fs::create_dir_all(&module_dir).unwrap();
+            std::fs::rename(second.join("a").join(format!("m{i}.lua")), module_dir.join("init.lua")).unwrap();
+        }
+        let after = cached_build(&second, &cache, &dir.path().join("after.bundle"));
+        let fresh = build(&[second.as_path()], 2, &dir.path().join("after-fresh.bundle"));
+        prop_assert_eq!(&after, &fresh);
+        prop_assert_ne!(&after, &before);
+    }
+}
