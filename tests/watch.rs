@@ -121,3 +121,75 @@ fn a_progress_bar_appears_on_a_terminal_only() {
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&quiet.stdout).trim(), "", "--quiet prints nothing on success");
 }
+
+/// Starts `luabundle build --watch ARGS` in `dir`, with its stderr lines on a channel.
+fn start_watching(dir: &Path, args: &[&str]) -> (Watcher, mpsc::Receiver<String>) {
+    let child = Command::new(assert_cmd::cargo::cargo_bin("luabundle"))
+        .args(["build", "--watch", "--no-cache"])
+        .args(args)
+        .current_dir(dir)
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut watcher = Watcher(child);
+    let stderr = watcher.0.stderr.take().unwrap();
+    let (sender, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = sender.send(line);
+        }
+    });
+    (watcher, lines)
+}
+
+#[test]
+fn watch_reads_the_configuration_again_and_keeps_the_last_good_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("greet.lua"), "return 'hi'").unwrap();
+    std::fs::write(src.join("other.lua"), "return 'other'").unwrap();
+    let config = dir.path().join("luabundle.toml");
+    std::fs::write(&config, "roots = [\"src\"]\noutput = \"app.bundle\"\n").unwrap();
+    let (_watcher, lines) = start_watching(dir.path(), &[]);
+    wait_for(&lines, "bundled 2 modules");
+    wait_for(&lines, "watching");
+    // A new option in the file takes effect.
+    std::fs::write(&config, "roots = [\"src\"]\noutput = \"app.bundle\"\nexclude = [\"other.lua\"]\n").unwrap();
+    let line = wait_for(&lines, "after changes to");
+    assert!(line.starts_with("bundled 1 module from 1 file") && line.contains("luabundle.toml"), "{line}");
+    // An invalid file is reported, and the last good options stay.
+    std::fs::write(&config, "roots = [\"src\"\n").unwrap();
+    wait_for(&lines, "invalid configuration");
+    wait_for(&lines, "kept the last good options");
+    std::fs::write(src.join("greet.lua"), "return 'hello'").unwrap();
+    let line = wait_for(&lines, "after changes to");
+    assert!(line.starts_with("bundled 1 module from 1 file"), "{line}");
+    assert_eq!(greeting(&dir.path().join("app.bundle")), "hello");
+}
+
+#[test]
+fn watch_recovers_when_a_root_is_deleted_and_made_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("greet.lua"), "return 'first'").unwrap();
+    let (_watcher, lines) = start_watching(dir.path(), &["src", "-o", "app.bundle"]);
+    wait_for(&lines, "watching");
+    std::fs::remove_dir_all(&src).unwrap();
+    wait_for(&lines, "is not a directory");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("greet.lua"), "return 'again'").unwrap();
+    wait_for(&lines, "bundled 1 module");
+    assert_eq!(greeting(&dir.path().join("app.bundle")), "again");
+    // The new directory is watched: later edits still rebuild.
+    std::thread::sleep(Duration::from_millis(300));
+    std::fs::write(src.join("greet.lua"), "return 'later'").unwrap();
+    wait_for(&lines, "bundled 1 module");
+    let deadline = std::time::Instant::now() + WAIT;
+    while greeting(&dir.path().join("app.bundle")) != "later" && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(greeting(&dir.path().join("app.bundle")), "later");
+}

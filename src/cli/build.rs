@@ -252,38 +252,10 @@ fn with_diagnostics<T>(
 }
 
 pub fn build(args: BuildArgs) -> anyhow::Result<i32> {
-    let (mut builder, config) = builder(&args.source)?;
-    let output = match (&args.output, config.as_ref().and_then(|c| c.config.output.as_ref().map(|o| c.resolve(o)))) {
-        (Some(output), _) => output.clone(),
-        (None, Some(output)) => output,
-        (None, None) => anyhow::bail!("no output file: pass -o FILE or set `output` in {CONFIG_FILE_NAME}"),
-    };
-    builder.output(&output);
-    if args.strip {
-        builder.strip(true);
-    }
-    if let Some(profile) = &args.profile {
-        builder.only_profile(profile);
-    }
-    builder.embed_source(args.embed_source);
-    if let Some(manifest) = &args.manifest {
-        builder.manifest(manifest).locked(args.locked);
-    }
-    if let Some(key) = &args.sign {
-        builder.signing_key(luabundle::sign::read_signing_key(key)?);
-    }
-    builder.format(match (args.format, args.bytecode) {
-        (BuildFormat::Bundle, false) => luabundle::OutputFormat::Bundle,
-        (BuildFormat::Source, false) => luabundle::OutputFormat::Source,
-        (BuildFormat::Lua, false) => luabundle::OutputFormat::Lua,
-        (BuildFormat::Lua, true) => luabundle::OutputFormat::LuaBytecode,
-        (_, true) => anyhow::bail!("--bytecode goes with --format lua"),
-    });
-    if !args.quiet && !args.json {
-        progress::attach(&mut builder);
-    }
+    let (builder, output) = configured(&args)?;
     if args.watch {
-        return super::watch::watch(&builder, &output, args.quiet);
+        // The options are read again when a configuration file changes.
+        return super::watch::watch(builder, output, args.quiet, || configured(&args));
     }
     let result = match with_diagnostics(args.json, || builder.try_build())? {
         Ok(result) => result,
@@ -480,4 +452,39 @@ fn render_svg(dot: &str) -> anyhow::Result<String> {
     let output = child.wait_with_output()?;
     anyhow::ensure!(output.status.success(), "dot failed: {}", String::from_utf8_lossy(&output.stderr));
     Ok(String::from_utf8(output.stdout)?)
+}
+
+/// The build the arguments and the configuration file ask for, and its output path.
+fn configured(args: &BuildArgs) -> anyhow::Result<(luabundle::Builder, PathBuf)> {
+    let (mut builder, config) = builder(&args.source)?;
+    let output = match (&args.output, config.as_ref().and_then(|c| c.config.output.as_ref().map(|o| c.resolve(o)))) {
+        (Some(output), _) => output.clone(),
+        (None, Some(output)) => output,
+        (None, None) => anyhow::bail!("no output file: pass -o FILE or set `output` in {CONFIG_FILE_NAME}"),
+    };
+    builder.output(&output);
+    if args.strip {
+        builder.strip(true);
+    }
+    if let Some(profile) = &args.profile {
+        builder.only_profile(profile);
+    }
+    builder.embed_source(args.embed_source);
+    if let Some(manifest) = &args.manifest {
+        builder.manifest(manifest).locked(args.locked);
+    }
+    if let Some(key) = &args.sign {
+        builder.signing_key(luabundle::sign::read_signing_key(key)?);
+    }
+    builder.format(match (args.format, args.bytecode) {
+        (BuildFormat::Bundle, false) => luabundle::OutputFormat::Bundle,
+        (BuildFormat::Source, false) => luabundle::OutputFormat::Source,
+        (BuildFormat::Lua, false) => luabundle::OutputFormat::Lua,
+        (BuildFormat::Lua, true) => luabundle::OutputFormat::LuaBytecode,
+        (_, true) => anyhow::bail!("--bytecode goes with --format lua"),
+    });
+    if !args.quiet && !args.json {
+        progress::attach(&mut builder);
+    }
+    Ok((builder, output))
 }
