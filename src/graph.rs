@@ -294,6 +294,14 @@ impl Resolver<'_, '_> {
                     out.dynamic.push(dynamic(expression, prefix, None));
                     continue;
                 }
+                Target::Value { expression } => {
+                    out.counts.dynamic += 1;
+                    let why = format!(
+                        "here `{expression}` is the require function itself, taken as a value (stored, passed on or indexed out of a table): whatever calls it later loads modules that cannot be seen"
+                    );
+                    out.dynamic.push(dynamic(expression, "", Some(why)));
+                    continue;
+                }
                 Target::NotUtf8 { escaped } => {
                     out.counts.unresolved += 1;
                     let mut d = unresolved_require(file.id, site, escaped, &[]);
@@ -317,7 +325,9 @@ impl Resolver<'_, '_> {
                 let name = match &site.target {
                     Target::Name(name) => name.as_str(),
                     Target::NotUtf8 { escaped } => escaped.as_str(),
-                    Target::Computed { expression, .. } | Target::Dynamic { expression, .. } => expression.as_str(),
+                    Target::Computed { expression, .. }
+                    | Target::Dynamic { expression, .. }
+                    | Target::Value { expression } => expression.as_str(),
                 };
                 let (line, _) = file.line_col(site.range.start);
                 let (guard_line, _) = file.line_col(guard.range.start);

@@ -480,6 +480,21 @@ fn check_groups(plan: &Plan, discovered: &Discovered) -> Vec<Diagnostic> {
             problems
                 .push(Diagnostic::error("group-shadows-module", format!("group `{name}` has the name of a module")));
         }
+        for member in members {
+            let external = plan.externals.iter().any(|pattern| graph::glob_match(pattern, member));
+            if position(discovered, member).is_none() && !external {
+                problems.push(
+                    Diagnostic::error(
+                        "group-member-missing",
+                        format!("group `{name}`: member `{member}` is not a module of this build"),
+                    )
+                    .with_note(match graph::closest_name(member, &discovered.modules) {
+                        Some(close) => format!("did you mean `{close}`? (requiring the group would fail when it loads the member)"),
+                        None => "requiring the group would fail when it loads the member; declare it with --external if the host provides it".to_string(),
+                    }),
+                );
+            }
+        }
         let mut fields = std::collections::BTreeMap::new();
         for member in members {
             let field = member.rsplit('.').next().unwrap_or(member);

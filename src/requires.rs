@@ -47,6 +47,12 @@ pub enum Target {
         /// The name with each byte that is not UTF-8 as a `\ddd` escape.
         escaped: String,
     },
+    /// `require` itself taken as a value and passed on, stored or indexed out of a table
+    /// (`({require})[1]("x")`, `t = { r = require }`): what it loads later is not known.
+    Value {
+        /// The expression that holds it, as written.
+        expression: String,
+    },
     /// An expression whose value is not known before run time.
     Dynamic {
         /// The argument as written.
@@ -150,9 +156,9 @@ enum Binding {
 struct LocalFunctionUses {
     /// Every mention of its name after its definition.
     mentions: usize,
-    /// The mentions that call it: when, and whether protected (`pcall(f)` or inside a
-    /// protected function).
-    calls: Vec<(Timing, bool)>,
+    /// The mentions that call it: when, whether protected (`pcall(f)` or inside a
+    /// protected function), and the place of the call.
+    calls: Vec<(Timing, bool, SitePlace)>,
 }
 
 /// An open function body.
@@ -211,6 +217,9 @@ struct RequireFinder<'s> {
     assigned: HashSet<String>,
     /// Computed sites and the locals their program relies on.
     computed_uses: Vec<(usize, Vec<String>)>,
+    /// Where the uses of `require` that a site or an alias accounts for start: any other use
+    /// of it as a value is reported, so that nothing called as `require` goes unseen.
+    explained: HashSet<usize>,
     sites: Vec<RequireSite>,
 }
 
@@ -233,6 +242,7 @@ impl<'s> RequireFinder<'s> {
             definitions: Vec::new(),
             assigned: HashSet::new(),
             computed_uses: Vec::new(),
+            explained: HashSet::new(),
             sites: Vec::new(),
         }
     }
@@ -248,16 +258,17 @@ impl<'s> RequireFinder<'s> {
                 }
             }
         }
+        let eager = self.local_functions_run_at_load_time();
         for (site, place) in self.sites.iter_mut().zip(&self.places) {
-            let Some(uses) = place.owner.map(|f| &self.local_functions[f]) else { continue };
+            let Some((f, uses)) = place.owner.map(|f| (f, &self.local_functions[f])) else { continue };
             // Only a function whose every mention is a call is known to run where it is called.
             if uses.calls.is_empty() || uses.calls.len() != uses.mentions {
                 continue;
             }
-            if place.owner_defers_alone && uses.calls.iter().any(|&(timing, _)| timing == Timing::Eager) {
+            if place.owner_defers_alone && eager[f] {
                 site.timing = Timing::Eager;
             }
-            if uses.calls.iter().all(|&(_, protected)| protected) {
+            if uses.calls.iter().all(|&(_, protected, _)| protected) {
                 site.optional = true;
             }
         }
@@ -275,6 +286,46 @@ impl<'s> RequireFinder<'s> {
         }
         self.sites.sort_by_key(|s| s.range.start);
         self.sites
+    }
+
+    /// Which local functions run while the module loads: those called at load time, and
+    /// those called from the body of one that does (`local function outer() inner() end
+    /// outer()`), however deep. A function mentioned other than by calls is not followed.
+    fn local_functions_run_at_load_time(&self) -> Vec<bool> {
+        let known = |uses: &LocalFunctionUses| !uses.calls.is_empty() && uses.calls.len() == uses.mentions;
+        let mut eager: Vec<bool> = self
+            .local_functions
+            .iter()
+            .map(|uses| known(uses) && uses.calls.iter().any(|&(timing, _, _)| timing == Timing::Eager))
+            .collect();
+        // Each round settles at least one more function, or nothing changes.
+        loop {
+            let mut changed = false;
+            for (f, uses) in self.local_functions.iter().enumerate() {
+                if eager[f] || !known(uses) {
+                    continue;
+                }
+                let through_caller = uses.calls.iter().any(|&(_, _, place)| {
+                    place.owner_defers_alone && place.owner.is_some_and(|caller| caller != f && eager[caller])
+                });
+                if through_caller {
+                    eager[f] = true;
+                    changed = true;
+                }
+            }
+            if !changed {
+                return eager;
+            }
+        }
+    }
+
+    /// Where a site or call here sits: the local function whose body holds it, if any.
+    fn place(&self) -> SitePlace {
+        let owner = self.frames.iter().rposition(|frame| !frame.in_place);
+        SitePlace {
+            owner: owner.and_then(|i| self.frames[i].local_function),
+            owner_defers_alone: self.deferred_depth == 1,
+        }
     }
 
     fn timing(&self) -> Timing {
@@ -309,16 +360,24 @@ impl<'s> RequireFinder<'s> {
 
     /// The field `prefix` names when it is `_G.field` or `_ENV.field` (the real environment,
     /// not a local of that name), and the suffixes after it.
+    /// `_G["require"]` counts as `_G.require`.
     fn environment_field<'a>(
         &self,
         prefix: &Prefix,
         suffixes: &'a [&'a Suffix],
-    ) -> Option<(&'a str, &'a [&'a Suffix])> {
+    ) -> Option<(std::borrow::Cow<'a, str>, &'a [&'a Suffix])> {
         let Prefix::Name(name) = prefix else { return None };
         let environment = matches!(identifier(name), Some("_G" | "_ENV")) && self.is_global(identifier(name)?);
+        if !environment {
+            return None;
+        }
         match suffixes.first() {
-            Some(Suffix::Index(ast::Index::Dot { name: field, .. })) if environment => {
-                Some((identifier(field)?, &suffixes[1..]))
+            Some(Suffix::Index(ast::Index::Dot { name: field, .. })) => {
+                Some((identifier(field)?.into(), &suffixes[1..]))
+            }
+            Some(Suffix::Index(ast::Index::Brackets { expression, .. })) => {
+                let field = String::from_utf8(self.constant_string(expression)?).ok()?;
+                Some((field.into(), &suffixes[1..]))
             }
             _ => None,
         }
@@ -326,15 +385,34 @@ impl<'s> RequireFinder<'s> {
 
     /// Whether `prefix suffixes` (before any call) is `require`, `_G.require` or
     /// `_ENV.require`; returns the suffixes after it.
+    /// `(require)` in parentheses is `require` too.
     fn require_callee<'a>(&self, prefix: &Prefix, suffixes: &'a [&'a Suffix]) -> Option<&'a [&'a Suffix]> {
-        if let Prefix::Name(name) = prefix {
-            if self.names_require(name) {
-                return Some(suffixes);
+        match prefix {
+            Prefix::Name(name) if self.names_require(name) => return Some(suffixes),
+            Prefix::Expression(expression) => {
+                if let Expression::Parentheses { expression, .. } = expression.as_ref() {
+                    if self.is_require_value(expression) {
+                        return Some(suffixes);
+                    }
+                }
             }
+            _ => {}
         }
         match self.environment_field(prefix, suffixes) {
-            Some(("require", rest)) => Some(rest),
+            Some((field, rest)) if field == "require" => Some(rest),
             _ => None,
+        }
+    }
+
+    /// Notes that the use of `require` at the start of `node` is accounted for (and, for
+    /// `(require)`, the one inside the parentheses).
+    fn explain(&mut self, node: &impl Node) {
+        let start = span(node).start;
+        self.explained.insert(start);
+        // `(require)`: the name starts one byte (or some blanks) later.
+        if self.source.get(start) == Some(&b'(') {
+            let inner = self.source[start + 1..].iter().take_while(|b| b.is_ascii_whitespace()).count();
+            self.explained.insert(start + 1 + inner);
         }
     }
 
@@ -348,7 +426,7 @@ impl<'s> RequireFinder<'s> {
             _ => None,
         };
         let (skip, rest) = match (prefix, self.environment_field(prefix, suffixes)) {
-            (_, Some((field, rest))) => (protect(field)?, rest),
+            (_, Some((field, rest))) => (protect(&field)?, rest),
             (Prefix::Name(name), None) => match self.resolve(identifier(name)?) {
                 None => (protect(identifier(name)?)?, suffixes),
                 Some((Binding::Protect(skip), _)) => (*skip, suffixes),
@@ -369,7 +447,7 @@ impl<'s> RequireFinder<'s> {
             Expression::Var(Var::Expression(var)) => {
                 let suffixes: Vec<&Suffix> = var.suffixes().collect();
                 match self.environment_field(var.prefix(), &suffixes) {
-                    Some((field, [])) => return self.protect_value_named(field, true),
+                    Some((field, [])) => return self.protect_value_named(&field, true),
                     _ => return None,
                 }
             }
@@ -431,6 +509,7 @@ impl<'s> RequireFinder<'s> {
                 let suffixes: Vec<&Suffix> = var.suffixes().collect();
                 self.require_callee(var.prefix(), &suffixes).is_some_and(<[_]>::is_empty)
             }
+            Expression::Parentheses { expression, .. } => self.is_require_value(expression),
             _ => false,
         }
     }
@@ -440,6 +519,7 @@ impl<'s> RequireFinder<'s> {
         let start = span(prefix).start;
         if let Some(rest) = self.require_callee(prefix, suffixes) {
             if let Some(Suffix::Call(ast::Call::AnonymousCall(args))) = rest.first() {
+                self.explain(prefix);
                 let target = self.require_target(args);
                 self.push_site(target, start..span(args.as_ref()).end, false);
             }
@@ -449,7 +529,7 @@ impl<'s> RequireFinder<'s> {
             if let Some(id) = self.local_function(name) {
                 self.local_functions[id].mentions += 1;
                 if let Some(Suffix::Call(ast::Call::AnonymousCall(_))) = suffixes.first() {
-                    let call = (self.timing(), self.protected_depth > 0);
+                    let call = (self.timing(), self.protected_depth > 0, self.place());
                     self.local_functions[id].calls.push(call);
                 }
                 return;
@@ -460,6 +540,7 @@ impl<'s> RequireFinder<'s> {
         let mut arguments = arguments.iter();
         match arguments.next() {
             Some(first) if self.is_require_value(first) => {
+                self.explain(first);
                 let target = match arguments.nth(skip) {
                     Some(name) => self.expression_target(name),
                     None => (Target::dynamic(String::new()), Vec::new()),
@@ -474,8 +555,8 @@ impl<'s> RequireFinder<'s> {
             // counted when the visitor reaches the argument).
             Some(Expression::Var(Var::Name(name))) => {
                 if let Some(id) = self.local_function(name) {
-                    let timing = self.timing();
-                    self.local_functions[id].calls.push((timing, true));
+                    let call = (self.timing(), true, self.place());
+                    self.local_functions[id].calls.push(call);
                 }
             }
             _ => {}
@@ -487,11 +568,7 @@ impl<'s> RequireFinder<'s> {
         if matches!(target, Target::Computed { .. }) {
             self.computed_uses.push((self.sites.len(), uses));
         }
-        let owner = self.frames.iter().rposition(|frame| !frame.in_place);
-        let place = SitePlace {
-            owner: owner.and_then(|i| self.frames[i].local_function),
-            owner_defers_alone: self.deferred_depth == 1,
-        };
+        let place = self.place();
         self.places.push(place);
         let optional = optional || self.protected_depth > 0;
         self.sites.push(RequireSite { target, range, timing: self.timing(), optional, guard: None });
@@ -764,6 +841,11 @@ impl Visitor for RequireFinder<'_> {
     }
 
     fn visit_local_assignment(&mut self, local: &ast::LocalAssignment) {
+        // `local r = require`: an alias, whose calls are sites of their own.
+        let aliases: Vec<&Expression> = local.expressions().iter().filter(|e| self.is_require_value(e)).collect();
+        for alias in aliases {
+            self.explain(alias);
+        }
         // `local f = function() ... end` is a local function too; its body is visited next.
         if local.expressions().len() == local.names().len() {
             for expression in local.expressions() {
@@ -778,6 +860,14 @@ impl Visitor for RequireFinder<'_> {
         if let Expression::Var(Var::Name(name)) = expression {
             if let Some(id) = self.local_function(name) {
                 self.local_functions[id].mentions += 1;
+            }
+        }
+        // Any other use of `require` as a value: reported, since what it loads is unseen.
+        if matches!(expression, Expression::Var(_)) && self.is_require_value(expression) {
+            let range = span(expression);
+            if !self.explained.contains(&range.start) {
+                self.explained.insert(range.start);
+                self.push_site((Target::Value { expression: written(expression) }, Vec::new()), range, false);
             }
         }
     }
@@ -1072,7 +1162,33 @@ mod tests {
                 (name("a"), Eager, false),
                 (name("b"), Eager, true),
                 (name("c"), Eager, true),
-                (name("d"), Deferred, true)
+                (name("d"), Deferred, true),
+                // Handed to a function that is not `pcall`: whatever it does with it is unseen.
+                (Target::Value { expression: "require".into() }, Eager, false),
+            ]
+        );
+    }
+
+    #[test]
+    fn every_use_of_require_is_a_site_or_reported() {
+        let code = r#"
+            local a = (require)("a")
+            local b = _G["require"]("b")
+            local alias = require
+            local c = (alias)("c")
+            local d = _ENV["require"]("d")
+            local e = ({require})[1]("e")
+            local t = { r = require }
+        "#;
+        assert_eq!(
+            targets(code),
+            [
+                name("a"),
+                name("b"),
+                name("c"),
+                name("d"),
+                Target::Value { expression: "require".into() },
+                Target::Value { expression: "require".into() },
             ]
         );
     }

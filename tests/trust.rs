@@ -571,3 +571,48 @@ fn bundle_text_reaches_the_terminal_escaped_and_failures_answer_in_json() {
     assert_eq!(answer["ok"], false);
     assert!(answer["error"].as_str().unwrap().contains("too short"), "{answer}");
 }
+
+/// Nothing a program calls as `require` is invisible: unusual spellings are sites, and
+/// `require` passed on as a value is reported; an eager cycle through local functions
+/// called at load time is an error; a group naming a module that does not exist is one.
+#[test]
+fn no_require_cycle_or_group_member_goes_unseen() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    let write = |name: &str, text: &str| std::fs::write(src.join(name), text).unwrap();
+    write("x.lua", "return 1");
+    write(
+        "forms.lua",
+        "local a = (require)('x')\nlocal b = _G['require']('x')\nlocal t = { r = require }\nreturn t.r('x')\n",
+    );
+    let check = |entry: &str, extra: &[&str]| {
+        let out = finishes_within(
+            tool(dir.path()).args(["check", "src", "--no-cache", "--entry", entry]).args(extra),
+            SECONDS,
+        );
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let graph = finishes_within(tool(dir.path()).args(["graph", "src", "--no-cache", "--entry", "forms"]), SECONDS);
+    let dot = String::from_utf8_lossy(&graph.stdout);
+    assert!(dot.contains("\"forms\" -> \"x\"") && dot.contains("src/forms.lua:1 src/forms.lua:2"), "{dot}");
+    let (code, stderr) = check("forms", &[]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stderr.contains("src/forms.lua:3:17") && stderr.contains("taken as a value"), "{stderr}");
+    // a -> (outer -> inner) -> b -> a, all at load time.
+    write("a.lua", "local function inner() return require 'b' end\nlocal function outer() return inner() end\nouter()\nreturn {}\n");
+    write("b.lua", "return require 'a'\n");
+    let (code, stderr) = check("a", &[]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("error[require-cycle]: require cycle: `a` > `b` > `a`"), "{stderr}");
+    // A group member that no root provides.
+    let config = dir.path().join("luabundle.toml");
+    std::fs::write(&config, "roots = [\"src\"]\n[groups]\nall = [\"x\", \"forms\", \"y\"]\n").unwrap();
+    let out = finishes_within(tool(dir.path()).args(["check", "--no-cache"]), SECONDS);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("error[group-member-missing]: group `all`: member `y` is not a module of this build"),
+        "{stderr}"
+    );
+}
