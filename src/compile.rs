@@ -95,9 +95,19 @@ fn compile_error(file: &SourceFile, err: &mlua::Error) -> Diagnostic {
             let source_text = file.text();
             let start = source::line_start(source_text, line);
             let end = source_text[start..].find('\n').map_or(source_text.len(), |i| start + i);
+            // "malformed number near '1_000'": the token, where the line holds it once.
+            let near = text.rsplit_once(" near '").and_then(|(_, token)| token.strip_suffix('\''));
+            let range =
+                match near.filter(|t| !t.is_empty()).map(|t| (t, source_text[start..end].match_indices(t).count())) {
+                    Some((token, 1)) => {
+                        let at = start + source_text[start..end].find(token).expect("counted once");
+                        at..at + token.len()
+                    }
+                    _ => start..end,
+                };
             Diagnostic::error("compile-error", format!("Lua rejects this file: {text}")).with_primary(
                 file.id,
-                start..end,
+                range,
                 text.to_string(),
             )
         }

@@ -30,9 +30,24 @@ pub fn process(file: &SourceFile, strip: bool) -> FileResult {
     };
     let sites = match quick {
         Some(sites) => Ok(sites),
-        None => parse::parse(file).map(|ast| requires::find_requires(&ast, file.bytes())),
+        None => match (parse::parse(file), &bytecode) {
+            (Ok(ast), _) => Ok(requires::find_requires(&ast, file.bytes())),
+            // Lua decides what is wrong: when the parser first complains after the line Lua
+            // names (`1_000`, which the parser reads as two tokens), Lua's error is shown.
+            (Err(errors), Err(refusal)) if parser_is_late(file, &errors, refusal) => Err(vec![refusal.clone()]),
+            (Err(errors), _) => Err(errors),
+        },
     };
     FileResult { sites, bytecode }
+}
+
+/// Whether the first of `errors` is on a later line than Lua's `refusal` names.
+fn parser_is_late(file: &SourceFile, errors: &[Diagnostic], refusal: &Diagnostic) -> bool {
+    let line = |d: &Diagnostic| d.labels.first().map(|l| file.line_col(l.range.start).0);
+    match (errors.first().and_then(line), line(refusal)) {
+        (Some(parser), Some(lua)) => parser > lua,
+        _ => false,
+    }
 }
 
 #[cfg(test)]

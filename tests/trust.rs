@@ -616,3 +616,33 @@ fn no_require_cycle_or_group_member_goes_unseen() {
         "{stderr}"
     );
 }
+
+/// Numerals Lua refuses (`1_000`, and `0b1010` outside LuaJIT) are reported where Lua
+/// points, with its message, not where the parser trips later.
+#[test]
+#[cfg(not(feature = "luau"))] // Luau accepts both spellings
+fn numerals_lua_refuses_are_reported_at_their_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    let files = [
+        ("m.lua", "local a = 1\nlocal x = 1_000\nreturn x\n", "src/m.lua:2:11"),
+        ("n.lua", "local a = 1\n\nlocal y = 0b1010\nreturn y\n", "src/n.lua:3:11"),
+    ];
+    for (name, text, _) in files {
+        std::fs::write(src.join(name), text).unwrap();
+    }
+    let out = finishes_within(tool(dir.path()).args(["check", "src", "--no-cache"]), SECONDS);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let mut refused = 0;
+    for (_, text, place) in files {
+        if lua_compiles(text) {
+            assert!(!stderr.contains(place), "{stderr}");
+        } else {
+            refused += 1;
+            assert!(stderr.contains(place), "{place}: {stderr}");
+        }
+    }
+    assert_eq!(stderr.matches("malformed number").count(), 2 * refused, "{stderr}");
+}
