@@ -504,6 +504,13 @@ impl Builder {
         if self.roots.is_empty() {
             return Err(Error::Usage("no source roots given".into()));
         }
+        for (flag, patterns) in [("--include", &self.includes), ("--external", &self.externals)] {
+            for pattern in patterns {
+                check_name_pattern(flag, pattern)?;
+            }
+        }
+        // The same rules as the patterns above, checked here so that every flag fails alike.
+        crate::discover::exclusion_set(&self.excludes)?;
         if self.locked && self.manifest.is_none() {
             return Err(Error::Usage("--locked needs a manifest (--manifest FILE)".into()));
         }
@@ -541,6 +548,19 @@ impl Builder {
             jobs: self.jobs,
             progress: self.progress.clone(),
         })
+    }
+}
+
+/// A module-name pattern (`--include`, `--external`): a name, with `*` for any run of
+/// characters. Other glob syntax would silently match nothing, so it is refused.
+fn check_name_pattern(flag: &str, pattern: &str) -> Result<(), Error> {
+    let bad = pattern.chars().find(|c| matches!(c, '[' | ']' | '{' | '}' | '?' | '!' | '\\' | '/' | '\0'));
+    match (pattern.trim().is_empty(), bad) {
+        (true, _) => Err(Error::Usage(format!("invalid {flag} pattern {pattern:?}: it is empty"))),
+        (false, Some(c)) => Err(Error::Usage(format!(
+            "invalid {flag} pattern {pattern:?}: `{c}` has no meaning in a module name pattern, which is a dotted name with `*` for any run of characters (e.g. 'plugins.*')"
+        ))),
+        (false, None) => Ok(()),
     }
 }
 

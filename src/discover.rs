@@ -173,10 +173,19 @@ pub fn discover(
     let excluded = exclusion_set(excludes)?;
     let mut found = Discovered::default();
     let mut names: BTreeMap<String, (usize, FileId)> = BTreeMap::new();
+    let mut seen: Vec<(PathBuf, &Option<String>)> = Vec::new();
     for (root_index, root) in roots.iter().enumerate() {
         if !root.dir.is_dir() {
             return Err(Error::Usage(format!("root {} is not a directory", root.dir.display())));
         }
+        let real = std::fs::canonicalize(&root.dir).unwrap_or_else(|_| root.dir.clone());
+        if let Some((_, _)) = seen.iter().find(|(dir, prefix)| *dir == real && **prefix == root.prefix) {
+            return Err(Error::Usage(format!(
+                "root {} is given twice; give each directory once (or under two prefixes, PREFIX=DIR)",
+                root.dir.display()
+            )));
+        }
+        seen.push((real, &root.prefix));
         let root_names = walk_root(root, templates, &excluded, known, outputs, &mut found)?;
         for (name, file) in root_names {
             match names.entry(name) {

@@ -512,16 +512,21 @@ fn unresolved_require(file: FileId, site: &RequireSite, name: &str, modules: &[M
 
 /// The module name closest to `name`: equal but for case, or within a small edit distance.
 pub fn closest_name<'a>(name: &str, modules: &'a [ModuleName]) -> Option<&'a str> {
+    closest(name, modules.iter().map(|m| m.name.as_str()))
+}
+
+/// The name among `names` closest to `name`: equal but for case, or within a small edit
+/// distance (a quarter of its length, from 1 to 3).
+pub fn closest<'a>(name: &str, names: impl Iterator<Item = &'a str>) -> Option<&'a str> {
     let limit = (name.chars().count() / 4).clamp(1, 3);
-    modules
-        .iter()
-        .map(|m| {
-            let distance = if m.name.eq_ignore_ascii_case(name) { 0 } else { edit_distance(name, &m.name) };
-            (distance, m.name.as_str())
+    names
+        .map(|candidate| {
+            let distance = if candidate.eq_ignore_ascii_case(name) { 0 } else { edit_distance(name, candidate) };
+            (distance, candidate)
         })
         .filter(|&(distance, _)| distance <= limit)
         .min()
-        .map(|(_, name)| name)
+        .map(|(_, candidate)| candidate)
 }
 
 /// One warning listing the files that no require from the entry reaches.

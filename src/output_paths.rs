@@ -13,11 +13,22 @@ use crate::error::Error;
 /// # Errors
 /// [`Error::Usage`] naming the clash.
 pub fn check(output: Option<&Path>, manifest: Option<&Path>, configs: &[PathBuf]) -> Result<Vec<PathBuf>, Error> {
-    let named: Vec<(&str, &Path)> = [("-o", output), ("--manifest", manifest)]
-        .into_iter()
-        .filter_map(|(flag, path)| Some((flag, path?)))
-        .filter(|(_, path)| !crate::emit::is_stream(path))
-        .collect();
+    let named: Vec<(&str, &Path)> =
+        [("-o", output), ("--manifest", manifest)].into_iter().filter_map(|(flag, path)| Some((flag, path?))).collect();
+    for (flag, path) in &named {
+        if path.as_os_str().is_empty() {
+            return Err(Error::Usage(format!("{flag} is empty: name the file to write (e.g. app.bundle)")));
+        }
+        let names_a_directory = path.as_os_str().as_encoded_bytes().ends_with(b"/") || path.file_name().is_none();
+        if names_a_directory && *path != Path::new("-") {
+            return Err(Error::Usage(format!(
+                "{flag} {} names a directory: name the file to write inside it (e.g. {}/app.bundle)",
+                path.display(),
+                path.display().to_string().trim_end_matches('/')
+            )));
+        }
+    }
+    let named: Vec<(&str, &Path)> = named.into_iter().filter(|(_, path)| !crate::emit::is_stream(path)).collect();
     let resolved: Vec<PathBuf> = named.iter().map(|(_, path)| resolve(path)).collect();
     if resolved.len() == 2 && resolved[0] == resolved[1] {
         return Err(Error::Usage(format!(

@@ -646,3 +646,52 @@ fn numerals_lua_refuses_are_reported_at_their_place() {
     }
     assert_eq!(stderr.matches("malformed number").count(), 2 * refused, "{stderr}");
 }
+
+/// Each message names what is wrong and what to do, and the commands it suggests work.
+#[test]
+fn messages_name_the_problem_and_the_way_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let project_dir = dir.path().join("proj");
+    let src = project(&project_dir);
+    let run = |args: &[&str]| {
+        let out = finishes_within(tool(dir.path()).args(args), SECONDS);
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    // `init DIR` suggests a build command that works as printed.
+    let (code, _, stdout) = run(&["init", "proj"]);
+    assert_eq!(code, Some(0));
+    let suggested = stdout.lines().find_map(|l| l.strip_prefix("Build it:  luabundle ")).unwrap().to_string();
+    let (code, stderr, _) = run(&suggested.split(' ').collect::<Vec<_>>());
+    assert_eq!(code, Some(0), "{suggested}: {stderr}");
+    assert!(project_dir.join("app.bundle").is_file());
+    let s = src.to_str().unwrap();
+    let cases: &[(&[&str], i32, &[&str])] = &[
+        (&["run", "proj/app.bundle", "-m", "mian"], 1, &["module 'mian' not found:", "did you mean `main`?"]),
+        (&["why", "mian", s], 1, &["no module `mian`", "did you mean `main`?"]),
+        (&["build", s, "-o", "out/"], 2, &["-o out/ names a directory", "out/app.bundle"]),
+        (&["build", s, "-o", ""], 2, &["a value is required for '--output <FILE>'"]),
+        (&["build", s, s, "-o", "x.bundle"], 2, &["is given twice"]),
+        (&["build", s, "-o", "x.bundle", "--include", "["], 2, &["invalid --include pattern \"[\""]),
+        (&["build", s, "-o", "x.bundle", "--external", "a?"], 2, &["invalid --external pattern \"a?\""]),
+        (&["build", s, "-o", "x.bundle", "--exclude", "["], 2, &["invalid --exclude pattern \"[\""]),
+        (&["cache", "prune", "--cache-dir", "nowhere"], 2, &["no cache directory at nowhere"]),
+    ];
+    for (args, expected, needles) in cases {
+        let (code, stderr, _) = run(args);
+        assert_eq!(code, Some(*expected), "{args:?}: {stderr}");
+        for needle in *needles {
+            assert!(stderr.contains(needle), "{args:?}: {needle:?} not in {stderr}");
+        }
+    }
+    assert!(!dir.path().join("out").exists() && !dir.path().join(".out.lock").exists());
+    // An empty `output` in the configuration file.
+    std::fs::write(project_dir.join("luabundle.toml"), "roots = [\"src\"]\noutput = \"\"\n").unwrap();
+    let (code, stderr, _) = run(&["build", "--config", "proj/luabundle.toml"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("`output` in luabundle.toml is empty"), "{stderr}");
+    assert!(!project_dir.join("..lock").exists() && !dir.path().join("..lock").exists());
+}

@@ -677,11 +677,34 @@ pub fn decode_index(bytes: &[u8], blobs_len: u64) -> Result<Index, FormatError> 
 
 fn decode_part<T: Decode<()>>(part: &'static str, bytes: &[u8]) -> Result<T, FormatError> {
     let invalid = |reason: String| FormatError::Invalid { part, reason };
-    let (value, used) = bincode::decode_from_slice(bytes, bincode_config()).map_err(|e| invalid(e.to_string()))?;
+    let (value, used) = bincode::decode_from_slice(bytes, bincode_config()).map_err(|e| invalid(decode_reason(&e)))?;
     if used != bytes.len() {
         return Err(invalid(format!("{} trailing bytes", bytes.len() - used)));
     }
     Ok(value)
+}
+
+/// What a decoding error means for a bundle, in words (bincode's own text shows its
+/// internal types).
+fn decode_reason(error: &bincode::error::DecodeError) -> String {
+    use bincode::error::DecodeError as E;
+    match error {
+        E::UnexpectedEnd { .. } => "it ends in the middle of a value".into(),
+        E::LimitExceeded => format!("it holds a value over the limit of {MAX_INDEX_LEN} bytes"),
+        E::UnexpectedVariant { type_name, found, .. } => {
+            let kind = type_name.rsplit("::").next().unwrap_or(type_name);
+            format!("it holds {found} where a {kind} kind is expected, which is not one")
+        }
+        E::InvalidBooleanValue(value) => format!("it holds {value} where a yes/no flag (0 or 1) is expected"),
+        E::Utf8 { .. } => "a name in it is not valid UTF-8".into(),
+        E::InvalidIntegerType { .. } | E::NonZeroTypeIsZero { .. } | E::OutsideUsizeRange(_) => {
+            "it holds a number of the wrong size or out of range".into()
+        }
+        E::ArrayLengthMismatch { required, found } => {
+            format!("a list of {found} entries where {required} are expected")
+        }
+        _ => "it holds bytes that are not a valid value".into(),
+    }
 }
 
 fn validate_index(index: &Index, blobs_len: u64) -> Result<(), FormatError> {
@@ -741,6 +764,25 @@ fn validate_index(index: &Index, blobs_len: u64) -> Result<(), FormatError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decoding_errors_are_told_in_words() {
+        let reason = |result: Result<BlobKind, FormatError>| match result {
+            Err(FormatError::Invalid { reason, .. }) => reason,
+            other => panic!("{other:?}"),
+        };
+        let variant = reason(decode_part::<BlobKind>("index", &[7]));
+        assert!(variant.contains("holds 7 where a BlobKind kind is expected"), "{variant}");
+        let flag = match decode_part::<bool>("index", &[7]) {
+            Err(FormatError::Invalid { reason, .. }) => reason,
+            other => panic!("{other:?}"),
+        };
+        assert!(flag.contains("yes/no flag"), "{flag}");
+        assert!(reason(decode_part::<BlobKind>("index", &[])).contains("ends in the middle"));
+        for text in [variant, flag] {
+            assert!(!text.contains('{') && !text.contains("Variant") && !text.contains("Boolean"), "{text}");
+        }
+    }
 
     fn sample() -> BundleContents {
         let module = |name: &str, bytes: &[u8], deps| ModuleInput {

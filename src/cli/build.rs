@@ -405,6 +405,9 @@ pub fn why(args: WhyArgs) -> anyhow::Result<i32> {
     let document = export::document(&analysis);
     let Some(target) = document.modules.iter().find(|m| m.name == args.module) else {
         eprintln!("error: no module `{}` in the roots", args.module);
+        if let Some(close) = luabundle::graph::closest_name(&args.module, &analysis.discovered.modules) {
+            eprintln!("help: did you mean `{close}`?");
+        }
         return Ok(1);
     };
     let Some(entry) = &document.entry else {
@@ -459,6 +462,11 @@ fn configured(args: &BuildArgs) -> anyhow::Result<(luabundle::Builder, PathBuf)>
     let (mut builder, config) = builder(&args.source)?;
     let output = match (&args.output, config.as_ref().and_then(|c| c.config.output.as_ref().map(|o| c.resolve(o)))) {
         (Some(output), _) => output.clone(),
+        (None, Some(_))
+            if config.as_ref().and_then(|c| c.config.output.as_deref()).is_some_and(|o| o.trim().is_empty()) =>
+        {
+            anyhow::bail!("`output` in {CONFIG_FILE_NAME} is empty: name the bundle file (output = \"app.bundle\")")
+        }
         (None, Some(output)) => output,
         (None, None) => anyhow::bail!("no output file: pass -o FILE or set `output` in {CONFIG_FILE_NAME}"),
     };

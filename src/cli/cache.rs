@@ -53,6 +53,12 @@ pub fn cache(command: CacheCommand) -> anyhow::Result<i32> {
     match command {
         CacheCommand::Prune(args) => {
             let max_size = size_in_bytes(&args.max_size).map_err(anyhow::Error::msg)?;
+            if !args.cache_dir.is_dir() {
+                anyhow::bail!(
+                    "no cache directory at {} (builds keep it in .luabundle-cache beside the output unless --cache-dir says otherwise)",
+                    args.cache_dir.display()
+                );
+            }
             let cache = Cache::new(&args.cache_dir);
             let report = cache.prune(max_size)?;
             eprintln!(

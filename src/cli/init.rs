@@ -76,12 +76,17 @@ fn has_lua_files(dir: &Path) -> bool {
 
 fn print_snippets(dir: &Path, root: &str, entry: Option<&str>) {
     let entry = entry.unwrap_or("app.main");
-    println!(
-        "Build it:  luabundle build {}",
-        if dir == Path::new(".") { String::new() } else { dir.display().to_string() }
-    );
+    // The file names the roots and the output relative to itself.
+    if dir == Path::new(".") {
+        println!("Build it:  luabundle build");
+    } else {
+        println!("Build it:  luabundle build --config {}", dir.join(CONFIG_FILE_NAME).display());
+    }
     println!();
-    println!("Or from build.rs ([build-dependencies] luabundle, default-features = false, features = [\"lua54\"]):");
+    println!(
+        "Or from build.rs ([build-dependencies] luabundle, default-features = false, features = [\"{}\"]):",
+        luabundle::flavour::NAME
+    );
     println!();
     println!("    fn main() {{");
     println!("        luabundle::Builder::new().root({root:?}).entry({entry:?}).build();");

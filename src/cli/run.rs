@@ -485,8 +485,17 @@ impl<'a> Session<'a> {
                     .lua
                     .load("local require, name = ... return function() return require(name) end")
                     .set_name("=luabundle run")
-                    .call::<Function>((require, module))?;
-                Ok(if self.call(main, MultiValue::new())? { 0 } else { 1 })
+                    .call::<Function>((require.clone(), module.clone()))?;
+                if self.call(main, MultiValue::new())? {
+                    return Ok(0);
+                }
+                if self.bundle.module(&module).is_none() {
+                    let names = self.bundle.index().modules.iter().map(|m| m.name.as_str());
+                    if let Some(close) = luabundle::graph::closest(&module, names) {
+                        eprintln!("help: the bundle has no module `{module}`; did you mean `{close}`?");
+                    }
+                }
+                Ok(1)
             }
             None if std::io::IsTerminal::is_terminal(&std::io::stdin()) => {
                 println!("{}", version_line(self.lua));
@@ -716,6 +725,13 @@ fn without_runner_frames(traceback: &str) -> String {
     let loader = |line: Option<&&str>| line.is_some_and(|line| line.contains("[luabundle loader]:"));
     let mut lines: Vec<&str> = Vec::with_capacity(all.len());
     for (at, line) in all.iter().enumerate() {
+        // The message itself keeps its text, without the runner's place (`require` of `-m`
+        // fails in the runner's chunk).
+        if at == 0 {
+            let message = line.split_once("luabundle run:").and_then(|(_, rest)| rest.split_once(": "));
+            lines.push(message.map_or(*line, |(_, text)| text));
+            continue;
+        }
         // The runtime's loader frames stand between `require` and the module's chunk, and
         // before Lua 5.4 so does the `pcall` it times the load under.
         let timing_pcall = line.starts_with("\t[C]: in function 'pcall'") && loader(all.get(at + 1));
