@@ -32,6 +32,16 @@ fn the_source_front_end_corpus_replays_cleanly() {
     assert!(replay("source_front_end", support::source_front_end) > 0);
 }
 
+#[test]
+fn the_config_file_corpus_replays_cleanly() {
+    assert!(replay("config_file", support::config_file) > 0);
+}
+
+#[test]
+fn the_cache_files_corpus_replays_cleanly() {
+    assert!(replay("cache_files", support::cache_files) > 0);
+}
+
 /// Every fixture's Lua file, which also seeds the fuzzer (`cargo fuzz run source_front_end
 /// corpus/source_front_end ../fixtures`).
 #[test]

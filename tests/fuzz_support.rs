@@ -77,3 +77,55 @@ pub fn source_front_end(data: &[u8]) {
         .join()
         .expect("no panic");
 }
+
+/// Arbitrary bytes as `luabundle.toml`: a clear error or options applied, never a panic.
+#[allow(dead_code)]
+pub fn config_file(data: &[u8]) {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let path = dir.path().join("luabundle.toml");
+    std::fs::write(&path, data).expect("written");
+    if let Ok(config) = luabundle::config::ConfigFile::load(&path) {
+        let mut builder = luabundle::Builder::new();
+        config.apply(&mut builder);
+        // (No analysis: a fuzzed file may name `/` as a root.)
+        let _ = builder.watched_paths();
+    }
+}
+
+/// Arbitrary bytes as one of the cache's own files (the first byte picks which: the stat
+/// table, an output record, or a pack): each is read as damaged or intact, never trusted
+/// blindly, never a panic.
+#[allow(dead_code)]
+pub fn cache_files(data: &[u8]) {
+    let Some((&which, bytes)) = data.split_first() else { return };
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let cache = luabundle::cache::Cache::new(dir.path().join("cache"));
+    let layout = cache.layout_dir();
+    std::fs::create_dir_all(layout.join("outputs")).expect("cache directories");
+    match which % 3 {
+        0 => {
+            std::fs::write(cache.stat_table_path(), bytes).expect("written");
+            let table = luabundle::stat_table::StatTable::load(&cache.stat_table_path());
+            let _ = table.same_as(&table);
+        }
+        1 => {
+            let output = dir.path().join("app.bundle");
+            std::fs::write(&output, bytes).expect("written");
+            let record = luabundle::freshness::Record::path(&layout, &output);
+            std::fs::write(&record, bytes).expect("written");
+            if let Some(record) = luabundle::freshness::Record::load(&record) {
+                let _ = record.matches_file(&output);
+            }
+        }
+        _ => {
+            std::fs::write(layout.join("00000000000000000000000000000000.pack"), bytes).expect("written");
+            let session = cache.session();
+            for seed in 0..4u8 {
+                let key = [seed; 32];
+                let _ = session.load(&key);
+                let _ = session.load_sites(&key);
+                let _ = session.load_bytecode(&key);
+            }
+        }
+    }
+}
