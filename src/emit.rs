@@ -357,7 +357,14 @@ fn lock_output(path: &Path) -> std::io::Result<std::fs::File> {
         .write(true)
         .custom_flags(libc::O_NOFOLLOW)
         .mode(0o600)
-        .open(&lock_path)?;
+        .open(&lock_path)
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::ELOOP) => std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("{} is a symbolic link, not a lock file; remove it", lock_path.display()),
+            ),
+            _ => e,
+        })?;
     match file.try_lock() {
         Ok(()) => {}
         Err(std::fs::TryLockError::WouldBlock) => {
