@@ -41,13 +41,20 @@ pub fn process(file: &SourceFile, strip: bool) -> FileResult {
     FileResult { sites, bytecode }
 }
 
-/// Whether the first of `errors` is on a later line than Lua's `refusal` names.
+/// Whether the first of `errors` comes after the place Lua's `refusal` names: on a later
+/// line, or on the same line after the token Lua names (Lua's place covers a whole line when
+/// it names no single token, and then the parser's column is the better one).
 fn parser_is_late(file: &SourceFile, errors: &[Diagnostic], refusal: &Diagnostic) -> bool {
-    let line = |d: &Diagnostic| d.labels.first().map(|l| file.line_col(l.range.start).0);
-    match (errors.first().and_then(line), line(refusal)) {
-        (Some(parser), Some(lua)) => parser > lua,
-        _ => false,
-    }
+    let (Some(parser), Some(lua)) = (errors.first().and_then(|d| d.labels.first()), refusal.labels.first()) else {
+        return false;
+    };
+    let (parser_line, _) = file.line_col(parser.range.start);
+    let (lua_line, lua_column) = file.line_col(lua.range.start);
+    let whole_line = lua_column == 1 && file.text()[lua.range.clone()].lines().count() <= 1 && {
+        let end = file.text()[lua.range.start..].find('\n').map_or(file.text().len(), |i| lua.range.start + i);
+        lua.range.end == end
+    };
+    parser_line > lua_line || (parser_line == lua_line && !whole_line && lua.range.start < parser.range.start)
 }
 
 #[cfg(test)]
