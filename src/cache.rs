@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use crate::requires::RequireSite;
+use crate::util::read_exact_at;
 
 /// Version of what the require analysis records per file: a change to what it finds makes
 /// older entries miss instead of handing back their sites.
@@ -382,19 +383,6 @@ fn read_table(path: &Path) -> Option<PackTable> {
         .filter(|&(_, offset, entry_len)| offset.checked_add(u64::from(entry_len)).is_some_and(|end| end <= table_at))
         .collect();
     Some(PackTable { file, rows, len })
-}
-
-#[cfg(unix)]
-fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
-    std::os::unix::fs::FileExt::read_exact_at(file, buf, offset)
-}
-
-#[cfg(not(unix))]
-fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
-    use std::io::{Read, Seek, SeekFrom};
-    let mut file = file.try_clone()?;
-    file.seek(SeekFrom::Start(offset))?;
-    file.read_exact(buf)
 }
 
 /// The head of an entry: `magic | sites length u32 | bytecode length u32 | blake3(sites) |

@@ -63,7 +63,7 @@ impl Record {
         bytes.extend_from_slice(&self.header);
         bytes.extend_from_slice(&self.trailer);
         self.file.write(&mut bytes);
-        crate::emit::replace_cache_file(path, &bytes);
+        crate::util::write::replace_cache_file(path, &bytes);
     }
 
     /// The length of the bundle at `output` if it is still the file this record describes:

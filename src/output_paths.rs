@@ -28,7 +28,8 @@ pub fn check(output: Option<&Path>, manifest: Option<&Path>, configs: &[PathBuf]
             )));
         }
     }
-    let named: Vec<(&str, &Path)> = named.into_iter().filter(|(_, path)| !crate::emit::is_stream(path)).collect();
+    let named: Vec<(&str, &Path)> =
+        named.into_iter().filter(|(_, path)| !crate::util::write::is_stream(path)).collect();
     let resolved: Vec<PathBuf> = named.iter().map(|(_, path)| resolve(path)).collect();
     if resolved.len() == 2 && resolved[0] == resolved[1] {
         return Err(Error::Usage(format!(

@@ -591,7 +591,8 @@ impl Freshness {
     /// `None` without a cache (nowhere to keep records) or for plain-Lua output.
     fn check(plan: &Plan, analysis: &Analysis, output: &Path) -> Option<Freshness> {
         let cache = plan.cache.as_ref()?;
-        if !matches!(plan.format, OutputFormat::Bundle | OutputFormat::Source) || emit::is_stream(output) {
+        if !matches!(plan.format, OutputFormat::Bundle | OutputFormat::Source) || crate::util::write::is_stream(output)
+        {
             return None;
         }
         let record_path = Record::path(&cache.layout_dir(), output);

@@ -133,7 +133,7 @@ impl StatTable {
         }
         let check = *blake3::hash(&out).as_bytes();
         out.extend_from_slice(&check);
-        crate::emit::replace_cache_file(path, &out);
+        crate::util::write::replace_cache_file(path, &out);
     }
 
     fn decode(bytes: &[u8]) -> Option<StatTable> {

@@ -1,5 +1,8 @@
 //! File-system helpers every stage shares: reads that cannot hang or exhaust memory on a
-//! special file, and the permissions new files get.
+//! special file, the permissions new files get, the registry of temporaries being written,
+//! and (in [`write`]) how outputs and the cache's own files are written.
+
+pub mod write;
 
 use std::io::{self, Read};
 use std::path::Path;
@@ -51,6 +54,29 @@ pub fn open_regular(path: &Path) -> io::Result<std::fs::File> {
         ));
     }
     Ok(file)
+}
+
+/// Fills `buf` from `file` at `offset`, without moving a shared file position (so threads
+/// can read one file at once).
+///
+/// # Errors
+/// The read error, or `UnexpectedEof` if the file ends first.
+#[cfg(unix)]
+pub fn read_exact_at(file: &std::fs::File, buf: &mut [u8], offset: u64) -> io::Result<()> {
+    std::os::unix::fs::FileExt::read_exact_at(file, buf, offset)
+}
+
+/// Fills `buf` from `file` at `offset` (through a cloned handle, where positioned reads are
+/// not available).
+///
+/// # Errors
+/// The read error, or `UnexpectedEof` if the file ends first.
+#[cfg(not(unix))]
+pub fn read_exact_at(file: &std::fs::File, buf: &mut [u8], offset: u64) -> io::Result<()> {
+    use std::io::{Seek, SeekFrom};
+    let mut file = file.try_clone()?;
+    file.seek(SeekFrom::Start(offset))?;
+    file.read_exact(buf)
 }
 
 /// [`read_regular`] for text.
