@@ -112,7 +112,7 @@ fn compile_error(file: &SourceFile, err: &mlua::Error) -> Diagnostic {
             )
         }
         // Lua 5.4 reports running out of parser levels with no place: the deepest point is it.
-        None if message.contains("stack overflow") => match nesting::deepest(file.text()) {
+        None => match nesting::deepest(file.text()).filter(|_| message.contains("stack overflow")) {
             Some(range) => Diagnostic::error("compile-error", format!("Lua rejects this file: {message}"))
                 .with_primary(file.id, range, "nested this deep here")
                 .with_note("Lua refuses code nested this deep; split it into functions or steps"),
@@ -120,7 +120,6 @@ fn compile_error(file: &SourceFile, err: &mlua::Error) -> Diagnostic {
                 Diagnostic::error("compile-error", format!("{}: Lua rejects this file: {message}", file.display_path))
             }
         },
-        None => Diagnostic::error("compile-error", format!("{}: Lua rejects this file: {message}", file.display_path)),
     }
 }
 

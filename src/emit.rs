@@ -101,7 +101,8 @@ impl Payload<'_> {
                 });
                 same_ends
                     && crate::util::open_regular(path).is_ok_and(|file| {
-                        let mut compare = Comparison { existing: std::io::BufReader::with_capacity(1 << 20, file) };
+                        let existing = std::io::BufReader::with_capacity(1 << 20, file);
+                        let mut compare = Comparison { existing, theirs: Vec::new() };
                         let mut chunk = [0u8; 1];
                         layout.write_to(&mut compare).is_ok()
                             && std::io::Read::read(&mut compare.existing, &mut chunk).is_ok_and(|n| n == 0)
@@ -122,13 +123,15 @@ impl Payload<'_> {
 /// difference (so the comparison stops there).
 struct Comparison<R> {
     existing: R,
+    /// The file's bytes for the write at hand (kept, to allocate once per size).
+    theirs: Vec<u8>,
 }
 
 impl<R: std::io::Read> Write for Comparison<R> {
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        let mut theirs = vec![0u8; bytes.len()];
-        self.existing.read_exact(&mut theirs)?;
-        if theirs != bytes {
+        self.theirs.resize(bytes.len(), 0);
+        self.existing.read_exact(&mut self.theirs)?;
+        if self.theirs != bytes {
             return Err(std::io::Error::other("the file differs"));
         }
         Ok(bytes.len())

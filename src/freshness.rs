@@ -69,7 +69,7 @@ impl Record {
     /// The length of the bundle at `output` if it is still the file this record describes:
     /// untouched since (the same metadata) and with this header and trailer.
     pub fn matches_file(&self, output: &Path) -> Option<u64> {
-        let untouched = std::fs::metadata(output).ok().and_then(|m| Fingerprint::of(&m)) == Some(self.file);
+        let untouched = Fingerprint::of_path(output) == Some(self.file);
         let ends = crate::emit::bundle_file_ends(output).filter(|_| untouched)?;
         (ends.header == self.header && ends.trailer == self.trailer).then_some(ends.len)
     }

@@ -49,11 +49,11 @@ fn parser_is_late(file: &SourceFile, errors: &[Diagnostic], refusal: &Diagnostic
         return false;
     };
     let (parser_line, _) = file.line_col(parser.range.start);
-    let (lua_line, lua_column) = file.line_col(lua.range.start);
-    let whole_line = lua_column == 1 && file.text()[lua.range.clone()].lines().count() <= 1 && {
-        let end = file.text()[lua.range.start..].find('\n').map_or(file.text().len(), |i| lua.range.start + i);
-        lua.range.end == end
-    };
+    let (lua_line, _) = file.line_col(lua.range.start);
+    let text = file.text();
+    let line_start = crate::source::line_start(text, lua_line);
+    let line_end = text[line_start..].find('\n').map_or(text.len(), |i| line_start + i);
+    let whole_line = lua.range == (line_start..line_end);
     parser_line > lua_line || (parser_line == lua_line && !whole_line && lua.range.start < parser.range.start)
 }
 

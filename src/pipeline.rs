@@ -481,8 +481,8 @@ fn check_groups(plan: &Plan, discovered: &Discovered) -> Vec<Diagnostic> {
                 .push(Diagnostic::error("group-shadows-module", format!("group `{name}` has the name of a module")));
         }
         for member in members {
-            let external = plan.externals.iter().any(|pattern| graph::glob_match(pattern, member));
-            if position(discovered, member).is_none() && !external {
+            let external = || plan.externals.iter().any(|pattern| graph::glob_match(pattern, member));
+            if position(discovered, member).is_none() && !external() {
                 problems.push(
                     Diagnostic::error(
                         "group-member-missing",
@@ -605,9 +605,7 @@ impl Freshness {
 
     /// Records the bundle just written to `output`.
     fn record(&self, layout: &Layout<'_>, output: &Path) {
-        let Some(file) = std::fs::metadata(output).ok().and_then(|m| crate::stat_table::Fingerprint::of(&m)) else {
-            return;
-        };
+        let Some(file) = crate::stat_table::Fingerprint::of_path(output) else { return };
         let record = Record {
             fingerprint: self.fingerprint,
             header: *layout.header_bytes(),

@@ -39,6 +39,11 @@ impl Fingerprint {
         })
     }
 
+    /// The fingerprint of the file at `path` now (following links), if it can be read.
+    pub fn of_path(path: &Path) -> Option<Fingerprint> {
+        std::fs::metadata(path).ok().and_then(|metadata| Fingerprint::of(&metadata))
+    }
+
     /// The fingerprint of a file's metadata, where the platform reports enough of it.
     #[cfg(not(unix))]
     pub fn of(_metadata: &std::fs::Metadata) -> Option<Fingerprint> {

@@ -46,22 +46,7 @@ fn watch_rebuilds_on_change_and_keeps_the_last_good_bundle_on_errors() {
     std::fs::create_dir_all(&src).unwrap();
     std::fs::write(src.join("greet.lua"), "return 'first'").unwrap();
     let bundle = dir.path().join("app.bundle");
-    let child = Command::new(assert_cmd::cargo::cargo_bin("luabundle"))
-        .args(["build", "--watch", "--no-cache", "-o"])
-        .arg(&bundle)
-        .arg(&src)
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut watcher = Watcher(child);
-    let stderr = watcher.0.stderr.take().unwrap();
-    let (sender, lines) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = sender.send(line);
-        }
-    });
+    let (_watcher, lines) = start_watching(dir.path(), &["-o", "app.bundle", "src"]);
     wait_for(&lines, "watching");
     assert_eq!(greeting(&bundle), "first");
 
