@@ -14,8 +14,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
-use luabundle::discover::{self, Template, DEFAULT_TEMPLATES};
-use luabundle::{graph, source::SourceFile};
+use luabundle::analysis::graph;
+use luabundle::input::discover::{self, Template, DEFAULT_TEMPLATES};
+use luabundle::input::source::SourceFile;
 
 #[path = "support.rs"]
 mod support;
@@ -45,7 +46,12 @@ fn bench_stages(c: &mut Criterion) {
     group.bench_function("discover", |b| b.iter(|| discovered(&root).files.len()));
     // full_moon recurses deeply: trees are built on a thread with the build's stack size.
     let on_parse_stack = |work: Box<dyn FnOnce() + Send>| {
-        std::thread::Builder::new().stack_size(luabundle::parse::PARSE_STACK_SIZE).spawn(work).unwrap().join().unwrap()
+        std::thread::Builder::new()
+            .stack_size(luabundle::syntax::parse::PARSE_STACK_SIZE)
+            .spawn(work)
+            .unwrap()
+            .join()
+            .unwrap()
     };
     group.bench_function("parse", |b| {
         b.iter_custom(|iterations| {
@@ -55,7 +61,7 @@ fn bench_stages(c: &mut Criterion) {
                 let started = std::time::Instant::now();
                 for _ in 0..iterations {
                     for file in &files {
-                        drop(luabundle::parse::parse(file).unwrap());
+                        drop(luabundle::syntax::parse::parse(file).unwrap());
                     }
                 }
                 tx.send(started.elapsed()).unwrap();
@@ -68,11 +74,11 @@ fn bench_stages(c: &mut Criterion) {
             let files = files.to_vec();
             let (tx, rx) = std::sync::mpsc::channel();
             on_parse_stack(Box::new(move || {
-                let trees: Vec<_> = files.iter().map(|f| luabundle::parse::parse(f).unwrap()).collect();
+                let trees: Vec<_> = files.iter().map(|f| luabundle::syntax::parse::parse(f).unwrap()).collect();
                 let started = std::time::Instant::now();
                 for _ in 0..iterations {
                     for (tree, file) in trees.iter().zip(&files) {
-                        std::hint::black_box(luabundle::requires::find_requires(tree, file.bytes()));
+                        std::hint::black_box(luabundle::analysis::requires::find_requires(tree, file.bytes()));
                     }
                 }
                 tx.send(started.elapsed()).unwrap();
@@ -82,15 +88,22 @@ fn bench_stages(c: &mut Criterion) {
         })
     });
     let prepared: Vec<Vec<u8>> =
-        files.iter().map(|f| luabundle::source::prepare_bytes(f.bytes()).into_owned()).collect();
+        files.iter().map(|f| luabundle::input::source::prepare_bytes(f.bytes()).into_owned()).collect();
     group.bench_function("require_scan", |b| {
-        b.iter(|| prepared.iter().map(|t| luabundle::scan::quick_requires(t).unwrap().len()).sum::<usize>())
+        b.iter(|| {
+            prepared.iter().map(|t| luabundle::analysis::quick_scan::quick_requires(t).unwrap().len()).sum::<usize>()
+        })
     });
     group.bench_function("compile", |b| {
         let lua = mlua::Lua::new();
-        b.iter(|| files.iter().map(|f| luabundle::compile::compile_file(&lua, f, false).unwrap().len()).sum::<usize>())
+        b.iter(|| {
+            files
+                .iter()
+                .map(|f| luabundle::analysis::compile::compile_file(&lua, f, false).unwrap().len())
+                .sum::<usize>()
+        })
     });
-    let sites: Vec<_> = prepared.iter().map(|t| luabundle::scan::quick_requires(t).unwrap()).collect();
+    let sites: Vec<_> = prepared.iter().map(|t| luabundle::analysis::quick_scan::quick_requires(t).unwrap()).collect();
     group.bench_function("graph", |b| {
         b.iter(|| {
             let (graph, _) =
@@ -102,7 +115,7 @@ fn bench_stages(c: &mut Criterion) {
     });
     let lua = mlua::Lua::new();
     let bytecode: Vec<Vec<u8>> =
-        files.iter().map(|f| luabundle::compile::compile_file(&lua, f, false).unwrap()).collect();
+        files.iter().map(|f| luabundle::analysis::compile::compile_file(&lua, f, false).unwrap()).collect();
     let contents = luabundle_runtime::format::BundleContents {
         target: luabundle_runtime::target::linked().clone(),
         modules: found
@@ -134,7 +147,7 @@ fn bench_stages(c: &mut Criterion) {
             || {
                 let _ = std::fs::remove_file(&output);
             },
-            |()| luabundle::emit::write_bundle_atomically(&output, &layout, true).unwrap(),
+            |()| luabundle::output::bundle_file::write_bundle_atomically(&output, &layout, true).unwrap(),
             BatchSize::PerIteration,
         )
     });

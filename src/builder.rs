@@ -5,13 +5,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::analysis::graph;
 use crate::cache::Cache;
 use crate::cargo::CargoInstructions;
 use crate::config::ConfigFile;
 use crate::diagnostic::Diagnostics;
-use crate::discover::{Root, Template, DEFAULT_TEMPLATES};
 use crate::error::Error;
-use crate::graph;
+use crate::input::discover::{Root, Template, DEFAULT_TEMPLATES};
 use crate::pipeline::{self, Plan};
 
 pub use crate::pipeline::Analysis;
@@ -510,7 +510,7 @@ impl Builder {
             }
         }
         // The same rules as the patterns above, checked here so that every flag fails alike.
-        crate::discover::exclusion_set(&self.excludes)?;
+        crate::input::discover::exclusion_set(&self.excludes)?;
         if self.locked && self.manifest.is_none() {
             return Err(Error::Usage("--locked needs a manifest (--manifest FILE)".into()));
         }

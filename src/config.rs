@@ -24,8 +24,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::builder::Builder;
-use crate::discover::Root;
 use crate::error::Error;
+use crate::input::discover::Root;
 
 /// The file name looked for beside the first root.
 pub const CONFIG_FILE_NAME: &str = "luabundle.toml";

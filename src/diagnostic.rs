@@ -11,7 +11,7 @@ use codespan_reporting::diagnostic as cs;
 use codespan_reporting::files::SimpleFiles;
 use codespan_reporting::term;
 
-use crate::source::{FileId, SourceFile};
+use crate::input::source::{FileId, SourceFile};
 
 /// How bad a diagnostic is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -212,7 +212,7 @@ impl Diagnostics {
                 .iter()
                 .filter_map(|l| {
                     let (name, text) = self.files.get(l.file)?;
-                    let (line, column) = crate::source::line_col(text, l.range.start);
+                    let (line, column) = crate::input::source::line_col(text, l.range.start);
                     let range = [l.range.start, l.range.end];
                     Some(JsonLabel { file: name, line, column, range, message: &l.message, primary: l.primary })
                 })

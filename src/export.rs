@@ -3,8 +3,8 @@
 
 use serde::Serialize;
 
+use crate::analysis::requires::{GuardWhen, Timing};
 use crate::builder::Analysis;
-use crate::requires::{GuardWhen, Timing};
 
 /// Version of the JSON document's schema.
 pub const SCHEMA_VERSION: u32 = 1;

@@ -38,40 +38,24 @@
 //! [`requires`] when the quick scan is not enough) -> [`graph`] -> [`emit`].
 #![warn(missing_docs)]
 
+pub mod analysis;
 pub mod builder;
 pub mod cache;
 pub mod cargo;
-pub mod compile;
 pub mod config;
 pub mod diagnostic;
-pub mod discover;
-pub mod emit;
 pub mod error;
 pub mod export;
 pub mod flavour;
-pub mod freshness;
-pub mod front_end;
-pub mod graph;
-// Compiled and tested in every flavour; only the Lua 5.5 flavour parses through it.
-#[cfg_attr(not(feature = "lua55"), allow(dead_code))]
-mod lua55_syntax;
-pub mod lua_output;
-mod lua_string;
-pub mod manifest;
-pub mod nesting;
-mod output_paths;
-pub mod parse;
+pub mod input;
+pub mod output;
 mod pipeline;
-pub mod relative;
-pub mod requires;
-pub mod scan;
 #[cfg(feature = "sign")]
 pub mod sign;
-pub mod source;
-pub mod stat_table;
+pub mod syntax;
 pub mod util;
 
 pub use builder::{bundle, Analysis, Builder, Output, OutputFormat, Progress, Stage, Timings};
 pub use diagnostic::{Diagnostic, Diagnostics, Severity};
-pub use discover::Root;
 pub use error::Error;
+pub use input::discover::Root;

@@ -8,21 +8,21 @@ use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
 
+use crate::analysis::compile;
+use crate::analysis::computed_names;
+use crate::analysis::graph::{self, GraphOptions, ModuleGraph};
+use crate::analysis::per_file::{self, FileResult};
+use crate::analysis::requires::RequireSite;
 use crate::builder::{Output, OutputFormat, Progress, ProgressFn, Stage, Timings};
+use crate::cache::bundle_record::Record;
+use crate::cache::file_table::StatTable;
 use crate::cache::{self, Cache};
-use crate::compile;
 use crate::diagnostic::{Diagnostic, Diagnostics};
-use crate::discover::{self, Discovered, Root, Template};
-use crate::emit::{self, EmitModule};
 use crate::error::Error;
-use crate::freshness::Record;
-use crate::front_end::{self, FileResult};
-use crate::graph::{self, GraphOptions, ModuleGraph};
-use crate::lua_output;
-use crate::output_paths;
-use crate::relative;
-use crate::requires::RequireSite;
-use crate::stat_table::StatTable;
+use crate::input::discover::{self, Discovered, Root, Template};
+use crate::output::bundle_file::{self, EmitModule};
+use crate::output::lua_script;
+use crate::output::paths;
 use luabundle_runtime::format::{BlobKind, BundleContents, Layout, Target};
 
 /// Checked options of a build.
@@ -111,7 +111,7 @@ enum Code {
 fn pool(plan: &Plan) -> Result<rayon::ThreadPool, Error> {
     rayon::ThreadPoolBuilder::new()
         .num_threads(plan.jobs.unwrap_or(0))
-        .stack_size(crate::parse::PARSE_STACK_SIZE)
+        .stack_size(crate::syntax::parse::PARSE_STACK_SIZE)
         .thread_name(|i| format!("luabundle-{i}"))
         .build()
         .map_err(|e| Error::Usage(format!("cannot start worker threads: {e}")))
@@ -119,14 +119,14 @@ fn pool(plan: &Plan) -> Result<rayon::ThreadPool, Error> {
 
 /// Discovery through the graph, without compiling.
 pub(crate) fn analyse(plan: &Plan) -> Result<Analysis, Error> {
-    let outputs = output_paths::check(None, plan.manifest.as_deref(), &plan.config_sources)?;
+    let outputs = paths::check(None, plan.manifest.as_deref(), &plan.config_sources)?;
     pool(plan)?.install(|| analyse_in_pool(plan, &outputs))
 }
 
 /// The whole build; writes the bundle to `output` when given.
 pub(crate) fn run(plan: &Plan, output: Option<&Path>) -> Result<Output, Error> {
     let started = Instant::now();
-    let outputs = output_paths::check(output, plan.manifest.as_deref(), &plan.config_sources)?;
+    let outputs = paths::check(output, plan.manifest.as_deref(), &plan.config_sources)?;
     pool(plan)?.install(|| {
         let mut analysis = analyse_in_pool(plan, &outputs)?;
         let store_started = Instant::now();
@@ -156,13 +156,13 @@ pub(crate) fn run(plan: &Plan, output: Option<&Path>) -> Result<Output, Error> {
             elapsed: Duration::ZERO,
             timings: analysis.timings,
         };
-        let manifest = plan.manifest.as_ref().map(|path| (path, crate::manifest::render(&analysis)));
+        let manifest = plan.manifest.as_ref().map(|path| (path, crate::output::manifest::render(&analysis)));
         if let (Some((path, new)), true) = (&manifest, plan.locked) {
             let old = crate::util::read_regular_text(path, crate::util::DATA_FILE_CAP).unwrap_or_default();
             if old != *new {
                 return Err(Error::ManifestChanged {
                     path: path.to_path_buf(),
-                    diff: crate::manifest::diff(&old, new),
+                    diff: crate::output::manifest::diff(&old, new),
                 });
             }
         }
@@ -181,7 +181,7 @@ pub(crate) fn run(plan: &Plan, output: Option<&Path>) -> Result<Output, Error> {
                         result.bytes = layout.len();
                         // Without a cache, the bundle is always written anew.
                         let keep_identical = plan.cache.is_some();
-                        result.written = emit::write_bundle_atomically(output, &layout, keep_identical)?;
+                        result.written = bundle_file::write_bundle_atomically(output, &layout, keep_identical)?;
                         if let Some(fresh) = &fresh {
                             fresh.record(&layout, output);
                         }
@@ -192,11 +192,11 @@ pub(crate) fn run(plan: &Plan, output: Option<&Path>) -> Result<Output, Error> {
                     result.timings.encode = encode_started.elapsed();
                     write_started = Instant::now();
                     result.bytes = bytes.len() as u64;
-                    result.written = emit::write_atomically(output, &bytes)?;
+                    result.written = bundle_file::write_atomically(output, &bytes)?;
                 }
             }
             if let Some((path, text)) = &manifest {
-                emit::write_atomically(path, text.as_bytes())?;
+                bundle_file::write_atomically(path, text.as_bytes())?;
             }
             result.timings.write = write_started.elapsed();
         }
@@ -226,7 +226,7 @@ impl<'a> Tracker<'a> {
     }
 }
 
-/// Everything up to the graph; `outputs` are the build's outputs, as [`output_paths::check`]
+/// Everything up to the graph; `outputs` are the build's outputs, as [`paths::check`]
 /// resolved them (discovery leaves them out).
 fn analyse_in_pool(plan: &Plan, outputs: &[PathBuf]) -> Result<Analysis, Error> {
     let mut timings = Timings::default();
@@ -265,7 +265,7 @@ fn analyse_in_pool(plan: &Plan, outputs: &[PathBuf]) -> Result<Analysis, Error> 
             let (result, fresh) = match entry.take() {
                 Some(sites) => (FileResult { sites: Ok(sites), bytecode: Ok(Vec::new()) }, false),
                 None => {
-                    let result = front_end::process(file, plan.strip);
+                    let result = per_file::process(file, plan.strip);
                     tracker.step();
                     (result, true)
                 }
@@ -301,7 +301,7 @@ fn analyse_in_pool(plan: &Plan, outputs: &[PathBuf]) -> Result<Analysis, Error> 
     timings.compile = lap();
     let entry = find_entry(plan, &discovered, &mut diagnostics);
     let profiles = find_profiles(plan, &discovered, &mut diagnostics);
-    let evaluator = relative::Evaluator::new()
+    let evaluator = computed_names::Evaluator::new()
         .map_err(|e| Error::Usage(format!("cannot start the Lua state for computed requires: {e}")))?;
     // With `--profile NAME`, that profile alone decides what is bundled.
     let mut profiles = profiles;
@@ -605,7 +605,7 @@ impl Freshness {
 
     /// Records the bundle just written to `output`.
     fn record(&self, layout: &Layout<'_>, output: &Path) {
-        let Some(file) = crate::stat_table::Fingerprint::of_path(output) else { return };
+        let Some(file) = crate::cache::file_table::Fingerprint::of_path(output) else { return };
         let record = Record {
             fingerprint: self.fingerprint,
             header: *layout.header_bytes(),
@@ -691,7 +691,7 @@ fn bundle_contents(
         let bytes = match blob {
             Some(blob) => Some(blob.bytes),
             None if plan.format == OutputFormat::Source => {
-                Some(crate::source::prepare_bytes(file.bytes()).into_owned())
+                Some(crate::input::source::prepare_bytes(file.bytes()).into_owned())
             }
             None => None,
         };
@@ -709,7 +709,7 @@ fn bundle_contents(
             bytes: bytes.unwrap_or_default(),
             kind: if plan.format == OutputFormat::Source { BlobKind::Source } else { BlobKind::Bytecode },
             source: (plan.embed_source && plan.format == OutputFormat::Bundle)
-                .then(|| crate::source::prepare_bytes(file.bytes()).into_owned()),
+                .then(|| crate::input::source::prepare_bytes(file.bytes()).into_owned()),
             deps,
         });
     }
@@ -733,7 +733,7 @@ fn bundle_contents(
         },
         _ => luabundle_runtime::target::linked().clone(),
     };
-    (emit::contents(&target, emitted, entry, externals, profiles, groups), known)
+    (bundle_file::contents(&target, emitted, entry, externals, profiles, groups), known)
 }
 
 /// The bundle laid out for writing, signed when the plan has a key.
@@ -760,9 +760,9 @@ fn lua_script(plan: &Plan, analysis: &Analysis, bytecode: Vec<Option<Blob>>) -> 
         let file = &files[m.file];
         let code = match plan.format {
             OutputFormat::LuaBytecode => bytecode[m.file].as_ref().map(|b| b.bytes.clone()).unwrap_or_default(),
-            _ => crate::source::prepare_bytes(file.bytes()).into_owned(),
+            _ => crate::input::source::prepare_bytes(file.bytes()).into_owned(),
         };
-        lua_output::ScriptModule {
+        lua_script::ScriptModule {
             name: m.name.clone(),
             chunk_name: file.chunk_name(),
             path: file.display_path.clone(),
@@ -772,5 +772,5 @@ fn lua_script(plan: &Plan, analysis: &Analysis, bytecode: Vec<Option<Blob>>) -> 
     let modules: Vec<_> =
         (0..analysis.discovered.modules.len()).filter(|&i| analysis.graph.bundled[i]).map(module).collect();
     let entry = analysis.entry.map(module);
-    lua_output::script(&modules, entry.as_ref(), plan.format == OutputFormat::LuaBytecode)
+    lua_script::script(&modules, entry.as_ref(), plan.format == OutputFormat::LuaBytecode)
 }

@@ -249,18 +249,18 @@ fn the_quick_require_scan_agrees_with_the_syntax_tree() {
     let (mut quick, mut compared) = (0, 0);
     for path in &files {
         let Ok(bytes) = std::fs::read(path) else { continue };
-        let file = luabundle::source::SourceFile::from_bytes(
+        let file = luabundle::input::source::SourceFile::from_bytes(
             0,
             path.clone(),
             path.display().to_string(),
-            luabundle::source::normalise_line_break_bytes(bytes),
+            luabundle::input::source::normalise_line_break_bytes(bytes),
         );
-        let Ok(ast) = luabundle::parse::parse(&file) else { continue };
+        let Ok(ast) = luabundle::syntax::parse::parse(&file) else { continue };
         compared += 1;
-        let prepared = luabundle::source::prepare_bytes(file.bytes());
-        if let Some(sites) = luabundle::scan::quick_requires(&prepared) {
+        let prepared = luabundle::input::source::prepare_bytes(file.bytes());
+        if let Some(sites) = luabundle::analysis::quick_scan::quick_requires(&prepared) {
             quick += 1;
-            assert_eq!(sites, luabundle::requires::find_requires(&ast, file.bytes()), "{}", path.display());
+            assert_eq!(sites, luabundle::analysis::requires::find_requires(&ast, file.bytes()), "{}", path.display());
         }
     }
     // Most real files use only the plain forms.

@@ -53,25 +53,25 @@ fn valid_bundle() -> Vec<u8> {
 #[allow(dead_code)]
 pub fn source_front_end(data: &[u8]) {
     // Any bytes: Lua accepts every byte in strings and comments.
-    let file = luabundle::source::SourceFile::from_bytes(
+    let file = luabundle::input::source::SourceFile::from_bytes(
         0,
         "fuzz.lua".into(),
         "fuzz.lua".into(),
-        luabundle::source::normalise_line_break_bytes(data.to_vec()),
+        luabundle::input::source::normalise_line_break_bytes(data.to_vec()),
     );
     // full_moon recurses deeply: run on a thread with the stack the build tool gives it.
     std::thread::Builder::new()
-        .stack_size(luabundle::parse::PARSE_STACK_SIZE)
+        .stack_size(luabundle::syntax::parse::PARSE_STACK_SIZE)
         .spawn(move || {
-            if let Ok(ast) = luabundle::parse::parse(&file) {
-                let from_tree = luabundle::requires::find_requires(&ast, file.bytes());
+            if let Ok(ast) = luabundle::syntax::parse::parse(&file) {
+                let from_tree = luabundle::analysis::requires::find_requires(&ast, file.bytes());
                 // Where the quick scan answers, it must agree with the syntax tree.
-                let prepared = luabundle::source::prepare_bytes(file.bytes());
-                if let Some(quick) = luabundle::scan::quick_requires(&prepared) {
+                let prepared = luabundle::input::source::prepare_bytes(file.bytes());
+                if let Some(quick) = luabundle::analysis::quick_scan::quick_requires(&prepared) {
                     assert_eq!(quick, from_tree, "quick scan and syntax tree disagree");
                 }
             }
-            let _ = luabundle::front_end::process(&file, false);
+            let _ = luabundle::analysis::per_file::process(&file, false);
         })
         .expect("thread")
         .join()
@@ -105,15 +105,15 @@ pub fn cache_files(data: &[u8]) {
     match which % 3 {
         0 => {
             std::fs::write(cache.stat_table_path(), bytes).expect("written");
-            let table = luabundle::stat_table::StatTable::load(&cache.stat_table_path());
+            let table = luabundle::cache::file_table::StatTable::load(&cache.stat_table_path());
             let _ = table.same_as(&table);
         }
         1 => {
             let output = dir.path().join("app.bundle");
             std::fs::write(&output, bytes).expect("written");
-            let record = luabundle::freshness::Record::path(&layout, &output);
+            let record = luabundle::cache::bundle_record::Record::path(&layout, &output);
             std::fs::write(&record, bytes).expect("written");
-            if let Some(record) = luabundle::freshness::Record::load(&record) {
+            if let Some(record) = luabundle::cache::bundle_record::Record::load(&record) {
                 let _ = record.matches_file(&output);
             }
         }

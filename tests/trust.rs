@@ -80,10 +80,10 @@ fn the_nesting_guard_refuses_no_file_lua_compiles() {
     let mut compiled = 0;
     for path in &files {
         let Ok(text) = std::fs::read_to_string(path) else { continue };
-        let text = luabundle::source::prepare(&text);
+        let text = luabundle::input::source::prepare(&text);
         if lua_compiles(&text) {
             compiled += 1;
-            assert_eq!(luabundle::nesting::too_deep(&text), None, "{}", path.display());
+            assert_eq!(luabundle::syntax::nesting::too_deep(&text), None, "{}", path.display());
         }
     }
     assert!(compiled >= 40, "{compiled}");

@@ -378,7 +378,7 @@ pub fn graph(args: GraphArgs) -> anyhow::Result<i32> {
         GraphFormat::Svg => render_svg(&export::to_dot(&document))?,
     };
     match &args.output {
-        Some(path) => luabundle::emit::write_atomically(path, text.as_bytes()).map(drop)?,
+        Some(path) => luabundle::output::bundle_file::write_atomically(path, text.as_bytes()).map(drop)?,
         None => print!("{text}"),
     }
     Ok(0)
@@ -405,7 +405,7 @@ pub fn why(args: WhyArgs) -> anyhow::Result<i32> {
     let document = export::document(&analysis);
     let Some(target) = document.modules.iter().find(|m| m.name == args.module) else {
         eprintln!("error: no module `{}` in the roots", args.module);
-        if let Some(close) = luabundle::graph::closest_name(&args.module, &analysis.discovered.modules) {
+        if let Some(close) = luabundle::analysis::graph::closest_name(&args.module, &analysis.discovered.modules) {
             eprintln!("help: did you mean `{close}`?");
         }
         return Ok(1);

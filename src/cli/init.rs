@@ -49,7 +49,7 @@ pub fn init(args: InitArgs) -> anyhow::Result<i32> {
         text.push_str(&format!("entry = {entry:?}\n"));
     }
     for external in &analysis.graph.externals_used {
-        if let Some(close) = luabundle::graph::closest_name(external, &analysis.discovered.modules) {
+        if let Some(close) = luabundle::analysis::graph::closest_name(external, &analysis.discovered.modules) {
             text.push_str(&format!("# {external:?} is required but not found; did you mean {close:?}?\n"));
         }
     }

@@ -74,7 +74,7 @@ pub fn inspect(args: InspectArgs) -> anyhow::Result<i32> {
     };
     match &args.output {
         Some(path) => {
-            luabundle::emit::write_atomically(path, text.as_bytes())?;
+            luabundle::output::bundle_file::write_atomically(path, text.as_bytes())?;
             eprintln!("wrote {}", path.display());
         }
         None => print!("{text}"),

@@ -491,7 +491,7 @@ impl<'a> Session<'a> {
                 }
                 if self.bundle.module(&module).is_none() {
                     let names = self.bundle.index().modules.iter().map(|m| m.name.as_str());
-                    if let Some(close) = luabundle::graph::closest(&module, names) {
+                    if let Some(close) = luabundle::analysis::graph::closest(&module, names) {
                         eprintln!("help: the bundle has no module `{module}`; did you mean `{close}`?");
                     }
                 }

@@ -3,8 +3,8 @@
 //! sources, it shows in review what a change does to the bundle, and `--locked` builds fail
 //! when it would change.
 
+use crate::analysis::requires::Timing;
 use crate::pipeline::Analysis;
-use crate::requires::Timing;
 
 /// The manifest of the modules `analysis` bundles.
 pub fn render(analysis: &Analysis) -> String {

@@ -1,7 +1,7 @@
 //! Evaluation of computed require names, such as `require(here .. "sub")` after
 //! `local here = (...):match("(.-)[^%.]+$")`, once the requiring module's name is known.
 //!
-//! The program comes from [`crate::requires`] and uses only constants, `...` (the module's
+//! The program comes from [`crate::analysis::requires`] and uses only constants, `...` (the module's
 //! name and path, as Lua's loaders pass them) and the `string` library. It runs in a Lua state
 //! of its own with nothing else in its environment, under an instruction, a time and a
 //! memory budget. Lua's pattern matching runs in C, where no hook can stop it, so the

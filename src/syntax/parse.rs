@@ -5,8 +5,9 @@
 //! (see [`PARSE_STACK_SIZE`]).
 
 use crate::diagnostic::Diagnostic;
-use crate::source::{self, SourceFile};
-use crate::{flavour, nesting};
+use crate::flavour;
+use crate::input::source::{self, SourceFile};
+use crate::syntax::nesting;
 use full_moon::ast::Ast;
 
 /// Stack size for threads that parse, visit and drop syntax trees.
@@ -20,7 +21,7 @@ pub const PARSE_STACK_SIZE: usize = 64 << 20;
 pub fn parse(file: &SourceFile) -> Result<Ast, Vec<Diagnostic>> {
     let text = source::prepare(file.text());
     #[cfg(feature = "lua55")]
-    let text = match crate::lua55_syntax::as_lua54(&text) {
+    let text = match crate::syntax::lua55::as_lua54(&text) {
         Some(rewritten) => std::borrow::Cow::Owned(rewritten),
         None => text,
     };
@@ -117,7 +118,7 @@ mod tests {
         let errors = parse(&file("local x = 1\nlocal = 2\n")).unwrap_err();
         assert!(!errors.is_empty());
         let label = &errors[0].labels[0];
-        assert_eq!(crate::source::line_col("local x = 1\nlocal = 2\n", label.range.start).0, 2);
+        assert_eq!(crate::input::source::line_col("local x = 1\nlocal = 2\n", label.range.start).0, 2);
         assert_eq!(errors[0].code, "parse-error");
     }
 }

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use luabundle_runtime::format::{HEADER_LEN, TRAILER_LEN};
 
-use crate::stat_table::Fingerprint;
+use crate::cache::file_table::Fingerprint;
 
 /// Magic bytes that start a record.
 const MAGIC: &[u8; 8] = b"LBFRESH2";
@@ -70,7 +70,7 @@ impl Record {
     /// untouched since (the same metadata) and with this header and trailer.
     pub fn matches_file(&self, output: &Path) -> Option<u64> {
         let untouched = Fingerprint::of_path(output) == Some(self.file);
-        let ends = crate::emit::bundle_file_ends(output).filter(|_| untouched)?;
+        let ends = crate::output::bundle_file::bundle_file_ends(output).filter(|_| untouched)?;
         (ends.header == self.header && ends.trailer == self.trailer).then_some(ends.len)
     }
 }

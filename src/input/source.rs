@@ -104,7 +104,8 @@ impl SourceFile {
 
     fn loaded(&self) -> &Text {
         self.text.get_or_init(|| {
-            let bytes = crate::util::read_regular(&self.disk_path, crate::discover::MAX_FILE_SIZE).unwrap_or_default();
+            let bytes =
+                crate::util::read_regular(&self.disk_path, crate::input::discover::MAX_FILE_SIZE).unwrap_or_default();
             Text::from_bytes(normalise_line_break_bytes(bytes))
         })
     }

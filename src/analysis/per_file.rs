@@ -3,12 +3,12 @@
 //! forms, and with the full syntax tree otherwise (or when Lua rejected the file, to report
 //! its syntax errors precisely).
 
-use crate::compile;
+use crate::analysis::compile;
+use crate::analysis::quick_scan;
+use crate::analysis::requires::{self, RequireSite};
 use crate::diagnostic::Diagnostic;
-use crate::parse;
-use crate::requires::{self, RequireSite};
-use crate::scan;
-use crate::source::{self, SourceFile};
+use crate::input::source::{self, SourceFile};
+use crate::syntax::parse;
 
 /// What the front end found out about one file.
 #[derive(Debug)]
@@ -25,7 +25,7 @@ pub fn process(file: &SourceFile, strip: bool) -> FileResult {
     let bytecode = compile::with_worker_lua(|lua| compile::compile_file(lua, file, strip));
     // Luau's syntax (interpolated strings, types) is left to the parser.
     let quick = match &bytecode {
-        Ok(_) if !cfg!(feature = "luau") => scan::quick_requires(&source::prepare_bytes(file.bytes())),
+        Ok(_) if !cfg!(feature = "luau") => quick_scan::quick_requires(&source::prepare_bytes(file.bytes())),
         _ => None,
     };
     let sites = match quick {
@@ -51,7 +51,7 @@ fn parser_is_late(file: &SourceFile, errors: &[Diagnostic], refusal: &Diagnostic
     let (parser_line, _) = file.line_col(parser.range.start);
     let (lua_line, _) = file.line_col(lua.range.start);
     let text = file.text();
-    let line_start = crate::source::line_start(text, lua_line);
+    let line_start = crate::input::source::line_start(text, lua_line);
     let line_end = text[line_start..].find('\n').map_or(text.len(), |i| line_start + i);
     let whole_line = lua.range == (line_start..line_end);
     parser_line > lua_line || (parser_line == lua_line && !whole_line && lua.range.start < parser.range.start)
@@ -60,7 +60,7 @@ fn parser_is_late(file: &SourceFile, errors: &[Diagnostic], refusal: &Diagnostic
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::requires::Target;
+    use crate::analysis::requires::Target;
 
     fn file(text: &str) -> SourceFile {
         SourceFile::new(0, "m.lua".into(), "src/m.lua".into(), text)

@@ -13,12 +13,12 @@ use petgraph::visit::{Bfs, EdgeFiltered, EdgeRef, NodeFiltered};
 
 use luabundle_runtime::names::edit_distance;
 
+use crate::analysis::requires::{Guard, GuardWhen, RequireSite, Target, Timing};
 use crate::diagnostic::Diagnostic;
 use crate::diagnostic::Severity;
-use crate::discover::ModuleName;
 use crate::flavour;
-use crate::requires::{Guard, GuardWhen, RequireSite, Target, Timing};
-use crate::source::{FileId, SourceFile};
+use crate::input::discover::ModuleName;
+use crate::input::source::{FileId, SourceFile};
 
 /// Most cycles reported one by one; the rest are counted.
 const MAX_CYCLES_SHOWN: usize = 20;

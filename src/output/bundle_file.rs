@@ -8,9 +8,9 @@ use luabundle_runtime::format::{
     BlobKind, BundleContents, DepKind, Dependency, Group, Layout, ModuleInput, Profile, Target, HEADER_LEN, TRAILER_LEN,
 };
 
+use crate::analysis::graph;
+use crate::analysis::requires::Timing;
 use crate::error::Error;
-use crate::graph;
-use crate::requires::Timing;
 use crate::util::write;
 
 /// One module ready for the bundle.

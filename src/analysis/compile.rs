@@ -11,8 +11,8 @@ use mlua::chunk::ChunkMode;
 use mlua::Lua;
 
 use crate::diagnostic::Diagnostic;
-use crate::nesting;
-use crate::source::{self, SourceFile};
+use crate::input::source::{self, SourceFile};
+use crate::syntax::nesting;
 
 /// Compiles `file` with `lua` and dumps its bytecode, without debug info if `strip`.
 ///

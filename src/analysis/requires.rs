@@ -17,7 +17,7 @@ use full_moon::node::Node;
 use full_moon::tokenizer::{StringLiteralQuoteType, Symbol, TokenReference, TokenType};
 use full_moon::visitors::Visitor;
 
-use crate::lua_string;
+use crate::syntax::literal;
 
 /// When a require runs relative to the module that contains it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -128,7 +128,7 @@ pub struct RequireSite {
 
 /// Every require site in `ast`, in source order. `source` is the file's bytes, which give
 /// string literals their exact value (the tree may have been parsed from a UTF-8 view of
-/// them, see [`crate::source::utf8_view`]).
+/// them, see [`crate::input::source::utf8_view`]).
 pub fn find_requires(ast: &Ast, source: &[u8]) -> Vec<RequireSite> {
     let mut finder = RequireFinder::new(source);
     finder.visit_ast(ast);
@@ -739,8 +739,8 @@ impl<'s> RequireFinder<'s> {
         let start = token.token().start_position().bytes() + open;
         let raw = self.source.get(start..start + literal.len())?;
         match quote_type {
-            StringLiteralQuoteType::Brackets => Some(lua_string::long_bracket_value(raw)),
-            _ => lua_string::decode_escapes(raw),
+            StringLiteralQuoteType::Brackets => Some(literal::long_bracket_value(raw)),
+            _ => literal::decode_escapes(raw),
         }
     }
 
@@ -1239,7 +1239,7 @@ mod tests {
     fn literal_values_come_from_the_file_bytes() {
         // The tree is parsed from the UTF-8 view; the names from the bytes themselves.
         let bytes = b"local a = require 'caf\xe9'\nlocal b = require '\xc3\xa9t\xc3\xa9' -- \xff\n".to_vec();
-        let view = crate::source::utf8_view(&bytes);
+        let view = crate::input::source::utf8_view(&bytes);
         let ast = full_moon::parse_fallible(&view, crate::flavour::syntax()).into_ast();
         let targets: Vec<Target> = find_requires(&ast, &bytes).into_iter().map(|s| s.target).collect();
         assert_eq!(targets, [Target::NotUtf8 { escaped: "caf\\233".into() }, name("\u{e9}t\u{e9}")]);

@@ -12,10 +12,10 @@ use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use rayon::prelude::*;
 use walkdir::WalkDir;
 
+use crate::cache::file_table::{Fingerprint, StatTable};
 use crate::diagnostic::Diagnostic;
 use crate::error::Error;
-use crate::source::{FileId, SourceFile};
-use crate::stat_table::{Fingerprint, StatTable};
+use crate::input::source::{FileId, SourceFile};
 
 /// Largest source file read, in bytes: larger files are refused without being read.
 pub const MAX_FILE_SIZE: u64 = 32 << 20;
@@ -304,8 +304,8 @@ fn walk_root(
                 .push(Diagnostic::warning("not-a-file", format!("{} is {what} and is skipped", path.display())));
             continue;
         }
-        if crate::output_paths::is_one_of(path, outputs) {
-            if !crate::output_paths::written_by_luabundle(path) {
+        if crate::output::paths::is_one_of(path, outputs) {
+            if !crate::output::paths::written_by_luabundle(path) {
                 found.diagnostics.push(
                     Diagnostic::error(
                         "output-is-input",
@@ -445,7 +445,7 @@ fn read_text(path: &Path, display_path: &str, len: u64) -> Result<Vec<u8>, Diagn
             .with_note("bundle the source it was compiled from; luabundle compiles and verifies bytecode itself"));
     }
     // Any byte is kept: Lua accepts every byte in strings and comments, and compiles these.
-    Ok(crate::source::normalise_line_break_bytes(bytes))
+    Ok(crate::input::source::normalise_line_break_bytes(bytes))
 }
 
 /// `path` relative to `root`, with `/` separators, if every part is UTF-8.

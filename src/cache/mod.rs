@@ -14,13 +14,16 @@
 //! too many packs, or they exceed the size cap, the entries the latest build used are
 //! rewritten into one pack and the rest dropped.
 
+pub mod bundle_record;
+pub mod file_table;
+
 use std::collections::{HashMap, HashSet};
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use crate::requires::RequireSite;
+use crate::analysis::requires::RequireSite;
 use crate::util::read_exact_at;
 
 /// Version of what the require analysis records per file: a change to what it finds makes
@@ -95,7 +98,7 @@ impl Cache {
         self.dir.join(LAYOUT)
     }
 
-    /// Where the fingerprints of the last build's files are kept (see [`crate::stat_table`]).
+    /// Where the fingerprints of the last build's files are kept (see [`crate::cache::file_table`]).
     pub fn stat_table_path(&self) -> PathBuf {
         self.dir.join(LAYOUT).join("files.stat")
     }
@@ -434,7 +437,7 @@ fn encode(sites: &[RequireSite], bytecode: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::requires::{Target, Timing};
+    use crate::analysis::requires::{Target, Timing};
 
     fn entry(n: u8) -> Entry {
         let site = RequireSite {

@@ -3,7 +3,7 @@
 //! Building a full syntax tree is most of the cost of a cold build, yet most files use
 //! `require` only in its plain forms: `require "name"`, `require 'name'`, `require [[name]]`
 //! and `require("name")`. For such a file this scan finds the same sites as
-//! [`crate::requires::find_requires`] on the tree: the same names, byte ranges and timing (a
+//! [`crate::analysis::requires::find_requires`] on the tree: the same names, byte ranges and timing (a
 //! require inside a function body is deferred). Any other use of the word `require` (an
 //! alias, a shadowing local or parameter, `pcall(require, ...)`, `_G.require`, a computed
 //! or escaped name) makes it give up with `None`, and the caller parses the file.
@@ -11,7 +11,7 @@
 //! The scan relies on the file being valid Lua (it runs after the file compiled): it tracks
 //! block nesting by keywords only, and skips comments, strings and numbers.
 
-use crate::requires::{RequireSite, Target, Timing};
+use crate::analysis::requires::{RequireSite, Target, Timing};
 
 /// One token of interest: a word (name or keyword), a string, or another symbol.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,0 +1,5 @@
+//! Input: the roots walked, the files found under them and the module names Lua's
+//! `package.path` search gives them. The only stage that reads the source tree.
+
+pub mod discover;
+pub mod source;
