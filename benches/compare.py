@@ -283,7 +283,7 @@ def main():
         for _ in range(args.runs):
             shutil.rmtree(cache, ignore_errors=True)
             cold_cached.append(run(build_cached)[0])
-            time.sleep(1.1)  # let the files' modification times settle (see stat_table.rs)
+            time.sleep(1.1)  # let the files' modification times settle (see cache/file_table.rs)
             run(build_cached)
             rebuild_none.append(run(build_cached)[0])
             if corpus.name.startswith("gen"):

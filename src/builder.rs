@@ -3,18 +3,17 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
-use crate::analysis::graph;
 use crate::cache::Cache;
 use crate::cargo::CargoInstructions;
-use crate::config::ConfigFile;
-use crate::diagnostic::Diagnostics;
+use crate::config::{Config, ConfigFile};
 use crate::error::Error;
 use crate::input::discover::{Root, Template, DEFAULT_TEMPLATES};
-use crate::pipeline::{self, Plan};
+use crate::pipeline;
+use crate::plan::{Options, Plan};
 
-pub use crate::pipeline::Analysis;
+pub use crate::analysis::Analysis;
+pub use crate::plan::{Output, OutputFormat, Progress, ProgressFn, Stage, Timings};
 
 /// The most worker threads a build starts: each holds a Lua state and a 64 MiB stack
 /// reservation, and more threads than files or cores only cost memory.
@@ -26,42 +25,6 @@ pub const DEFAULT_BUNDLE_NAME: &str = "app.bundle";
 /// Name of the cache directory under Cargo's target directory (build scripts).
 const CARGO_CACHE_DIR: &str = "luabundle-cache";
 
-/// What a build writes.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum OutputFormat {
-    /// A bundle of bytecode for the linked Lua VM (the default).
-    #[default]
-    Bundle,
-    /// A bundle of verified source text, which any flavour whose syntax accepts it loads.
-    Source,
-    /// One plain `.lua` file that stock interpreters run, modules as source.
-    Lua,
-    /// One plain `.lua` file with modules as bytecode, for the one interpreter it was built for.
-    LuaBytecode,
-}
-
-/// Progress of a long build, for progress bars.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Progress {
-    /// The stage running.
-    pub stage: Stage,
-    /// Files done in this stage.
-    pub done: usize,
-    /// Files this stage works on.
-    pub total: usize,
-}
-
-/// The stages that report [`Progress`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Stage {
-    /// Compiling each file the cache does not have and finding its requires (one pass per
-    /// file).
-    Compile,
-}
-
-/// A callback for [`Progress`]; called from worker threads.
-pub type ProgressFn = Arc<dyn Fn(Progress) + Send + Sync>;
-
 /// Options of a build. Setters take `&mut self` and chain, for use in `build.rs`:
 ///
 /// ```no_run
@@ -69,109 +32,26 @@ pub type ProgressFn = Arc<dyn Fn(Progress) + Send + Sync>;
 /// ```
 #[derive(Clone, Default)]
 pub struct Builder {
-    roots: Vec<Root>,
-    entry: Option<String>,
-    externals: Vec<String>,
-    includes: Vec<String>,
-    excludes: Vec<String>,
-    profiles: Vec<(String, Vec<String>)>,
-    groups: Vec<(String, Vec<String>)>,
-    only_profile: Option<String>,
-    format: OutputFormat,
-    manifest: Option<PathBuf>,
-    locked: bool,
-    embed_source: bool,
-    #[cfg(feature = "sign")]
-    signing_key: Option<ed25519_dalek::SigningKey>,
-    strip: bool,
-    templates: Option<String>,
+    options: Options,
     output: Option<PathBuf>,
     out_dir: Option<PathBuf>,
     ignore_out_dir_env: bool,
     cache_dir: Option<PathBuf>,
     no_cache: bool,
-    jobs: Option<usize>,
-    config_sources: Vec<PathBuf>,
-    progress: Option<ProgressFn>,
 }
 
 impl std::fmt::Debug for Builder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Builder")
-            .field("roots", &self.roots)
-            .field("entry", &self.entry)
-            .field("externals", &self.externals)
-            .field("includes", &self.includes)
-            .field("excludes", &self.excludes)
-            .field("profiles", &self.profiles)
-            .field("strip", &self.strip)
+            .field("roots", &self.options.roots)
+            .field("entry", &self.options.entry)
+            .field("externals", &self.options.externals)
+            .field("includes", &self.options.includes)
+            .field("excludes", &self.options.excludes)
+            .field("profiles", &self.options.profiles)
+            .field("strip", &self.options.strip)
             .field("output", &self.output)
             .finish_non_exhaustive()
-    }
-}
-
-/// What a successful build or check produced.
-#[derive(Debug)]
-pub struct Output {
-    /// The bundle written (`None` for a check).
-    pub output: Option<PathBuf>,
-    /// Whether the file was (re)written; `false` when it already held the same bytes.
-    pub written: bool,
-    /// Number of modules in the bundle.
-    pub modules: usize,
-    /// Number of source files read.
-    pub files: usize,
-    /// Files parsed in this run (the others came from the cache).
-    pub parsed: usize,
-    /// Files compiled in this run (the others came from the cache).
-    pub compiled: usize,
-    /// Size of the bundle in bytes (0 for a check).
-    pub bytes: u64,
-    /// Warnings, to show the user.
-    pub warnings: Diagnostics,
-    /// Require cycles that pass because one of their requires is deferred.
-    pub legal_cycles: Vec<String>,
-    /// Requires that run only after a protected require succeeded or failed, one line each.
-    pub guarded: Vec<String>,
-    /// How the require sites of the bundled files resolved.
-    pub site_counts: graph::SiteCounts,
-    /// Wall time of the whole run.
-    pub elapsed: Duration,
-    /// Wall time of each stage.
-    pub timings: Timings,
-}
-
-/// Wall time of each stage of a build (`luabundle build --timings`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Timings {
-    /// Walking the roots and reading the source files.
-    pub discover: Duration,
-    /// Hashing the sources and looking them up in the compile cache.
-    pub cache_lookup: Duration,
-    /// Compiling the files the cache did not have and finding their requires.
-    pub compile: Duration,
-    /// Resolving requires into the graph: externals, cycles, reachability, profiles.
-    pub graph: Duration,
-    /// Storing what was compiled in the cache.
-    pub store: Duration,
-    /// Laying out the bundle (or script): the index, blob hashes, the root hash.
-    pub encode: Duration,
-    /// Writing the output (skipped when it already holds the same bundle).
-    pub write: Duration,
-}
-
-impl Timings {
-    /// The stages with their names, in the order they run.
-    pub fn stages(&self) -> [(&'static str, Duration); 7] {
-        [
-            ("discover", self.discover),
-            ("cache lookup", self.cache_lookup),
-            ("compile", self.compile),
-            ("graph", self.graph),
-            ("store", self.store),
-            ("encode", self.encode),
-            ("write", self.write),
-        ]
     }
 }
 
@@ -194,20 +74,20 @@ impl Builder {
 
     /// Adds a source root: `DIR` or `PREFIX=DIR`.
     pub fn root(&mut self, root: impl Into<Root>) -> &mut Builder {
-        self.roots.push(root.into());
+        self.options.roots.push(root.into());
         self
     }
 
     /// Sets the entry module, which `luabundle run` runs and which must exist. With an entry,
     /// only the modules it reaches (and the included ones) are bundled.
     pub fn entry(&mut self, module: impl Into<String>) -> &mut Builder {
-        self.entry = Some(module.into());
+        self.options.entry = Some(module.into());
         self
     }
 
     /// Declares a module the host provides (a C or Rust module); `*` globs allowed.
     pub fn external(&mut self, pattern: impl Into<String>) -> &mut Builder {
-        self.externals.push(pattern.into());
+        self.options.externals.push(pattern.into());
         self
     }
 
@@ -215,7 +95,7 @@ impl Builder {
     /// nothing requires them by a constant name, for requires computed at run time. Such
     /// requires whose constant prefix the pattern may match no longer warn.
     pub fn include(&mut self, pattern: impl Into<String>) -> &mut Builder {
-        self.includes.push(pattern.into());
+        self.options.includes.push(pattern.into());
         self
     }
 
@@ -223,7 +103,7 @@ impl Builder {
     /// pattern without `/` matches a file or directory name at any depth (`*_spec.lua`,
     /// `spec`), one with `/` a path from the root (`test/fixtures/**`).
     pub fn exclude(&mut self, pattern: impl Into<String>) -> &mut Builder {
-        self.excludes.push(pattern.into());
+        self.options.excludes.push(pattern.into());
         self
     }
 
@@ -236,8 +116,8 @@ impl Builder {
     ) -> &mut Builder {
         let name = name.into();
         let modules: Vec<String> = modules.into_iter().map(Into::into).collect();
-        self.profiles.retain(|(existing, _)| *existing != name);
-        self.profiles.push((name, modules));
+        self.options.profiles.retain(|(existing, _)| *existing != name);
+        self.options.profiles.push((name, modules));
         self
     }
 
@@ -250,22 +130,22 @@ impl Builder {
     ) -> &mut Builder {
         let name = name.into();
         let members: Vec<String> = members.into_iter().map(Into::into).collect();
-        self.groups.retain(|(existing, _)| *existing != name);
-        self.groups.push((name, members));
+        self.options.groups.retain(|(existing, _)| *existing != name);
+        self.options.groups.push((name, members));
         self
     }
 
     /// Writes only the modules of profile `name` (with everything they require) into the
     /// bundle.
     pub fn only_profile(&mut self, name: impl Into<String>) -> &mut Builder {
-        self.only_profile = Some(name.into());
+        self.options.only_profile = Some(name.into());
         self
     }
 
     /// Sets what the build writes: a bytecode bundle (default), a source bundle, or a plain
     /// Lua script.
     pub fn format(&mut self, format: OutputFormat) -> &mut Builder {
-        self.format = format;
+        self.options.format = format;
         self
     }
 
@@ -273,39 +153,39 @@ impl Builder {
     /// `luabundle_runtime::signature::Verify`.
     #[cfg(feature = "sign")]
     pub fn signing_key(&mut self, key: ed25519_dalek::SigningKey) -> &mut Builder {
-        self.signing_key = Some(key);
+        self.options.signing_key = Some(key);
         self
     }
 
     /// Writes the manifest (module, file, source hash, dependencies; sorted text) to `path`
     /// with each build.
     pub fn manifest(&mut self, path: impl Into<PathBuf>) -> &mut Builder {
-        self.manifest = Some(path.into());
+        self.options.manifest = Some(path.into());
         self
     }
 
     /// With `true`, a build fails (before writing anything) when the manifest would change.
     pub fn locked(&mut self, locked: bool) -> &mut Builder {
-        self.locked = locked;
+        self.options.locked = locked;
         self
     }
 
     /// Stores each module's source beside its bytecode, so a runtime whose Lua VM cannot run
     /// the bytecode loads the (verified) source instead.
     pub fn embed_source(&mut self, embed: bool) -> &mut Builder {
-        self.embed_source = embed;
+        self.options.embed_source = embed;
         self
     }
 
     /// Strips debug info (smaller, but tracebacks lose file and line). Off by default.
     pub fn strip(&mut self, strip: bool) -> &mut Builder {
-        self.strip = strip;
+        self.options.strip = strip;
         self
     }
 
     /// Sets the module path templates, `;`-separated like `package.path`.
     pub fn templates(&mut self, templates: impl Into<String>) -> &mut Builder {
-        self.templates = Some(templates.into());
+        self.options.templates = Some(templates.into());
         self
     }
 
@@ -347,48 +227,89 @@ impl Builder {
 
     /// Sets the number of worker threads (default: one per core), from 1 to [`MAX_JOBS`].
     pub fn jobs(&mut self, jobs: usize) -> &mut Builder {
-        self.jobs = Some(jobs.clamp(1, MAX_JOBS));
+        self.options.jobs = Some(jobs.clamp(1, MAX_JOBS));
         self
     }
 
     /// Calls `report` as files are parsed and compiled, from worker threads.
     pub fn progress(&mut self, report: impl Fn(Progress) + Send + Sync + 'static) -> &mut Builder {
-        self.progress = Some(Arc::new(report));
+        self.options.progress = Some(Arc::new(report));
         self
     }
 
     /// Reads a `luabundle.toml` and applies its values; setters called afterwards override
-    /// them. Paths in the file are relative to the file.
+    /// its single values and add to its lists. Paths in the file are relative to the file.
+    /// To replace the file's lists, merge first: `builder.config_file_with(path, overrides)`.
     ///
     /// # Errors
     /// [`Error::Config`] naming the key and line of an unknown key or a wrong type.
     pub fn config_file(&mut self, path: impl AsRef<Path>) -> Result<&mut Builder, Error> {
-        ConfigFile::load(path.as_ref())?.apply(self);
-        Ok(self)
+        self.config_file_with(path, Config::default())
     }
 
-    /// Forgets every root, external, include and exclude set so far, so that other values can
-    /// replace those of a configuration file.
-    pub fn clear_lists(&mut self) -> &mut Builder {
-        self.roots.clear();
-        self.externals.clear();
-        self.includes.clear();
-        self.excludes.clear();
+    /// Reads a `luabundle.toml` and applies it with `overrides` merged over it
+    /// ([`Config::overridden_by`]: each value `overrides` sets replaces the file's, a list as a
+    /// whole). Paths in the file are relative to the file, those in `overrides` as given.
+    ///
+    /// # Errors
+    /// As [`Builder::config_file`].
+    pub fn config_file_with(&mut self, path: impl AsRef<Path>, overrides: Config) -> Result<&mut Builder, Error> {
+        let file = ConfigFile::load(path.as_ref())?;
+        self.config_source(&file.path);
+        Ok(self.config(&file.resolved().overridden_by(overrides)))
+    }
+
+    /// Applies every value `config` sets (paths as they are written in it).
+    pub fn config(&mut self, config: &Config) -> &mut Builder {
+        let c = config;
+        for root in c.roots.iter().flatten() {
+            self.root(root.clone());
+        }
+        if let Some(entry) = &c.entry {
+            self.entry(entry);
+        }
+        for external in c.externals.iter().flatten() {
+            self.external(external);
+        }
+        for include in c.include.iter().flatten() {
+            self.include(include);
+        }
+        for exclude in c.exclude.iter().flatten() {
+            self.exclude(exclude);
+        }
+        if let Some(path) = &c.path {
+            self.templates(path);
+        }
+        if let Some(strip) = c.strip {
+            self.strip(strip);
+        }
+        if let Some(output) = &c.output {
+            self.output(output);
+        }
+        if let Some(dir) = &c.cache_dir {
+            self.cache_dir(dir);
+        }
+        for (name, modules) in c.profiles.iter().flatten() {
+            self.profile(name, modules.iter().cloned());
+        }
+        for (name, members) in c.groups.iter().flatten() {
+            self.group(name, members.iter().cloned());
+        }
         self
     }
 
-    /// Records a file the build's options came from, so that build scripts re-run when it
-    /// changes.
-    pub(crate) fn config_source(&mut self, path: &Path) -> &mut Builder {
-        self.config_sources.push(path.to_path_buf());
+    /// Records a file the build's options came from: build scripts re-run when it changes,
+    /// and no output is ever written over it.
+    pub fn config_source(&mut self, path: &Path) -> &mut Builder {
+        self.options.config_sources.push(path.to_path_buf());
         self
     }
 
     /// The directories and files whose changes can change the bundle: the roots and the
     /// configuration files.
     pub fn watched_paths(&self) -> Vec<PathBuf> {
-        let roots = self.roots.iter().map(|r| r.dir.clone());
-        roots.chain(self.config_sources.iter().cloned()).collect()
+        let roots = self.options.roots.iter().map(|r| r.dir.clone());
+        roots.chain(self.options.config_sources.iter().cloned()).collect()
     }
 
     /// Analyses and compiles everything without writing a bundle.
@@ -454,10 +375,10 @@ impl Builder {
     /// when any root directory or configuration file changes, or when `OUT_DIR` does.
     pub fn cargo_instructions(&self) -> CargoInstructions {
         let mut cargo = CargoInstructions::new();
-        for root in &self.roots {
+        for root in &self.options.roots {
             cargo.rerun_if_changed(&root.dir);
         }
-        for config in &self.config_sources {
+        for config in &self.options.config_sources {
             cargo.rerun_if_changed(config);
         }
         cargo.rerun_if_env_changed("OUT_DIR");
@@ -500,54 +421,34 @@ impl Builder {
     }
 
     /// Checks the options and turns them into a [`Plan`].
-    fn plan(&self) -> Result<Plan, Error> {
-        if self.roots.is_empty() {
+    fn plan(&self) -> Result<Plan<'_>, Error> {
+        if self.options.roots.is_empty() {
             return Err(Error::Usage("no source roots given".into()));
         }
-        for (flag, patterns) in [("--include", &self.includes), ("--external", &self.externals)] {
+        for (flag, patterns) in [("--include", &self.options.includes), ("--external", &self.options.externals)] {
             for pattern in patterns {
                 check_name_pattern(flag, pattern)?;
             }
         }
         // The same rules as the patterns above, checked here so that every flag fails alike.
-        crate::input::discover::exclusion_set(&self.excludes)?;
-        if self.locked && self.manifest.is_none() {
+        crate::input::discover::exclusion_set(&self.options.excludes)?;
+        if self.options.locked && self.options.manifest.is_none() {
             return Err(Error::Usage("--locked needs a manifest (--manifest FILE)".into()));
         }
-        if self.strip && cfg!(feature = "lua51") {
+        if self.options.strip && cfg!(feature = "lua51") {
             return Err(Error::Usage(
                 "--strip is not available for Lua 5.1 (its bytecode dump cannot leave out debug info)".into(),
             ));
         }
-        if cfg!(feature = "luau") && matches!(self.format, OutputFormat::Lua | OutputFormat::LuaBytecode) {
+        if cfg!(feature = "luau") && matches!(self.options.format, OutputFormat::Lua | OutputFormat::LuaBytecode) {
             return Err(Error::Usage(
                 "--format lua writes a script for stock Lua interpreters (Lua 5.1-5.5, LuaJIT), and Luau has no \
                  `package` library or `load` to run it; build a bundle and install it with luabundle-runtime"
                     .into(),
             ));
         }
-        Ok(Plan {
-            roots: self.roots.clone(),
-            templates: Template::parse_list(self.templates.as_deref().unwrap_or(DEFAULT_TEMPLATES))?,
-            entry: self.entry.clone(),
-            externals: self.externals.clone(),
-            includes: self.includes.clone(),
-            excludes: self.excludes.clone(),
-            profiles: self.profiles.clone(),
-            groups: self.groups.clone(),
-            only_profile: self.only_profile.clone(),
-            format: self.format,
-            manifest: self.manifest.clone(),
-            config_sources: self.config_sources.clone(),
-            locked: self.locked,
-            embed_source: self.embed_source,
-            #[cfg(feature = "sign")]
-            signing_key: self.signing_key.clone(),
-            strip: self.strip,
-            cache: self.cache(),
-            jobs: self.jobs,
-            progress: self.progress.clone(),
-        })
+        let templates = Template::parse_list(self.options.templates.as_deref().unwrap_or(DEFAULT_TEMPLATES))?;
+        Ok(Plan { options: &self.options, templates, cache: self.cache() })
     }
 }
 
@@ -607,6 +508,6 @@ mod tests {
     fn a_later_profile_with_the_same_name_replaces_the_earlier() {
         let mut builder = Builder::new();
         builder.profile("min", ["a"]).profile("min", ["b", "c"]);
-        assert_eq!(builder.profiles, vec![("min".to_string(), vec!["b".to_string(), "c".to_string()])]);
+        assert_eq!(builder.options.profiles, vec![("min".to_string(), vec!["b".to_string(), "c".to_string()])]);
     }
 }

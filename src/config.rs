@@ -23,7 +23,6 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::builder::Builder;
 use crate::error::Error;
 use crate::input::discover::Root;
 
@@ -35,7 +34,7 @@ pub const CONFIG_FILE_NAME: &str = "luabundle.toml";
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Config {
     /// Source roots, `DIR` or `PREFIX=DIR`.
-    pub roots: Option<Vec<String>>,
+    pub roots: Option<Vec<Root>>,
     /// The entry module.
     pub entry: Option<String>,
     /// Host-provided module names or globs.
@@ -49,16 +48,17 @@ pub struct Config {
     /// Strip debug info.
     pub strip: Option<bool>,
     /// The bundle's path.
-    pub output: Option<String>,
+    pub output: Option<PathBuf>,
     /// The compile cache's directory.
-    pub cache_dir: Option<String>,
+    pub cache_dir: Option<PathBuf>,
     /// Named module sets; each is stored with everything its modules require.
     pub profiles: Option<BTreeMap<String, Vec<String>>>,
     /// Modules whose tables load their members on first access.
     pub groups: Option<BTreeMap<String, Vec<String>>>,
 }
 
-/// A loaded configuration and the directory its relative paths start from.
+/// A loaded configuration and the file it came from, whose directory its relative paths
+/// start from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConfigFile {
     /// The file.
@@ -96,53 +96,45 @@ impl ConfigFile {
     }
 
     /// A root from the file, its directory resolved against the file's directory.
-    pub fn resolve_root(&self, spec: &str) -> Root {
-        let root = Root::parse(spec);
-        Root { dir: self.base_dir().join(&root.dir), ..root }
+    pub fn resolve_root(&self, root: &Root) -> Root {
+        Root { dir: self.base_dir().join(&root.dir), ..root.clone() }
     }
 
     /// A path from the file, resolved against the file's directory.
-    pub fn resolve(&self, relative: &str) -> PathBuf {
+    pub fn resolve(&self, relative: &Path) -> PathBuf {
         self.base_dir().join(relative)
     }
 
-    /// Applies every value set in the file to `builder`, paths resolved against the file's
-    /// directory. Values set on the builder afterwards override these.
-    pub fn apply(&self, builder: &mut Builder) {
-        let c = &self.config;
-        builder.config_source(&self.path);
-        for root in c.roots.iter().flatten() {
-            builder.root(self.resolve_root(root));
+    /// The file's values with every path (roots, output, cache directory) resolved against
+    /// the file's directory, so that they mean the same from any working directory.
+    pub fn resolved(&self) -> Config {
+        let c = self.config.clone();
+        Config {
+            roots: c.roots.map(|roots| roots.iter().map(|root| self.resolve_root(root)).collect()),
+            output: c.output.map(|output| self.resolve(&output)),
+            cache_dir: c.cache_dir.map(|dir| self.resolve(&dir)),
+            ..c
         }
-        if let Some(entry) = &c.entry {
-            builder.entry(entry);
-        }
-        for external in c.externals.iter().flatten() {
-            builder.external(external);
-        }
-        for include in c.include.iter().flatten() {
-            builder.include(include);
-        }
-        for exclude in c.exclude.iter().flatten() {
-            builder.exclude(exclude);
-        }
-        if let Some(path) = &c.path {
-            builder.templates(path);
-        }
-        if let Some(strip) = c.strip {
-            builder.strip(strip);
-        }
-        if let Some(output) = &c.output {
-            builder.output(self.resolve(output));
-        }
-        if let Some(dir) = &c.cache_dir {
-            builder.cache_dir(self.resolve(dir));
-        }
-        for (name, modules) in c.profiles.iter().flatten() {
-            builder.profile(name, modules.iter().cloned());
-        }
-        for (name, members) in c.groups.iter().flatten() {
-            builder.group(name, members.iter().cloned());
+    }
+}
+
+impl Config {
+    /// This configuration with each value that `over` sets in place of this one's; a list
+    /// (`roots`, `externals`, `include`, `exclude`) or table (`profiles`, `groups`) is
+    /// replaced as a whole. This is how a command-line flag overrides the file.
+    pub fn overridden_by(self, over: Config) -> Config {
+        Config {
+            roots: over.roots.or(self.roots),
+            entry: over.entry.or(self.entry),
+            externals: over.externals.or(self.externals),
+            include: over.include.or(self.include),
+            exclude: over.exclude.or(self.exclude),
+            path: over.path.or(self.path),
+            strip: over.strip.or(self.strip),
+            output: over.output.or(self.output),
+            cache_dir: over.cache_dir.or(self.cache_dir),
+            profiles: over.profiles.or(self.profiles),
+            groups: over.groups.or(self.groups),
         }
     }
 }

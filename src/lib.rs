@@ -50,12 +50,15 @@ pub mod flavour;
 pub mod input;
 pub mod output;
 mod pipeline;
+mod plan;
 #[cfg(feature = "sign")]
 pub mod sign;
 pub mod syntax;
 pub mod util;
 
-pub use builder::{bundle, Analysis, Builder, Output, OutputFormat, Progress, Stage, Timings};
+pub use builder::{
+    bundle, Analysis, Builder, Output, OutputFormat, Progress, Stage, Timings, DEFAULT_BUNDLE_NAME, MAX_JOBS,
+};
 pub use diagnostic::{Diagnostic, Diagnostics, Severity};
 pub use error::Error;
 pub use input::discover::Root;

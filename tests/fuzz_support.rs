@@ -86,7 +86,7 @@ pub fn config_file(data: &[u8]) {
     std::fs::write(&path, data).expect("written");
     if let Ok(config) = luabundle::config::ConfigFile::load(&path) {
         let mut builder = luabundle::Builder::new();
-        config.apply(&mut builder);
+        builder.config(&config.resolved());
         // (No analysis: a fuzzed file may name `/` as a root.)
         let _ = builder.watched_paths();
     }
@@ -104,16 +104,16 @@ pub fn cache_files(data: &[u8]) {
     std::fs::create_dir_all(layout.join("outputs")).expect("cache directories");
     match which % 3 {
         0 => {
-            std::fs::write(cache.stat_table_path(), bytes).expect("written");
-            let table = luabundle::cache::file_table::StatTable::load(&cache.stat_table_path());
+            std::fs::write(cache.file_table_path(), bytes).expect("written");
+            let table = luabundle::cache::file_table::FileTable::load(&cache.file_table_path());
             let _ = table.same_as(&table);
         }
         1 => {
             let output = dir.path().join("app.bundle");
             std::fs::write(&output, bytes).expect("written");
-            let record = luabundle::cache::bundle_record::Record::path(&layout, &output);
+            let record = luabundle::cache::bundle_record::BundleRecord::path(&layout, &output);
             std::fs::write(&record, bytes).expect("written");
-            if let Some(record) = luabundle::cache::bundle_record::Record::load(&record) {
+            if let Some(record) = luabundle::cache::bundle_record::BundleRecord::load(&record) {
                 let _ = record.matches_file(&output);
             }
         }

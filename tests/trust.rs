@@ -146,7 +146,7 @@ fn special_files_as_inputs_are_refused_at_once_and_never_read() {
             finishes_within(tool(dir).arg("build").arg(&src).args(["--entry", "main", "-o", "app.bundle"]), SECONDS);
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     };
-    // The stat table keeps only files older than the clock's resolution.
+    // The file table keeps only files older than the clock's resolution.
     for file in ["main.lua", "util.lua"] {
         assert!(std::process::Command::new("touch")
             .args(["-d", "2020-01-01"])

@@ -10,6 +10,9 @@ use std::cell::RefCell;
 use mlua::chunk::ChunkMode;
 use mlua::Lua;
 
+use rayon::prelude::*;
+
+use crate::analysis::{Analysis, Code};
 use crate::diagnostic::Diagnostic;
 use crate::input::source::{self, SourceFile};
 use crate::syntax::nesting;
@@ -121,6 +124,63 @@ fn compile_error(file: &SourceFile, err: &mlua::Error) -> Diagnostic {
             }
         },
     }
+}
+
+/// Bytecode with its blake3 hash.
+#[derive(Clone, Debug)]
+pub(crate) struct Blob {
+    pub bytes: Vec<u8>,
+    pub hash: [u8; 32],
+}
+
+impl Blob {
+    fn hashed(bytes: Vec<u8>) -> Blob {
+        let hash = *blake3::hash(&bytes).as_bytes();
+        Blob { bytes, hash }
+    }
+}
+
+/// The bytecode of each bundled file (`None` for the others): compiled in this run, or read
+/// from the cache in parallel; a damaged cache entry is compiled again, and its compile error
+/// becomes a diagnostic. Closes the cache session.
+pub(crate) fn bundled_bytecode(analysis: &mut Analysis, strip: bool) -> Vec<Option<Blob>> {
+    let bundled_files = analysis.bundled_files();
+    let files = &analysis.discovered.files;
+    let session = analysis.cache.as_ref();
+    let keys = &analysis.keys;
+    // Per file: its bytecode, a compile error, and whether it was compiled again.
+    let results: Vec<(Option<Blob>, Option<Diagnostic>, bool)> = std::mem::take(&mut analysis.bytecode)
+        .into_par_iter()
+        .zip(bundled_files.par_iter())
+        .enumerate()
+        .map(|(i, (code, &bundled))| match code {
+            _ if !bundled => (None, None, false),
+            Code::Ready(bytes) => (Some(Blob::hashed(bytes)), None, false),
+            // Already reported by the analysis.
+            Code::Refused(_) => (None, None, false),
+            Code::Cached => match session.and_then(|s| s.load_bytecode(&keys[i])) {
+                Some((bytes, hash)) => (Some(Blob { bytes, hash }), None, false),
+                // A damaged entry: the sites were intact, only the bytecode is made again.
+                None => match with_worker_lua(|lua| compile_file(lua, &files[i], strip)) {
+                    Ok(bytes) => (Some(Blob::hashed(bytes)), None, true),
+                    Err(diagnostic) => (None, Some(diagnostic), false),
+                },
+            },
+        })
+        .collect();
+    let mut bytecode = Vec::with_capacity(results.len());
+    let mut recompiled = Vec::new();
+    for (i, (blob, diagnostic, again)) in results.into_iter().enumerate() {
+        analysis.diagnostics.extend(diagnostic);
+        if again {
+            recompiled.push(i);
+        }
+        bytecode.push(blob);
+    }
+    let recompiled: Vec<(usize, &[u8])> =
+        recompiled.iter().filter_map(|&i| Some((i, bytecode[i].as_ref()?.bytes.as_slice()))).collect();
+    analysis.close_cache(&recompiled);
+    bytecode
 }
 
 #[cfg(test)]

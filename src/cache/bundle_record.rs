@@ -1,10 +1,10 @@
 //! Whether the bundle at an output path was built from exactly the inputs of this build, so
 //! that a build with nothing changed reads no bytecode and writes nothing.
 //!
-//! After writing a bundle, the build records in the cache directory a fingerprint of all its
+//! After writing a bundle, the build records in the cache directory a inputs_hash of all its
 //! inputs (options, module names, files, content keys, resolved dependencies) together with
 //! the bundle's header and trailer and the metadata of the file written (size, times, inode).
-//! A later build with the same fingerprint whose output file still has that metadata (so no
+//! A later build with the same inputs_hash whose output file still has that metadata (so no
 //! byte of it was written since) and that header and trailer (and so the same root hash,
 //! which covers every module's hash) is up to date. Any other bundle at the output is
 //! compared byte for byte with the one built before it is kept.
@@ -13,7 +13,10 @@ use std::path::{Path, PathBuf};
 
 use luabundle_runtime::format::{HEADER_LEN, TRAILER_LEN};
 
+use crate::analysis::Analysis;
 use crate::cache::file_table::Fingerprint;
+use crate::plan::{OutputFormat, Plan};
+use luabundle_runtime::format::Layout;
 
 /// Magic bytes that start a record.
 const MAGIC: &[u8; 8] = b"LBFRESH2";
@@ -21,9 +24,9 @@ const RECORD_LEN: usize = MAGIC.len() + 32 + HEADER_LEN + TRAILER_LEN + Fingerpr
 
 /// What a build recorded about the bundle it wrote.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Record {
-    /// Fingerprint of the build's inputs.
-    pub fingerprint: [u8; 32],
+pub struct BundleRecord {
+    /// blake3 of the build's inputs.
+    pub inputs_hash: [u8; 32],
     /// The bundle's first bytes.
     pub header: [u8; HEADER_LEN],
     /// The bundle's last bytes.
@@ -32,7 +35,7 @@ pub struct Record {
     pub file: Fingerprint,
 }
 
-impl Record {
+impl BundleRecord {
     /// Where the record for `output` is kept under the cache's layout directory `dir`.
     pub fn path(dir: &Path, output: &Path) -> PathBuf {
         let absolute = std::path::absolute(output).unwrap_or_else(|_| output.to_path_buf());
@@ -41,14 +44,14 @@ impl Record {
     }
 
     /// The record at `path`, if there is an intact one.
-    pub fn load(path: &Path) -> Option<Record> {
+    pub fn load(path: &Path) -> Option<BundleRecord> {
         let bytes = crate::util::read_regular(path, RECORD_LEN as u64).ok()?;
         if bytes.len() != RECORD_LEN || !bytes.starts_with(MAGIC) {
             return None;
         }
         let rest = &bytes[MAGIC.len()..];
-        Some(Record {
-            fingerprint: rest[..32].try_into().ok()?,
+        Some(BundleRecord {
+            inputs_hash: rest[..32].try_into().ok()?,
             header: rest[32..32 + HEADER_LEN].try_into().ok()?,
             trailer: rest[32 + HEADER_LEN..32 + HEADER_LEN + TRAILER_LEN].try_into().ok()?,
             file: Fingerprint::read(&rest[32 + HEADER_LEN + TRAILER_LEN..])?,
@@ -59,7 +62,7 @@ impl Record {
     /// rebuilds the bundle).
     pub fn save(&self, path: &Path) {
         let mut bytes = MAGIC.to_vec();
-        bytes.extend_from_slice(&self.fingerprint);
+        bytes.extend_from_slice(&self.inputs_hash);
         bytes.extend_from_slice(&self.header);
         bytes.extend_from_slice(&self.trailer);
         self.file.write(&mut bytes);
@@ -75,6 +78,76 @@ impl Record {
     }
 }
 
+/// The build's inputs against the record of the bundle at the output path.
+pub(crate) struct Freshness {
+    record_path: PathBuf,
+    inputs_hash: [u8; 32],
+    /// The bundle's length when it was built from exactly these inputs.
+    pub up_to_date: Option<u64>,
+}
+
+impl Freshness {
+    /// `None` without a cache (nowhere to keep records) or for plain-Lua output.
+    pub(crate) fn check(plan: &Plan, analysis: &Analysis, output: &Path) -> Option<Freshness> {
+        let cache = plan.cache.as_ref()?;
+        let options = plan.options;
+        if !matches!(options.format, OutputFormat::Bundle | OutputFormat::Source)
+            || crate::util::write::is_stream(output)
+        {
+            return None;
+        }
+        let record_path = BundleRecord::path(&cache.layout_dir(), output);
+        let inputs_hash = inputs_hash(plan, analysis);
+        let up_to_date = BundleRecord::load(&record_path)
+            .filter(|record| record.inputs_hash == inputs_hash)
+            .and_then(|record| record.matches_file(output));
+        Some(Freshness { record_path, inputs_hash, up_to_date })
+    }
+
+    /// Records the bundle just written to `output`.
+    pub(crate) fn record(&self, layout: &Layout<'_>, output: &Path) {
+        let Some(file) = Fingerprint::of_path(output) else { return };
+        let record = BundleRecord {
+            inputs_hash: self.inputs_hash,
+            header: *layout.header_bytes(),
+            trailer: layout.trailer_bytes(),
+            file,
+        };
+        record.save(&self.record_path);
+    }
+}
+
+/// blake3 of everything that decides the bundle's bytes: this tool and its VM, the output
+/// options, and every bundled module's name, file, content key and resolved dependencies.
+fn inputs_hash(plan: &Plan, analysis: &Analysis) -> [u8; 32] {
+    let options = plan.options;
+    let mut hasher = blake3::Hasher::new();
+    let mut text = |s: &str| {
+        hasher.update(&(s.len() as u64).to_le_bytes());
+        hasher.update(s.as_bytes());
+    };
+    text(env!("CARGO_PKG_VERSION"));
+    text(&format!("{:?}", luabundle_runtime::target::linked()));
+    text(&format!("{:?} strip={} embed={}", options.format, options.strip, options.embed_source));
+    #[cfg(feature = "sign")]
+    text(&format!("{:?}", options.signing_key.as_ref().map(|k| k.verifying_key().to_bytes())));
+    let modules = &analysis.discovered.modules;
+    text(&format!("entry={:?}", analysis.entry.map(|e| &modules[e].name)));
+    text(&format!("externals={:?}", analysis.graph.externals_used));
+    for (name, members) in &analysis.profiles {
+        text(&format!("profile {name} {:?}", members.iter().map(|&m| &modules[m].name).collect::<Vec<_>>()));
+    }
+    text(&format!("groups={:?}", options.groups));
+    for (i, m) in modules.iter().enumerate().filter(|(i, _)| analysis.graph.bundled[*i]) {
+        let file = &analysis.discovered.files[m.file];
+        text(&m.name);
+        text(&file.display_path);
+        text(&blake3::Hash::from_bytes(analysis.keys[m.file]).to_hex());
+        text(&format!("{:?}", analysis.graph.dependencies(i)));
+    }
+    *hasher.finalize().as_bytes()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -88,21 +161,21 @@ mod tests {
         bundle.extend_from_slice(&[9u8; TRAILER_LEN]);
         std::fs::write(&output, &bundle).unwrap();
         let file = Fingerprint::of(&std::fs::metadata(&output).unwrap()).unwrap();
-        let record = Record { fingerprint: [1; 32], header: [7; HEADER_LEN], trailer: [9; TRAILER_LEN], file };
-        let path = Record::path(&dir.path().join("cache"), &output);
+        let record = BundleRecord { inputs_hash: [1; 32], header: [7; HEADER_LEN], trailer: [9; TRAILER_LEN], file };
+        let path = BundleRecord::path(&dir.path().join("cache"), &output);
         record.save(&path);
-        assert_eq!(Record::load(&path), Some(record.clone()));
+        assert_eq!(BundleRecord::load(&path), Some(record.clone()));
         assert_eq!(record.matches_file(&output), Some(bundle.len() as u64));
         // A byte changed in the middle keeps the ends, not the metadata.
         bundle[HEADER_LEN + 1] = b'M';
         std::fs::write(&output, &bundle).unwrap();
         assert_eq!(record.matches_file(&output), None);
         let file = Fingerprint::of(&std::fs::metadata(&output).unwrap()).unwrap();
-        let record = Record { file, ..record };
+        let record = BundleRecord { file, ..record };
         assert!(record.matches_file(&output).is_some());
         bundle[0] = 8;
         std::fs::write(&output, &bundle).unwrap();
         let file = Fingerprint::of(&std::fs::metadata(&output).unwrap()).unwrap();
-        assert_eq!(Record { file, ..record }.matches_file(&output), None);
+        assert_eq!(BundleRecord { file, ..record }.matches_file(&output), None);
     }
 }

@@ -88,17 +88,17 @@ impl Fingerprint {
 
 /// Files of the previous build: path → fingerprint and content hash.
 #[derive(Debug, Default)]
-pub struct StatTable {
+pub struct FileTable {
     /// Keyed by the path's bytes (hashing a `Path` walks its components, which is slow).
     rows: HashMap<Box<[u8]>, (Fingerprint, [u8; 32])>,
 }
 
-impl StatTable {
+impl FileTable {
     /// The table stored at `path`; empty if there is none or it is damaged.
-    pub fn load(path: &Path) -> StatTable {
+    pub fn load(path: &Path) -> FileTable {
         crate::util::read_regular(path, crate::util::DATA_FILE_CAP)
             .ok()
-            .and_then(|bytes| StatTable::decode(&bytes))
+            .and_then(|bytes| FileTable::decode(&bytes))
             .unwrap_or_default()
     }
 
@@ -111,7 +111,7 @@ impl StatTable {
     }
 
     /// Whether the table holds exactly these files with these fingerprints.
-    pub fn same_as(&self, other: &StatTable) -> bool {
+    pub fn same_as(&self, other: &FileTable) -> bool {
         self.rows == other.rows
     }
 
@@ -141,7 +141,7 @@ impl StatTable {
         crate::util::write::replace_cache_file(path, &out);
     }
 
-    fn decode(bytes: &[u8]) -> Option<StatTable> {
+    fn decode(bytes: &[u8]) -> Option<FileTable> {
         let (body, check) = bytes.split_at_checked(bytes.len().checked_sub(32)?)?;
         if blake3::hash(body).as_bytes() != check {
             return None;
@@ -159,7 +159,7 @@ impl StatTable {
             rows.insert(name.into(), (Fingerprint::read(fingerprint)?, hash.try_into().ok()?));
             rest = after;
         }
-        Some(StatTable { rows })
+        Some(FileTable { rows })
     }
 }
 
@@ -176,12 +176,12 @@ mod tests {
         std::fs::write(&fresh, "return 2").unwrap();
         let fingerprint = |p: &Path| Fingerprint::of(&std::fs::metadata(p).unwrap()).unwrap();
         let later = SystemTime::now() + Duration::from_secs(5);
-        let mut table = StatTable::default();
+        let mut table = FileTable::default();
         table.record(&old, fingerprint(&old), [1; 32], later);
         table.record(&fresh, fingerprint(&fresh), [2; 32], SystemTime::now());
         let path = dir.path().join("cache/files.stat");
         table.save(&path);
-        let loaded = StatTable::load(&path);
+        let loaded = FileTable::load(&path);
         assert!(loaded.same_as(&table));
         assert_eq!(loaded.content_hash(&old, &fingerprint(&old)), Some([1; 32]));
         assert_eq!(loaded.content_hash(&fresh, &fingerprint(&fresh)), None, "just modified: not trusted");
@@ -191,6 +191,6 @@ mod tests {
         let mut bytes = std::fs::read(&path).unwrap();
         bytes[12] ^= 1;
         std::fs::write(&path, bytes).unwrap();
-        assert!(StatTable::load(&path).rows.is_empty());
+        assert!(FileTable::load(&path).rows.is_empty());
     }
 }

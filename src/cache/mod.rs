@@ -24,7 +24,10 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use crate::analysis::requires::RequireSite;
+use crate::input::source::SourceFile;
 use crate::util::read_exact_at;
+use file_table::FileTable;
+use rayon::prelude::*;
 
 /// Version of what the require analysis records per file: a change to what it finds makes
 /// older entries miss instead of handing back their sites.
@@ -99,7 +102,7 @@ impl Cache {
     }
 
     /// Where the fingerprints of the last build's files are kept (see [`crate::cache::file_table`]).
-    pub fn stat_table_path(&self) -> PathBuf {
+    pub fn file_table_path(&self) -> PathBuf {
         self.dir.join(LAYOUT).join("files.stat")
     }
 
@@ -183,10 +186,41 @@ impl Cache {
     }
 }
 
+/// Per file: its key, and its require sites when the cache holds them. Looked up in
+/// parallel: hashing every file is most of a no-change build.
+pub(crate) fn look_up(
+    session: Option<&Session>,
+    files: &[SourceFile],
+    strip: bool,
+) -> (Vec<Key>, Vec<Option<Vec<RequireSite>>>) {
+    files
+        .par_iter()
+        .map(|file| {
+            let key = Cache::key_for_hash(&file.content_hash, &file.chunk_name(), strip);
+            (key, session.and_then(|s| s.load_sites(&key)))
+        })
+        .unzip()
+}
+
 impl Session {
     /// Where the fingerprints of this cache's files are kept.
-    pub fn stat_table_path(&self) -> PathBuf {
-        self.cache.stat_table_path()
+    pub fn file_table_path(&self) -> PathBuf {
+        self.cache.file_table_path()
+    }
+
+    /// Ends the session: stores the files compiled again because their entries were damaged
+    /// (their require sites are still the intact ones), keeps the entries of `used`
+    /// ([`Session::finish`]) and saves `file_table` when it changed.
+    pub(crate) fn close(mut self, used: &[Key], recompiled: &[(Key, &[u8])], file_table: Option<&FileTable>) {
+        for &(key, bytes) in recompiled {
+            let sites = self.load_sites(&key).unwrap_or_default();
+            self.insert(key, &sites, bytes);
+        }
+        let file_table_path = self.file_table_path();
+        self.finish(&used.iter().copied().collect());
+        if let Some(table) = file_table {
+            table.save(&file_table_path);
+        }
     }
 
     /// The entry for `key`, if the cache holds an intact one.

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
-use luabundle::config::{ConfigFile, CONFIG_FILE_NAME};
+use luabundle::config::{Config, ConfigFile, CONFIG_FILE_NAME};
 use luabundle::{export, Diagnostics};
 
 use super::{count, human_duration, human_size, progress};
@@ -164,62 +164,45 @@ fn config_file(source: &SourceArgs) -> anyhow::Result<Option<ConfigFile>> {
     Ok(path.map(|p| ConfigFile::load(&p)).transpose()?)
 }
 
-/// The builder for these flags over the options file: a flag given replaces the file's value
-/// (for lists, all of them).
-fn builder(source: &SourceArgs) -> anyhow::Result<(luabundle::Builder, Option<ConfigFile>)> {
-    let config = config_file(source)?;
-    let file = config.as_ref().map(|c| &c.config);
-    let mut builder = luabundle::Builder::new();
-    builder.ignore_out_dir_env(true);
-    if let Some(config) = &config {
-        builder.config_file(&config.path)?;
-        builder.clear_lists();
+/// The flags of `source` as configuration values, so that each flag given replaces the
+/// file's value (a list as a whole) through [`Config::overridden_by`].
+fn flag_values(source: &SourceArgs) -> Config {
+    let list = |values: &Vec<String>| (!values.is_empty()).then(|| values.clone());
+    Config {
+        roots: (!source.roots.is_empty()).then(|| source.roots.iter().map(|r| luabundle::Root::parse(r)).collect()),
+        entry: source.entry.clone(),
+        externals: list(&source.external),
+        include: list(&source.include),
+        exclude: list(&source.exclude),
+        path: source.path.clone(),
+        cache_dir: source.cache_dir.clone(),
+        ..Config::default()
     }
-    let resolve_root =
-        |spec: &String| config.as_ref().map_or_else(|| luabundle::Root::parse(spec), |c| c.resolve_root(spec));
-    let roots: Vec<luabundle::Root> = if source.roots.is_empty() {
-        file.and_then(|f| f.roots.as_ref()).into_iter().flatten().map(resolve_root).collect()
-    } else {
-        source.roots.iter().map(|r| luabundle::Root::parse(r)).collect()
+}
+
+/// The builder for these flags (and the command's own, `more`) over the options file, and
+/// the values it was given.
+fn builder(source: &SourceArgs, more: Config) -> anyhow::Result<(luabundle::Builder, Config)> {
+    let file = config_file(source)?;
+    let flags = more.overridden_by(flag_values(source));
+    let config = match &file {
+        Some(file) => file.resolved().overridden_by(flags),
+        None => flags,
     };
-    if roots.is_empty() {
+    if config.roots.as_ref().is_none_or(Vec::is_empty) {
         anyhow::bail!("no source roots: pass ROOT... or set `roots` in {CONFIG_FILE_NAME}");
     }
-    for root in roots {
-        builder.root(root);
+    let mut builder = luabundle::Builder::new();
+    builder.ignore_out_dir_env(true).config(&config).no_cache(source.no_cache);
+    if let Some(file) = &file {
+        builder.config_source(&file.path);
     }
-    let pick = |flag: &Vec<String>, key: Option<&Vec<String>>| {
-        if flag.is_empty() {
-            key.cloned().unwrap_or_default()
-        } else {
-            flag.clone()
-        }
-    };
-    for external in pick(&source.external, file.and_then(|f| f.externals.as_ref())) {
-        builder.external(external);
-    }
-    for include in pick(&source.include, file.and_then(|f| f.include.as_ref())) {
-        builder.include(include);
-    }
-    for exclude in pick(&source.exclude, file.and_then(|f| f.exclude.as_ref())) {
-        builder.exclude(exclude);
-    }
-    if let Some(entry) = &source.entry {
-        builder.entry(entry);
-    }
-    if let Some(path) = &source.path {
-        builder.templates(path);
-    }
-    if let Some(dir) = &source.cache_dir {
-        builder.cache_dir(dir);
-    }
-    builder.no_cache(source.no_cache);
     if let Some(jobs) = source.jobs {
-        if jobs > luabundle::builder::MAX_JOBS {
+        if jobs > luabundle::MAX_JOBS {
             eprintln!(
                 "warning: -j {jobs} is more than the {} worker threads a build starts; using {}",
-                luabundle::builder::MAX_JOBS,
-                luabundle::builder::MAX_JOBS
+                luabundle::MAX_JOBS,
+                luabundle::MAX_JOBS
             );
         }
         builder.jobs(jobs);
@@ -325,7 +308,7 @@ pub fn summary(result: &luabundle::Output, output: &std::path::Path) -> String {
 }
 
 pub fn check(args: CheckArgs) -> anyhow::Result<i32> {
-    let (builder, _) = builder(&args.source)?;
+    let (builder, _) = builder(&args.source, Config::default())?;
     if args.unused {
         let analysis = match with_diagnostics(args.json, || builder.analyse())? {
             Ok(analysis) => analysis,
@@ -364,7 +347,7 @@ pub fn check(args: CheckArgs) -> anyhow::Result<i32> {
 }
 
 pub fn graph(args: GraphArgs) -> anyhow::Result<i32> {
-    let (builder, _) = builder(&args.source)?;
+    let (builder, _) = builder(&args.source, Config::default())?;
     let analysis = match with_diagnostics(false, || builder.analyse())? {
         Ok(analysis) => analysis,
         Err(code) => return Ok(code),
@@ -397,7 +380,7 @@ pub struct WhyArgs {
 /// Prints the shortest require chain from the entry to the module, each step with its file
 /// and line, and every module that requires it directly.
 pub fn why(args: WhyArgs) -> anyhow::Result<i32> {
-    let (builder, _) = builder(&args.source)?;
+    let (builder, _) = builder(&args.source, Config::default())?;
     let analysis = match with_diagnostics(false, || builder.analyse())? {
         Ok(analysis) => analysis,
         Err(code) => return Ok(code),
@@ -459,21 +442,15 @@ fn render_svg(dot: &str) -> anyhow::Result<String> {
 
 /// The build the arguments and the configuration file ask for, and its output path.
 fn configured(args: &BuildArgs) -> anyhow::Result<(luabundle::Builder, PathBuf)> {
-    let (mut builder, config) = builder(&args.source)?;
-    let output = match (&args.output, config.as_ref().and_then(|c| c.config.output.as_ref().map(|o| c.resolve(o)))) {
-        (Some(output), _) => output.clone(),
-        (None, Some(_))
-            if config.as_ref().and_then(|c| c.config.output.as_deref()).is_some_and(|o| o.trim().is_empty()) =>
-        {
+    let more = Config { output: args.output.clone(), strip: args.strip.then_some(true), ..Config::default() };
+    let (mut builder, config) = builder(&args.source, more)?;
+    let output = match config.output {
+        Some(output) if output.as_os_str().is_empty() || output.to_str().is_some_and(|o| o.trim().is_empty()) => {
             anyhow::bail!("`output` in {CONFIG_FILE_NAME} is empty: name the bundle file (output = \"app.bundle\")")
         }
-        (None, Some(output)) => output,
-        (None, None) => anyhow::bail!("no output file: pass -o FILE or set `output` in {CONFIG_FILE_NAME}"),
+        Some(output) => output,
+        None => anyhow::bail!("no output file: pass -o FILE or set `output` in {CONFIG_FILE_NAME}"),
     };
-    builder.output(&output);
-    if args.strip {
-        builder.strip(true);
-    }
     if let Some(profile) = &args.profile {
         builder.only_profile(profile);
     }

@@ -12,7 +12,7 @@ use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use rayon::prelude::*;
 use walkdir::WalkDir;
 
-use crate::cache::file_table::{Fingerprint, StatTable};
+use crate::cache::file_table::{FileTable, Fingerprint};
 use crate::diagnostic::Diagnostic;
 use crate::error::Error;
 use crate::input::source::{FileId, SourceFile};
@@ -29,7 +29,8 @@ pub const DEFAULT_TEMPLATES: &str = "?.lua;?/init.lua";
 pub const DEFAULT_TEMPLATES: &str = "?.luau;?.lua;?/init.luau;?/init.lua";
 
 /// A source root: a directory, optionally with a module name prefix (`PREFIX=DIR`).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(from = "String")]
 pub struct Root {
     /// Prefix prepended to every module name under this root, e.g. `vendor`.
     pub prefix: Option<String>,
@@ -148,7 +149,7 @@ pub struct Discovered {
     /// Problems found (unreadable files, duplicates, shadowing).
     pub diagnostics: Vec<Diagnostic>,
     /// The fingerprints of the files found, for the next build.
-    pub stat_table: StatTable,
+    pub file_table: FileTable,
 }
 
 /// Walks `roots` in order and names their modules through `templates`, leaving out the
@@ -167,7 +168,7 @@ pub fn discover(
     roots: &[Root],
     templates: &[Template],
     excludes: &[String],
-    known: Option<&StatTable>,
+    known: Option<&FileTable>,
     outputs: &[PathBuf],
 ) -> Result<Discovered, Error> {
     let excluded = exclusion_set(excludes)?;
@@ -261,7 +262,7 @@ fn walk_root(
     root: &Root,
     templates: &[Template],
     excluded: &GlobSet,
-    known: Option<&StatTable>,
+    known: Option<&FileTable>,
     outputs: &[PathBuf],
     found: &mut Discovered,
 ) -> Result<Vec<(String, FileId)>, Error> {
@@ -340,7 +341,7 @@ fn walk_root(
             }
         };
         if let Some(fingerprint) = loaded.fingerprint {
-            found.stat_table.record(&path, fingerprint, loaded.content_hash, now);
+            found.file_table.record(&path, fingerprint, loaded.content_hash, now);
         }
         let file = found.files.len();
         found.files.push(match loaded.text {
@@ -417,7 +418,7 @@ struct Loaded {
 }
 
 /// Reads and hashes `path`, or only looks at its metadata when `known` vouches for it.
-fn load_file(path: &Path, display_path: &str, known: Option<&StatTable>) -> Result<Loaded, Diagnostic> {
+fn load_file(path: &Path, display_path: &str, known: Option<&FileTable>) -> Result<Loaded, Diagnostic> {
     let io = |err: std::io::Error| Diagnostic::error("io-error", format!("cannot read {display_path}: {err}"));
     let metadata = std::fs::metadata(path).map_err(io)?;
     let fingerprint = Fingerprint::of(&metadata);

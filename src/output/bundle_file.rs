@@ -1,80 +1,13 @@
-//! Emission: turns compiled modules and their graph into bundle bytes (through the runtime
-//! crate's format writer) and writes them so that no reader ever sees a partial file.
+//! Output files written so that no reader ever sees a partial file, and the ends of a
+//! bundle file read back to tell whether it is the one just built.
 
 use std::io::Write;
 use std::path::Path;
 
-use luabundle_runtime::format::{
-    BlobKind, BundleContents, DepKind, Dependency, Group, Layout, ModuleInput, Profile, Target, HEADER_LEN, TRAILER_LEN,
-};
+use luabundle_runtime::format::{Layout, HEADER_LEN, TRAILER_LEN};
 
-use crate::analysis::graph;
-use crate::analysis::requires::Timing;
 use crate::error::Error;
 use crate::util::write;
-
-/// One module ready for the bundle.
-#[derive(Clone, Debug)]
-pub struct EmitModule {
-    /// Module name.
-    pub name: String,
-    /// Chunk name baked into the bytecode.
-    pub chunk_name: String,
-    /// Display path of its file.
-    pub path: String,
-    /// Its bytecode or source.
-    pub bytes: Vec<u8>,
-    /// Which of the two `bytes` holds.
-    pub kind: BlobKind,
-    /// The source, stored beside bytecode for VMs that cannot run it (`--embed-source`).
-    pub source: Option<Vec<u8>>,
-    /// Its dependencies, as positions in the module list.
-    pub deps: Vec<graph::Dependency>,
-}
-
-/// The contents of a bundle, for the runtime's format writer. `modules` must be sorted by
-/// name; `entry` and the members of `profiles` are positions in it; `groups` name their
-/// members.
-pub fn contents(
-    target: &Target,
-    modules: Vec<EmitModule>,
-    entry: Option<usize>,
-    externals: Vec<String>,
-    profiles: Vec<(String, Vec<usize>)>,
-    groups: Vec<Group>,
-) -> BundleContents {
-    let modules = modules
-        .into_iter()
-        .map(|m| ModuleInput {
-            name: m.name,
-            chunk_name: m.chunk_name,
-            path: m.path,
-            kind: m.kind,
-            bytes: m.bytes,
-            source: m.source,
-            deps: m.deps.iter().map(dependency).collect(),
-        })
-        .collect();
-    BundleContents {
-        target: target.clone(),
-        modules,
-        entry: entry.map(|e| e as u32),
-        externals,
-        profiles: profiles
-            .into_iter()
-            .map(|(name, members)| Profile { name, members: members.into_iter().map(|m| m as u32).collect() })
-            .collect(),
-        groups,
-    }
-}
-
-fn dependency(dep: &graph::Dependency) -> Dependency {
-    let kind = match dep.timing {
-        Timing::Eager => DepKind::Eager,
-        Timing::Deferred => DepKind::Deferred,
-    };
-    Dependency { module: dep.module as u32, kind, optional: dep.optional }
-}
 
 /// What [`write_atomically`] and [`write_bundle_atomically`] write.
 enum Payload<'a> {

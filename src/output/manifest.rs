@@ -4,7 +4,10 @@
 //! when it would change.
 
 use crate::analysis::requires::Timing;
-use crate::pipeline::Analysis;
+use std::path::Path;
+
+use crate::analysis::Analysis;
+use crate::error::Error;
 
 /// The manifest of the modules `analysis` bundles.
 pub fn render(analysis: &Analysis) -> String {
@@ -31,6 +34,19 @@ pub fn render(analysis: &Analysis) -> String {
         out.push_str(&format!("{} {} {} [{}]\n", module.name, file.display_path, hash, deps.join(" ")));
     }
     out
+}
+
+/// With `--locked`: fails, before anything is written, when the manifest at `path` differs
+/// from `new` (a missing one reads as empty).
+///
+/// # Errors
+/// [`Error::ManifestChanged`] with the line diff.
+pub(crate) fn check_unchanged(path: &Path, new: &str) -> Result<(), Error> {
+    let old = crate::util::read_regular_text(path, crate::util::DATA_FILE_CAP).unwrap_or_default();
+    if old != new {
+        return Err(Error::ManifestChanged { path: path.to_path_buf(), diff: diff(&old, new) });
+    }
+    Ok(())
 }
 
 /// A line diff of two manifests: lines only in `old` start with `-`, only in `new` with `+`.

@@ -1,7 +1,64 @@
 //! Output: the bundle (or plain-Lua script) assembled from the analysis and written
 //! atomically, and the manifest beside it.
 
+mod assemble;
 pub mod bundle_file;
 pub mod lua_script;
 pub mod manifest;
 pub(crate) mod paths;
+
+use std::path::Path;
+use std::time::Instant;
+
+use crate::analysis::compile::Blob;
+use crate::analysis::Analysis;
+use crate::cache::bundle_record::Freshness;
+use crate::error::Error;
+use crate::plan::{Output, OutputFormat, Plan};
+
+/// Writes the output of a build to `output` (and the manifest, when given as its path and
+/// text), filling in the size, whether it was written, and the encode and write timings.
+/// An up-to-date bundle (`fresh`) is left as it is.
+///
+/// # Errors
+/// [`Error::Io`] naming the file that cannot be written; what was at the path stays.
+pub(crate) fn write(
+    plan: &Plan,
+    analysis: &Analysis,
+    bytecode: Vec<Option<Blob>>,
+    fresh: Option<&Freshness>,
+    output: &Path,
+    result: &mut Output,
+) -> Result<(), Error> {
+    let options = plan.options;
+    let encode_started = Instant::now();
+    let write_started;
+    match options.format {
+        OutputFormat::Bundle | OutputFormat::Source => {
+            write_started = Instant::now();
+            if let Some(len) = fresh.and_then(|f| f.up_to_date) {
+                result.bytes = len;
+            } else {
+                let (contents, known) = assemble::bundle_contents(options, analysis, bytecode);
+                let layout = assemble::bundle_layout(options, &contents, &known)?;
+                result.timings.encode = encode_started.elapsed();
+                result.bytes = layout.len();
+                // Without a cache, the bundle is always written anew.
+                let keep_identical = plan.cache.is_some();
+                result.written = bundle_file::write_bundle_atomically(output, &layout, keep_identical)?;
+                if let Some(fresh) = fresh {
+                    fresh.record(&layout, output);
+                }
+            }
+        }
+        OutputFormat::Lua | OutputFormat::LuaBytecode => {
+            let bytes = assemble::lua_script(options, analysis, bytecode).into_bytes();
+            result.timings.encode = encode_started.elapsed();
+            write_started = Instant::now();
+            result.bytes = bytes.len() as u64;
+            result.written = bundle_file::write_atomically(output, &bytes)?;
+        }
+    }
+    result.timings.write = write_started.elapsed();
+    Ok(())
+}
