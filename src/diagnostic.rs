@@ -11,7 +11,7 @@ use codespan_reporting::diagnostic as cs;
 use codespan_reporting::files::SimpleFiles;
 use codespan_reporting::term;
 
-use crate::input::source::{FileId, SourceFile};
+use crate::input::source::{FileId, ReadProblem, SourceFile};
 
 /// How bad a diagnostic is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -74,6 +74,19 @@ impl Diagnostic {
     fn with_label(mut self, file: FileId, range: Range<usize>, message: String, primary: bool) -> Diagnostic {
         self.labels.push(Label { file, range, message, primary });
         self
+    }
+
+    /// The error for a file whose text could not be had when it was read after discovery
+    /// (`io-error`, or `file-changed-during-build`), if that is so.
+    pub(crate) fn of_read_problem(file: &SourceFile) -> Option<Diagnostic> {
+        let path = &file.display_path;
+        Some(match file.read_problem()? {
+            ReadProblem::Unreadable(err) => Diagnostic::error("io-error", format!("cannot read {path}: {err}")),
+            ReadProblem::Changed => {
+                Diagnostic::error("file-changed-during-build", format!("{path} changed while the build was reading it"))
+                    .with_note("build again once the file is saved: the build holds the content it first read")
+            }
+        })
     }
 
     /// Adds a note.

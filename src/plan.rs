@@ -93,9 +93,10 @@ pub struct Output {
     pub modules: usize,
     /// Number of source files read.
     pub files: usize,
-    /// Files parsed in this run (the others came from the cache).
+    /// Files whose requires were found in this run (the others came from the cache).
     pub parsed: usize,
-    /// Files compiled in this run (the others came from the cache).
+    /// Files compiled in this run: the files parsed, and those whose cached bytecode was
+    /// damaged (compiled again, their intact require sites reused).
     pub compiled: usize,
     /// Size of the bundle in bytes (0 for a check).
     pub bytes: u64,

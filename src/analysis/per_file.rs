@@ -22,6 +22,9 @@ pub struct FileResult {
 /// Compiles `file` (without debug info if `strip`) on this thread's Lua state and finds its
 /// requires.
 pub fn process(file: &SourceFile, strip: bool) -> FileResult {
+    if let Some(problem) = Diagnostic::of_read_problem(file) {
+        return FileResult { sites: Err(vec![problem.clone()]), bytecode: Err(problem) };
+    }
     let bytecode = compile::with_worker_lua(|lua| compile::compile_file(lua, file, strip));
     // Luau's syntax (interpolated strings, types) is left to the parser.
     let quick = match &bytecode {
@@ -60,6 +63,21 @@ fn parser_is_late(file: &SourceFile, errors: &[Diagnostic], refusal: &Diagnostic
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_file_changed_since_discovery_is_an_error_not_compiled_under_its_old_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.lua");
+        std::fs::write(&path, "return 2\n").unwrap();
+        let file = SourceFile::unread(0, path, "src/m.lua".into(), *blake3::hash(b"return 1\n").as_bytes());
+        let result = process(&file, false);
+        let code = |d: &Diagnostic| d.code;
+        assert_eq!(result.bytecode.as_ref().map_err(code), Err("file-changed-during-build"));
+        assert_eq!(
+            result.sites.as_ref().map_err(|e| e.iter().map(code).collect::<Vec<_>>()),
+            Err(vec!["file-changed-during-build"])
+        );
+    }
     use crate::analysis::requires::Target;
 
     fn file(text: &str) -> SourceFile {

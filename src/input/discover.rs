@@ -15,10 +15,7 @@ use walkdir::WalkDir;
 use crate::cache::file_table::{FileTable, Fingerprint};
 use crate::diagnostic::Diagnostic;
 use crate::error::Error;
-use crate::input::source::{FileId, SourceFile};
-
-/// Largest source file read, in bytes: larger files are refused without being read.
-pub const MAX_FILE_SIZE: u64 = 32 << 20;
+use crate::input::source::{FileId, SourceFile, MAX_FILE_SIZE};
 
 /// The default module path templates, tried in this order as in `package.path`.
 #[cfg(not(feature = "luau"))]

@@ -24,6 +24,19 @@ pub struct SourceFile {
     text: Arc<OnceLock<Text>>,
 }
 
+/// The largest source file read (32 MiB): a module this large is generated data.
+pub const MAX_FILE_SIZE: u64 = 32 << 20;
+
+/// Why the text of a file could not be had when it was read after discovery (a file whose
+/// metadata a previous build vouched for, or whose text was released).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReadProblem {
+    /// The file cannot be read any more; the I/O error.
+    Unreadable(String),
+    /// Its bytes are no longer the ones discovery hashed: it changed during the build.
+    Changed,
+}
+
 /// A file's bytes, and the UTF-8 view of them that analysis and diagnostics read.
 #[derive(Debug)]
 struct Text {
@@ -32,19 +45,25 @@ struct Text {
     view: Arc<str>,
     /// The file's own bytes, kept only when they differ from `view`.
     original: Option<Arc<[u8]>>,
+    /// Why the text is empty, when it could not be read back.
+    problem: Option<ReadProblem>,
 }
 
 impl Text {
     fn from_str(text: Arc<str>) -> Text {
-        Text { view: text, original: None }
+        Text { view: text, original: None, problem: None }
+    }
+
+    fn failed(problem: ReadProblem) -> Text {
+        Text { view: "".into(), original: None, problem: Some(problem) }
     }
 
     fn from_bytes(bytes: Vec<u8>) -> Text {
         match String::from_utf8(bytes) {
-            Ok(text) => Text { view: text.into(), original: None },
+            Ok(text) => Text { view: text.into(), original: None, problem: None },
             Err(err) => {
                 let bytes = err.into_bytes();
-                Text { view: utf8_view(&bytes).into(), original: Some(bytes.into()) }
+                Text { view: utf8_view(&bytes).into(), original: Some(bytes.into()), problem: None }
             }
         }
     }
@@ -103,17 +122,30 @@ impl SourceFile {
     }
 
     fn loaded(&self) -> &Text {
-        self.text.get_or_init(|| {
-            let bytes =
-                crate::util::read_regular(&self.disk_path, crate::input::discover::MAX_FILE_SIZE).unwrap_or_default();
-            Text::from_bytes(normalise_line_break_bytes(bytes))
+        // The bytes read now must be the ones discovery hashed: the cache keys and the bundle
+        // are the content of that moment.
+        self.text.get_or_init(|| match crate::util::read_regular(&self.disk_path, MAX_FILE_SIZE) {
+            Ok(bytes) => {
+                let bytes = normalise_line_break_bytes(bytes);
+                match blake3::hash(&bytes).as_bytes() == &self.content_hash {
+                    true => Text::from_bytes(bytes),
+                    false => Text::failed(ReadProblem::Changed),
+                }
+            }
+            Err(err) => Text::failed(ReadProblem::Unreadable(err.to_string())),
         })
     }
 
-    /// The text as analysis and diagnostics read it, read now if it was not yet (a file that
-    /// has become unreadable reads as empty). It has the length of the file's bytes, with
-    /// each byte that is not valid UTF-8 shown as [`PLACEHOLDER`]; [`SourceFile::bytes`] has
-    /// the bytes Lua compiles.
+    /// Why the text could not be had, if it could not: the file became unreadable or changed
+    /// since discovery hashed it. Its text then reads as empty.
+    pub fn read_problem(&self) -> Option<&ReadProblem> {
+        self.loaded().problem.as_ref()
+    }
+
+    /// The text as analysis and diagnostics read it, read now if it was not yet (empty when
+    /// it cannot be had: see [`SourceFile::read_problem`]). It has the length of the file's
+    /// bytes, with each byte that is not valid UTF-8 shown as [`PLACEHOLDER`];
+    /// [`SourceFile::bytes`] has the bytes Lua compiles.
     pub fn text(&self) -> &str {
         &self.loaded().view
     }
@@ -228,6 +260,31 @@ pub fn prepare_bytes(text: &[u8]) -> Cow<'_, [u8]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A file discovery hashed but did not read, as a previous build's file table vouched for.
+    fn vouched(dir: &std::path::Path, recorded: &[u8], now: &[u8]) -> SourceFile {
+        let path = dir.join("m.lua");
+        std::fs::write(&path, now).unwrap();
+        SourceFile::unread(0, path, "src/m.lua".into(), *blake3::hash(recorded).as_bytes())
+    }
+
+    #[test]
+    fn a_file_read_after_discovery_must_hold_the_bytes_discovery_hashed() {
+        let dir = tempfile::tempdir().unwrap();
+        let same = vouched(dir.path(), b"return 1\n", b"return 1\n");
+        assert_eq!(same.read_problem(), None);
+        assert_eq!(same.text(), "return 1\n");
+        let edited = vouched(dir.path(), b"return 1\n", b"return 2\n");
+        assert_eq!(edited.read_problem(), Some(&ReadProblem::Changed));
+        assert_eq!(edited.text(), "", "the new content must not pass for the old");
+    }
+
+    #[test]
+    fn a_file_that_became_unreadable_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let gone = SourceFile::unread(0, dir.path().join("gone.lua"), "src/gone.lua".into(), [0; 32]);
+        assert!(matches!(gone.read_problem(), Some(ReadProblem::Unreadable(_))), "{:?}", gone.read_problem());
+    }
 
     #[test]
     fn shebang_becomes_a_comment_of_the_same_length() {

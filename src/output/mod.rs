@@ -13,6 +13,7 @@ use std::time::Instant;
 use crate::analysis::compile::Blob;
 use crate::analysis::Analysis;
 use crate::cache::bundle_record::Freshness;
+use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::error::Error;
 use crate::plan::{Output, OutputFormat, Plan};
 
@@ -31,6 +32,9 @@ pub(crate) fn write(
     result: &mut Output,
 ) -> Result<(), Error> {
     let options = plan.options;
+    if options.embed_source || options.format != OutputFormat::Bundle {
+        sources_still_readable(analysis)?;
+    }
     let encode_started = Instant::now();
     let write_started;
     match options.format {
@@ -61,4 +65,17 @@ pub(crate) fn write(
     }
     result.timings.write = write_started.elapsed();
     Ok(())
+}
+
+/// Fails when the text of a bundled file, which the output holds, can no longer be had as
+/// discovery hashed it.
+fn sources_still_readable(analysis: &Analysis) -> Result<(), Error> {
+    let bundled = analysis.bundled_files();
+    let files = &analysis.discovered.files;
+    let problems: Vec<Diagnostic> =
+        files.iter().filter(|f| bundled[f.id]).filter_map(Diagnostic::of_read_problem).collect();
+    match problems.is_empty() {
+        true => Ok(()),
+        false => Err(Error::Input(Box::new(Diagnostics::new(problems, files)))),
+    }
 }
