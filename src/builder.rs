@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::analysis::name_patterns::NamePatterns;
 use crate::cache::Cache;
 use crate::cargo::CargoInstructions;
 use crate::config::{Config, ConfigFile};
@@ -426,9 +427,7 @@ impl Builder {
             return Err(Error::Usage("no source roots given".into()));
         }
         for (flag, patterns) in [("--include", &self.options.includes), ("--external", &self.options.externals)] {
-            for pattern in patterns {
-                check_name_pattern(flag, pattern)?;
-            }
+            NamePatterns::new(flag, patterns)?;
         }
         // The same rules as the patterns above, checked here so that every flag fails alike.
         crate::input::discover::exclusion_set(&self.options.excludes)?;
@@ -449,19 +448,6 @@ impl Builder {
         }
         let templates = Template::parse_list(self.options.templates.as_deref().unwrap_or(DEFAULT_TEMPLATES))?;
         Ok(Plan { options: &self.options, templates, cache: self.cache() })
-    }
-}
-
-/// A module-name pattern (`--include`, `--external`): a name, with `*` for any run of
-/// characters. Other glob syntax would silently match nothing, so it is refused.
-fn check_name_pattern(flag: &str, pattern: &str) -> Result<(), Error> {
-    let bad = pattern.chars().find(|c| matches!(c, '[' | ']' | '{' | '}' | '?' | '!' | '\\' | '/' | '\0'));
-    match (pattern.trim().is_empty(), bad) {
-        (true, _) => Err(Error::Usage(format!("invalid {flag} pattern {pattern:?}: it is empty"))),
-        (false, Some(c)) => Err(Error::Usage(format!(
-            "invalid {flag} pattern {pattern:?}: `{c}` has no meaning in a module name pattern, which is a dotted name with `*` for any run of characters (e.g. 'plugins.*')"
-        ))),
-        (false, None) => Ok(()),
     }
 }
 

@@ -106,7 +106,7 @@ pub fn document(analysis: &Analysis) -> GraphDocument {
             edges.push(EdgeRecord {
                 from: module.name.clone(),
                 to: modules[graph.graph[edge.target()]].name.clone(),
-                kind: if w.timing == Timing::Eager { "eager" } else { "deferred" },
+                kind: w.timing.as_str(),
                 optional: w.optional,
                 file: files[w.file].display_path.clone(),
                 line,
@@ -207,7 +207,7 @@ pub fn to_dot(document: &GraphDocument) -> String {
     }
     for (from, to, sites) in pairs {
         let required = sites.iter().filter(|e| !e.optional);
-        let style = match (required.clone().any(|e| e.kind == "eager"), required.count() > 0) {
+        let style = match (required.clone().any(|e| e.kind == Timing::Eager.as_str()), required.count() > 0) {
             (true, _) => "solid",
             (false, true) => "dashed",
             (false, false) => "dotted",
@@ -233,7 +233,7 @@ pub fn to_mermaid(document: &GraphDocument) -> String {
         out.push_str(&format!("  m{i}[\"{}\"]\n", m.name.replace('"', "#quot;")));
     }
     for e in &document.edges {
-        let arrow = if e.kind == "deferred" { "-.->" } else { "-->" };
+        let arrow = if e.kind == Timing::Deferred.as_str() { "-.->" } else { "-->" };
         let label = if e.optional { "|optional|" } else { "" };
         out.push_str(&format!("  {} {arrow}{label} {}\n", id(&e.from), id(&e.to)));
     }

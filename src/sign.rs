@@ -9,7 +9,7 @@
 use std::path::Path;
 
 use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
-use luabundle_runtime::format::{signed_message, SIGNATURE_LEN};
+use luabundle_runtime::format::{hex, signed_message, SIGNATURE_LEN};
 
 use crate::error::Error;
 
@@ -129,10 +129,6 @@ pub fn sign(key: &SigningKey, root_hash: &[u8; 32]) -> [u8; SIGNATURE_LEN] {
     region[..8].copy_from_slice(&luabundle_runtime::signature::key_id(&key.verifying_key()));
     region[8..].copy_from_slice(&key.sign(&signed_message(root_hash)).to_bytes());
     region
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

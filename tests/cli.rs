@@ -448,6 +448,20 @@ fn init_writes_a_working_configuration_and_prints_the_embedding_code() {
     luabundle().current_dir(dir.path()).arg("init").assert().code(2).stderr(contains("--force"));
 }
 
+#[cfg(feature = "luau")]
+#[test]
+fn init_finds_a_root_of_luau_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let lib = dir.path().join("lib");
+    std::fs::create_dir_all(lib.join("app")).unwrap();
+    std::fs::write(lib.join("app/main.luau"), "local util = require('app.util')\nreturn util").unwrap();
+    std::fs::write(lib.join("app/util.luau"), "return 1").unwrap();
+    luabundle().current_dir(dir.path()).arg("init").assert().code(0);
+    let config = std::fs::read_to_string(dir.path().join("luabundle.toml")).unwrap();
+    assert!(config.contains("roots = [\"lib\"]") && config.contains("entry = \"app.main\""), "{config}");
+    luabundle().current_dir(dir.path()).args(["build", "-q"]).assert().code(0);
+}
+
 #[test]
 fn a_locked_build_fails_with_a_diff_when_the_manifest_would_change() {
     let dir = tempfile::tempdir().unwrap();

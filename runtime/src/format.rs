@@ -109,6 +109,17 @@ pub enum DepKind {
     Deferred,
 }
 
+impl DepKind {
+    /// The kind's one spelling in every listing, report and JSON document: `eager` or
+    /// `deferred`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            DepKind::Eager => "eager",
+            DepKind::Deferred => "deferred",
+        }
+    }
+}
+
 /// One edge of the require graph, stored with the requiring module.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode)]
 pub struct Dependency {

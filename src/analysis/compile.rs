@@ -12,8 +12,8 @@ use mlua::Lua;
 
 use rayon::prelude::*;
 
-use crate::analysis::{Analysis, Code};
-use crate::diagnostic::Diagnostic;
+use crate::analysis::{Analysis, FileBytecode};
+use crate::diagnostic::{Code, Diagnostic};
 use crate::input::source::{self, SourceFile};
 use crate::syntax::nesting;
 
@@ -108,7 +108,7 @@ fn compile_error(file: &SourceFile, err: &mlua::Error) -> Diagnostic {
                     }
                     _ => start..end,
                 };
-            Diagnostic::error("compile-error", format!("Lua rejects this file: {text}")).with_primary(
+            Diagnostic::error(Code::CompileError, format!("Lua rejects this file: {text}")).with_primary(
                 file.id,
                 range,
                 text.to_string(),
@@ -116,12 +116,13 @@ fn compile_error(file: &SourceFile, err: &mlua::Error) -> Diagnostic {
         }
         // Lua 5.4 reports running out of parser levels with no place: the deepest point is it.
         None => match nesting::deepest(file.text()).filter(|_| message.contains("stack overflow")) {
-            Some(range) => Diagnostic::error("compile-error", format!("Lua rejects this file: {message}"))
+            Some(range) => Diagnostic::error(Code::CompileError, format!("Lua rejects this file: {message}"))
                 .with_primary(file.id, range, "nested this deep here")
                 .with_note("Lua refuses code nested this deep; split it into functions or steps"),
-            None => {
-                Diagnostic::error("compile-error", format!("{}: Lua rejects this file: {message}", file.display_path))
-            }
+            None => Diagnostic::error(
+                Code::CompileError,
+                format!("{}: Lua rejects this file: {message}", file.display_path),
+            ),
         },
     }
 }
@@ -155,10 +156,10 @@ pub(crate) fn bundled_bytecode(analysis: &mut Analysis, strip: bool) -> Vec<Opti
         .enumerate()
         .map(|(i, (code, &bundled))| match code {
             _ if !bundled => (None, None, false),
-            Code::Ready(bytes) => (Some(Blob::hashed(bytes)), None, false),
+            FileBytecode::Ready(bytes) => (Some(Blob::hashed(bytes)), None, false),
             // Already reported by the analysis.
-            Code::Refused(_) => (None, None, false),
-            Code::Cached => match session.and_then(|s| s.load_bytecode(&keys[i])) {
+            FileBytecode::Refused(_) => (None, None, false),
+            FileBytecode::Cached => match session.and_then(|s| s.load_bytecode(&keys[i])) {
                 Some((bytes, hash)) => (Some(Blob { bytes, hash }), None, false),
                 // A damaged entry: the sites were intact, only the bytecode is made again.
                 None => match with_worker_lua(|lua| compile_file(lua, &files[i], strip)) {

@@ -3,7 +3,7 @@
 //! becomes a warning.
 
 use crate::analysis::graph::ModuleGraph;
-use crate::analysis::Code;
+use crate::analysis::FileBytecode;
 use crate::diagnostic::Diagnostic;
 use crate::input::discover::Discovered;
 
@@ -13,7 +13,7 @@ use crate::input::discover::Discovered;
 pub(crate) fn refusals_of_bundled_files(
     discovered: &Discovered,
     graph: &ModuleGraph,
-    bytecode: &[Code],
+    bytecode: &[FileBytecode],
     reported: &[Diagnostic],
 ) -> Vec<Diagnostic> {
     let has_error =
@@ -25,7 +25,7 @@ pub(crate) fn refusals_of_bundled_files(
     files
         .into_iter()
         .filter_map(|file| match bytecode.get(file) {
-            Some(Code::Refused(diagnostic)) if !has_error(file) => Some(diagnostic.clone()),
+            Some(FileBytecode::Refused(diagnostic)) if !has_error(file) => Some(diagnostic.clone()),
             _ => None,
         })
         .collect()
@@ -40,14 +40,14 @@ pub(crate) fn refusals_of_bundled_files(
 pub(crate) fn left_out_files_are_not_errors(
     errors: Vec<Diagnostic>,
     discovered: &Discovered,
-    bytecode: &[Code],
+    bytecode: &[FileBytecode],
     graph: &mut ModuleGraph,
 ) -> Vec<Diagnostic> {
     // Per file: bundled at all, and bundled for certain. A file that Lua compiles (only the
     // parser of the analysis fails on it) stays in and its errors stay errors.
     let mut in_bundle = vec![(false, false); discovered.files.len()];
     for (i, module) in discovered.modules.iter().enumerate().filter(|(i, _)| graph.bundled[*i]) {
-        let lua_refuses = matches!(bytecode.get(module.file), Some(Code::Refused(_)));
+        let lua_refuses = matches!(bytecode.get(module.file), Some(FileBytecode::Refused(_)));
         let slot = &mut in_bundle[module.file];
         slot.0 = true;
         slot.1 |= !lua_refuses || !graph.maybe_loaded.get(i).copied().unwrap_or(false);

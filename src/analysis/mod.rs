@@ -9,6 +9,7 @@ pub mod compile;
 pub mod computed_names;
 mod file_errors;
 pub mod graph;
+pub mod name_patterns;
 pub mod per_file;
 pub mod quick_scan;
 pub mod requires;
@@ -26,6 +27,7 @@ use crate::error::Error;
 use crate::input::discover::{self, Discovered};
 use crate::plan::{OutputFormat, Plan, Progress, ProgressFn, Stage, Timings};
 use graph::{GraphOptions, ModuleGraph};
+use name_patterns::NamePatterns;
 use per_file::FileResult;
 use requires::RequireSite;
 
@@ -45,7 +47,7 @@ pub struct Analysis {
     /// Per file: its cache key.
     pub(crate) keys: Vec<cache::Key>,
     /// Per file: its bytecode, or where it is, or why Lua refused it.
-    pub(crate) bytecode: Vec<Code>,
+    pub(crate) bytecode: Vec<FileBytecode>,
     /// Files whose requires were found in this run (the others came from the cache).
     pub(crate) parsed: usize,
     /// Files compiled in this run: those parsed, and those whose cached bytecode was damaged.
@@ -100,7 +102,7 @@ impl Analysis {
 
 /// A file's bytecode as the analysis leaves it.
 #[derive(Debug)]
-pub(crate) enum Code {
+pub(crate) enum FileBytecode {
     /// Compiled in this run.
     Ready(Vec<u8>),
     /// In the cache, read only if the file is bundled.
@@ -112,7 +114,7 @@ pub(crate) enum Code {
 /// What the per-file pass found, file by file.
 struct FilePass {
     sites: Vec<Vec<RequireSite>>,
-    bytecode: Vec<Code>,
+    bytecode: Vec<FileBytecode>,
     /// Errors in the files (syntax and the like), before the graph decides which count.
     errors: Vec<Diagnostic>,
 }
@@ -147,7 +149,7 @@ pub(crate) fn analyse(plan: &Plan, outputs: &[PathBuf]) -> Result<Analysis, Erro
     let left_out = file_errors::left_out_files_are_not_errors(pass.errors, &discovered, &pass.bytecode, &mut graph);
     diagnostics.extend(left_out);
     let entry = selection::entry_in_bundle(plan.options, &discovered, &graph, selection.entry, &mut diagnostics);
-    diagnostics.extend(selection::check_groups(plan.options, &discovered));
+    diagnostics.extend(selection::check_groups(plan.options, &discovered)?);
     diagnostics.extend(file_errors::refusals_of_bundled_files(&discovered, &graph, &pass.bytecode, &diagnostics));
     let profiles = selection.profiles.into_iter().map(|(name, members)| (name, graph.closure(&members))).collect();
     timings.graph = laps.lap();
@@ -222,9 +224,9 @@ fn compile_and_scan(
             Vec::new()
         }));
         pass.bytecode.push(match (fresh, result.bytecode) {
-            (false, _) => Code::Cached,
-            (true, Ok(bytes)) => Code::Ready(bytes),
-            (true, Err(diagnostic)) => Code::Refused(diagnostic),
+            (false, _) => FileBytecode::Cached,
+            (true, Ok(bytes)) => FileBytecode::Ready(bytes),
+            (true, Err(diagnostic)) => FileBytecode::Refused(diagnostic),
         });
     }
     pass
@@ -243,13 +245,10 @@ fn resolve_graph(
         .map_err(|e| Error::Usage(format!("cannot start the Lua state for computed requires: {e}")))?;
     let roots: Vec<usize> = selection.profiles.iter().flat_map(|(_, members)| members.iter().copied()).collect();
     let only = options.only_profile.as_ref().map(|_| roots.as_slice());
-    let graph_options = GraphOptions {
-        externals: &options.externals,
-        includes: &options.includes,
-        entry: selection.entry,
-        extra_roots: &roots,
-        only,
-    };
+    let externals = NamePatterns::new("--external", &options.externals)?;
+    let includes = NamePatterns::new("--include", &options.includes)?;
+    let graph_options =
+        GraphOptions { externals: &externals, includes: &includes, entry: selection.entry, extra_roots: &roots, only };
     let (graph, found) = graph::build_graph(
         &discovered.modules,
         &sites,

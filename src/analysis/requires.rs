@@ -28,6 +28,21 @@ pub enum Timing {
     Deferred,
 }
 
+impl Timing {
+    /// The dependency kind a bundle stores for a require of this timing.
+    pub const fn dep_kind(self) -> luabundle_runtime::DepKind {
+        match self {
+            Timing::Eager => luabundle_runtime::DepKind::Eager,
+            Timing::Deferred => luabundle_runtime::DepKind::Deferred,
+        }
+    }
+
+    /// `eager` or `deferred`, spelled as everywhere else ([`luabundle_runtime::DepKind::as_str`]).
+    pub const fn as_str(self) -> &'static str {
+        self.dep_kind().as_str()
+    }
+}
+
 /// The argument of a require call.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Target {

@@ -2,7 +2,8 @@
 //! `--profile`), and the groups, each checked against the modules of the build.
 
 use crate::analysis::graph::{self, ModuleGraph};
-use crate::diagnostic::Diagnostic;
+use crate::analysis::name_patterns::NamePatterns;
+use crate::diagnostic::{Code, Diagnostic};
 use crate::error::Error;
 use crate::input::discover::Discovered;
 use crate::plan::Options;
@@ -48,7 +49,7 @@ pub(crate) fn entry_in_bundle(
         if outside {
             let only = options.only_profile.as_deref().unwrap_or_default();
             diagnostics.push(Diagnostic::warning(
-                "entry-outside-profile",
+                Code::EntryOutsideProfile,
                 format!("entry `{}` is not in profile `{only}`; the bundle has no entry", discovered.modules[e].name),
             ));
         }
@@ -60,7 +61,7 @@ fn find_entry(options: &Options, discovered: &Discovered, diagnostics: &mut Vec<
     let name = options.entry.as_deref()?;
     let found = position(discovered, name);
     if found.is_none() {
-        let mut d = Diagnostic::error("unknown-entry", format!("entry module `{name}` is not in any root"))
+        let mut d = Diagnostic::error(Code::UnknownEntry, format!("entry module `{name}` is not in any root"))
             .with_note(format!("{} modules were found", discovered.modules.len()));
         if let Some(close) = graph::closest_name(name, &discovered.modules) {
             d = d.with_note(format!("did you mean `{close}`?"));
@@ -83,7 +84,7 @@ fn find_profiles(
                 Some(found) => members.push(found),
                 None => {
                     let mut d = Diagnostic::error(
-                        "unknown-profile-module",
+                        Code::UnknownProfileModule,
                         format!("profile `{name}` names module `{module}`, which is not in any root"),
                     );
                     if let Some(close) = graph::closest_name(module, &discovered.modules) {
@@ -99,19 +100,20 @@ fn find_profiles(
 }
 
 /// Groups must not shadow a module and must give each member its own field.
-pub(crate) fn check_groups(options: &Options, discovered: &Discovered) -> Vec<Diagnostic> {
+pub(crate) fn check_groups(options: &Options, discovered: &Discovered) -> Result<Vec<Diagnostic>, Error> {
+    let externals = NamePatterns::new("--external", &options.externals)?;
     let mut problems = Vec::new();
     for (name, members) in &options.groups {
         if position(discovered, name).is_some() {
             problems
-                .push(Diagnostic::error("group-shadows-module", format!("group `{name}` has the name of a module")));
+                .push(Diagnostic::error(Code::GroupShadowsModule, format!("group `{name}` has the name of a module")));
         }
         for member in members {
-            let external = || options.externals.iter().any(|pattern| graph::glob_match(pattern, member));
+            let external = || externals.matches(member);
             if position(discovered, member).is_none() && !external() {
                 problems.push(
                     Diagnostic::error(
-                        "group-member-missing",
+                        Code::GroupMemberMissing,
                         format!("group `{name}`: member `{member}` is not a module of this build"),
                     )
                     .with_note(match graph::closest_name(member, &discovered.modules) {
@@ -126,13 +128,13 @@ pub(crate) fn check_groups(options: &Options, discovered: &Discovered) -> Vec<Di
             let field = member.rsplit('.').next().unwrap_or(member);
             if let Some(other) = fields.insert(field, member) {
                 problems.push(Diagnostic::error(
-                    "group-field-conflict",
+                    Code::GroupFieldConflict,
                     format!("group `{name}`: members `{other}` and `{member}` both become field `{field}`"),
                 ));
             }
         }
     }
-    problems
+    Ok(problems)
 }
 
 pub(crate) fn position(discovered: &Discovered, name: &str) -> Option<usize> {

@@ -66,12 +66,13 @@ pub fn init(args: InitArgs) -> anyhow::Result<i32> {
     Ok(0)
 }
 
+/// Whether `dir` holds Lua sources (`.lua`, or Luau's `.luau`) at any depth.
 fn has_lua_files(dir: &Path) -> bool {
     dir.is_dir()
         && walkdir::WalkDir::new(dir)
             .into_iter()
             .filter_map(Result::ok)
-            .any(|e| e.path().extension().is_some_and(|x| x == "lua"))
+            .any(|e| e.path().extension().is_some_and(|x| x == "lua" || x == "luau"))
 }
 
 fn print_snippets(dir: &Path, root: &str, entry: Option<&str>) {

@@ -96,8 +96,7 @@ fn json_listing(bundle: &Bundle) -> serde_json::Value {
                 .deps
                 .iter()
                 .map(|d| {
-                    let kind = if d.kind == DepKind::Eager { "eager" } else { "deferred" };
-                    serde_json::json!({ "module": name(d.module), "kind": kind, "optional": d.optional })
+                                        serde_json::json!({ "module": name(d.module), "kind": d.kind.as_str(), "optional": d.optional })
                 })
                 .collect();
             serde_json::json!({

@@ -181,8 +181,8 @@ fn human_size(bytes: u64) -> String {
     }
 }
 
-/// `12 ms` or `1.23 s`.
 /// The process's peak resident memory in bytes, where the system reports it.
+#[cfg(unix)]
 fn peak_memory() -> Option<u64> {
     // SAFETY: getrusage only writes into the zeroed struct it is given.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
@@ -194,6 +194,13 @@ fn peak_memory() -> Option<u64> {
     u64::try_from(usage.ru_maxrss).ok().map(|kb| kb * scale)
 }
 
+/// The process's peak resident memory: not known here.
+#[cfg(not(unix))]
+fn peak_memory() -> Option<u64> {
+    None
+}
+
+/// `12 ms` or `1.23 s`.
 fn human_duration(elapsed: std::time::Duration) -> String {
     if elapsed.as_secs_f64() < 1.0 {
         format!("{} ms", elapsed.as_millis())

@@ -13,7 +13,7 @@ use rayon::prelude::*;
 use walkdir::WalkDir;
 
 use crate::cache::file_table::{FileTable, Fingerprint};
-use crate::diagnostic::Diagnostic;
+use crate::diagnostic::{Code, Diagnostic};
 use crate::error::Error;
 use crate::input::source::{FileId, SourceFile, MAX_FILE_SIZE};
 
@@ -195,7 +195,7 @@ pub fn discover(
                     let second = &found.files[file].display_path;
                     found.diagnostics.push(
                         Diagnostic::error(
-                            "duplicate-module",
+                            Code::DuplicateModule,
                             format!("module `{}` is defined in two roots", slot.key()),
                         )
                         .with_note(format!("first:  {first}"))
@@ -244,8 +244,10 @@ fn case_conflicts(modules: &[ModuleName], files: &[SourceFile]) -> Vec<Diagnosti
         .filter(|group| group.len() > 1)
         .map(|group| {
             let names: Vec<String> = group.iter().map(|m| format!("`{}`", m.name)).collect();
-            let mut d =
-                Diagnostic::warning("case-conflict", format!("module names differ only in case: {}", names.join(", ")));
+            let mut d = Diagnostic::warning(
+                Code::CaseConflict,
+                format!("module names differ only in case: {}", names.join(", ")),
+            );
             for module in group {
                 d = d.with_note(format!("`{}` is {}", module.name, files[module.file].display_path));
             }
@@ -278,14 +280,14 @@ fn walk_root(
             Ok(entry) => entry,
             Err(err) => {
                 let path = err.path().map_or_else(|| root.dir.display().to_string(), |p| p.display().to_string());
-                found.diagnostics.push(Diagnostic::error("io-error", format!("cannot read {path}: {err}")));
+                found.diagnostics.push(Diagnostic::error(Code::IoError, format!("cannot read {path}: {err}")));
                 continue;
             }
         };
         let path = entry.path();
         if entry.path_is_symlink() && path.is_dir() {
             found.diagnostics.push(Diagnostic::warning(
-                "link-not-followed",
+                Code::LinkNotFollowed,
                 format!("{} is a link to a directory and is not followed (links to files are)", path.display()),
             ));
             continue;
@@ -299,14 +301,14 @@ fn walk_root(
                 if entry.path_is_symlink() { "a broken link" } else { "not a regular file (a FIFO, socket or device)" };
             found
                 .diagnostics
-                .push(Diagnostic::warning("not-a-file", format!("{} is {what} and is skipped", path.display())));
+                .push(Diagnostic::warning(Code::NotAFile, format!("{} is {what} and is skipped", path.display())));
             continue;
         }
         if crate::output::paths::is_one_of(path, outputs) {
             if !crate::output::paths::written_by_luabundle(path) {
                 found.diagnostics.push(
                     Diagnostic::error(
-                        "output-is-input",
+                        Code::OutputIsInput,
                         format!("{} is a source file of this build and also one of its outputs", path.display()),
                     )
                     .with_note(
@@ -318,7 +320,7 @@ fn walk_root(
         }
         let Some(relative) = relative_path(&root.dir, path) else {
             found.diagnostics.push(Diagnostic::warning(
-                "unrequirable-file",
+                Code::UnrequirableFile,
                 format!("{} has a name that is not valid UTF-8 and is skipped", path.display()),
             ));
             continue;
@@ -360,7 +362,7 @@ fn walk_root(
         }
         if !named {
             found.diagnostics.push(Diagnostic::warning(
-                "unrequirable-file",
+                Code::UnrequirableFile,
                 format!(
                     "{} cannot be required: Lua's search never finds a file named like this",
                     found.files[file].display_path
@@ -400,9 +402,12 @@ fn push_shadowed(found: &mut Discovered, name: &str, winner: FileId, loser: File
     let stem = loser.rsplit_once('.').map_or(loser.as_str(), |(stem, _)| stem);
     let also = stem.rsplit('/').next().unwrap_or(stem);
     found.diagnostics.push(
-        Diagnostic::warning("shadowed-module", format!("`require \"{name}\"` loads {winner}, which shadows {loser}"))
-            .with_note(format!("Lua's search tries {winner} first, as this bundle does"))
-            .with_note(format!("{loser} stays requirable under its longer name (`{name}.{also}`)")),
+        Diagnostic::warning(
+            Code::ShadowedModule,
+            format!("`require \"{name}\"` loads {winner}, which shadows {loser}"),
+        )
+        .with_note(format!("Lua's search tries {winner} first, as this bundle does"))
+        .with_note(format!("{loser} stays requirable under its longer name (`{name}.{also}`)")),
     );
 }
 
@@ -416,7 +421,7 @@ struct Loaded {
 
 /// Reads and hashes `path`, or only looks at its metadata when `known` vouches for it.
 fn load_file(path: &Path, display_path: &str, known: Option<&FileTable>) -> Result<Loaded, Diagnostic> {
-    let io = |err: std::io::Error| Diagnostic::error("io-error", format!("cannot read {display_path}: {err}"));
+    let io = |err: std::io::Error| Diagnostic::error(Code::IoError, format!("cannot read {display_path}: {err}"));
     let metadata = std::fs::metadata(path).map_err(io)?;
     let fingerprint = Fingerprint::of(&metadata);
     if let Some(content_hash) = known.zip(fingerprint.as_ref()).and_then(|(table, f)| table.content_hash(path, f)) {
@@ -429,18 +434,21 @@ fn load_file(path: &Path, display_path: &str, known: Option<&FileTable>) -> Resu
 
 /// The bytes of `path` (`len` bytes long), or the diagnostic saying why it cannot be used.
 fn read_text(path: &Path, display_path: &str, len: u64) -> Result<Vec<u8>, Diagnostic> {
-    let io = |err: std::io::Error| Diagnostic::error("io-error", format!("cannot read {display_path}: {err}"));
+    let io = |err: std::io::Error| Diagnostic::error(Code::IoError, format!("cannot read {display_path}: {err}"));
     if len > MAX_FILE_SIZE {
         return Err(Diagnostic::error(
-            "file-too-large",
+            Code::FileTooLarge,
             format!("{display_path} is {len} bytes, over the limit of {MAX_FILE_SIZE} bytes for one module"),
         )
         .with_note("a module this large is almost certainly generated data; load it with io.open instead, or leave it out with --exclude"));
     }
     let bytes = crate::util::read_regular(path, MAX_FILE_SIZE).map_err(io)?;
     if bytes.starts_with(b"\x1bLua") || bytes.starts_with(b"\x1bLJ") {
-        return Err(Diagnostic::error("bytecode-file", format!("{display_path} is compiled Lua bytecode, not source"))
-            .with_note("bundle the source it was compiled from; luabundle compiles and verifies bytecode itself"));
+        return Err(Diagnostic::error(
+            Code::BytecodeFile,
+            format!("{display_path} is compiled Lua bytecode, not source"),
+        )
+        .with_note("bundle the source it was compiled from; luabundle compiles and verifies bytecode itself"));
     }
     // Any byte is kept: Lua accepts every byte in strings and comments, and compiles these.
     Ok(crate::input::source::normalise_line_break_bytes(bytes))

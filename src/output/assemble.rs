@@ -1,13 +1,10 @@
 //! What a build writes, assembled from the analysis and the bytecode: the bundle's contents
 //! (laid out and signed by the runtime crate's format writer) or the plain-Lua script.
 
-use luabundle_runtime::format::{
-    BlobKind, BundleContents, DepKind, Dependency, Group, Layout, ModuleInput, Profile, Target,
-};
+use luabundle_runtime::format::{BlobKind, BundleContents, Dependency, Group, Layout, ModuleInput, Profile, Target};
 
 use crate::analysis::compile::Blob;
 use crate::analysis::graph;
-use crate::analysis::requires::Timing;
 use crate::analysis::Analysis;
 use crate::error::Error;
 use crate::input::source;
@@ -111,11 +108,7 @@ fn module_input(
 
 /// A dependency as the bundle stores it, `module` its position in the bundle.
 fn dependency(dep: &graph::Dependency, module: usize) -> Dependency {
-    let kind = match dep.timing {
-        Timing::Eager => DepKind::Eager,
-        Timing::Deferred => DepKind::Deferred,
-    };
-    Dependency { module: module as u32, kind, optional: dep.optional }
+    Dependency { module: module as u32, kind: dep.timing.dep_kind(), optional: dep.optional }
 }
 
 /// The target the bundle is for: the linked VM, or any VM for a source bundle.

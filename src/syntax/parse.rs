@@ -4,7 +4,7 @@
 //! full_moon recurses once per nesting level, so callers parse on threads with large stacks
 //! (see [`PARSE_STACK_SIZE`]).
 
-use crate::diagnostic::Diagnostic;
+use crate::diagnostic::{Code, Diagnostic};
 use crate::flavour;
 use crate::input::source::{self, SourceFile};
 use crate::syntax::nesting;
@@ -27,7 +27,7 @@ pub fn parse(file: &SourceFile) -> Result<Ast, Vec<Diagnostic>> {
     };
     if let Some(range) = nesting::too_deep(&text) {
         return Err(vec![Diagnostic::error(
-            "nesting-too-deep",
+            Code::NestingTooDeep,
             format!("nesting deeper than Lua allows ({} levels)", nesting::MAX_NESTING),
         )
         .with_primary(file.id, range, "this level is one too many")
@@ -36,7 +36,7 @@ pub fn parse(file: &SourceFile) -> Result<Ast, Vec<Diagnostic>> {
         )]);
     }
     if let Some(at) = nesting::stray_backtick(&text).filter(|_| !cfg!(feature = "luau")) {
-        return Err(vec![Diagnostic::error("parse-error", "syntax error: unexpected character `").with_primary(
+        return Err(vec![Diagnostic::error(Code::ParseError, "syntax error: unexpected character `").with_primary(
             file.id,
             at..at + 1,
             "Lua has no backtick",
@@ -47,7 +47,7 @@ pub fn parse(file: &SourceFile) -> Result<Ast, Vec<Diagnostic>> {
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| full_moon::parse_fallible(&text, flavour::syntax())));
     let Ok(result) = parsed else {
         return Err(vec![Diagnostic::error(
-            "parse-error",
+            Code::ParseError,
             format!("{}: the parser failed on this file", file.display_path),
         )]);
     };
@@ -62,7 +62,7 @@ pub fn parse(file: &SourceFile) -> Result<Ast, Vec<Diagnostic>> {
             let start = start.bytes().min(file.text().len());
             let end = end.bytes().clamp(start, file.text().len());
             let message = readable(&error.error_message());
-            Diagnostic::error("parse-error", format!("syntax error: {message}")).with_primary(
+            Diagnostic::error(Code::ParseError, format!("syntax error: {message}")).with_primary(
                 file.id,
                 start..end,
                 message,

@@ -4,6 +4,10 @@
 //! (`parse-error`, `unresolved-require`, `require-cycle`, `duplicate-module`, ...) and byte
 //! ranges into source files. Only [`Diagnostics::render`] turns them into text.
 
+mod codes;
+
+pub use codes::Code;
+
 use std::ops::Range;
 use std::sync::Arc;
 
@@ -52,12 +56,13 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     /// An error with a code and message.
-    pub fn error(code: &'static str, message: impl Into<String>) -> Diagnostic {
+    pub fn error(code: Code, message: impl Into<String>) -> Diagnostic {
+        let code = code.as_str();
         Diagnostic { severity: Severity::Error, code, message: message.into(), labels: Vec::new(), notes: Vec::new() }
     }
 
     /// A warning with a code and message.
-    pub fn warning(code: &'static str, message: impl Into<String>) -> Diagnostic {
+    pub fn warning(code: Code, message: impl Into<String>) -> Diagnostic {
         Diagnostic { severity: Severity::Warning, ..Diagnostic::error(code, message) }
     }
 
@@ -81,11 +86,12 @@ impl Diagnostic {
     pub(crate) fn of_read_problem(file: &SourceFile) -> Option<Diagnostic> {
         let path = &file.display_path;
         Some(match file.read_problem()? {
-            ReadProblem::Unreadable(err) => Diagnostic::error("io-error", format!("cannot read {path}: {err}")),
-            ReadProblem::Changed => {
-                Diagnostic::error("file-changed-during-build", format!("{path} changed while the build was reading it"))
-                    .with_note("build again once the file is saved: the build holds the content it first read")
-            }
+            ReadProblem::Unreadable(err) => Diagnostic::error(Code::IoError, format!("cannot read {path}: {err}")),
+            ReadProblem::Changed => Diagnostic::error(
+                Code::FileChangedDuringBuild,
+                format!("{path} changed while the build was reading it"),
+            )
+            .with_note("build again once the file is saved: the build holds the content it first read"),
         })
     }
 
