@@ -8,47 +8,16 @@
 //! alias, a shadowing local or parameter, `pcall(require, ...)`, `_G.require`, a computed
 //! or escaped name) makes it give up with `None`, and the caller parses the file.
 //!
-//! The scan relies on the file being valid Lua (it runs after the file compiled): it tracks
-//! block nesting by keywords only, and skips comments, strings and numbers.
+//! The scan relies on the file being valid Lua (it runs after the file compiled): it reads
+//! the tokens of [`crate::syntax::lexer`] and tracks block nesting by keywords only.
 
 use crate::analysis::requires::{RequireSite, Target, Timing};
-
-/// One token of interest: a word (name or keyword), a string, or another symbol.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Kind {
-    /// A name or a keyword.
-    Word,
-    /// A string literal; `plain` when its value is the text between its delimiters.
-    String {
-        /// Whether the value is the text between the delimiters.
-        plain: bool,
-    },
-    /// Any other token, by its first byte; `0` for numerals, `~` for `..`, `...` and `::`.
-    Symbol(u8),
-}
-
-/// A token and where it is.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Token {
-    /// What it is.
-    pub(crate) kind: Kind,
-    /// Its first byte.
-    pub(crate) start: usize,
-    /// One past its last byte.
-    pub(crate) end: usize,
-    /// The value's range for strings (between the delimiters).
-    pub(crate) value: (usize, usize),
-}
-
-/// The tokens of `bytes`, without whitespace and comments.
-pub(crate) fn tokens(bytes: &[u8]) -> impl Iterator<Item = Token> + '_ {
-    Tokens { bytes, at: 0 }
-}
+use crate::syntax::lexer::{self, Kind, Token, Tokens};
 
 /// The require sites of `text` (a prepared source file that compiles), or `None` when a use
 /// of `require` needs the syntax tree.
 pub fn quick_requires(bytes: &[u8]) -> Option<Vec<RequireSite>> {
-    let mut tokens = Tokens { bytes, at: 0 };
+    let mut tokens = lexer::tokens(bytes);
     let mut sites = Vec::new();
     // Open blocks: whether each is a function body, and whether the syntax tree must decide
     // when its requires run (a local function, whose calls may run it at load time or only
@@ -56,8 +25,7 @@ pub fn quick_requires(bytes: &[u8]) -> Option<Vec<RequireSite>> {
     let mut blocks: Vec<(bool, bool)> = Vec::new();
     // The last tokens, most recent first: enough to see `local NAME <const> = function`.
     let mut previous: [Option<Token>; 6] = [None; 6];
-    let word =
-        |t: Option<Token>, text: &[u8]| t.is_some_and(|t| t.kind == Kind::Word && &bytes[t.start..t.end] == text);
+    let word = |t: Option<Token>, text: &[u8]| t.is_some_and(|t| t.is_word(bytes, text));
     let symbol = |t: Option<Token>, c: u8| t.is_some_and(|t| t.kind == Kind::Symbol(c));
     let mut pending: Option<Token> = None;
     while let Some(token) = pending.take().or_else(|| tokens.next()) {
@@ -91,7 +59,7 @@ pub fn quick_requires(bytes: &[u8]) -> Option<Vec<RequireSite>> {
                         if environment {
                             return None;
                         }
-                    } else if previous[0].is_some_and(|t| t.kind == Kind::Word && &bytes[t.start..t.end] == b"goto") {
+                    } else if word(previous[0], b"goto") {
                         return None;
                     } else {
                         if blocks.iter().any(|&(_, needs_tree)| needs_tree) {
@@ -133,141 +101,6 @@ fn plain_call(bytes: &[u8], word: Token, tokens: &mut Tokens<'_>) -> Option<(Sit
     };
     let name = std::str::from_utf8(&bytes[literal.value.0..literal.value.1]).ok()?;
     Some(((Target::Name(name.to_string()), word.start..end), tokens.next()))
-}
-
-/// The tokens of a source text, skipping whitespace and comments.
-struct Tokens<'a> {
-    bytes: &'a [u8],
-    at: usize,
-}
-
-impl Iterator for Tokens<'_> {
-    type Item = Token;
-
-    fn next(&mut self) -> Option<Token> {
-        let bytes = self.bytes;
-        loop {
-            let start = self.at;
-            let &b = bytes.get(start)?;
-            let symbol = |at: &mut usize, len: usize| {
-                *at = start + len;
-                Some(Token { kind: Kind::Symbol(b), start, end: start + len, value: (start, start) })
-            };
-            match b {
-                b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c => self.at += 1,
-                b'-' if bytes.get(start + 1) == Some(&b'-') => {
-                    self.at = match long_bracket_level(bytes, start + 2) {
-                        Some(level) => long_end(bytes, start + 2 + level + 2, level).map_or(bytes.len(), |(_, e)| e),
-                        None => bytes[start..]
-                            .iter()
-                            .position(|&c| c == b'\n' || c == b'\r')
-                            .map_or(bytes.len(), |i| start + i),
-                    };
-                }
-                b'"' | b'\'' => {
-                    let mut i = start + 1;
-                    let mut plain = true;
-                    while i < bytes.len() && bytes[i] != b {
-                        if bytes[i] == b'\\' {
-                            plain = false;
-                            i += 1;
-                        } else if bytes[i] == b'\n' || bytes[i] == b'\r' {
-                            plain = false;
-                        }
-                        i += 1;
-                    }
-                    let end = (i + 1).min(bytes.len());
-                    self.at = end;
-                    let value = (start + 1, i.min(bytes.len()));
-                    return Some(Token { kind: Kind::String { plain }, start, end, value });
-                }
-                b'[' => match long_bracket_level(bytes, start) {
-                    Some(level) => {
-                        let open_end = start + level + 2;
-                        let (close, end) = long_end(bytes, open_end, level).unwrap_or((bytes.len(), bytes.len()));
-                        self.at = end;
-                        // Lua drops a line break right after the opening bracket: such
-                        // values are left to the parser.
-                        let value = &bytes[open_end..close];
-                        let plain = !value.iter().any(|&c| c == b'\n' || c == b'\r');
-                        return Some(Token { kind: Kind::String { plain }, start, end, value: (open_end, close) });
-                    }
-                    None => return symbol(&mut self.at, 1),
-                },
-                b'0'..=b'9' => {
-                    self.at = number_end(bytes, start);
-                    return Some(Token { kind: Kind::Symbol(b'0'), start, end: self.at, value: (start, start) });
-                }
-                b'.' if bytes.get(start + 1).is_some_and(u8::is_ascii_digit) => {
-                    self.at = number_end(bytes, start);
-                    return Some(Token { kind: Kind::Symbol(b'0'), start, end: self.at, value: (start, start) });
-                }
-                b'.' => {
-                    // `.`, `..` and `...` are different tokens; only a lone `.` selects a field.
-                    let len = bytes[start..].iter().take_while(|&&c| c == b'.').count().min(3);
-                    let kind = if len == 1 { Kind::Symbol(b'.') } else { Kind::Symbol(b'~') };
-                    self.at = start + len;
-                    return Some(Token { kind, start, end: self.at, value: (start, start) });
-                }
-                b':' if bytes.get(start + 1) == Some(&b':') => {
-                    self.at = start + 2;
-                    return Some(Token { kind: Kind::Symbol(b'~'), start, end: self.at, value: (start, start) });
-                }
-                b if b.is_ascii_alphabetic() || b == b'_' || b >= 0x80 => {
-                    let len = bytes[start..]
-                        .iter()
-                        .take_while(|&&c| c.is_ascii_alphanumeric() || c == b'_' || c >= 0x80)
-                        .count();
-                    self.at = start + len;
-                    return Some(Token { kind: Kind::Word, start, end: self.at, value: (start, start) });
-                }
-                _ => return symbol(&mut self.at, 1),
-            }
-        }
-    }
-}
-
-/// The level of a long bracket opening at `at` (`[[` is 0, `[==[` is 2), if one does.
-fn long_bracket_level(bytes: &[u8], at: usize) -> Option<usize> {
-    if bytes.get(at) != Some(&b'[') {
-        return None;
-    }
-    let level = bytes[at + 1..].iter().take_while(|&&c| c == b'=').count();
-    (bytes.get(at + 1 + level) == Some(&b'[')).then_some(level)
-}
-
-/// Where the long bracket of `level` that closes after `from` starts and ends.
-fn long_end(bytes: &[u8], from: usize, level: usize) -> Option<(usize, usize)> {
-    let mut i = from;
-    while i < bytes.len() {
-        if bytes[i] == b']' {
-            let equals = bytes[i + 1..].iter().take_while(|&&c| c == b'=').count();
-            if equals == level && bytes.get(i + 1 + level) == Some(&b']') {
-                return Some((i, i + level + 2));
-            }
-        }
-        i += 1;
-    }
-    None
-}
-
-/// The end of the numeral at `start`, as Lua's lexer reads it: digits, letters, `.`, `_`,
-/// and a sign right after an exponent mark (`e` in decimals, `p` in hexadecimals).
-fn number_end(bytes: &[u8], start: usize) -> usize {
-    let hex = bytes.get(start) == Some(&b'0') && matches!(bytes.get(start + 1), Some(b'x' | b'X'));
-    let exponent: &[u8] = if hex { b"pP" } else { b"eE" };
-    let mut i = start;
-    while i < bytes.len() {
-        let c = bytes[i];
-        if exponent.contains(&c) && matches!(bytes.get(i + 1), Some(b'+' | b'-')) {
-            i += 2;
-        } else if c.is_ascii_alphanumeric() || c == b'.' || c == b'_' {
-            i += 1;
-        } else {
-            break;
-        }
-    }
-    i
 }
 
 #[cfg(test)]

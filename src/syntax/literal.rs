@@ -1,5 +1,8 @@
 //! The value of Lua string literals: escape sequences and long brackets decoded exactly as
-//! Lua 5.4's lexer does, since full_moon hands literals over undecoded.
+//! Lua 5.4's lexer does, since full_moon hands literals over undecoded. Line breaks are read
+//! as [`crate::syntax::lexer`] reads them.
+
+use crate::syntax::lexer::line_break_pair;
 
 /// Decodes the body of a quoted literal (without its quotes). `None` if an escape is invalid.
 pub fn decode_escapes(bytes: &[u8]) -> Option<Vec<u8>> {
@@ -24,7 +27,7 @@ pub fn decode_escapes(bytes: &[u8]) -> Option<Vec<u8>> {
             b'\\' | b'"' | b'\'' => out.push(escape),
             b'\n' | b'\r' => {
                 out.push(b'\n');
-                i += skip_pair(bytes, i, escape);
+                i += line_break_pair(bytes, i, escape);
             }
             b'z' => {
                 while i < bytes.len() && bytes[i].is_ascii_whitespace() {
@@ -47,15 +50,6 @@ pub fn decode_escapes(bytes: &[u8]) -> Option<Vec<u8>> {
         }
     }
     Some(out)
-}
-
-/// Length of the second half of a `\r\n` or `\n\r` pair starting at `at`, as Lua reads both
-/// as one line break.
-fn skip_pair(bytes: &[u8], at: usize, first: u8) -> usize {
-    match bytes.get(at) {
-        Some(&next) if (next == b'\n' || next == b'\r') && next != first => 1,
-        _ => 0,
-    }
 }
 
 /// Decodes `{XXX}` after `\u` at `at`; returns the position after the closing brace.
@@ -91,7 +85,7 @@ fn encode_extended_utf8(mut value: u32, out: &mut Vec<u8>) {
 /// break sequence reads as `\n`.
 pub fn long_bracket_value(bytes: &[u8]) -> Vec<u8> {
     let mut i = match bytes.first() {
-        Some(&b) if b == b'\n' || b == b'\r' => 1 + skip_pair(bytes, 1, b),
+        Some(&b) if b == b'\n' || b == b'\r' => 1 + line_break_pair(bytes, 1, b),
         _ => 0,
     };
     let mut out = Vec::with_capacity(bytes.len());
@@ -99,7 +93,7 @@ pub fn long_bracket_value(bytes: &[u8]) -> Vec<u8> {
         let b = bytes[i];
         i += 1;
         if b == b'\n' || b == b'\r' {
-            i += skip_pair(bytes, i, b);
+            i += line_break_pair(bytes, i, b);
             out.push(b'\n');
         } else {
             out.push(b);

@@ -9,7 +9,7 @@
 //! values (only names) disappears, and a named vararg becomes `...`. Lua compiles the real
 //! text; the analysis needs only the calls and functions, which stay where they are.
 
-use crate::analysis::quick_scan::{self, Kind, Token};
+use crate::syntax::lexer::{self, Kind, Token};
 
 /// Lua's reserved words: none of them is a name.
 const KEYWORDS: &[&[u8]] = &[
@@ -43,7 +43,7 @@ const STATEMENT_BEFORE: &[&[u8]] = &[b"do", b"then", b"else", b"repeat", b"end",
 /// `text` with its Lua 5.5 declarations rewritten as Lua 5.4, or `None` when it has none.
 pub fn as_lua54(text: &str) -> Option<String> {
     let bytes = text.as_bytes();
-    let tokens: Vec<Token> = quick_scan::tokens(bytes).collect();
+    let tokens: Vec<Token> = lexer::tokens(bytes).collect();
     let mut blank: Vec<(usize, usize)> = Vec::new();
     let word = |i: usize| tokens.get(i).filter(|t| t.kind == Kind::Word).map(|t| &bytes[t.start..t.end]);
     let name = |i: usize| word(i).filter(|w| !KEYWORDS.contains(w)).is_some();
@@ -135,8 +135,8 @@ fn statement_starts(tokens: &[Token], bytes: &[u8], i: usize) -> bool {
         Kind::Word => !KEYWORDS.contains(&text) || STATEMENT_BEFORE.contains(&text),
         Kind::String { .. } => true,
         // A numeral, `...`, or the `::` that closes a label.
-        Kind::Symbol(b'0') => true,
-        Kind::Symbol(b'~') => text == b"..." || text == b"::",
+        Kind::Number | Kind::Dots | Kind::Label => true,
+        Kind::Concat => false,
         Kind::Symbol(c) => matches!(c, b')' | b']' | b'}' | b';'),
     }
 }

@@ -7,6 +7,8 @@
 
 use std::ops::Range;
 
+use crate::syntax::lexer::{self, Kind, Token, Unfinished};
+
 /// Lua 5.4's `LUAI_MAXCCALLS`: every nesting level costs at least one of these while Lua
 /// parses, so deeper files are rejected by Lua anyway.
 pub const MAX_NESTING: usize = 200;
@@ -51,152 +53,128 @@ pub fn deepest(text: &str) -> Option<Range<usize>> {
 fn levels(text: &str, limit: usize) -> Result<Option<Range<usize>>, Range<usize>> {
     let mut deepest: Option<(usize, Range<usize>)> = None;
     let bytes = text.as_bytes();
-    // The chains of the enclosing levels, and the sum of their levels.
-    let mut outer: Vec<Chain> = Vec::new();
-    let mut outer_levels = 0usize;
-    let mut chain = Chain::default();
-    // Whether the last token ends an operand, so that `-` and `~` are binary.
-    let mut after_operand = false;
-    let mut i = 0;
-    while i < bytes.len() {
-        let start = i;
-        let b = bytes[i];
-        // What the token does: open a level, close one, or change the expression's chain.
-        let mut opens = false;
-        let mut deeper = false;
-        let mut operand = false;
-        match b {
-            b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c => {
-                i += 1;
-                continue;
-            }
-            b'-' if bytes.get(i + 1) == Some(&b'-') => {
-                i = skip_comment(bytes, i + 2);
-                continue;
-            }
-            b'"' | b'\'' => {
-                i = skip_quoted(bytes, i + 1, b);
-                operand = true;
-            }
-            b'[' => match long_bracket_level(bytes, i) {
-                Some(level) => {
-                    i = skip_long(bytes, i + level + 2, level);
-                    operand = true;
-                }
-                None => {
-                    i += 1;
-                    opens = true;
-                }
-            },
-            b'(' | b'{' => {
-                i += 1;
-                opens = true;
-            }
-            b')' | b'}' | b']' => {
-                i += 1;
-                chain = close(&mut outer, &mut outer_levels);
-                operand = true;
-            }
-            b if b.is_ascii_alphabetic() || b == b'_' || b >= 0x80 => {
-                let end = i + bytes[i..]
-                    .iter()
-                    .take_while(|c| c.is_ascii_alphanumeric() || **c == b'_' || **c >= 0x80)
-                    .count();
-                let word = &bytes[i..end];
-                i = end;
-                match word {
-                    // Statements: the expression before them is over.
-                    b"if" | b"do" | b"repeat" => {
-                        chain = Chain::default();
-                        opens = true;
-                    }
-                    b"function" => {
-                        // After an operand, `function` starts a statement, not an operand.
-                        if after_operand {
-                            chain = Chain::default();
-                        }
-                        opens = true;
-                    }
-                    b"end" => {
-                        chain = close(&mut outer, &mut outer_levels);
-                        // `function() end` can be an operand.
-                        operand = true;
-                    }
-                    b"until" => chain = close(&mut outer, &mut outer_levels),
-                    b"not" => {
-                        chain.unary += 1;
-                        deeper = true;
-                    }
-                    b"true" | b"false" | b"nil" => operand = true,
-                    b"and" | b"or" | b"local" | b"return" | b"then" | b"else" | b"elseif" | b"while" | b"for"
-                    | b"in" | b"goto" | b"break" => chain = Chain::default(),
-                    _ => operand = true,
-                }
-            }
-            b if b.is_ascii_digit() => {
-                i += bytes[i..].iter().take_while(|c| c.is_ascii_alphanumeric() || **c == b'.').count();
-                operand = true;
-            }
-            b'.' if bytes.get(i + 1).is_some_and(u8::is_ascii_digit) => {
-                i += bytes[i..].iter().take_while(|c| c.is_ascii_alphanumeric() || **c == b'.').count();
-                operand = true;
-            }
-            b'.' => {
-                let dots = bytes[i..].iter().take_while(|&&c| c == b'.').count().min(3);
-                i += dots;
-                match dots {
-                    3 => operand = true,
-                    2 => {
-                        chain = Chain { unary: 0, concat: chain.concat + 1, power: 0 };
-                        deeper = true;
-                    }
-                    _ => {}
-                }
-            }
-            b'-' | b'~' | b'#' if !after_operand => {
-                i += 1;
-                chain.unary += 1;
-                deeper = true;
-            }
-            b'^' => {
-                i += 1;
-                chain.power += 1;
-                deeper = true;
-            }
-            b'+' | b'-' | b'*' | b'/' | b'%' => {
-                i += 1;
-                chain.unary = 0;
-                chain.power = 0;
-            }
-            _ => {
-                // Comparisons, bitwise operators, `=`, `,`, `;`, `:`: nothing of the
-                // expression before them stays nested.
-                i += 1;
-                chain = Chain::default();
-            }
-        }
-        after_operand = operand;
-        if opens {
-            outer_levels += chain.levels();
-            outer.push(chain);
-            chain = Chain::default();
-        }
-        let depth = outer.len() + outer_levels + chain.levels();
-        if (opens || deeper) && depth > limit {
-            return Err(start..i);
+    let mut state = Levels::default();
+    for token in lexer::tokens(bytes) {
+        let opens_or_deepens = state.read(bytes, &token);
+        let depth = state.depth();
+        if opens_or_deepens && depth > limit {
+            return Err(token.range());
         }
         if deepest.as_ref().is_none_or(|(most, _)| depth > *most) {
-            deepest = Some((depth, start..i));
+            deepest = Some((depth, token.range()));
         }
     }
     Ok(deepest.map(|(_, range)| range))
 }
 
-/// Leaves a bracket or block: the enclosing level's chain, which goes on after it.
-fn close(outer: &mut Vec<Chain>, outer_levels: &mut usize) -> Chain {
-    let chain = outer.pop().unwrap_or_default();
-    *outer_levels -= chain.levels();
-    chain
+/// The levels open at one point of the text.
+#[derive(Default)]
+struct Levels {
+    /// The chains of the enclosing levels, and the sum of their levels.
+    outer: Vec<Chain>,
+    outer_levels: usize,
+    /// The chain of the expression being read at the innermost level.
+    chain: Chain,
+    /// Whether the last token ends an operand, so that `-` and `~` are binary.
+    after_operand: bool,
+}
+
+impl Levels {
+    /// The depth: open brackets and blocks, and the chains of every level.
+    fn depth(&self) -> usize {
+        self.outer.len() + self.outer_levels + self.chain.levels()
+    }
+
+    /// Reads one token; returns whether it opened a level or deepened the expression.
+    fn read(&mut self, bytes: &[u8], token: &Token) -> bool {
+        // What the token does: open a level, close one, or change the expression's chain.
+        let mut opens = false;
+        let mut deeper = false;
+        let mut operand = false;
+        match token.kind {
+            Kind::String { .. } | Kind::Number | Kind::Dots => operand = true,
+            Kind::Word => (opens, deeper, operand) = self.word(&bytes[token.start..token.end]),
+            Kind::Symbol(b'(' | b'{' | b'[') => opens = true,
+            Kind::Symbol(b')' | b'}' | b']') => {
+                self.chain = self.close();
+                operand = true;
+            }
+            Kind::Concat => {
+                self.chain = Chain { unary: 0, concat: self.chain.concat + 1, power: 0 };
+                deeper = true;
+            }
+            // A field's `.` leaves the expression as it is.
+            Kind::Symbol(b'.') => {}
+            Kind::Symbol(b'-' | b'~' | b'#') if !self.after_operand => {
+                self.chain.unary += 1;
+                deeper = true;
+            }
+            Kind::Symbol(b'^') => {
+                self.chain.power += 1;
+                deeper = true;
+            }
+            Kind::Symbol(b'+' | b'-' | b'*' | b'/' | b'%') => {
+                self.chain.unary = 0;
+                self.chain.power = 0;
+            }
+            // Comparisons, bitwise operators, `=`, `,`, `;`, `:`, `::`: nothing of the
+            // expression before them stays nested.
+            Kind::Symbol(_) | Kind::Label => self.chain = Chain::default(),
+        }
+        self.after_operand = operand;
+        if opens {
+            self.outer_levels += self.chain.levels();
+            self.outer.push(self.chain);
+            self.chain = Chain::default();
+        }
+        opens || deeper
+    }
+
+    /// What a name or keyword does: whether it opens a level, deepens the expression, and
+    /// ends an operand.
+    fn word(&mut self, word: &[u8]) -> (bool, bool, bool) {
+        match word {
+            // Statements: the expression before them is over.
+            b"if" | b"do" | b"repeat" => {
+                self.chain = Chain::default();
+                (true, false, false)
+            }
+            b"function" => {
+                // After an operand, `function` starts a statement, not an operand.
+                if self.after_operand {
+                    self.chain = Chain::default();
+                }
+                (true, false, false)
+            }
+            // `function() end` can be an operand.
+            b"end" => {
+                self.chain = self.close();
+                (false, false, true)
+            }
+            b"until" => {
+                self.chain = self.close();
+                (false, false, false)
+            }
+            b"not" => {
+                self.chain.unary += 1;
+                (false, true, false)
+            }
+            b"and" | b"or" | b"local" | b"return" | b"then" | b"else" | b"elseif" | b"while" | b"for" | b"in"
+            | b"goto" | b"break" => {
+                self.chain = Chain::default();
+                (false, false, false)
+            }
+            // Names, `true`, `false`, `nil`.
+            _ => (false, false, true),
+        }
+    }
+
+    /// Leaves a bracket or block: the enclosing level's chain, which goes on after it.
+    fn close(&mut self) -> Chain {
+        let chain = self.outer.pop().unwrap_or_default();
+        self.outer_levels -= chain.levels();
+        chain
+    }
 }
 
 /// Offset of the first backtick outside strings and comments. Lua never accepts one there,
@@ -208,87 +186,15 @@ fn close(outer: &mut Vec<Chain>, outer_levels: &mut usize) -> Chain {
 /// that no backtick full_moon would see goes unnoticed; on valid Lua they agree.
 pub fn stray_backtick(text: &str) -> Option<usize> {
     let bytes = text.as_bytes();
-    [false, true].into_iter().filter_map(|lenient| stray_backtick_reading(bytes, lenient)).min()
+    [Unfinished::AtLineBreak, Unfinished::LikeFullMoon]
+        .into_iter()
+        .filter_map(|reading| stray_backtick_reading(bytes, reading))
+        .min()
 }
 
-/// [`stray_backtick`] with one reading of unterminated strings.
-fn stray_backtick_reading(bytes: &[u8], lenient: bool) -> Option<usize> {
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'-' if bytes.get(i + 1) == Some(&b'-') => i = skip_comment(bytes, i + 2),
-            b'"' | b'\'' if lenient => i = skip_quoted_leniently(bytes, i + 1, bytes[i]),
-            b'"' | b'\'' => i = skip_quoted(bytes, i + 1, bytes[i]),
-            b'[' => match long_bracket_level(bytes, i) {
-                Some(level) => i = skip_long(bytes, i + level + 2, level),
-                None => i += 1,
-            },
-            b'`' => return Some(i),
-            _ => i += 1,
-        }
-    }
-    None
-}
-
-/// `[==[` at `at`: its level (number of `=`), or `None` for a plain `[`.
-fn long_bracket_level(bytes: &[u8], at: usize) -> Option<usize> {
-    let level = bytes[at + 1..].iter().take_while(|&&c| c == b'=').count();
-    (bytes.get(at + 1 + level) == Some(&b'[')).then_some(level)
-}
-
-/// Skips a long string body that closes with `]` + `level` × `=` + `]`.
-fn skip_long(bytes: &[u8], mut i: usize, level: usize) -> usize {
-    while i < bytes.len() {
-        if bytes[i] == b']' {
-            let equals = bytes[i + 1..].iter().take_while(|&&c| c == b'=').count();
-            if equals == level && bytes.get(i + 1 + equals) == Some(&b']') {
-                return i + equals + 2;
-            }
-        }
-        i += 1;
-    }
-    bytes.len()
-}
-
-/// Skips a comment whose `--` ends just before `i`.
-fn skip_comment(bytes: &[u8], i: usize) -> usize {
-    if bytes.get(i) == Some(&b'[') {
-        if let Some(level) = long_bracket_level(bytes, i) {
-            return skip_long(bytes, i + level + 2, level);
-        }
-    }
-    i + bytes[i..].iter().take_while(|&&c| c != b'\n').count()
-}
-
-/// Skips a quoted string whose opening quote is just before `i`.
-/// Skips a quoted string as full_moon's lexer does: after any escape, a line break no longer
-/// ends it.
-fn skip_quoted_leniently(bytes: &[u8], mut i: usize, quote: u8) -> usize {
-    let mut escaped = false;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'\\' => {
-                escaped = true;
-                i += 2;
-            }
-            b'\n' | b'\r' if !escaped => return i,
-            c if c == quote => return i + 1,
-            _ => i += 1,
-        }
-    }
-    bytes.len()
-}
-
-fn skip_quoted(bytes: &[u8], mut i: usize, quote: u8) -> usize {
-    while i < bytes.len() {
-        match bytes[i] {
-            b'\\' => i += 2,
-            b'\n' => return i,
-            c if c == quote => return i + 1,
-            _ => i += 1,
-        }
-    }
-    bytes.len()
+/// [`stray_backtick`] with one reading of unfinished strings.
+fn stray_backtick_reading(bytes: &[u8], unfinished: Unfinished) -> Option<usize> {
+    lexer::tokens_reading(bytes, unfinished).find(|t| t.kind == Kind::Symbol(b'`')).map(|t| t.start)
 }
 
 #[cfg(test)]
