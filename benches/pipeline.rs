@@ -47,7 +47,7 @@ fn bench_stages(c: &mut Criterion) {
     // full_moon recurses deeply: trees are built on a thread with the build's stack size.
     let on_parse_stack = |work: Box<dyn FnOnce() + Send>| {
         std::thread::Builder::new()
-            .stack_size(luabundle::syntax::parse::PARSE_STACK_SIZE)
+            .stack_size(luabundle::internals::PARSE_STACK_SIZE)
             .spawn(work)
             .unwrap()
             .join()
@@ -61,7 +61,7 @@ fn bench_stages(c: &mut Criterion) {
                 let started = std::time::Instant::now();
                 for _ in 0..iterations {
                     for file in &files {
-                        drop(luabundle::syntax::parse::parse(file).unwrap());
+                        drop(luabundle::internals::parse(file).unwrap());
                     }
                 }
                 tx.send(started.elapsed()).unwrap();
@@ -74,7 +74,7 @@ fn bench_stages(c: &mut Criterion) {
             let files = files.to_vec();
             let (tx, rx) = std::sync::mpsc::channel();
             on_parse_stack(Box::new(move || {
-                let trees: Vec<_> = files.iter().map(|f| luabundle::syntax::parse::parse(f).unwrap()).collect();
+                let trees: Vec<_> = files.iter().map(|f| luabundle::internals::parse(f).unwrap()).collect();
                 let started = std::time::Instant::now();
                 for _ in 0..iterations {
                     for (tree, file) in trees.iter().zip(&files) {
@@ -90,20 +90,15 @@ fn bench_stages(c: &mut Criterion) {
     let prepared: Vec<Vec<u8>> =
         files.iter().map(|f| luabundle::input::source::prepare_bytes(f.bytes()).into_owned()).collect();
     group.bench_function("require_scan", |b| {
-        b.iter(|| {
-            prepared.iter().map(|t| luabundle::analysis::quick_scan::quick_requires(t).unwrap().len()).sum::<usize>()
-        })
+        b.iter(|| prepared.iter().map(|t| luabundle::internals::quick_requires(t).unwrap().len()).sum::<usize>())
     });
     group.bench_function("compile", |b| {
         let lua = mlua::Lua::new();
         b.iter(|| {
-            files
-                .iter()
-                .map(|f| luabundle::analysis::compile::compile_file(&lua, f, false).unwrap().len())
-                .sum::<usize>()
+            files.iter().map(|f| luabundle::internals::compile_file(&lua, f, false).unwrap().len()).sum::<usize>()
         })
     });
-    let sites: Vec<_> = prepared.iter().map(|t| luabundle::analysis::quick_scan::quick_requires(t).unwrap()).collect();
+    let sites: Vec<_> = prepared.iter().map(|t| luabundle::internals::quick_requires(t).unwrap()).collect();
     group.bench_function("graph", |b| {
         b.iter(|| {
             let (graph, _) =
@@ -115,7 +110,7 @@ fn bench_stages(c: &mut Criterion) {
     });
     let lua = mlua::Lua::new();
     let bytecode: Vec<Vec<u8>> =
-        files.iter().map(|f| luabundle::analysis::compile::compile_file(&lua, f, false).unwrap()).collect();
+        files.iter().map(|f| luabundle::internals::compile_file(&lua, f, false).unwrap()).collect();
     let contents = luabundle_runtime::format::BundleContents {
         target: luabundle_runtime::target::linked().clone(),
         modules: found
@@ -147,7 +142,7 @@ fn bench_stages(c: &mut Criterion) {
             || {
                 let _ = std::fs::remove_file(&output);
             },
-            |()| luabundle::output::bundle_file::write_bundle_atomically(&output, &layout, true).unwrap(),
+            |()| luabundle::internals::write_bundle_atomically(&output, &layout, true).unwrap(),
             BatchSize::PerIteration,
         )
     });

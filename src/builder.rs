@@ -13,8 +13,8 @@ use crate::input::discover::{Root, Template, DEFAULT_TEMPLATES};
 use crate::pipeline;
 use crate::plan::{Options, Plan};
 
-pub use crate::analysis::Analysis;
-pub use crate::plan::{Output, OutputFormat, Progress, ProgressFn, Stage, Timings};
+use crate::analysis::Analysis;
+use crate::plan::{Output, OutputFormat, Progress};
 
 /// The most worker threads a build starts: each holds a Lua state and a 64 MiB stack
 /// reservation, and more threads than files or cores only cost memory.

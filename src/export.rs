@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use crate::analysis::requires::{GuardWhen, Timing};
-use crate::builder::Analysis;
+use crate::analysis::Analysis;
 
 /// Version of the JSON document's schema.
 pub const SCHEMA_VERSION: u32 = 1;

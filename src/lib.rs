@@ -33,13 +33,16 @@
 //! # }
 //! ```
 //!
-//! The stages are separate modules and only [`Builder`] runs them in order:
-//! [`discover`] -> [`front_end`] (per file: [`compile`], then [`scan`], or [`parse`] and
-//! [`requires`] when the quick scan is not enough) -> [`graph`] -> [`emit`].
+//! [`Builder`] is the facade; the stages run in order: [`input`] (discover the files and name
+//! the modules) -> [`analysis`] (per file: compile with Lua, then find the requires with the
+//! quick token scan or the syntax tree; then the require graph) -> the bytecode of the
+//! bundled files (from the [`cache`] or compiled again) -> the output (bundle or plain-Lua
+//! script, written atomically). [`export`] renders the graph; [`config`] reads
+//! `luabundle.toml`.
 #![warn(missing_docs)]
 
 pub mod analysis;
-pub mod builder;
+mod builder;
 pub mod cache;
 pub mod cargo;
 pub mod config;
@@ -48,17 +51,34 @@ pub mod error;
 pub mod export;
 pub mod flavour;
 pub mod input;
-pub mod output;
+mod output;
 mod pipeline;
 mod plan;
 #[cfg(feature = "sign")]
 pub mod sign;
-pub mod syntax;
-pub mod util;
+mod syntax;
+mod util;
 
-pub use builder::{
-    bundle, Analysis, Builder, Output, OutputFormat, Progress, Stage, Timings, DEFAULT_BUNDLE_NAME, MAX_JOBS,
-};
-pub use diagnostic::{Diagnostic, Diagnostics, Severity};
+pub use analysis::graph::SiteCounts;
+pub use builder::{bundle, Builder, DEFAULT_BUNDLE_NAME, MAX_JOBS};
+pub use cargo::CargoInstructions;
+pub use config::{Config, ConfigFile};
+pub use diagnostic::{Code, Diagnostic, Diagnostics, Severity};
 pub use error::Error;
 pub use input::discover::Root;
+pub use plan::{Output, OutputFormat, Progress, ProgressFn, Stage, Timings};
+
+pub use analysis::Analysis;
+
+/// The stages' own entry points, for this package's command line, fuzz targets, tests and
+/// benchmarks. Not part of the public API: anything here may change in any release.
+#[doc(hidden)]
+pub mod internals {
+    pub use crate::analysis::compile::compile_file;
+    pub use crate::analysis::per_file::process;
+    pub use crate::analysis::quick_scan::quick_requires;
+    pub use crate::output::bundle_file::{write_atomically, write_bundle_atomically};
+    pub use crate::syntax::nesting::too_deep;
+    pub use crate::syntax::parse::{parse, PARSE_STACK_SIZE};
+    pub use crate::util::temporaries_in_flight;
+}

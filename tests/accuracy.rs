@@ -255,10 +255,10 @@ fn the_quick_require_scan_agrees_with_the_syntax_tree() {
             path.display().to_string(),
             luabundle::input::source::normalise_line_break_bytes(bytes),
         );
-        let Ok(ast) = luabundle::syntax::parse::parse(&file) else { continue };
+        let Ok(ast) = luabundle::internals::parse(&file) else { continue };
         compared += 1;
         let prepared = luabundle::input::source::prepare_bytes(file.bytes());
-        if let Some(sites) = luabundle::analysis::quick_scan::quick_requires(&prepared) {
+        if let Some(sites) = luabundle::internals::quick_requires(&prepared) {
             quick += 1;
             assert_eq!(sites, luabundle::analysis::requires::find_requires(&ast, file.bytes()), "{}", path.display());
         }

@@ -61,17 +61,17 @@ pub fn source_front_end(data: &[u8]) {
     );
     // full_moon recurses deeply: run on a thread with the stack the build tool gives it.
     std::thread::Builder::new()
-        .stack_size(luabundle::syntax::parse::PARSE_STACK_SIZE)
+        .stack_size(luabundle::internals::PARSE_STACK_SIZE)
         .spawn(move || {
-            if let Ok(ast) = luabundle::syntax::parse::parse(&file) {
+            if let Ok(ast) = luabundle::internals::parse(&file) {
                 let from_tree = luabundle::analysis::requires::find_requires(&ast, file.bytes());
                 // Where the quick scan answers, it must agree with the syntax tree.
                 let prepared = luabundle::input::source::prepare_bytes(file.bytes());
-                if let Some(quick) = luabundle::analysis::quick_scan::quick_requires(&prepared) {
+                if let Some(quick) = luabundle::internals::quick_requires(&prepared) {
                     assert_eq!(quick, from_tree, "quick scan and syntax tree disagree");
                 }
             }
-            let _ = luabundle::analysis::per_file::process(&file, false);
+            let _ = luabundle::internals::process(&file, false);
         })
         .expect("thread")
         .join()

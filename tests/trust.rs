@@ -83,7 +83,7 @@ fn the_nesting_guard_refuses_no_file_lua_compiles() {
         let text = luabundle::input::source::prepare(&text);
         if lua_compiles(&text) {
             compiled += 1;
-            assert_eq!(luabundle::syntax::nesting::too_deep(&text), None, "{}", path.display());
+            assert_eq!(luabundle::internals::too_deep(&text), None, "{}", path.display());
         }
     }
     assert!(compiled >= 40, "{compiled}");

@@ -14,6 +14,7 @@ use std::sync::{Arc, OnceLock};
 
 use crate::error::{Error, Result};
 use crate::format::{self, FormatError, Header, Index, ModuleRecord, Span, Target, HEADER_LEN, TRAILER_LEN};
+use crate::io::read_exact_at;
 use crate::target;
 
 /// The signature policy a bundle is opened under.
@@ -116,26 +117,6 @@ impl Storage {
             }
         }
     }
-}
-
-#[cfg(unix)]
-fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
-    std::os::unix::fs::FileExt::read_exact_at(file, buf, offset)
-}
-
-#[cfg(windows)]
-fn read_exact_at(file: &File, mut buf: &mut [u8], mut offset: u64) -> std::io::Result<()> {
-    use std::os::windows::fs::FileExt;
-    while !buf.is_empty() {
-        match file.seek_read(buf, offset)? {
-            0 => return Err(std::io::ErrorKind::UnexpectedEof.into()),
-            n => {
-                buf = &mut buf[n..];
-                offset += n as u64;
-            }
-        }
-    }
-    Ok(())
 }
 
 fn io_error(label: &str, source: std::io::Error) -> Error {

@@ -7,7 +7,7 @@
 //! hermetic mode.
 //!
 //! Bundles are made by the `luabundle` build tool, usually from a `build.rs`, and embedded
-//! with [`include_bundle!`]. This example makes one by hand with the [`format`] writer so it
+//! with [`include_bundle!`]. This example makes one by hand with the [`format`](mod@format) writer so it
 //! runs on its own:
 //!
 //! ```
@@ -54,14 +54,14 @@
 //! # }
 //! ```
 //!
-//! The bundle format lives in [`format`], the only module that knows its bytes.
+//! The bundle format lives in [`format`](mod@format), the only module that knows its bytes.
 #![warn(missing_docs)]
 
 mod bundle;
 mod error;
 pub mod format;
 mod installer;
-mod loader;
+pub mod io;
 pub mod names;
 #[cfg(feature = "sign")]
 pub mod signature;

@@ -2,16 +2,16 @@
 //! the syntax tree); then the require graph over all files, with the entry, profiles and
 //! groups selected from it.
 //!
-//! [`analyse`] runs the steps in order, each timed: discover the files, look them up in the
+//! `analyse` runs the steps in order, each timed: discover the files, look them up in the
 //! cache, compile and scan the files the cache lacks, resolve the graph.
 
-pub mod compile;
-pub mod computed_names;
+pub(crate) mod compile;
+pub(crate) mod computed_names;
 mod file_errors;
 pub mod graph;
-pub mod name_patterns;
-pub mod per_file;
-pub mod quick_scan;
+pub(crate) mod name_patterns;
+pub(crate) mod per_file;
+pub(crate) mod quick_scan;
 pub mod requires;
 mod selection;
 

@@ -361,7 +361,7 @@ pub fn graph(args: GraphArgs) -> anyhow::Result<i32> {
         GraphFormat::Svg => render_svg(&export::to_dot(&document))?,
     };
     match &args.output {
-        Some(path) => luabundle::output::bundle_file::write_atomically(path, text.as_bytes()).map(drop)?,
+        Some(path) => luabundle::internals::write_atomically(path, text.as_bytes()).map(drop)?,
         None => print!("{text}"),
     }
     Ok(0)

@@ -74,7 +74,7 @@ pub fn inspect(args: InspectArgs) -> anyhow::Result<i32> {
     };
     match &args.output {
         Some(path) => {
-            luabundle::output::bundle_file::write_atomically(path, text.as_bytes())?;
+            luabundle::internals::write_atomically(path, text.as_bytes())?;
             eprintln!("wrote {}", path.display());
         }
         None => print!("{text}"),

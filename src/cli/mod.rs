@@ -251,7 +251,7 @@ fn remove_temporaries_on_signals() {
         if unsafe { libc::sigwait(&set, &mut signal) } != 0 {
             return;
         }
-        for path in luabundle::util::temporaries_in_flight() {
+        for path in luabundle::internals::temporaries_in_flight() {
             let _ = std::fs::remove_file(path);
         }
         // SAFETY: back to the default action, unblocked, and raised again: the process ends

@@ -30,7 +30,7 @@ impl Chain {
     }
 }
 
-/// The byte range of the first token that opens a level beyond [`MAX_NESTING`], if any.
+/// The byte range of the first token that opens a level beyond `MAX_NESTING` (200), if any.
 ///
 /// Levels are brackets (`(`, `{`, `[`), blocks (`function`, `if`, `do`, `repeat`, closed by
 /// `end` or `until`), and what expressions nest: runs of unary operators (`- - x`,

@@ -56,28 +56,8 @@ pub fn open_regular(path: &Path) -> io::Result<std::fs::File> {
     Ok(file)
 }
 
-/// Fills `buf` from `file` at `offset`, without moving a shared file position (so threads
-/// can read one file at once).
-///
-/// # Errors
-/// The read error, or `UnexpectedEof` if the file ends first.
-#[cfg(unix)]
-pub fn read_exact_at(file: &std::fs::File, buf: &mut [u8], offset: u64) -> io::Result<()> {
-    std::os::unix::fs::FileExt::read_exact_at(file, buf, offset)
-}
-
-/// Fills `buf` from `file` at `offset` (through a cloned handle, where positioned reads are
-/// not available).
-///
-/// # Errors
-/// The read error, or `UnexpectedEof` if the file ends first.
-#[cfg(not(unix))]
-pub fn read_exact_at(file: &std::fs::File, buf: &mut [u8], offset: u64) -> io::Result<()> {
-    use std::io::{Seek, SeekFrom};
-    let mut file = file.try_clone()?;
-    file.seek(SeekFrom::Start(offset))?;
-    file.read_exact(buf)
-}
+/// Positioned reads, shared with the runtime, which reads bundles the same way.
+pub use luabundle_runtime::io::read_exact_at;
 
 /// [`read_regular`] for text.
 ///

@@ -13,265 +13,43 @@ use std::sync::{Arc, OnceLock};
 
 use mlua::{Function, Lua, MultiValue, Table, Value};
 
+use super::{Installed, Installer};
 use crate::bundle::Bundle;
 use crate::error::{Error, Result};
 use crate::format::BlobKind;
-use crate::installer::{Installed, Installer};
 use crate::names::edit_distance;
 use crate::stats::{Origin, SharedTracker, Tracker};
 
 /// How a load is timed. Lua 5.4 and later use a to-be-closed variable, which sees errors without
 /// catching them, so tracebacks still start where the error happened.
 #[cfg(any(feature = "lua54", feature = "lua55"))]
-const LOAD_FRAMES: &str = r#"
-local frame_meta = {
-  __close = function(_, err)
-    if err == nil then end_load(nil) else end_load(tostring(err)) end
-  end,
-}
-local function checked(chunk, err)
-  if chunk == nil then error(err, 0) end
-  return chunk
-end
-local function run_bundled(name, handle, path)
-  begin_load(name, "bundle")
-  local frame <close> = setmetatable({}, frame_meta)
-  -- The chunk is called as a value, not through a named local, so that tracebacks show its
-  -- frame as "in main chunk", as under a plain require.
-  return checked(materialise(handle))(name, path)
-end
-local function run_native(name, handle)
-  begin_load(name, "native")
-  local frame <close> = setmetatable({}, frame_meta)
-  local ok, value = init_native(handle)
-  if not ok then error(value, 0) end
-  return value
-end
-"#;
+const LOAD_FRAMES: &str = include_str!("glue/load_frames_close.lua");
 
 /// How a load is timed before Lua 5.4: the body runs under `pcall` and an error is raised
 /// again after it is recorded (its message keeps the original file and line).
 #[cfg(not(any(feature = "lua54", feature = "lua55")))]
-const LOAD_FRAMES: &str = r#"
-local pcall = pcall
-local function finish(ok, ...)
-  if ok then end_load(nil) return ... end
-  local err = ...
-  end_load(tostring(err))
-  error(err, 0)
-end
-local function run_bundled(name, handle, path)
-  begin_load(name, "bundle")
-  local chunk, err = materialise(handle)
-  if chunk == nil then end_load(err) error(err, 0) end
-  return finish(pcall(chunk, name, path))
-end
-local function run_native(name, handle)
-  begin_load(name, "native")
-  local ok, value = init_native(handle)
-  if not ok then
-    end_load(value)
-    -- Lua 5.1's require leaves a sentinel in package.loaded when a loader fails, which would
-    -- turn the next require into "loop or previous error"; a native init may be retried.
-    if package and package.loaded then package.loaded[name] = nil end
-    error(value, 0)
-  end
-  end_load(nil)
-  return value
-end
-"#;
+const LOAD_FRAMES: &str = include_str!("glue/load_frames_pcall.lua");
 
 /// The start of the `package.preload` metatable chunk: its arguments and locals.
-const PRELOAD_HEAD: &str = r#"
-local resolve, materialise, begin_load, end_load, init_native, group_members, list_names, previous = ...
-local rawset, rawget, error, type, next, setmetatable, tostring = rawset, rawget, error, type, next, setmetatable, tostring
-"#;
+const PRELOAD_HEAD: &str = include_str!("glue/preload_head.lua");
 
 /// The rest of the `package.preload` metatable, written in Lua so that module bodies run as
 /// plain Lua calls and their errors pass through.
-const PRELOAD_META: &str = r#"
-local function chain(preload, name)
-  if type(previous) == "function" then return previous(preload, name) end
-  if type(previous) == "table" then return previous[name] end
-  return nil
-end
-
-local function group(members)
-  return setmetatable({}, {
-    __index = function(t, field)
-      local module = members[field]
-      if module == nil then return nil end
-      local value = require(module)
-      rawset(t, field, value)
-      return value
-    end,
-  })
-end
-
--- A loader for `name`, and whether it must not be cached.
-local function make_loader(name)
-  local kind, handle, path = resolve(name)
-  if kind == "bundle" then
-    -- Not a tail call: a "(...tail calls...)" line in tracebacks would say nothing useful.
-    return function() return (run_bundled(name, handle, path)) end
-  elseif kind == "native" then
-    return function() return run_native(name, handle) end
-  elseif kind == "group" then
-    return function() return group(group_members(handle)) end
-  elseif kind == "denied" then
-    return function() error(handle, 0) end, true
-  end
-  return nil
-end
-
-local meta = {}
-meta.__index = function(preload, name)
-  if type(name) ~= "string" then return chain(preload, name) end
-  local loader, transient = make_loader(name)
-  if loader == nil then return chain(preload, name) end
-  if not transient then rawset(preload, name, loader) end
-  return loader
-end
--- pairs(package.preload) (Lua 5.2 and later): the entries set so far, then every other
--- requirable name.
-meta.__pairs = function(preload)
-  local names, i, key, raw = nil, 0, nil, true
-  return function()
-    if raw then
-      local k, v = next(preload, key)
-      if k ~= nil then key = k return k, v end
-      raw, names = false, list_names()
-    end
-    while true do
-      i = i + 1
-      local name = names[i]
-      if name == nil then return nil end
-      if rawget(preload, name) == nil then return name, preload[name] end
-    end
-  end, preload, nil
-end
--- Luau iterates tables with `for k, v in t` and asks `__iter`.
-if _VERSION:sub(1, 4) == "Luau" then meta.__iter = meta.__pairs end
-return meta
-"#;
+const PRELOAD_META: &str = include_str!("glue/preload_meta.lua");
 
 /// Replaces `load`, `loadfile` and `dofile` (and LuaJIT's `loadstring`) with versions that
 /// accept text chunks only.
 #[cfg(not(any(feature = "lua51", feature = "luau")))]
-const TEXT_ONLY_LOAD: &str = r#"
-local raw_load, raw_loadfile, select, assert = load, loadfile, select, assert
-load = function(chunk, chunkname, mode, ...)
-  if select('#', ...) > 0 then return raw_load(chunk, chunkname, "t", ...) end
-  return raw_load(chunk, chunkname, "t")
-end
-if loadstring then
-  loadstring = function(chunk, chunkname) return raw_load(chunk, chunkname, "t") end
-end
-loadfile = function(filename, mode, ...)
-  if select('#', ...) > 0 then return raw_loadfile(filename, "t", ...) end
-  return raw_loadfile(filename, "t")
-end
-dofile = function(filename)
-  local chunk = assert(raw_loadfile(filename, "t"))
-  return chunk()
-end
--- `require`'s own file searcher loads whatever it finds, bytecode too: this one loads text
--- only, with Lua's search and messages.
-local package = package
-local searchers = package and (package.searchers or package.loaders)
-if searchers and searchers[2] and package.searchpath then
-  local searchpath, format, error = package.searchpath, string.format, error
-  searchers[2] = function(name)
-    local filename, err = searchpath(name, package.path)
-    if not filename then return err end
-    local chunk, message = raw_loadfile(filename, "t")
-    if chunk then return chunk, filename end
-    error(format("error loading module '%s' from file '%s':\n\t%s", name, filename, message), 0)
-  end
-end
-"#;
+const TEXT_ONLY_LOAD: &str = include_str!("glue/text_only_load.lua");
 
 /// Lua 5.1 has no load mode: binary chunks are refused by their first byte.
 #[cfg(feature = "lua51")]
-const TEXT_ONLY_LOAD: &str = r#"
-local raw_load, raw_loadstring, open, type, error, assert, tostring =
-  load, loadstring, io and io.open, type, error, assert, tostring
-local BINARY = "attempt to load a binary chunk (mode is 't')"
-loadstring = function(chunk, chunkname)
-  if type(chunk) == "string" and chunk:byte(1) == 27 then return nil, BINARY end
-  return raw_loadstring(chunk, chunkname)
-end
-load = function(reader, chunkname)
-  if type(reader) == "string" then return loadstring(reader, chunkname) end
-  local first = true
-  return raw_load(function()
-    local piece = reader()
-    if first and piece and piece ~= "" then
-      first = false
-      if piece:byte(1) == 27 then error(BINARY, 0) end
-    end
-    return piece
-  end, chunkname)
-end
-local stdin = io and io.stdin
--- Lua 5.1's own messages and chunk names: "cannot open NAME: reason", "=stdin" for no name;
--- a first line starting with '#' is skipped (kept as a comment, so line numbers stay).
-loadfile = function(filename)
-  local text
-  if filename == nil then
-    if not stdin then return nil, "cannot read stdin" end
-    text = stdin:read("*a") or ""
-  else
-    if not open then return nil, "cannot open " .. tostring(filename) end
-    local file, err = open(filename, "rb")
-    if not file then return nil, "cannot open " .. err end
-    local read_error
-    text, read_error = file:read("*a")
-    file:close()
-    if not text then return nil, "cannot read " .. filename .. ": " .. tostring(read_error) end
-  end
-  if text:byte(1) == 35 then text = "--" .. text end
-  return loadstring(text, filename == nil and "=stdin" or "@" .. filename)
-end
-dofile = function(filename)
-  local chunk = assert(loadfile(filename))
-  return chunk()
-end
--- `require`'s own file searcher loads whatever it finds, bytecode too: this one loads text
--- only, with Lua 5.1's search and messages.
-local loaders = package and package.loaders
-if loaders and loaders[2] and open then
-  local format, gsub, gmatch, concat = string.format, string.gsub, string.gmatch, table.concat
-  loaders[2] = function(name)
-    local path = package.path
-    if type(path) ~= "string" then error("'package.path' must be a string", 0) end
-    local tried, base = {}, (gsub(name, "%.", "/"))
-    for template in gmatch(path, "[^;]+") do
-      local filename = (gsub(template, "%?", base))
-      local file = open(filename, "r")
-      if file then
-        file:close()
-        local chunk, message = loadfile(filename)
-        if chunk then return chunk end
-        error(format("error loading module '%s' from file '%s':\n\t%s", name, filename, message), 0)
-      end
-      tried[#tried + 1] = "\n\tno file '" .. filename .. "'"
-    end
-    return concat(tried)
-  end
-end
-"#;
+const TEXT_ONLY_LOAD: &str = include_str!("glue/text_only_load_51.lua");
 
 #[cfg(not(feature = "luau"))]
 /// Keeps only the preload searcher, then explains what is missing. (`package.loaders` in
 /// Lua 5.1 and LuaJIT; before 5.4 a searcher's message carries its own line break.)
-const HERMETIC_SEARCHERS: &str = r#"
-local explain = ...
-local prefix = _VERSION == "Lua 5.4" and "" or "\n\t"
-local key = package.searchers and "searchers" or "loaders"
-local preload_searcher = package[key][1]
-package[key] = { preload_searcher, function(name) return prefix .. explain(name) end }
-"#;
+const HERMETIC_SEARCHERS: &str = include_str!("glue/hermetic_searchers.lua");
 
 /// Luau has no `package` library: install gives it `package.loaded` and `package.preload`
 /// and this `require`, which follows Lua 5.x's (a loaded value is returned as is; a loader
@@ -279,29 +57,7 @@ package[key] = { preload_searcher, function(name) return prefix .. explain(name)
 /// Path-style names (`@alias/x`, `./x`, `../x`) that no loader claims go on to the state's
 /// previous `require`, Luau's own, unless the installation is hermetic.
 #[cfg(feature = "luau")]
-const LUAU_REQUIRE: &str = r#"
-local package, previous, hermetic, explain = ...
-local loaded, preload = package.loaded, package.preload
-local type, error, sub = type, error, string.sub
-local function is_path(name)
-  return sub(name, 1, 1) == "@" or sub(name, 1, 2) == "./" or sub(name, 1, 3) == "../"
-end
-require = function(name)
-  if type(name) ~= "string" then
-    error("bad argument #1 to 'require' (string expected, got " .. type(name) .. ")", 2)
-  end
-  local value = loaded[name]
-  if value then return value end
-  local loader = preload[name]
-  if loader == nil then
-    if not hermetic and type(previous) == "function" and is_path(name) then return previous(name) end
-    error("module '" .. name .. "' not found:\n\tno field package.preload['" .. name .. "']\n\t" .. explain(name), 2)
-  end
-  local result = loader(name, ":preload:")
-  if result ~= nil then loaded[name] = result elseif loaded[name] == nil then loaded[name] = true end
-  return loaded[name], ":preload:"
-end
-"#;
+const LUAU_REQUIRE: &str = include_str!("glue/luau_require.lua");
 
 /// The Lua chunks install runs.
 #[derive(Clone, Copy)]
@@ -711,5 +467,17 @@ mod tests {
         let names: Vec<String> = ["app.util", "app.utils", "app.config", "zzz"].iter().map(|s| s.to_string()).collect();
         assert_eq!(closest_names("app.utl", &names), ["app.util", "app.utils"]);
         assert!(closest_names("nothing.like.it", &names).is_empty());
+    }
+
+    #[test]
+    fn every_glue_chunk_compiles_in_this_flavour() {
+        // The compiled copies are what install loads; a chunk that does not compile would be
+        // loaded from source and fail in every state.
+        let compiler = Lua::new();
+        for glue in Glue::ALL {
+            assert!(compile_glue(&compiler, &glue.source()).is_some(), "{}", glue.source());
+        }
+        #[cfg(not(feature = "luau"))]
+        compiler.load(HERMETIC_SEARCHERS).into_function().expect("hermetic searchers compile");
     }
 }

@@ -2,6 +2,8 @@
 //! hermetic mode, binary chunks), and `Installed`, the handle that reads statistics and
 //! unloads modules afterwards.
 
+mod loader;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -9,7 +11,6 @@ use mlua::{Lua, Table, Value};
 
 use crate::bundle::Bundle;
 use crate::error::{Error, Result};
-use crate::loader;
 use crate::stats::{Hook, LoadEvent, LoadRecord, ModuleStats, SharedTracker};
 
 /// Initialises a native module on its first `require`.
@@ -141,7 +142,7 @@ pub struct Installed {
     pub(crate) bundle: Bundle,
     pub(crate) tracker: SharedTracker,
     pub(crate) lua: mlua::WeakLua,
-    pub(crate) visible: Arc<crate::loader::VisibleNames>,
+    pub(crate) visible: Arc<loader::VisibleNames>,
 }
 
 impl std::fmt::Debug for Installed {

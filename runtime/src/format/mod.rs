@@ -1,15 +1,22 @@
 //! The bundle format, version 1: the only place that knows how a bundle is laid out in bytes.
 //!
-//! Both directions live here so that the writer and the reader cannot drift apart: the build
-//! tool calls [`encode`], the runtime calls [`Header::parse`], [`check_trailer`],
-//! [`decode_target`] and [`decode_index`]. bincode is used for the target block and the index
+//! Both directions live here, side by side, so that the writer and the reader cannot drift
+//! apart: `write.rs` lays bundles out (the build tool calls [`encode`] and [`Layout`]),
+//! `read.rs` checks them (the runtime calls [`Header::parse`], [`check_trailer`],
+//! [`decode_target`] and [`decode_index`]); this file holds the layout both share. bincode is used for the target block and the index
 //! and nowhere else in the project. `docs/FORMAT.md` describes the same layout in prose.
 //!
 //! Nothing decoded here is trusted: every size is bounds-checked with checked arithmetic and
 //! capped before anything is allocated, and the index is validated (sorted unique names, blobs
 //! inside the blob region and not overlapping, dependency numbers in range) before it is used.
 
+mod read;
+mod write;
+
 use bincode::{Decode, Encode};
+
+pub use read::{check_root_hash, check_trailer, decode_index, decode_target};
+pub use write::{encode, encode_signed, encode_unvalidated, Layout};
 
 /// First bytes of every bundle. The high byte, CR LF, Ctrl-Z and LF catch 7-bit and text-mode
 /// damage the way PNG's signature does.
@@ -329,183 +336,6 @@ pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Encodes a complete bundle.
-///
-/// # Errors
-/// [`FormatError::Invalid`] if the contents break the format's rules (unsorted or duplicate
-/// names, dependency or entry numbers out of range, a name with a NUL byte).
-pub fn encode(contents: &BundleContents) -> Result<Vec<u8>, FormatError> {
-    Ok(Layout::new(contents, None::<fn(&[u8; 32]) -> [u8; SIGNATURE_LEN]>)?.to_vec())
-}
-
-/// A bundle laid out and ready to write: header, target and index bytes, and the module
-/// bytes it refers to, which are copied once, straight to the output, by
-/// [`Layout::write_to`]. Building one hashes every module but copies none.
-#[derive(Debug)]
-pub struct Layout<'a> {
-    header: [u8; HEADER_LEN],
-    target: Vec<u8>,
-    index: Vec<u8>,
-    blobs: Vec<&'a [u8]>,
-    signature: Option<[u8; SIGNATURE_LEN]>,
-    root_hash: [u8; 32],
-    len: u64,
-}
-
-impl<'a> Layout<'a> {
-    /// Lays out `contents`; with `sign`, a signature region filled by it (it gets the root
-    /// hash and returns [`SIGNATURE_LEN`] bytes: key id, then signature).
-    ///
-    /// # Errors
-    /// As [`encode`].
-    pub fn new(
-        contents: &'a BundleContents,
-        sign: Option<impl FnOnce(&[u8; 32]) -> [u8; SIGNATURE_LEN]>,
-    ) -> Result<Layout<'a>, FormatError> {
-        Layout::with_known_hashes(contents, &[], sign)
-    }
-
-    /// Like [`Layout::new`], with the blake3 hashes of some modules' bytes already known:
-    /// `known[i]`, when present, is taken as the hash of `contents.modules[i].bytes` without
-    /// hashing them again. A wrong hash makes the runtime refuse that module as damaged.
-    ///
-    /// # Errors
-    /// As [`encode`].
-    pub fn with_known_hashes(
-        contents: &'a BundleContents,
-        known: &[Option<[u8; 32]>],
-        sign: Option<impl FnOnce(&[u8; 32]) -> [u8; SIGNATURE_LEN]>,
-    ) -> Result<Layout<'a>, FormatError> {
-        let mut blobs: Vec<&'a [u8]> = Vec::new();
-        let mut blobs_len = 0u64;
-        // Identical blobs (`a` and `a.init` from one file) are stored once.
-        let mut stored: std::collections::HashMap<[u8; 32], Span> = std::collections::HashMap::new();
-        let mut modules = Vec::with_capacity(contents.modules.len());
-        let mut store = |bytes: &'a [u8], known: Option<[u8; 32]>| {
-            let hash = known.unwrap_or_else(|| *blake3::hash(bytes).as_bytes());
-            let blob = *stored.entry(hash).or_insert_with(|| {
-                let span = Span { offset: blobs_len, len: bytes.len() as u64 };
-                blobs.push(bytes);
-                blobs_len += bytes.len() as u64;
-                span
-            });
-            (blob, hash)
-        };
-        for (i, m) in contents.modules.iter().enumerate() {
-            let (blob, hash) = store(&m.bytes, known.get(i).copied().flatten());
-            let source = m.source.as_deref().map(|text| {
-                let (blob, hash) = store(text, None);
-                SourceBlob { blob, hash }
-            });
-            modules.push(ModuleRecord {
-                name: m.name.clone(),
-                chunk_name: m.chunk_name.clone(),
-                path: m.path.clone(),
-                kind: m.kind,
-                flags: 0,
-                blob,
-                hash,
-                source,
-                deps: m.deps.clone(),
-            });
-        }
-        let index = Index {
-            modules,
-            entry: contents.entry,
-            externals: contents.externals.clone(),
-            profiles: contents.profiles.clone(),
-            groups: contents.groups.clone(),
-        };
-        validate_index(&index, blobs_len)?;
-        let target = encode_part("target", &contents.target)?;
-        let index = encode_part("index", &index)?;
-        Ok(Layout::around(target, index, blobs, blobs_len, sign))
-    }
-
-    fn around(
-        target: Vec<u8>,
-        index: Vec<u8>,
-        blobs: Vec<&'a [u8]>,
-        blobs_len: u64,
-        sign: Option<impl FnOnce(&[u8; 32]) -> [u8; SIGNATURE_LEN]>,
-    ) -> Layout<'a> {
-        let signature_len = if sign.is_some() { SIGNATURE_LEN as u64 } else { 0 };
-        let target_span = Span { offset: HEADER_LEN as u64, len: target.len() as u64 };
-        let index_span = Span { offset: target_span.offset + target_span.len, len: index.len() as u64 };
-        let blobs_span = Span { offset: index_span.offset + index_span.len, len: blobs_len };
-        let signature_span = Span { offset: blobs_span.offset + blobs_span.len, len: signature_len };
-        let len = signature_span.offset + signature_span.len + TRAILER_LEN as u64;
-        let mut header = Header {
-            major: FORMAT_MAJOR,
-            minor: FORMAT_MINOR,
-            flags: if sign.is_some() { FLAG_SIGNED } else { 0 },
-            file_len: len,
-            target: target_span,
-            index: index_span,
-            blobs: blobs_span,
-            signature: signature_span,
-            root_hash: [0; 32],
-        };
-        header.root_hash = root_hash(&header.to_bytes(), &target, &index);
-        let signature = sign.map(|sign| sign(&header.root_hash));
-        Layout { header: header.to_bytes(), target, index, blobs, signature, root_hash: header.root_hash, len }
-    }
-
-    /// Length of the bundle file in bytes.
-    pub fn len(&self) -> u64 {
-        self.len
-    }
-
-    /// Whether the bundle is empty (never: a bundle has at least a header and a trailer).
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    /// The root hash, which covers the header, the target and the index, and through the
-    /// index's hashes every module's bytes.
-    pub fn root_hash(&self) -> &[u8; 32] {
-        &self.root_hash
-    }
-
-    /// The first [`HEADER_LEN`] bytes of the file.
-    pub fn header_bytes(&self) -> &[u8; HEADER_LEN] {
-        &self.header
-    }
-
-    /// The last [`TRAILER_LEN`] bytes of the file.
-    pub fn trailer_bytes(&self) -> [u8; TRAILER_LEN] {
-        let mut trailer = [0; TRAILER_LEN];
-        trailer[..MAGIC.len()].copy_from_slice(&MAGIC);
-        trailer[MAGIC.len()..].copy_from_slice(&self.root_hash);
-        trailer
-    }
-
-    /// Writes the bundle to `out`, region by region.
-    ///
-    /// # Errors
-    /// What `out` reports.
-    pub fn write_to(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
-        out.write_all(&self.header)?;
-        out.write_all(&self.target)?;
-        out.write_all(&self.index)?;
-        for blob in &self.blobs {
-            out.write_all(blob)?;
-        }
-        if let Some(signature) = &self.signature {
-            out.write_all(signature)?;
-        }
-        out.write_all(&self.trailer_bytes())
-    }
-
-    /// The whole bundle in memory.
-    pub fn to_vec(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.len as usize);
-        self.write_to(&mut out).expect("writing to memory cannot fail");
-        debug_assert_eq!(out.len() as u64, self.len);
-        out
-    }
-}
-
 /// Length of a signature region: the signing key's id (its first 8 bytes) and an Ed25519
 /// signature of [`signed_message`].
 pub const SIGNATURE_LEN: usize = 8 + 64;
@@ -520,34 +350,6 @@ pub fn signed_message(root_hash: &[u8; 32]) -> Vec<u8> {
     message
 }
 
-/// Encodes a bundle as [`encode`] does, with a signature region filled by `sign`, which gets
-/// the root hash and returns [`SIGNATURE_LEN`] bytes (key id, then signature).
-///
-/// # Errors
-/// As [`encode`].
-pub fn encode_signed(
-    contents: &BundleContents,
-    sign: impl FnOnce(&[u8; 32]) -> [u8; SIGNATURE_LEN],
-) -> Result<Vec<u8>, FormatError> {
-    Ok(Layout::new(contents, Some(sign))?.to_vec())
-}
-
-/// Lays out a bundle around `index` exactly as [`encode`] does, with a valid root hash, but
-/// without validating the index: for testing that readers refuse what a forger could write.
-///
-/// # Errors
-/// [`FormatError::Invalid`] only if bincode cannot encode the parts.
-pub fn encode_unvalidated(target: &Target, index: &Index, blobs: &[u8]) -> Result<Vec<u8>, FormatError> {
-    let target = encode_part("target", target)?;
-    let index = encode_part("index", index)?;
-    let no_signature = None::<fn(&[u8; 32]) -> [u8; SIGNATURE_LEN]>;
-    Ok(Layout::around(target, index, vec![blobs], blobs.len() as u64, no_signature).to_vec())
-}
-
-fn encode_part<T: Encode>(part: &'static str, value: &T) -> Result<Vec<u8>, FormatError> {
-    bincode::encode_to_vec(value, bincode_config()).map_err(|e| FormatError::Invalid { part, reason: e.to_string() })
-}
-
 /// blake3 over the header bytes before the root hash field, the target block and the index.
 pub fn root_hash(header: &[u8; HEADER_LEN], target: &[u8], index: &[u8]) -> [u8; 32] {
     let mut hasher = blake3::Hasher::new();
@@ -557,224 +359,10 @@ pub fn root_hash(header: &[u8; HEADER_LEN], target: &[u8], index: &[u8]) -> [u8;
     *hasher.finalize().as_bytes()
 }
 
-impl Header {
-    /// The header as it is written, little-endian.
-    pub fn to_bytes(&self) -> [u8; HEADER_LEN] {
-        let mut b = [0u8; HEADER_LEN];
-        b[..10].copy_from_slice(&MAGIC);
-        b[10..12].copy_from_slice(&self.major.to_le_bytes());
-        b[12..14].copy_from_slice(&self.minor.to_le_bytes());
-        b[14..18].copy_from_slice(&self.flags.to_le_bytes());
-        b[18..26].copy_from_slice(&self.file_len.to_le_bytes());
-        let spans = [self.target, self.index, self.blobs, self.signature];
-        for (i, span) in spans.iter().enumerate() {
-            let at = 26 + i * 16;
-            b[at..at + 8].copy_from_slice(&span.offset.to_le_bytes());
-            b[at + 8..at + 16].copy_from_slice(&span.len.to_le_bytes());
-        }
-        // Bytes 90..96 are reserved and zero.
-        b[ROOT_HASH_OFFSET..].copy_from_slice(&self.root_hash);
-        b
-    }
-
-    /// Parses and checks a header against the actual length of the file it came from.
-    ///
-    /// # Errors
-    /// Wrong magic, unknown major version, unknown required flags, a length that differs
-    /// from `actual_len`, or regions outside the file, overlapping or over their caps.
-    pub fn parse(b: &[u8; HEADER_LEN], actual_len: u64) -> Result<Header, FormatError> {
-        if b[..10] != MAGIC {
-            return Err(FormatError::BadMagic { found: b[..10].to_vec() });
-        }
-        let u16_at = |at: usize| u16::from_le_bytes([b[at], b[at + 1]]);
-        let u32_at = |at: usize| u32::from_le_bytes(b[at..at + 4].try_into().expect("4 bytes"));
-        let u64_at = |at: usize| u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"));
-        let (major, minor) = (u16_at(10), u16_at(12));
-        if major != FORMAT_MAJOR {
-            return Err(FormatError::UnsupportedVersion { major, minor });
-        }
-        let flags = u32_at(14);
-        if flags & REQUIRED_FLAGS != 0 {
-            return Err(FormatError::UnknownRequiredFlags { flags: flags & REQUIRED_FLAGS });
-        }
-        if b[90..ROOT_HASH_OFFSET].iter().any(|&x| x != 0) {
-            return Err(FormatError::Invalid { part: "header", reason: "reserved bytes are not zero".into() });
-        }
-        let span_at = |i: usize| Span { offset: u64_at(26 + i * 16), len: u64_at(34 + i * 16) };
-        let header = Header {
-            major,
-            minor,
-            flags,
-            file_len: u64_at(18),
-            target: span_at(0),
-            index: span_at(1),
-            blobs: span_at(2),
-            signature: span_at(3),
-            root_hash: b[ROOT_HASH_OFFSET..].try_into().expect("32 bytes"),
-        };
-        header.check_layout(actual_len)?;
-        Ok(header)
-    }
-
-    fn check_layout(&self, actual_len: u64) -> Result<(), FormatError> {
-        if self.file_len != actual_len {
-            return Err(FormatError::LengthMismatch { expected: self.file_len, found: actual_len });
-        }
-        if self.target.len > MAX_TARGET_LEN {
-            return Err(FormatError::TooLarge { region: "target block", len: self.target.len, max: MAX_TARGET_LEN });
-        }
-        if self.index.len > MAX_INDEX_LEN {
-            return Err(FormatError::TooLarge { region: "index", len: self.index.len, max: MAX_INDEX_LEN });
-        }
-        // The regions must follow each other in order, between the header and the trailer.
-        let body_end = actual_len.checked_sub(TRAILER_LEN as u64);
-        let regions =
-            [("target", self.target), ("index", self.index), ("blob", self.blobs), ("signature", self.signature)];
-        let mut at = HEADER_LEN as u64;
-        for (region, span) in regions {
-            let end = span.end().ok_or(FormatError::BadRegion { region })?;
-            if span.offset < at || Some(end) > body_end {
-                return Err(FormatError::BadRegion { region });
-            }
-            at = end;
-        }
-        Ok(())
-    }
-}
-
-/// Checks that the trailer repeats the magic and the header's root hash.
-///
-/// # Errors
-/// [`FormatError::BadTrailer`] naming what differs.
-pub fn check_trailer(trailer: &[u8; TRAILER_LEN], header: &Header) -> Result<(), FormatError> {
-    if trailer[..MAGIC.len()] != MAGIC {
-        return Err(FormatError::BadTrailer { reason: "end magic missing (file cut or extended)" });
-    }
-    if trailer[MAGIC.len()..] != header.root_hash {
-        return Err(FormatError::BadTrailer { reason: "root hash differs from the header's" });
-    }
-    Ok(())
-}
-
-/// Checks the root hash over the header, target block and index bytes.
-///
-/// # Errors
-/// [`FormatError::RootHashMismatch`].
-pub fn check_root_hash(header: &Header, target: &[u8], index: &[u8]) -> Result<(), FormatError> {
-    let found = root_hash(&header.to_bytes(), target, index);
-    if found != header.root_hash {
-        return Err(FormatError::RootHashMismatch { expected: hex(&header.root_hash), found: hex(&found) });
-    }
-    Ok(())
-}
-
-/// Decodes the target block.
-///
-/// # Errors
-/// [`FormatError::Invalid`] if it does not decode exactly.
-pub fn decode_target(bytes: &[u8]) -> Result<Target, FormatError> {
-    decode_part("target", bytes)
-}
-
-/// Decodes and validates the index against the blob region's length.
-///
-/// # Errors
-/// [`FormatError::Invalid`] naming the first rule the index breaks.
-pub fn decode_index(bytes: &[u8], blobs_len: u64) -> Result<Index, FormatError> {
-    let index: Index = decode_part("index", bytes)?;
-    validate_index(&index, blobs_len)?;
-    Ok(index)
-}
-
-fn decode_part<T: Decode<()>>(part: &'static str, bytes: &[u8]) -> Result<T, FormatError> {
-    let invalid = |reason: String| FormatError::Invalid { part, reason };
-    let (value, used) = bincode::decode_from_slice(bytes, bincode_config()).map_err(|e| invalid(decode_reason(&e)))?;
-    if used != bytes.len() {
-        return Err(invalid(format!("{} trailing bytes", bytes.len() - used)));
-    }
-    Ok(value)
-}
-
-/// What a decoding error means for a bundle, in words (bincode's own text shows its
-/// internal types).
-fn decode_reason(error: &bincode::error::DecodeError) -> String {
-    use bincode::error::DecodeError as E;
-    match error {
-        E::UnexpectedEnd { .. } => "it ends in the middle of a value".into(),
-        E::LimitExceeded => format!("it holds a value over the limit of {MAX_INDEX_LEN} bytes"),
-        E::UnexpectedVariant { type_name, found, .. } => {
-            let kind = type_name.rsplit("::").next().unwrap_or(type_name);
-            format!("it holds {found} where a {kind} kind is expected, which is not one")
-        }
-        E::InvalidBooleanValue(value) => format!("it holds {value} where a yes/no flag (0 or 1) is expected"),
-        E::Utf8 { .. } => "a name in it is not valid UTF-8".into(),
-        E::InvalidIntegerType { .. } | E::NonZeroTypeIsZero { .. } | E::OutsideUsizeRange(_) => {
-            "it holds a number of the wrong size or out of range".into()
-        }
-        E::ArrayLengthMismatch { required, found } => {
-            format!("a list of {found} entries where {required} are expected")
-        }
-        _ => "it holds bytes that are not a valid value".into(),
-    }
-}
-
-fn validate_index(index: &Index, blobs_len: u64) -> Result<(), FormatError> {
-    let invalid = |reason: String| FormatError::Invalid { part: "index", reason };
-    let count = index.modules.len();
-    if count > MAX_MODULES {
-        return Err(invalid(format!("{count} modules, over the limit of {MAX_MODULES}")));
-    }
-    let in_range = |i: u32| (i as usize) < count;
-    let mut previous: Option<&str> = None;
-    // Blobs may be shared by modules (same span), but never partly overlap.
-    let mut blob_order: Vec<(u64, u64, &str)> = Vec::with_capacity(count);
-    for m in &index.modules {
-        if m.name.is_empty() || m.name.contains('\0') {
-            return Err(invalid(format!("bad module name {:?}", m.name)));
-        }
-        if previous.is_some_and(|p| p >= m.name.as_str()) {
-            return Err(invalid(format!("module names not sorted and unique at {:?}", m.name)));
-        }
-        previous = Some(&m.name);
-        if m.flags != 0 {
-            return Err(invalid(format!("module {:?} has unknown flags {:#x}", m.name, m.flags)));
-        }
-        for span in std::iter::once(m.blob).chain(m.source.map(|s| s.blob)) {
-            match span.end() {
-                Some(end) if end <= blobs_len => blob_order.push((span.offset, end, &m.name)),
-                _ => return Err(invalid(format!("blob of module {:?} lies outside the blob region", m.name))),
-            }
-        }
-        if let Some(dep) = m.deps.iter().find(|d| !in_range(d.module)) {
-            return Err(invalid(format!("module {:?} depends on module #{} of {count}", m.name, dep.module)));
-        }
-    }
-    blob_order.sort_unstable();
-    for pair in blob_order.windows(2) {
-        let shared = pair[0].0 == pair[1].0 && pair[0].1 == pair[1].1;
-        if pair[1].0 < pair[0].1 && !shared {
-            return Err(invalid(format!("blobs of modules {:?} and {:?} overlap", pair[0].2, pair[1].2)));
-        }
-    }
-    if let Some(entry) = index.entry.filter(|&e| !in_range(e)) {
-        return Err(invalid(format!("entry is module #{entry} of {count}")));
-    }
-    for profile in &index.profiles {
-        if profile.members.iter().any(|&m| !in_range(m)) {
-            return Err(invalid(format!("profile {:?} names a module out of range", profile.name)));
-        }
-    }
-    for group in &index.groups {
-        if group.name.is_empty() || group.name.contains('\0') || index.position(&group.name).is_some() {
-            return Err(invalid(format!("group {:?} is empty-named or shadows a module", group.name)));
-        }
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use read::decode_part;
 
     #[test]
     fn decoding_errors_are_told_in_words() {

@@ -1,0 +1,3 @@
+-- The start of the `package.preload` metatable chunk: its arguments and locals.
+local resolve, materialise, begin_load, end_load, init_native, group_members, list_names, previous = ...
+local rawset, rawget, error, type, next, setmetatable, tostring = rawset, rawget, error, type, next, setmetatable, tostring
