@@ -3,12 +3,18 @@
 
 mod build;
 mod cache;
+mod check;
+mod graph;
 mod init;
 mod inspect;
+mod keygen;
 mod progress;
 mod report;
 mod run;
+mod source_args;
+mod verify;
 mod watch;
+mod why;
 
 use clap::{Parser, Subcommand};
 
@@ -62,12 +68,12 @@ enum Command {
     Build(build::BuildArgs),
     /// Report diagnostics for the roots without writing anything.
     #[command(after_help = "Example:\n  luabundle check src/")]
-    Check(build::CheckArgs),
+    Check(check::CheckArgs),
     /// Print the require graph as Graphviz dot, JSON or Mermaid.
     #[command(
         after_help = "Examples:\n  luabundle graph src/ --entry app.main | dot -Tsvg -o graph.svg\n  luabundle graph src/ --format json"
     )]
-    Graph(build::GraphArgs),
+    Graph(graph::GraphArgs),
     /// List a bundle's target, entry and modules with sizes and dependencies.
     #[command(
         after_help = "Examples:\n  luabundle inspect app.bundle\n  luabundle inspect app.bundle --format html -o report.html\n  luabundle inspect app.bundle --json | jq '.modules[].name'"
@@ -75,19 +81,19 @@ enum Command {
     Inspect(inspect::InspectArgs),
     /// Check every checksum of a bundle and that its target is this program's Lua.
     #[command(after_help = "Example:\n  luabundle verify app.bundle")]
-    Verify(inspect::VerifyArgs),
+    Verify(verify::VerifyArgs),
     /// Make an Ed25519 key pair for signing bundles: FILE (secret) and FILE.pub.
     #[command(
         after_help = "Example:\n  luabundle keygen release.key\n  luabundle build src/ -o app.bundle --sign release.key\n  luabundle verify app.bundle --key release.key.pub"
     )]
-    Keygen(inspect::KeygenArgs),
+    Keygen(keygen::KeygenArgs),
     /// Write a luabundle.toml for a directory (roots, entry, externals) and print the code to
     /// embed the bundle.
     #[command(after_help = "Example:\n  luabundle init && luabundle build")]
     Init(init::InitArgs),
     /// Show the require chains that pull a module into the bundle from the entry.
     #[command(after_help = "Example:\n  luabundle why app.util src/ --entry app.main")]
-    Why(build::WhyArgs),
+    Why(why::WhyArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     #[command(after_help = "Example:\n  luabundle completions bash > /etc/bash_completion.d/luabundle")]
     Completions {
@@ -116,14 +122,14 @@ pub fn main() -> i32 {
     }
     let result = match cli.command {
         Command::Build(args) => build::build(args),
-        Command::Check(args) => build::check(args),
-        Command::Graph(args) => build::graph(args),
+        Command::Check(args) => check::check(args),
+        Command::Graph(args) => graph::graph(args),
         Command::Inspect(args) => inspect::inspect(args),
-        Command::Verify(args) => inspect::verify(args),
+        Command::Verify(args) => verify::verify(args),
         Command::Run(args) => run::run(args),
         Command::Cache(command) => cache::cache(command),
-        Command::Keygen(args) => inspect::keygen(args),
-        Command::Why(args) => build::why(args),
+        Command::Keygen(args) => keygen::keygen(args),
+        Command::Why(args) => why::why(args),
         Command::Init(args) => init::init(args),
         Command::Completions { shell } => {
             clap_complete::generate(

@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 use luabundle::Builder;
 use notify::{RecursiveMode, Watcher};
 
-use super::build::{show, summary};
+use super::build::summary;
+use super::source_args::show;
 
 /// Quiet time that ends a burst of changes.
 const DEBOUNCE: Duration = Duration::from_millis(150);

@@ -1,0 +1,146 @@
+//! `luabundle run`: the `lua` command with a bundle installed.
+//!
+//! `luabundle run BUNDLE [options] [script [args]]` reads `lua`'s own options with `lua`'s
+//! meaning and order (`-e`, `-l`, `-i`, `-v`, `-E`, `-W`, `-`, `--`), honours `LUA_INIT`,
+//! lays out `arg` as `lua` does, and prints errors as `lua` does; the bundle's own options
+//! and `-m MOD` come before the script. With no script, no `-e` and no `-i`, it runs the
+//! bundle's entry module (or `-m MOD`), which takes its arguments after `--`.
+
+mod command_line;
+mod session;
+mod state;
+
+use clap::Args;
+use luabundle_runtime::Bundle;
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use command_line::{parse, Usage};
+use session::Session;
+use state::new_state;
+
+/// `luabundle run` arguments: the bundle, then options and the program as for `lua`.
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// The bundle file.
+    bundle: PathBuf,
+    /// Options, then the script and its arguments, as for `lua` (see below).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "ARGS")]
+    rest: Vec<OsString>,
+}
+
+/// The options `luabundle run` reads after the bundle, for `--help`.
+pub const HELP: &str = "\
+Options after the bundle, as for `lua` (in order; the first non-option is the script):
+  -e STAT          run the statement STAT
+  -l MOD           require MOD into the global MOD; -l G=MOD into the global G (Lua 5.4)
+  -i               enter interactive mode after running the script
+  -v               print version information
+  -E               ignore the environment variables LUA_INIT, LUA_PATH and LUA_CPATH
+  -W               turn warnings on (Lua 5.4)
+  -                run standard input as the script, and stop handling options
+  --               stop handling options
+Bundle options (before the script):
+  -m MOD           require MOD instead of the bundle's entry module
+  --hermetic       search only the bundle: no Lua or C modules from the file system
+  --profile NAME   make only this profile's modules requirable
+  --importtime     print a table of module load times on stderr at exit
+  --record FILE    write the modules loaded, in load order, to FILE (for prefetching)
+  --allow-binary-chunks
+                   let the program `load` binary chunks (text only by default)
+With no script, -e, -i or -v, the entry module (or -m MOD) runs, with the arguments after
+`--` in `arg` (`luabundle run app.bundle -- one two`); a bundle without an entry then reads
+a program from standard input, or starts the interactive prompt on a terminal.
+
+Examples:
+  luabundle run app.bundle -- --verbose
+  luabundle run app.bundle -m app.tool
+  luabundle run app.bundle -e \"print(require('app.util').answer)\"
+  luabundle run lr.bundle /usr/bin/luarocks --version";
+
+pub fn run(mut args: RunArgs) -> anyhow::Result<i32> {
+    args.rest = raw_rest(&args);
+    let mut invocation = match parse(&args.rest) {
+        Ok(invocation) => invocation,
+        Err(Usage(message)) => {
+            eprintln!("luabundle: {message}");
+            eprintln!("usage: luabundle run BUNDLE [options] [script [args]]\n{HELP}");
+            return Ok(1);
+        }
+    };
+    let bundle = Bundle::open(&args.bundle)?;
+    // `-m MOD -- args` and `BUNDLE -- args` (an entry module with arguments): what follows
+    // `--` is the module's arguments, not a script.
+    let runs_module = invocation.module.is_some()
+        || (bundle.entry().is_some()
+            && invocation.actions.is_empty()
+            && !invocation.interactive
+            && !invocation.version);
+    if invocation.dashes && runs_module {
+        if let Some(at) = invocation.script_at.take() {
+            invocation.args = args.rest[at..].to_vec();
+            invocation.script = None;
+        }
+    }
+    if invocation.module.is_some() && invocation.script.is_some() {
+        eprintln!(
+            "luabundle: -m runs a module of the bundle; it takes no script (put the module's arguments after --)"
+        );
+        return Ok(1);
+    }
+    let lua = new_state(invocation.ignore_environment).map_err(lua_error)?;
+    let mut installer =
+        bundle.installer().hermetic(invocation.hermetic).allow_binary_chunks(invocation.allow_binary_chunks);
+    if let Some(profile) = &invocation.profile {
+        installer = installer.profile(profile);
+    }
+    let installed = installer.install(&lua)?;
+    let status = Session::new(&lua, &bundle, &args, &invocation).and_then(|session| session.run()).map_err(lua_error);
+    if invocation.importtime {
+        eprint!("{}", importtime_table(&installed.load_log()));
+    }
+    if let Some(path) = &invocation.record {
+        let mut names: Vec<String> = Vec::new();
+        for record in installed.load_log().into_iter().filter(|r| r.ok) {
+            if !names.contains(&record.module) {
+                names.push(record.module);
+            }
+        }
+        let text: String = names.iter().map(|n| format!("{n}\n")).collect();
+        std::fs::write(path, text).map_err(|err| anyhow::anyhow!("cannot write {}: {err}", path.display()))?;
+    }
+    status
+}
+
+/// The arguments after the bundle exactly as given: clap drops the first `--`, which `lua`
+/// reads as "stop handling options".
+fn raw_rest(args: &RunArgs) -> Vec<OsString> {
+    let raw: Vec<OsString> = std::env::args_os().collect();
+    let found = raw.iter().skip(1).position(|a| a == "run").map(|p| p + 1);
+    match found {
+        Some(at) if raw.get(at + 1).is_some_and(|b| *b == *args.bundle.as_os_str()) => raw[at + 2..].to_vec(),
+        _ => args.rest.clone(),
+    }
+}
+
+/// A Lua error as this command's error (mlua's errors are not `Send`).
+fn lua_error(err: mlua::Error) -> anyhow::Error {
+    anyhow::anyhow!("{err}")
+}
+
+/// Module load times, one line per load in completion order, indented by nesting, in the
+/// style of Python's `-X importtime`.
+fn importtime_table(log: &[luabundle_runtime::LoadRecord]) -> String {
+    let mut out = String::from("import time: self [us] | cumulative | module\n");
+    for record in log {
+        let failed = if record.ok { "" } else { " (failed)" };
+        out.push_str(&format!(
+            "import time: {:>9} | {:>10} | {}{}{failed}\n",
+            record.self_time.as_micros(),
+            record.cumulative.as_micros(),
+            "  ".repeat(record.depth),
+            record.module
+        ));
+    }
+    out
+}
