@@ -204,38 +204,8 @@ pub fn build_graph(
         resolutions.push(resolution);
     }
     result.bundled = bundled_modules(&result.graph, modules, options);
-    // A module that loads only when an optional require of it succeeds may itself require
-    // what is missing: the program works without it.
-    let optional_only = reached_only_optionally(&result.graph, modules, options);
-    result.maybe_loaded = optional_only.clone();
-    for (i, resolution) in resolutions.iter_mut().enumerate().filter(|(i, _)| optional_only[*i]) {
-        let why = match optional_edge_into(&result.graph, files, i) {
-            how if how.is_empty() => {
-                format!("optional: `{}` is bundled by --include and loaded only by run-time requires", modules[i].name)
-            }
-            how => format!("optional: `{}` is loaded only through optional requires ({how})", modules[i].name),
-        };
-        for problem in resolution.problems.iter_mut().filter(|p| p.code == "unresolved-require") {
-            if problem.severity == Severity::Error {
-                problem.severity = Severity::Warning;
-                problem.notes.insert(0, why.clone());
-            }
-        }
-    }
-    let mut diagnostics = Vec::new();
-    let mut dynamic = Vec::new();
-    let mut reported_files = BTreeSet::new();
-    for (i, module) in modules.iter().enumerate().filter(|(i, _)| result.bundled[*i]) {
-        let resolution = &mut resolutions[i];
-        result.externals_used.append(&mut resolution.externals);
-        // A file with two names (`a` and `a.init`) is reported and counted once.
-        if reported_files.insert(module.file) {
-            diagnostics.append(&mut resolution.problems);
-            result.guarded.append(&mut resolution.guarded);
-            dynamic.append(&mut resolution.dynamic);
-            result.site_counts.add(&resolution.counts);
-        }
-    }
+    result.maybe_loaded = soften_optional_only(&result.graph, modules, files, options, &mut resolutions);
+    let (mut diagnostics, dynamic) = gather_bundled(&mut result, modules, &mut resolutions);
     diagnostics.extend(dynamic.iter().filter(|d| !d.covered).map(dynamic_require));
     result.dynamic = dynamic;
     if options.entry.is_some() || options.only.is_some() {
@@ -245,6 +215,59 @@ pub fn build_graph(
     diagnostics.extend(errors);
     result.legal_cycles = legal;
     (result, diagnostics)
+}
+
+/// Per module, whether it loads only if an optional require of it succeeds. Such a module
+/// may itself require what is missing, and the program works without it: its unresolved
+/// requires become warnings that say why.
+fn soften_optional_only(
+    graph: &DiGraph<usize, Edge>,
+    modules: &[ModuleName],
+    files: &[SourceFile],
+    options: GraphOptions<'_>,
+    resolutions: &mut [ModuleResolution],
+) -> Vec<bool> {
+    let optional_only = reached_only_optionally(graph, modules, options);
+    for (i, resolution) in resolutions.iter_mut().enumerate().filter(|(i, _)| optional_only[*i]) {
+        let why = match optional_edge_into(graph, files, i) {
+            how if how.is_empty() => {
+                format!("optional: `{}` is bundled by --include and loaded only by run-time requires", modules[i].name)
+            }
+            how => format!("optional: `{}` is loaded only through optional requires ({how})", modules[i].name),
+        };
+        let unresolved = Code::UnresolvedRequire.as_str();
+        for problem in resolution.problems.iter_mut().filter(|p| p.code == unresolved) {
+            if problem.severity == Severity::Error {
+                problem.severity = Severity::Warning;
+                problem.notes.insert(0, why.clone());
+            }
+        }
+    }
+    optional_only
+}
+
+/// What the bundled modules' resolutions add to the graph (externals, guarded requires, site
+/// counts) and report (problems, dynamic requires). A file with two names (`a` and `a.init`)
+/// is reported and counted once.
+fn gather_bundled(
+    result: &mut ModuleGraph,
+    modules: &[ModuleName],
+    resolutions: &mut [ModuleResolution],
+) -> (Vec<Diagnostic>, Vec<DynamicSite>) {
+    let mut diagnostics = Vec::new();
+    let mut dynamic = Vec::new();
+    let mut reported_files = BTreeSet::new();
+    for (i, module) in modules.iter().enumerate().filter(|(i, _)| result.bundled[*i]) {
+        let resolution = &mut resolutions[i];
+        result.externals_used.append(&mut resolution.externals);
+        if reported_files.insert(module.file) {
+            diagnostics.append(&mut resolution.problems);
+            result.guarded.append(&mut resolution.guarded);
+            dynamic.append(&mut resolution.dynamic);
+            result.site_counts.add(&resolution.counts);
+        }
+    }
+    (diagnostics, dynamic)
 }
 
 /// The outcome of resolving one module's require sites.
@@ -269,117 +292,141 @@ struct Resolver<'a, 'r> {
 
 impl Resolver<'_, '_> {
     fn resolve_module(&mut self, from: usize, module: &ModuleName, sites: &[RequireSite]) -> ModuleResolution {
-        let (files, modules, options) = (self.files, self.modules, self.options);
-        let file = &files[module.file];
+        let file = &self.files[module.file];
         let mut out = ModuleResolution::default();
         for site in sites {
             out.counts.total += 1;
-            let dynamic = |expression: &str, prefix: &str, reason: Option<String>| DynamicSite {
-                module: from,
-                file: file.id,
-                range: site.range.clone(),
-                expression: expression.to_string(),
-                covered: is_covered(prefix, options.includes.patterns()),
-                reason,
-            };
-            let name = match &site.target {
-                Target::Name(name) => name.clone(),
-                Target::Computed { program, expression } => {
-                    match (self.resolve_computed)(program, &module.name, &file.display_path) {
-                        Ok(name) => {
-                            out.counts.computed += 1;
-                            name
-                        }
-                        Err(reason) => {
-                            out.counts.dynamic += 1;
-                            let why = format!("evaluating it with `...` = \"{}\" failed: {reason}", module.name);
-                            out.dynamic.push(dynamic(expression, "", Some(why)));
-                            continue;
-                        }
-                    }
-                }
-                Target::Dynamic { expression, prefix } => {
-                    out.counts.dynamic += 1;
-                    out.dynamic.push(dynamic(expression, prefix, None));
-                    continue;
-                }
-                Target::Value { expression } => {
-                    out.counts.dynamic += 1;
-                    let why = format!(
-                        "here `{expression}` is the require function itself, taken as a value (stored, passed on or indexed out of a table): whatever calls it later loads modules that cannot be seen"
-                    );
-                    out.dynamic.push(dynamic(expression, "", Some(why)));
-                    continue;
-                }
-                Target::NotUtf8 { escaped } => {
-                    out.counts.unresolved += 1;
-                    let mut d = unresolved_require(file.id, site, escaped, &[]);
-                    // No host can provide a name that `--external` cannot spell.
-                    d.notes.retain(|note| !note.starts_with("if the host program"));
-                    let d = d.with_note(
-                        "the name holds bytes that are not UTF-8 (shown as \\ddd escapes); module names come from file paths, which must be UTF-8, so no bundled module has it",
-                    );
-                    out.problems.push(d);
-                    continue;
-                }
-            };
+            let Some(name) = self.site_name(from, module, site, &mut out) else { continue };
             // A fallback that runs only if a module of this build failed to load never runs
             // while that module is bundled.
             let fallback = site
                 .guard
                 .as_ref()
                 .is_some_and(|g| g.when == GuardWhen::Failed && self.position.contains_key(g.module.as_str()));
-            let optional = site.optional || fallback;
-            if let Some(guard) = &site.guard {
-                let name = match &site.target {
-                    Target::Name(name) => name.as_str(),
-                    Target::NotUtf8 { escaped } => escaped.as_str(),
-                    Target::Computed { expression, .. }
-                    | Target::Dynamic { expression, .. }
-                    | Target::Value { expression } => expression.as_str(),
-                };
-                let (line, _) = file.line_col(site.range.start);
-                let (guard_line, _) = file.line_col(guard.range.start);
-                let when = match (guard.when, fallback) {
-                    (GuardWhen::Loaded, _) => "loaded",
-                    (GuardWhen::Failed, true) => "failed to load (it is bundled: this never runs)",
-                    (GuardWhen::Failed, false) => "failed to load",
-                };
-                out.guarded.push(format!(
-                    "{}:{line}: `{name}` runs only if `{}` (line {guard_line}) {when}",
-                    file.display_path, guard.module
-                ));
+            if site.guard.is_some() {
+                out.guarded.push(guarded_line(file, site, fallback));
             }
-            if let Some(&to) = self.position.get(name.as_str()) {
-                out.counts.bundled += 1;
-                out.edges.push((
-                    to,
-                    Edge {
-                        file: file.id,
-                        range: site.range.clone(),
-                        timing: site.timing,
-                        optional,
-                        guard: site.guard.clone(),
-                    },
-                ));
-            } else if flavour::STANDARD_MODULES.contains(&name.as_str()) {
-                // Provided by the VM itself: `require "debug"` returns the library.
-                out.counts.standard += 1;
-            } else if options.externals.matches(&name) {
-                out.counts.external += 1;
-                out.externals.insert(name);
-            } else {
-                out.counts.unresolved += 1;
-                let mut site = RequireSite { optional, ..site.clone() };
-                if !fallback && site.guard.as_ref().is_some_and(|g| g.when == GuardWhen::Failed) {
-                    // A fallback for a module this build lacks runs like any other require.
-                    site.guard = None;
-                }
-                out.problems.push(unresolved_require(file.id, &site, &name, modules));
-            }
+            self.link(file, site, name, site.optional || fallback, fallback, &mut out);
         }
         out
     }
+
+    /// The module name a site requires; `None` (the site counted and reported) when it is
+    /// known only at run time or cannot be a module name.
+    fn site_name(
+        &mut self,
+        from: usize,
+        module: &ModuleName,
+        site: &RequireSite,
+        out: &mut ModuleResolution,
+    ) -> Option<String> {
+        let file = &self.files[module.file];
+        let includes = self.options.includes;
+        let dynamic = |expression: &str, prefix: &str, reason: Option<String>| DynamicSite {
+            module: from,
+            file: file.id,
+            range: site.range.clone(),
+            expression: expression.to_string(),
+            covered: is_covered(prefix, includes.patterns()),
+            reason,
+        };
+        match &site.target {
+            Target::Name(name) => return Some(name.clone()),
+            Target::Computed { program, expression } => {
+                match (self.resolve_computed)(program, &module.name, &file.display_path) {
+                    Ok(name) => {
+                        out.counts.computed += 1;
+                        return Some(name);
+                    }
+                    Err(reason) => {
+                        out.counts.dynamic += 1;
+                        let why = format!("evaluating it with `...` = \"{}\" failed: {reason}", module.name);
+                        out.dynamic.push(dynamic(expression, "", Some(why)));
+                    }
+                }
+            }
+            Target::Dynamic { expression, prefix } => {
+                out.counts.dynamic += 1;
+                out.dynamic.push(dynamic(expression, prefix, None));
+            }
+            Target::Value { expression } => {
+                out.counts.dynamic += 1;
+                let why = format!(
+                    "here `{expression}` is the require function itself, taken as a value (stored, passed on or indexed out of a table): whatever calls it later loads modules that cannot be seen"
+                );
+                out.dynamic.push(dynamic(expression, "", Some(why)));
+            }
+            Target::NotUtf8 { escaped } => {
+                out.counts.unresolved += 1;
+                let mut d = unresolved_require(file.id, site, escaped, &[]);
+                // No host can provide a name that `--external` cannot spell.
+                d.notes.retain(|note| !note.starts_with("if the host program"));
+                out.problems.push(d.with_note(
+                    "the name holds bytes that are not UTF-8 (shown as \\ddd escapes); module names come from file paths, which must be UTF-8, so no bundled module has it",
+                ));
+            }
+        }
+        None
+    }
+
+    /// Resolves `name`, required at `site` of `file`: an edge to a module of the build, the
+    /// VM's own library, an external, or an unresolved require.
+    fn link(
+        &self,
+        file: &SourceFile,
+        site: &RequireSite,
+        name: String,
+        optional: bool,
+        fallback: bool,
+        out: &mut ModuleResolution,
+    ) {
+        if let Some(&to) = self.position.get(name.as_str()) {
+            out.counts.bundled += 1;
+            let edge = Edge {
+                file: file.id,
+                range: site.range.clone(),
+                timing: site.timing,
+                optional,
+                guard: site.guard.clone(),
+            };
+            out.edges.push((to, edge));
+        } else if flavour::STANDARD_MODULES.contains(&name.as_str()) {
+            // Provided by the VM itself: `require "debug"` returns the library.
+            out.counts.standard += 1;
+        } else if self.options.externals.matches(&name) {
+            out.counts.external += 1;
+            out.externals.insert(name);
+        } else {
+            out.counts.unresolved += 1;
+            let mut site = RequireSite { optional, ..site.clone() };
+            if !fallback && site.guard.as_ref().is_some_and(|g| g.when == GuardWhen::Failed) {
+                // A fallback for a module this build lacks runs like any other require.
+                site.guard = None;
+            }
+            out.problems.push(unresolved_require(file.id, &site, &name, self.modules));
+        }
+    }
+}
+
+/// The `--guarded` line of a site that runs only after a protected require succeeded or
+/// failed; `fallback` when it runs only if a bundled module fails (so never).
+fn guarded_line(file: &SourceFile, site: &RequireSite, fallback: bool) -> String {
+    let Some(guard) = &site.guard else { return String::new() };
+    let name = match &site.target {
+        Target::Name(name) => name.as_str(),
+        Target::NotUtf8 { escaped } => escaped.as_str(),
+        Target::Computed { expression, .. } | Target::Dynamic { expression, .. } | Target::Value { expression } => {
+            expression.as_str()
+        }
+    };
+    let (line, _) = file.line_col(site.range.start);
+    let (guard_line, _) = file.line_col(guard.range.start);
+    let when = match (guard.when, fallback) {
+        (GuardWhen::Loaded, _) => "loaded",
+        (GuardWhen::Failed, true) => "failed to load (it is bundled: this never runs)",
+        (GuardWhen::Failed, false) => "failed to load",
+    };
+    format!("{}:{line}: `{name}` runs only if `{}` (line {guard_line}) {when}", file.display_path, guard.module)
 }
 
 /// Which modules the bundle holds: all of them, or with an entry what the entry and the

@@ -133,6 +133,13 @@ fn listing(bundle: &Bundle, path: &std::path::Path) -> String {
     for group in &index.groups {
         out.push_str(&format!("group:     {} ({})\n", printable(&group.name), printable(&group.members.join(", "))));
     }
+    out.push_str(&module_table(index));
+    out
+}
+
+/// The module table of a listing: name, size, path and dependencies, one line each.
+fn module_table(index: &luabundle_runtime::format::Index) -> String {
+    let mut out = String::new();
     out.push_str(&format!("modules:   {}\n", index.modules.len()));
     let names: Vec<String> = index.modules.iter().map(|m| printable(&m.name)).collect();
     let paths: Vec<String> = index.modules.iter().map(|m| printable(&m.path)).collect();
@@ -148,8 +155,8 @@ fn listing(bundle: &Bundle, path: &std::path::Path) -> String {
                 match (d.kind, d.optional) {
                     (DepKind::Eager, false) => name.clone(),
                     (DepKind::Eager, true) => format!("{name} (optional)"),
-                    (DepKind::Deferred, false) => format!("{name} (deferred)"),
-                    (DepKind::Deferred, true) => format!("{name} (deferred, optional)"),
+                    (kind, false) => format!("{name} ({})", kind.as_str()),
+                    (kind, true) => format!("{name} ({}, optional)", kind.as_str()),
                 }
             })
             .collect();

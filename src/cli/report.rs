@@ -117,48 +117,22 @@ fn graph(page: &mut String, index: &Index) {
         );
         return;
     }
-    let column = columns(index);
-    let mut row_in_column = vec![0usize; count];
-    let mut next_row = vec![0usize; count.max(1)];
-    for m in 0..count {
-        row_in_column[m] = next_row[column[m]];
-        next_row[column[m]] += 1;
-    }
-    let (width, height, gap_x, gap_y) = (190.0, 26.0, 70.0, 14.0);
-    let position =
-        |m: usize| (20.0 + column[m] as f64 * (width + gap_x), 20.0 + row_in_column[m] as f64 * (height + gap_y));
-    let columns_used = column.iter().max().map_or(1, |c| c + 1);
-    let rows_used = next_row.iter().max().copied().unwrap_or(1).max(1);
-    let svg_width = 40.0 + columns_used as f64 * (width + gap_x);
-    let svg_height = 40.0 + rows_used as f64 * (height + gap_y);
+    let layout = GraphLayout::of(index);
     page.push_str("<p class=\"legend\"><span>── eager require</span><span>- - deferred require</span><span>··· optional (pcall)</span></p>\n");
     let _ = writeln!(
         page,
-        "<svg width=\"{svg_width}\" height=\"{svg_height}\" font-family=\"system-ui,sans-serif\" font-size=\"12\">"
+        "<svg width=\"{}\" height=\"{}\" font-family=\"system-ui,sans-serif\" font-size=\"12\">",
+        layout.svg_width, layout.svg_height
     );
     page.push_str("<defs><marker id=\"arrow\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" markerWidth=\"6\" markerHeight=\"6\" orient=\"auto\"><path d=\"M0,0L10,5L0,10z\" fill=\"#666\"/></marker></defs>\n");
     for (m, module) in index.modules.iter().enumerate() {
-        let (x, y) = position(m);
         for dep in module.deps.iter().filter(|d| (d.module as usize) < count) {
-            let (dx, dy) = position(dep.module as usize);
-            let dash = match (dep.kind, dep.optional) {
-                (_, true) => " stroke-dasharray=\"2,3\"",
-                (DepKind::Deferred, false) => " stroke-dasharray=\"6,4\"",
-                (DepKind::Eager, false) => "",
-            };
-            let colour = if dep.kind == DepKind::Eager { "#555" } else { "#b05a00" };
-            let _ = writeln!(
-                page,
-                "<line x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"{colour}\" stroke-width=\"1.2\"{dash} marker-end=\"url(#arrow)\"/>",
-                x,
-                y + height / 2.0,
-                dx + width,
-                dy + height / 2.0
-            );
+            edge(page, &layout, m, dep);
         }
     }
+    let (width, height) = (GraphLayout::BOX_WIDTH, GraphLayout::BOX_HEIGHT);
     for (m, module) in index.modules.iter().enumerate() {
-        let (x, y) = position(m);
+        let (x, y) = layout.position(m);
         let _ = writeln!(
             page,
             "<g><rect x=\"{x}\" y=\"{y}\" width=\"{width}\" height=\"{height}\" rx=\"4\" fill=\"#eef3fb\" stroke=\"#4a7fd4\"/><text x=\"{}\" y=\"{}\">{}</text></g>",
@@ -168,6 +142,66 @@ fn graph(page: &mut String, index: &Index) {
         );
     }
     page.push_str("</svg>\n");
+}
+
+/// Where each module's box goes: one column per require depth, rows in module order.
+struct GraphLayout {
+    column: Vec<usize>,
+    row: Vec<usize>,
+    svg_width: f64,
+    svg_height: f64,
+}
+
+impl GraphLayout {
+    const BOX_WIDTH: f64 = 190.0;
+    const BOX_HEIGHT: f64 = 26.0;
+    const GAP_X: f64 = 70.0;
+    const GAP_Y: f64 = 14.0;
+
+    fn of(index: &Index) -> GraphLayout {
+        let count = index.modules.len();
+        let column = columns(index);
+        let mut row = vec![0usize; count];
+        let mut next_row = vec![0usize; count.max(1)];
+        for m in 0..count {
+            row[m] = next_row[column[m]];
+            next_row[column[m]] += 1;
+        }
+        let columns_used = column.iter().max().map_or(1, |c| c + 1);
+        let rows_used = next_row.iter().max().copied().unwrap_or(1).max(1);
+        let svg_width = 40.0 + columns_used as f64 * (Self::BOX_WIDTH + Self::GAP_X);
+        let svg_height = 40.0 + rows_used as f64 * (Self::BOX_HEIGHT + Self::GAP_Y);
+        GraphLayout { column, row, svg_width, svg_height }
+    }
+
+    /// The top-left corner of module `m`'s box.
+    fn position(&self, m: usize) -> (f64, f64) {
+        (
+            20.0 + self.column[m] as f64 * (Self::BOX_WIDTH + Self::GAP_X),
+            20.0 + self.row[m] as f64 * (Self::BOX_HEIGHT + Self::GAP_Y),
+        )
+    }
+}
+
+/// The arrow from module `m` to the module `dep` names: solid for eager requires, dashed for
+/// deferred ones, dotted for optional ones.
+fn edge(page: &mut String, layout: &GraphLayout, m: usize, dep: &luabundle_runtime::format::Dependency) {
+    let (x, y) = layout.position(m);
+    let (dx, dy) = layout.position(dep.module as usize);
+    let dash = match (dep.kind, dep.optional) {
+        (_, true) => " stroke-dasharray=\"2,3\"",
+        (DepKind::Deferred, false) => " stroke-dasharray=\"6,4\"",
+        (DepKind::Eager, false) => "",
+    };
+    let colour = if dep.kind == DepKind::Eager { "#555" } else { "#b05a00" };
+    let half = GraphLayout::BOX_HEIGHT / 2.0;
+    let _ = writeln!(
+        page,
+        "<line x1=\"{x}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"{colour}\" stroke-width=\"1.2\"{dash} marker-end=\"url(#arrow)\"/>",
+        y + half,
+        dx + GraphLayout::BOX_WIDTH,
+        dy + half
+    );
 }
 
 fn profiles(page: &mut String, index: &Index) {

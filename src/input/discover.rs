@@ -265,73 +265,14 @@ fn walk_root(
     outputs: &[PathBuf],
     found: &mut Discovered,
 ) -> Result<Vec<(String, FileId)>, Error> {
-    let label = root_label(&root.dir);
+    // Walk first (cheap, in order), then read every file in parallel.
+    let candidates = candidates(root, templates, excluded, outputs, &mut found.diagnostics);
+    let loaded: Vec<Result<Loaded, Diagnostic>> =
+        candidates.par_iter().map(|c| load_file(&c.path, &c.display_path, known)).collect();
+    let now = std::time::SystemTime::now();
     // name -> (template position, file): a lower template position wins, as in Lua's search.
     let mut names: HashMap<String, (usize, FileId)> = HashMap::new();
-    let walker = WalkDir::new(&root.dir).sort_by_file_name().into_iter().filter_entry(|e| {
-        e.depth() == 0
-            || !(e.file_name().to_string_lossy().starts_with('.')
-                || e.path().strip_prefix(&root.dir).is_ok_and(|relative| excluded.is_match(relative)))
-    });
-    // Walk first (cheap, in order), then read every file in parallel.
-    let mut candidates = Vec::new();
-    for entry in walker {
-        let entry = match entry {
-            Ok(entry) => entry,
-            Err(err) => {
-                let path = err.path().map_or_else(|| root.dir.display().to_string(), |p| p.display().to_string());
-                found.diagnostics.push(Diagnostic::error(Code::IoError, format!("cannot read {path}: {err}")));
-                continue;
-            }
-        };
-        let path = entry.path();
-        if entry.path_is_symlink() && path.is_dir() {
-            found.diagnostics.push(Diagnostic::warning(
-                Code::LinkNotFollowed,
-                format!("{} is a link to a directory and is not followed (links to files are)", path.display()),
-            ));
-            continue;
-        }
-        if !has_source_extension(path, templates) || entry.file_type().is_dir() {
-            continue;
-        }
-        let is_file = entry.file_type().is_file() || (entry.path_is_symlink() && path.is_file());
-        if !is_file {
-            let what =
-                if entry.path_is_symlink() { "a broken link" } else { "not a regular file (a FIFO, socket or device)" };
-            found
-                .diagnostics
-                .push(Diagnostic::warning(Code::NotAFile, format!("{} is {what} and is skipped", path.display())));
-            continue;
-        }
-        if crate::output::paths::is_one_of(path, outputs) {
-            if !crate::output::paths::written_by_luabundle(path) {
-                found.diagnostics.push(
-                    Diagnostic::error(
-                        Code::OutputIsInput,
-                        format!("{} is a source file of this build and also one of its outputs", path.display()),
-                    )
-                    .with_note(
-                        "writing the output would destroy the source; write it outside the roots or under another name",
-                    ),
-                );
-            }
-            continue;
-        }
-        let Some(relative) = relative_path(&root.dir, path) else {
-            found.diagnostics.push(Diagnostic::warning(
-                Code::UnrequirableFile,
-                format!("{} has a name that is not valid UTF-8 and is skipped", path.display()),
-            ));
-            continue;
-        };
-        let display_path = if label.is_empty() { relative.clone() } else { format!("{label}/{relative}") };
-        candidates.push((entry.into_path(), relative, display_path));
-    }
-    let loaded: Vec<Result<Loaded, Diagnostic>> =
-        candidates.par_iter().map(|(path, _, display_path)| load_file(path, display_path, known)).collect();
-    let now = std::time::SystemTime::now();
-    for ((path, relative, display_path), loaded) in candidates.into_iter().zip(loaded) {
+    for (candidate, loaded) in candidates.into_iter().zip(loaded) {
         let loaded = match loaded {
             Ok(loaded) => loaded,
             Err(diagnostic) => {
@@ -340,39 +281,148 @@ fn walk_root(
             }
         };
         if let Some(fingerprint) = loaded.fingerprint {
-            found.file_table.record(&path, fingerprint, loaded.content_hash, now);
+            found.file_table.record(&candidate.path, fingerprint, loaded.content_hash, now);
         }
         let file = found.files.len();
+        let Candidate { path, relative, display_path } = candidate;
         found.files.push(match loaded.text {
             Some(text) => SourceFile::with_hash(file, path, display_path, text, loaded.content_hash),
             None => SourceFile::unread(file, path, display_path, loaded.content_hash),
         });
-        // `PREFIX=DIR` mounts DIR at the path PREFIX stands for, so `DIR/init.lua` is module
-        // PREFIX itself, as Lua's search would find it.
-        let mounted = match &root.prefix {
-            Some(prefix) => format!("{}/{relative}", prefix.replace('.', "/")),
-            None => relative,
-        };
-        let mut named = false;
-        for (position, template) in templates.iter().enumerate() {
-            if let Some(name) = template.module_name(&mounted) {
-                named = true;
-                add_name(&mut names, name, (position, file), found);
-            }
-        }
-        if !named {
-            found.diagnostics.push(Diagnostic::warning(
-                Code::UnrequirableFile,
-                format!(
-                    "{} cannot be required: Lua's search never finds a file named like this",
-                    found.files[file].display_path
-                ),
-            ));
-        }
+        name_file(root, templates, relative, file, &mut names, found);
     }
     let mut names: Vec<(String, FileId)> = names.into_iter().map(|(name, (_, file))| (name, file)).collect();
     names.sort();
     Ok(names)
+}
+
+/// A source file found under a root, not yet read.
+struct Candidate {
+    path: PathBuf,
+    /// Its path from the root, with `/` separators.
+    relative: String,
+    /// Its path as chunk names and diagnostics show it (`src/app/util.lua`).
+    display_path: String,
+}
+
+/// The source files under `root`, in file-name order: hidden and excluded entries left out,
+/// and what cannot be a source (links to directories, FIFOs, the build's own outputs, names
+/// that are not UTF-8) reported in `diagnostics`.
+fn candidates(
+    root: &Root,
+    templates: &[Template],
+    excluded: &GlobSet,
+    outputs: &[PathBuf],
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Vec<Candidate> {
+    let label = root_label(&root.dir);
+    let walker = WalkDir::new(&root.dir).sort_by_file_name().into_iter().filter_entry(|e| {
+        e.depth() == 0
+            || !(e.file_name().to_string_lossy().starts_with('.')
+                || e.path().strip_prefix(&root.dir).is_ok_and(|relative| excluded.is_match(relative)))
+    });
+    let mut candidates = Vec::new();
+    for entry in walker {
+        let entry = match entry {
+            Ok(entry) => entry,
+            Err(err) => {
+                let path = err.path().map_or_else(|| root.dir.display().to_string(), |p| p.display().to_string());
+                diagnostics.push(Diagnostic::error(Code::IoError, format!("cannot read {path}: {err}")));
+                continue;
+            }
+        };
+        if !is_source(&entry, templates, outputs, diagnostics) {
+            continue;
+        }
+        let Some(relative) = relative_path(&root.dir, entry.path()) else {
+            diagnostics.push(Diagnostic::warning(
+                Code::UnrequirableFile,
+                format!("{} has a name that is not valid UTF-8 and is skipped", entry.path().display()),
+            ));
+            continue;
+        };
+        let display_path = if label.is_empty() { relative.clone() } else { format!("{label}/{relative}") };
+        candidates.push(Candidate { path: entry.into_path(), relative, display_path });
+    }
+    candidates
+}
+
+/// Whether a walked entry is a source file of the build: a regular file (or a link to one)
+/// with a source extension that is not one of the build's outputs. Links to directories,
+/// special files and outputs that luabundle did not write are reported.
+fn is_source(
+    entry: &walkdir::DirEntry,
+    templates: &[Template],
+    outputs: &[PathBuf],
+    diagnostics: &mut Vec<Diagnostic>,
+) -> bool {
+    let path = entry.path();
+    if entry.path_is_symlink() && path.is_dir() {
+        diagnostics.push(Diagnostic::warning(
+            Code::LinkNotFollowed,
+            format!("{} is a link to a directory and is not followed (links to files are)", path.display()),
+        ));
+        return false;
+    }
+    if !has_source_extension(path, templates) || entry.file_type().is_dir() {
+        return false;
+    }
+    let is_file = entry.file_type().is_file() || (entry.path_is_symlink() && path.is_file());
+    if !is_file {
+        let what =
+            if entry.path_is_symlink() { "a broken link" } else { "not a regular file (a FIFO, socket or device)" };
+        diagnostics.push(Diagnostic::warning(Code::NotAFile, format!("{} is {what} and is skipped", path.display())));
+        return false;
+    }
+    if crate::output::paths::is_one_of(path, outputs) {
+        if !crate::output::paths::written_by_luabundle(path) {
+            diagnostics.push(
+                Diagnostic::error(
+                    Code::OutputIsInput,
+                    format!("{} is a source file of this build and also one of its outputs", path.display()),
+                )
+                .with_note(
+                    "writing the output would destroy the source; write it outside the roots or under another name",
+                ),
+            );
+        }
+        return false;
+    }
+    true
+}
+
+/// Gives `file` (at `relative` under `root`) its module names, one per template that
+/// matches; a file no template names is reported, as Lua's search can never find it.
+fn name_file(
+    root: &Root,
+    templates: &[Template],
+    relative: String,
+    file: FileId,
+    names: &mut HashMap<String, (usize, FileId)>,
+    found: &mut Discovered,
+) {
+    // `PREFIX=DIR` mounts DIR at the path PREFIX stands for, so `DIR/init.lua` is module
+    // PREFIX itself, as Lua's search would find it.
+    let mounted = match &root.prefix {
+        Some(prefix) => format!("{}/{relative}", prefix.replace('.', "/")),
+        None => relative,
+    };
+    let mut named = false;
+    for (position, template) in templates.iter().enumerate() {
+        if let Some(name) = template.module_name(&mounted) {
+            named = true;
+            add_name(names, name, (position, file), found);
+        }
+    }
+    if !named {
+        found.diagnostics.push(Diagnostic::warning(
+            Code::UnrequirableFile,
+            format!(
+                "{} cannot be required: Lua's search never finds a file named like this",
+                found.files[file].display_path
+            ),
+        ));
+    }
 }
 
 fn add_name(

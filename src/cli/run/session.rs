@@ -76,24 +76,7 @@ impl<'a> Session<'a> {
         }
         let module = invocation.module.clone().or_else(|| self.bundle.entry().map(str::to_string));
         match module {
-            Some(module) => {
-                let require: Function = self.lua.globals().get("require")?;
-                let main = self
-                    .lua
-                    .load("local require, name = ... return function() return require(name) end")
-                    .set_name("=luabundle run")
-                    .call::<Function>((require.clone(), module.clone()))?;
-                if self.call(main, MultiValue::new())? {
-                    return Ok(0);
-                }
-                if self.bundle.module(&module).is_none() {
-                    let names = self.bundle.index().modules.iter().map(|m| m.name.as_str());
-                    if let Some(close) = luabundle::analysis::graph::closest(&module, names) {
-                        eprintln!("help: the bundle has no module `{module}`; did you mean `{close}`?");
-                    }
-                }
-                Ok(1)
-            }
+            Some(module) => self.run_module(&module),
             None if std::io::IsTerminal::is_terminal(&std::io::stdin()) => {
                 println!("{}", version_line(self.lua));
                 self.repl()
@@ -103,6 +86,27 @@ impl<'a> Session<'a> {
                 Ok(if self.call(main, MultiValue::new())? { 0 } else { 1 })
             }
         }
+    }
+
+    /// Runs `module` (the entry, or `-m MOD`) as the program; a name the bundle lacks gets
+    /// a suggestion.
+    fn run_module(&self, module: &str) -> mlua::Result<i32> {
+        let require: Function = self.lua.globals().get("require")?;
+        let main = self
+            .lua
+            .load("local require, name = ... return function() return require(name) end")
+            .set_name("=luabundle run")
+            .call::<Function>((require, module))?;
+        if self.call(main, MultiValue::new())? {
+            return Ok(0);
+        }
+        if self.bundle.module(module).is_none() {
+            let names = self.bundle.index().modules.iter().map(|m| m.name.as_str());
+            if let Some(close) = luabundle::analysis::graph::closest(module, names) {
+                eprintln!("help: the bundle has no module `{module}`; did you mean `{close}`?");
+            }
+        }
+        Ok(1)
     }
 
     /// `arg` as `lua` lays it out: the script at 0, its arguments after it, and everything
