@@ -8,7 +8,7 @@
 //! - `build/*`: whole builds through `luabundle::Builder`: cold (no cache), and with the
 //!   cache when nothing changed and when one file changed.
 //!
-//! The runtime's benchmarks are in `runtime.rs`. Run with `cargo bench --bench pipeline`.
+//! The runtime's benchmarks are in `runtime.rs`. Run with `cargo bench -p luabundle-benches --bench pipeline`.
 
 use std::path::Path;
 use std::time::Duration;

@@ -11,7 +11,7 @@
 //!
 //! It also prints the Lua heap after install and after requiring all 10,000 modules.
 //!
-//! Run with `cargo bench --bench runtime`.
+//! Run with `cargo bench -p luabundle-benches --bench runtime`.
 
 use std::path::Path;
 
@@ -52,7 +52,6 @@ fn bench_open(c: &mut Criterion) {
     c.bench_function("open/10000", |b| b.iter(|| Bundle::open(&path).unwrap().index().modules.len()));
 }
 
-#[cfg(not(feature = "luau"))] // Luau has no `package.path` to compare with
 /// Requiring every module of `names` in a new state: from `bundle`, and through
 /// `package.path` from `source_path` and from `bytecode_path` (loose bytecode files).
 fn bench_require_all(c: &mut Criterion, group_name: &str, bundle: &Bundle, names: &[String], paths: [&str; 2]) {
@@ -83,7 +82,6 @@ fn bench_require_all(c: &mut Criterion, group_name: &str, bundle: &Bundle, names
     group.finish();
 }
 
-#[cfg(not(feature = "luau"))] // Luau has no `package.path` to compare with
 /// A copy of every `.lua` file under `root` compiled to bytecode (debug info kept) under
 /// `into`, at the same relative paths.
 fn loose_bytecode(root: &Path, into: &Path) {
@@ -103,7 +101,6 @@ fn loose_bytecode(root: &Path, into: &Path) {
     }
 }
 
-#[cfg(not(feature = "luau"))] // Luau has no `package.path` to compare with
 fn bench_require_all_generated(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let tree = dir.path().join("tree");
@@ -119,7 +116,6 @@ fn bench_require_all_generated(c: &mut Criterion) {
     bench_require_all(c, "require_all_1000", &bundle, &names, [&sources, &bytecode]);
 }
 
-#[cfg(not(feature = "luau"))] // Luau has no `package.path` to compare with
 fn bench_debian(c: &mut Criterion) {
     for (name, top, externals) in [
         (
@@ -194,11 +190,9 @@ fn report_heap(bundle: &Bundle) {
     );
 }
 
-#[cfg(not(feature = "luau"))]
 /// Debian's Lua 5.4 module directory.
 const LUAROCKS: &str = "/usr/share/lua/5.4";
 
-#[cfg(not(feature = "luau"))]
 criterion_group!(
     benches,
     bench_open,
@@ -207,6 +201,4 @@ criterion_group!(
     bench_require_all_generated,
     bench_debian
 );
-#[cfg(feature = "luau")]
-criterion_group!(benches, bench_open, bench_install, bench_state_install_require);
 criterion_main!(benches);

@@ -40,6 +40,9 @@
 //! script, written atomically). [`export`] renders the graph; [`config`] reads
 //! `luabundle.toml`.
 #![warn(missing_docs)]
+// One use, checking whether a lock holder still runs (`util::write::process_runs`), is allowed
+// where it is.
+#![deny(unsafe_code)]
 
 pub mod analysis;
 mod builder;
@@ -78,7 +81,8 @@ pub mod internals {
     pub use crate::analysis::per_file::process;
     pub use crate::analysis::quick_scan::quick_requires;
     pub use crate::output::bundle_file::{write_atomically, write_bundle_atomically};
-    pub use crate::syntax::nesting::too_deep;
+    pub use crate::syntax::lexer::{tokens, Kind, Token};
+    pub use crate::syntax::nesting::{deepest, too_deep};
     pub use crate::syntax::parse::{parse, PARSE_STACK_SIZE};
     pub use crate::util::temporaries_in_flight;
 }

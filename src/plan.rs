@@ -13,6 +13,7 @@ use crate::input::discover::{Root, Template};
 
 /// What a build writes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum OutputFormat {
     /// A bundle of bytecode for the linked Lua VM (the default).
     #[default]
@@ -38,10 +39,20 @@ pub struct Progress {
 
 /// The stages that report [`Progress`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Stage {
     /// Compiling each file the cache does not have and finding its requires (one pass per
     /// file).
     Compile,
+}
+
+impl Stage {
+    /// What the stage is doing, for a progress bar: `compiling`.
+    pub fn doing(self) -> &'static str {
+        match self {
+            Stage::Compile => "compiling",
+        }
+    }
 }
 
 /// A callback for [`Progress`]; called from worker threads.

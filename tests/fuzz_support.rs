@@ -52,6 +52,7 @@ fn valid_bundle() -> Vec<u8> {
 /// require scan must find what the syntax tree does wherever it answers.
 #[allow(dead_code)]
 pub fn source_front_end(data: &[u8]) {
+    lexer_reads_every_byte_once(data);
     // Any bytes: Lua accepts every byte in strings and comments.
     let file = luabundle::input::source::SourceFile::from_bytes(
         0,
@@ -76,6 +77,21 @@ pub fn source_front_end(data: &[u8]) {
         .expect("thread")
         .join()
         .expect("no panic");
+}
+
+/// The lexer's tokens of any bytes are in order, non-empty, apart and inside the text, and the
+/// nesting guard's places are tokens.
+fn lexer_reads_every_byte_once(data: &[u8]) {
+    let tokens: Vec<luabundle::internals::Token> = luabundle::internals::tokens(data).collect();
+    let mut last = 0;
+    for token in &tokens {
+        assert!(token.start >= last && token.start < token.end && token.end <= data.len(), "{token:?} after {last}");
+        last = token.end;
+    }
+    let text = luabundle::input::source::utf8_view(data);
+    for place in [luabundle::internals::too_deep(&text), luabundle::internals::deepest(&text)].into_iter().flatten() {
+        assert!(luabundle::internals::tokens(text.as_bytes()).any(|t| t.range() == place), "{place:?} is no token");
+    }
 }
 
 /// Arbitrary bytes as `luabundle.toml`: a clear error or options applied, never a panic.

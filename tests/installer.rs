@@ -204,6 +204,7 @@ fn hooks_see_every_load_and_stats_count_them() -> mlua::Result<()> {
             LoadEvent::Error { module, message } => {
                 format!("error {module}: {}", message.contains("broken on purpose"))
             }
+            other => format!("{other:?}"),
         })
         .collect();
     assert_eq!(

@@ -89,7 +89,7 @@ pub fn bytecode_of(source: &str) -> Vec<u8> {
 /// Makes `require` in `lua` find modules in the plain source files under `root`, as a stock
 /// interpreter does through `package.path = ROOT/?.lua;ROOT/?/init.lua`.
 #[cfg(not(feature = "luau"))]
-pub fn require_from_sources(lua: &Lua, root: &std::path::Path) {
+pub fn require_from_sources(lua: &Lua, root: &Path) {
     let root = root.display();
     lua.load(format!("package.path = '{root}/?.lua;{root}/?/init.lua' package.cpath = ''"))
         .exec()

@@ -56,6 +56,7 @@
 //!
 //! The bundle format lives in [`format`](mod@format), the only module that knows its bytes.
 #![warn(missing_docs)]
+#![forbid(unsafe_code)]
 
 mod bundle;
 mod error;

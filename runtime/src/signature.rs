@@ -9,6 +9,7 @@ use crate::format::{self, SIGNATURE_LEN};
 
 /// What opening a bundle demands of its signature.
 #[derive(Clone, Debug, Default)]
+#[non_exhaustive]
 pub enum Verify {
     /// Signatures are not looked at.
     #[default]

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 /// Where a loaded module came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Origin {
     /// Bytecode or source from the bundle.
     Bundle,
@@ -18,6 +19,7 @@ pub enum Origin {
 
 /// One lifecycle event, passed to hooks registered with [`crate::Installer::on_load`].
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum LoadEvent {
     /// A module is about to load (its bytes are not read yet).
     Before {

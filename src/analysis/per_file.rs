@@ -54,7 +54,7 @@ fn parser_is_late(file: &SourceFile, errors: &[Diagnostic], refusal: &Diagnostic
     let (parser_line, _) = file.line_col(parser.range.start);
     let (lua_line, _) = file.line_col(lua.range.start);
     let text = file.text();
-    let line_start = crate::input::source::line_start(text, lua_line);
+    let line_start = source::line_start(text, lua_line);
     let line_end = text[line_start..].find('\n').map_or(text.len(), |i| line_start + i);
     let whole_line = lua.range == (line_start..line_end);
     parser_line > lua_line || (parser_line == lua_line && !whole_line && lua.range.start < parser.range.start)

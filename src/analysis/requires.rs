@@ -45,6 +45,7 @@ impl Timing {
 
 /// The argument of a require call.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
 pub enum Target {
     /// A constant module name.
     Name(String),

@@ -33,9 +33,7 @@ pub fn attach(builder: &mut Builder) {
         let (started, stage) = &mut *state;
         if *stage != Some(progress.stage) {
             *stage = Some(progress.stage);
-            bar.set_prefix(match progress.stage {
-                Stage::Compile => "compiling",
-            });
+            bar.set_prefix(progress.stage.doing());
             bar.set_position(0);
             bar.set_length(progress.total as u64);
         }

@@ -30,6 +30,7 @@ pub const MAX_FILE_SIZE: u64 = 32 << 20;
 /// Why the text of a file could not be had when it was read after discovery (a file whose
 /// metadata a previous build vouched for, or whose text was released).
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ReadProblem {
     /// The file cannot be read any more; the I/O error.
     Unreadable(String),

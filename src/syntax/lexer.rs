@@ -12,7 +12,7 @@ use std::ops::Range;
 
 /// What a token is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Kind {
+pub enum Kind {
     /// A name or a keyword (bytes from 0x80 up count as letters, as in LuaJIT).
     Word,
     /// A string literal, quoted or in long brackets.
@@ -36,25 +36,25 @@ pub(crate) enum Kind {
 
 /// A token and where it is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Token {
+pub struct Token {
     /// What it is.
-    pub(crate) kind: Kind,
+    pub kind: Kind,
     /// Its first byte.
-    pub(crate) start: usize,
+    pub start: usize,
     /// One past its last byte.
-    pub(crate) end: usize,
+    pub end: usize,
     /// For strings, the bytes between the delimiters; empty at `start` for other tokens.
-    pub(crate) value: (usize, usize),
+    pub value: (usize, usize),
 }
 
 impl Token {
     /// The token's bytes in `bytes`.
-    pub(crate) fn range(&self) -> Range<usize> {
+    pub fn range(&self) -> Range<usize> {
         self.start..self.end
     }
 
     /// Whether the token is the word `word` of `bytes`.
-    pub(crate) fn is_word(&self, bytes: &[u8], word: &[u8]) -> bool {
+    pub fn is_word(&self, bytes: &[u8], word: &[u8]) -> bool {
         self.kind == Kind::Word && &bytes[self.start..self.end] == word
     }
 }
@@ -70,7 +70,7 @@ pub(crate) enum Unfinished {
 }
 
 /// The tokens of `bytes`, without whitespace and comments, strings read as Lua reads them.
-pub(crate) fn tokens(bytes: &[u8]) -> Tokens<'_> {
+pub fn tokens(bytes: &[u8]) -> Tokens<'_> {
     Tokens { bytes, at: 0, unfinished: Unfinished::AtLineBreak }
 }
 
@@ -81,7 +81,7 @@ pub(crate) fn tokens_reading(bytes: &[u8], unfinished: Unfinished) -> Tokens<'_>
 
 /// The tokens of a source text, skipping whitespace and comments.
 #[derive(Clone, Debug)]
-pub(crate) struct Tokens<'a> {
+pub struct Tokens<'a> {
     bytes: &'a [u8],
     at: usize,
     unfinished: Unfinished,
@@ -142,7 +142,7 @@ impl Tokens<'_> {
 
 /// Whether `b` may be part of a name: ASCII letters, digits, `_`, and every byte from 0x80
 /// (LuaJIT's names; elsewhere such bytes appear only in strings and comments).
-pub(crate) fn is_word_byte(b: u8) -> bool {
+pub fn is_word_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_' || b >= 0x80
 }
 

@@ -118,7 +118,7 @@ mod tests {
         let errors = parse(&file("local x = 1\nlocal = 2\n")).unwrap_err();
         assert!(!errors.is_empty());
         let label = &errors[0].labels[0];
-        assert_eq!(crate::input::source::line_col("local x = 1\nlocal = 2\n", label.range.start).0, 2);
+        assert_eq!(source::line_col("local x = 1\nlocal = 2\n", label.range.start).0, 2);
         assert_eq!(errors[0].code, "parse-error");
     }
 }

@@ -24,6 +24,7 @@ pub(crate) fn remove_stale_temporaries(dir: &Path) {
 }
 
 /// Whether a process with this id runs (or may: one of another user answers `EPERM`).
+#[allow(unsafe_code)]
 pub(crate) fn process_runs(pid: i32) -> bool {
     // SAFETY: signal 0 only checks that the process exists; nothing is sent.
     pid > 0

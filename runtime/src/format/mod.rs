@@ -252,6 +252,7 @@ pub struct BundleContents {
 
 /// What is wrong with a bundle's bytes. Each variant is one way a bundle can be damaged.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum FormatError {
     /// The file is shorter than a header and a trailer.
     #[error("too short to be a bundle: {len} bytes")]
