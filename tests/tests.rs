@@ -18,6 +18,7 @@ mod fuzz_corpus;
 mod incremental;
 mod inputs;
 mod installer;
+mod layout;
 mod library;
 // Compared with Debian's lua5.4, so for the Lua 5.4 flavour.
 #[cfg(feature = "lua55")]
