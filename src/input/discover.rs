@@ -1,8 +1,10 @@
-//! Discovery: walks the roots, reads every `.lua` file, and names modules the way Lua's own
+//! Discovery: walks the roots, reads every source file (`.lua`, and `.luau` for Luau) whose
+//! metadata the file table does not vouch for, and names modules the way Lua's own
 //! `package.path` search would find them.
 //!
-//! This is the only stage that touches the filesystem; every later stage works on the
-//! [`SourceFile`]s it returns.
+//! This is the only stage that walks the source tree; later stages work on the
+//! [`SourceFile`]s it returns (a file not read here is read on first use, and must then hold
+//! the bytes discovery hashed).
 
 use std::collections::btree_map::{BTreeMap, Entry};
 use std::collections::HashMap;

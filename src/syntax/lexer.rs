@@ -1,7 +1,7 @@
 //! The one byte lexer for Lua text: it splits source bytes into tokens where Lua's own lexer
 //! does (names and keywords, numerals, quoted strings with their escapes, long brackets of
 //! any level, comments skipped), without building a tree. The nesting guard, the quick
-//! require scan and the Lua 5.5 rewrite read their tokens from it; [`crate::syntax::literal`]
+//! require scan and the Lua 5.5 rewrite read their tokens from it; `literal.rs`
 //! decodes the string tokens' values.
 //!
 //! It never fails: on text that is not Lua (an unfinished string or long bracket) it ends
