@@ -251,3 +251,18 @@ fn a_stock_c_module_loads_as_under_lua() {
     assert_eq!(from_bundle, from_lua);
     assert_eq!(from_bundle.stdout, "true\tfile\tdirectory\ttrue\n");
 }
+
+#[test]
+fn the_plain_run_command_line_and_the_full_parser_agree() {
+    // `luabundle run BUNDLE ...` is read without clap; with an option before `run`, clap
+    // reads it. Both must run the same program the same way.
+    let ws = workspace();
+    for args in [&["-e", "print(require('greet').hi())"][..], &["show.lua", "a", "--", "b"], &["fail.lua"], &["-x"]] {
+        let mut plain = Command::new(assert_cmd::cargo::cargo_bin("luabundle"));
+        plain.current_dir(ws.dir.path()).arg("run").arg(&ws.bundle).args(args);
+        let mut parsed = Command::new(assert_cmd::cargo::cargo_bin("luabundle"));
+        parsed.current_dir(ws.dir.path()).args(["--color", "never", "run"]).arg(&ws.bundle).args(args);
+        let (plain, parsed) = (outcome(with_env(&mut plain, &[]), ""), outcome(with_env(&mut parsed, &[]), ""));
+        assert_eq!(plain, parsed, "{args:?}");
+    }
+}

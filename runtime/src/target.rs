@@ -78,7 +78,10 @@ pub fn linked() -> &'static Target {
 }
 
 fn describe() -> mlua::Result<Target> {
-    let lua = mlua::Lua::new();
+    // A bare state: the base library's `_VERSION` and a dump are all it needs, and a state
+    // with the whole standard library would cost every `luabundle run` a good part of its
+    // start-up.
+    let lua = mlua::Lua::new_with(mlua::StdLib::NONE, mlua::LuaOptions::default())?;
     let release: String = lua.globals().get("_VERSION")?;
     Ok(Target { flavour: FLAVOUR.to_string(), release, bytecode_header: bytecode_header(&lua)? })
 }

@@ -114,6 +114,13 @@ enum Command {
 /// Parses the arguments, runs the command and returns the process exit code.
 pub fn main() -> i32 {
     restore_broken_pipe_default();
+    // `luabundle run BUNDLE ...` is read without building the whole command-line definition,
+    // which would cost a short program a good part of its start-up; `run --help` and
+    // options before the bundle go through clap.
+    if let Some(args) = run::RunArgs::from_plain_command_line() {
+        decide_color(ColorChoice::Auto);
+        return run::run(args).unwrap_or_else(|err| report(&err));
+    }
     let cli = Cli::parse();
     decide_color(cli.color);
     // `run` leaves signals to the program it runs, as `lua` does.

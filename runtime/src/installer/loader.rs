@@ -103,15 +103,14 @@ fn compile_glue(_compiler: &Lua, source: &str) -> Option<Vec<u8>> {
     (bytecode.first() != Some(&0)).then_some(bytecode)
 }
 
-/// One of the install chunks, compiled once per process by a state of its own and then loaded
-/// as bytecode: install runs for every state, and parsing the source each time would be most
-/// of its cost. The bytecode never leaves this process, so it needs no verification.
+/// One of the install chunks, compiled once per process and then loaded as bytecode: install
+/// runs for every state, and parsing the source each time would be most of its cost. The
+/// first install compiles them in its own state (a second state only to compile would cost
+/// more than the compiling, which a short `luabundle run` notices). The bytecode never leaves
+/// this process, so it needs no verification.
 fn glue(lua: &Lua, which: Glue) -> mlua::chunk::Chunk<'static> {
     static COMPILED: OnceLock<Vec<Option<Vec<u8>>>> = OnceLock::new();
-    let compiled = COMPILED.get_or_init(|| {
-        let compiler = Lua::new();
-        Glue::ALL.iter().map(|glue| compile_glue(&compiler, &glue.source())).collect()
-    });
+    let compiled = COMPILED.get_or_init(|| Glue::ALL.iter().map(|glue| compile_glue(lua, &glue.source())).collect());
     match compiled.get(which as usize) {
         Some(Some(bytecode)) => {
             lua.load(bytecode.clone()).set_name(GLUE_CHUNK_NAME).set_mode(mlua::chunk::ChunkMode::Binary)

@@ -29,6 +29,19 @@ pub struct RunArgs {
     rest: Vec<OsString>,
 }
 
+impl RunArgs {
+    /// The arguments of `luabundle run BUNDLE [ARGS]` when the process was started so, with a
+    /// bundle that is not an option: what clap would give, read directly.
+    pub fn from_plain_command_line() -> Option<RunArgs> {
+        let mut raw = std::env::args_os().skip(1);
+        if raw.next()? != "run" {
+            return None;
+        }
+        let bundle = raw.next().filter(|b| !b.as_encoded_bytes().starts_with(b"-"))?;
+        Some(RunArgs { bundle: PathBuf::from(bundle), rest: raw.collect() })
+    }
+}
+
 /// The options `luabundle run` reads after the bundle, for `--help`.
 pub const HELP: &str = "\
 Options after the bundle, as for `lua` (in order; the first non-option is the script):
