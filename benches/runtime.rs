@@ -3,6 +3,8 @@
 //! - `state_install_require/10000`: a new state, install, and one `require` from a
 //!   10,000-module bundle;
 //! - `open/10000`: `Bundle::open` of a 10,000-module bundle file (header and index only);
+//! - `open_install_require/{1,10000,100000}`: open a bundle file, install it into a new
+//!   state and require one module, for three bundle sizes;
 //! - `require_all_1000/*`: a new state requiring all 1,000 modules of a generated tree
 //!   (5.5 KB each) from the bundle, from the sources through `package.path`, and from loose
 //!   bytecode files with debug info;
@@ -169,6 +171,32 @@ fn bench_state_install_require(c: &mut Criterion) {
     });
 }
 
+/// Opening a bundle file, installing it into a new state and the first `require` of one
+/// module (`gen.m00000`, which requires nothing) for bundles of 1, 10,000 and 100,000
+/// modules: the work does not depend on the bundle's size, so neither should the time.
+fn bench_open_install_require(c: &mut Criterion) {
+    let mut group = c.benchmark_group("open_install_require");
+    group.sample_size(20);
+    for count in [1usize, 10_000, 100_000] {
+        let dir = tempfile::tempdir().unwrap();
+        support::generate_project(dir.path(), count);
+        let root = dir.path().to_path_buf();
+        bundle_of(dir.path(), |b| {
+            b.root(root);
+        });
+        let path = dir.path().join("bench.bundle");
+        group.bench_with_input(BenchmarkId::from_parameter(count), &path, |b, path| {
+            b.iter(|| {
+                let bundle = Bundle::open(path).unwrap();
+                let lua = Lua::new();
+                bundle.install(&lua).unwrap();
+                lua.load("return require('gen.m00000').id").eval::<i64>().unwrap()
+            })
+        });
+    }
+    group.finish();
+}
+
 /// Prints the Lua heap after install (nothing loaded) and after requiring every module.
 fn report_heap(bundle: &Bundle) {
     let lua = Lua::new();
@@ -198,6 +226,7 @@ criterion_group!(
     bench_open,
     bench_install,
     bench_state_install_require,
+    bench_open_install_require,
     bench_require_all_generated,
     bench_debian
 );
