@@ -32,7 +32,14 @@ fn project() -> tempfile::TempDir {
 
 fn discovered(root: &Path) -> discover::Discovered {
     let templates = Template::parse_list(DEFAULT_TEMPLATES).unwrap();
-    discover::discover(&[discover::Root::parse(&root.display().to_string())], &templates, &[], None, &[]).unwrap()
+    discover::discover(
+        &[discover::Root::parse(&root.display().to_string())],
+        &templates,
+        &discover::exclusion_set(&[]).unwrap(),
+        None,
+        &[],
+    )
+    .unwrap()
 }
 
 fn bench_stages(c: &mut Criterion) {

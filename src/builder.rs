@@ -426,11 +426,10 @@ impl Builder {
         if self.options.roots.is_empty() {
             return Err(Error::Usage("no source roots given".into()));
         }
-        for (flag, patterns) in [("--include", &self.options.includes), ("--external", &self.options.externals)] {
-            NamePatterns::new(flag, patterns)?;
-        }
-        // The same rules as the patterns above, checked here so that every flag fails alike.
-        crate::input::discover::exclusion_set(&self.options.excludes)?;
+        // Every pattern is checked (and compiled) before anything runs, so every flag fails alike.
+        let includes = NamePatterns::new("--include", &self.options.includes)?;
+        let externals = NamePatterns::new("--external", &self.options.externals)?;
+        let excludes = crate::input::discover::exclusion_set(&self.options.excludes)?;
         if self.options.locked && self.options.manifest.is_none() {
             return Err(Error::Usage("--locked needs a manifest (--manifest FILE)".into()));
         }
@@ -447,7 +446,7 @@ impl Builder {
             ));
         }
         let templates = Template::parse_list(self.options.templates.as_deref().unwrap_or(DEFAULT_TEMPLATES))?;
-        Ok(Plan { options: &self.options, templates, cache: self.cache() })
+        Ok(Plan { options: &self.options, templates, externals, includes, excludes, cache: self.cache() })
     }
 }
 

@@ -6,7 +6,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use globset::GlobSet;
+
 use crate::analysis::graph;
+use crate::analysis::name_patterns::NamePatterns;
 use crate::cache::Cache;
 use crate::diagnostic::Diagnostics;
 use crate::input::discover::{Root, Template};
@@ -86,10 +89,17 @@ pub(crate) struct Options {
     pub progress: Option<ProgressFn>,
 }
 
-/// Checked options of one run: the options, the parsed templates and the cache.
+/// Checked options of one run: the options, with their templates and patterns compiled
+/// once, and the cache.
 pub(crate) struct Plan<'a> {
     pub options: &'a Options,
     pub templates: Vec<Template>,
+    /// `--external` patterns.
+    pub externals: NamePatterns,
+    /// `--include` patterns.
+    pub includes: NamePatterns,
+    /// `--exclude` patterns.
+    pub excludes: GlobSet,
     pub cache: Option<Cache>,
 }
 

@@ -17,6 +17,15 @@ use crate::diagnostic::{Code, Diagnostic};
 use crate::input::source::{self, SourceFile};
 use crate::syntax::nesting;
 
+/// The text Lua compiles for `file`; an error when the file, read after discovery, no longer
+/// holds the bytes discovery hashed (bytecode of other bytes must not go under its key).
+fn source_text(file: &SourceFile) -> Result<std::borrow::Cow<'_, [u8]>, Diagnostic> {
+    match Diagnostic::of_read_problem(file) {
+        Some(problem) => Err(problem),
+        None => Ok(source::prepare_bytes(file.bytes())),
+    }
+}
+
 /// Compiles `file` with `lua` and dumps its bytecode, without debug info if `strip`.
 ///
 /// # Errors
@@ -24,7 +33,7 @@ use crate::syntax::nesting;
 /// such as too many local variables, or a file that is already bytecode).
 #[cfg(not(feature = "luau"))]
 pub fn compile_file(lua: &Lua, file: &SourceFile, strip: bool) -> Result<Vec<u8>, Diagnostic> {
-    let text = source::prepare_bytes(file.bytes());
+    let text = source_text(file)?;
     let function = lua
         .load(&text[..])
         .set_name(file.chunk_name())
@@ -56,7 +65,7 @@ fn dump(lua: &Lua, function: &mlua::Function, strip: bool) -> mlua::Result<Vec<u
 /// A `compile-error` diagnostic at the line Luau reports.
 #[cfg(feature = "luau")]
 pub fn compile_file(_lua: &Lua, file: &SourceFile, strip: bool) -> Result<Vec<u8>, Diagnostic> {
-    let text = source::prepare_bytes(file.bytes());
+    let text = source_text(file)?;
     mlua::chunk::Compiler::new()
         .set_debug_level(if strip { 0 } else { 1 })
         .compile(&text[..])
@@ -188,6 +197,17 @@ pub(crate) fn bundled_bytecode(analysis: &mut Analysis, strip: bool) -> Vec<Opti
 mod tests {
     use super::*;
     use mlua::chunk::ChunkMode;
+
+    #[test]
+    fn a_file_changed_since_discovery_is_not_compiled() {
+        // The path a damaged cache entry takes: compiled again long after discovery.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.lua");
+        std::fs::write(&path, "return 2\n").unwrap();
+        let changed = SourceFile::unread(0, path, "src/m.lua".into(), *blake3::hash(b"return 1\n").as_bytes());
+        let refused = with_worker_lua(|lua| compile_file(lua, &changed, false)).unwrap_err();
+        assert_eq!(refused.code, "file-changed-during-build");
+    }
 
     fn file(text: &str) -> SourceFile {
         SourceFile::new(0, "m.lua".into(), "src/m.lua".into(), text)

@@ -303,8 +303,8 @@ impl Resolver<'_, '_> {
                 .guard
                 .as_ref()
                 .is_some_and(|g| g.when == GuardWhen::Failed && self.position.contains_key(g.module.as_str()));
-            if site.guard.is_some() {
-                out.guarded.push(guarded_line(file, site, fallback));
+            if let Some(guard) = &site.guard {
+                out.guarded.push(guarded_line(file, site, guard, fallback));
             }
             self.link(file, site, name, site.optional || fallback, fallback, &mut out);
         }
@@ -410,8 +410,7 @@ impl Resolver<'_, '_> {
 
 /// The `--guarded` line of a site that runs only after a protected require succeeded or
 /// failed; `fallback` when it runs only if a bundled module fails (so never).
-fn guarded_line(file: &SourceFile, site: &RequireSite, fallback: bool) -> String {
-    let Some(guard) = &site.guard else { return String::new() };
+fn guarded_line(file: &SourceFile, site: &RequireSite, guard: &Guard, fallback: bool) -> String {
     let name = match &site.target {
         Target::Name(name) => name.as_str(),
         Target::NotUtf8 { escaped } => escaped.as_str(),

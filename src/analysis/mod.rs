@@ -27,7 +27,6 @@ use crate::error::Error;
 use crate::input::discover::{self, Discovered};
 use crate::plan::{OutputFormat, Plan, Progress, ProgressFn, Stage, Timings};
 use graph::{GraphOptions, ModuleGraph};
-use name_patterns::NamePatterns;
 use per_file::FileResult;
 use requires::RequireSite;
 
@@ -144,12 +143,11 @@ pub(crate) fn analyse(plan: &Plan, outputs: &[PathBuf]) -> Result<Analysis, Erro
     let pass = compile_and_scan(plan, &mut discovered, hits, &keys, session.as_mut(), misses);
     timings.compile = laps.lap();
     let mut diagnostics = discovered.diagnostics.clone();
-    let (graph, selection) = resolve_graph(plan, &discovered, pass.sites, &mut diagnostics)?;
-    let mut graph = graph;
+    let (mut graph, selection) = resolve_graph(plan, &discovered, pass.sites, &mut diagnostics)?;
     let left_out = file_errors::left_out_files_are_not_errors(pass.errors, &discovered, &pass.bytecode, &mut graph);
     diagnostics.extend(left_out);
     let entry = selection::entry_in_bundle(plan.options, &discovered, &graph, selection.entry, &mut diagnostics);
-    diagnostics.extend(selection::check_groups(plan.options, &discovered)?);
+    diagnostics.extend(selection::check_groups(plan.options, &plan.externals, &discovered));
     diagnostics.extend(file_errors::refusals_of_bundled_files(&discovered, &graph, &pass.bytecode, &diagnostics));
     let profiles = selection.profiles.into_iter().map(|(name, members)| (name, graph.closure(&members))).collect();
     timings.graph = laps.lap();
@@ -176,7 +174,7 @@ pub(crate) fn analyse(plan: &Plan, outputs: &[PathBuf]) -> Result<Analysis, Erro
 fn discover_files(plan: &Plan, outputs: &[PathBuf]) -> Result<(Discovered, bool), Error> {
     let known = plan.cache.as_ref().map(|cache| FileTable::load(&cache.file_table_path()));
     let options = plan.options;
-    let discovered = discover::discover(&options.roots, &plan.templates, &options.excludes, known.as_ref(), outputs)?;
+    let discovered = discover::discover(&options.roots, &plan.templates, &plan.excludes, known.as_ref(), outputs)?;
     let changed = known.as_ref().is_some_and(|known| !known.same_as(&discovered.file_table));
     Ok((discovered, changed))
 }
@@ -245,10 +243,13 @@ fn resolve_graph(
         .map_err(|e| Error::Usage(format!("cannot start the Lua state for computed requires: {e}")))?;
     let roots: Vec<usize> = selection.profiles.iter().flat_map(|(_, members)| members.iter().copied()).collect();
     let only = options.only_profile.as_ref().map(|_| roots.as_slice());
-    let externals = NamePatterns::new("--external", &options.externals)?;
-    let includes = NamePatterns::new("--include", &options.includes)?;
-    let graph_options =
-        GraphOptions { externals: &externals, includes: &includes, entry: selection.entry, extra_roots: &roots, only };
+    let graph_options = GraphOptions {
+        externals: &plan.externals,
+        includes: &plan.includes,
+        entry: selection.entry,
+        extra_roots: &roots,
+        only,
+    };
     let (graph, found) = graph::build_graph(
         &discovered.modules,
         &sites,

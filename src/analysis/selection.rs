@@ -100,8 +100,7 @@ fn find_profiles(
 }
 
 /// Groups must not shadow a module and must give each member its own field.
-pub(crate) fn check_groups(options: &Options, discovered: &Discovered) -> Result<Vec<Diagnostic>, Error> {
-    let externals = NamePatterns::new("--external", &options.externals)?;
+pub(crate) fn check_groups(options: &Options, externals: &NamePatterns, discovered: &Discovered) -> Vec<Diagnostic> {
     let mut problems = Vec::new();
     for (name, members) in &options.groups {
         if position(discovered, name).is_some() {
@@ -134,7 +133,7 @@ pub(crate) fn check_groups(options: &Options, discovered: &Discovered) -> Result
             }
         }
     }
-    Ok(problems)
+    problems
 }
 
 pub(crate) fn position(discovered: &Discovered, name: &str) -> Option<usize> {

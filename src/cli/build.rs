@@ -164,10 +164,12 @@ pub(super) fn resolution_report(result: &luabundle::Output) -> String {
     out
 }
 
-/// `bundled 9 modules from 9 files into app.bundle (4.7 KiB) in 3 ms (1 compiled, 8 cached)`.
+/// `bundled 9 modules from 9 files into app.bundle (4.7 KiB) in 3 ms (1 compiled, 8 from
+/// cache)`.
 pub fn summary(result: &luabundle::Output, output: &std::path::Path) -> String {
     let state = if result.written { "" } else { " (unchanged)" };
-    let cached = result.files.saturating_sub(result.parsed);
+    // A file compiled again because its cached bytecode was damaged did not come from the cache.
+    let cached = result.files.saturating_sub(result.compiled);
     let work = if cached > 0 { format!(" ({} compiled, {cached} from cache)", result.compiled) } else { String::new() };
     format!(
         "bundled {} from {} into {} ({}){state} in {}{work}",

@@ -49,7 +49,7 @@ pub struct SourceArgs {
 
 /// The options file: `--config`, else luabundle.toml beside the first root, else in the
 /// current directory when no root is given.
-pub(super) fn config_file(source: &SourceArgs) -> anyhow::Result<Option<ConfigFile>> {
+fn config_file(source: &SourceArgs) -> anyhow::Result<Option<ConfigFile>> {
     let path = match (&source.config, source.roots.first()) {
         (Some(path), _) => Some(path.clone()),
         (None, Some(root)) => ConfigFile::beside(&luabundle::Root::parse(root).dir),
@@ -60,7 +60,7 @@ pub(super) fn config_file(source: &SourceArgs) -> anyhow::Result<Option<ConfigFi
 
 /// The flags of `source` as configuration values, so that each flag given replaces the
 /// file's value (a list as a whole) through [`Config::overridden_by`].
-pub(super) fn flag_values(source: &SourceArgs) -> Config {
+fn flag_values(source: &SourceArgs) -> Config {
     let list = |values: &Vec<String>| (!values.is_empty()).then(|| values.clone());
     Config {
         roots: (!source.roots.is_empty()).then(|| source.roots.iter().map(|r| luabundle::Root::parse(r)).collect()),

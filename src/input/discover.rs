@@ -152,10 +152,10 @@ pub struct Discovered {
 }
 
 /// Walks `roots` in order and names their modules through `templates`, leaving out the
-/// files and directories that match an `excludes` pattern (see [`exclusion_set`]).
+/// files and directories that `excluded` matches (compiled by [`exclusion_set`]).
 ///
 /// # Errors
-/// [`Error::Usage`] if a root is not a directory or a pattern is not a valid glob.
+/// [`Error::Usage`] if a root is not a directory.
 /// Problems with single files are diagnostics, so that all of them are reported together.
 ///
 /// A file whose metadata `known` vouches for (unchanged since the build that recorded it) is
@@ -166,11 +166,10 @@ pub struct Discovered {
 pub fn discover(
     roots: &[Root],
     templates: &[Template],
-    excludes: &[String],
+    excluded: &GlobSet,
     known: Option<&FileTable>,
     outputs: &[PathBuf],
 ) -> Result<Discovered, Error> {
-    let excluded = exclusion_set(excludes)?;
     let mut found = Discovered::default();
     let mut names: BTreeMap<String, (usize, FileId)> = BTreeMap::new();
     let mut seen: Vec<(PathBuf, &Option<String>)> = Vec::new();
@@ -186,7 +185,7 @@ pub fn discover(
             )));
         }
         seen.push((real, &root.prefix));
-        let root_names = walk_root(root, templates, &excluded, known, outputs, &mut found)?;
+        let root_names = walk_root(root, templates, excluded, known, outputs, &mut found)?;
         for (name, file) in root_names {
             match names.entry(name) {
                 Entry::Vacant(slot) => {

@@ -36,34 +36,34 @@ pub(crate) fn write(
         sources_still_readable(analysis)?;
     }
     let encode_started = Instant::now();
-    let write_started;
     match options.format {
         OutputFormat::Bundle | OutputFormat::Source => {
-            write_started = Instant::now();
             if let Some(len) = fresh.and_then(|f| f.up_to_date) {
                 result.bytes = len;
-            } else {
-                let (contents, known) = assemble::bundle_contents(options, analysis, bytecode);
-                let layout = assemble::bundle_layout(options, &contents, &known)?;
-                result.timings.encode = encode_started.elapsed();
-                result.bytes = layout.len();
-                // Without a cache, the bundle is always written anew.
-                let keep_identical = plan.cache.is_some();
-                result.written = bundle_file::write_bundle_atomically(output, &layout, keep_identical)?;
-                if let Some(fresh) = fresh {
-                    fresh.record(&layout, output);
-                }
+                return Ok(());
             }
+            let (contents, known) = assemble::bundle_contents(options, analysis, bytecode);
+            let layout = assemble::bundle_layout(options, &contents, &known)?;
+            result.timings.encode = encode_started.elapsed();
+            result.bytes = layout.len();
+            let write_started = Instant::now();
+            // Without a cache, the bundle is always written anew.
+            let keep_identical = plan.cache.is_some();
+            result.written = bundle_file::write_bundle_atomically(output, &layout, keep_identical)?;
+            if let Some(fresh) = fresh {
+                fresh.record(&layout, output);
+            }
+            result.timings.write = write_started.elapsed();
         }
         OutputFormat::Lua | OutputFormat::LuaBytecode => {
             let bytes = assemble::lua_script(options, analysis, bytecode).into_bytes();
             result.timings.encode = encode_started.elapsed();
-            write_started = Instant::now();
             result.bytes = bytes.len() as u64;
+            let write_started = Instant::now();
             result.written = bundle_file::write_atomically(output, &bytes)?;
+            result.timings.write = write_started.elapsed();
         }
     }
-    result.timings.write = write_started.elapsed();
     Ok(())
 }
 

@@ -47,7 +47,7 @@ pub fn as_lua54(text: &str) -> Option<String> {
     let mut blank: Vec<(usize, usize)> = Vec::new();
     let word = |i: usize| tokens.get(i).filter(|t| t.kind == Kind::Word).map(|t| &bytes[t.start..t.end]);
     let name = |i: usize| word(i).filter(|w| !KEYWORDS.contains(w)).is_some();
-    let symbol = |i: usize, c: u8| tokens.get(i).is_some_and(|t| t.kind == Kind::Symbol(c) && t.end - t.start == 1);
+    let symbol = |i: usize, c: u8| tokens.get(i).is_some_and(|t| t.kind == Kind::Symbol(c));
     let text_of = |i: usize| tokens.get(i).map(|t| &bytes[t.start..t.end]);
     // `< NAME >`: an attribute, three tokens long.
     let attribute = |i: usize| symbol(i, b'<') && word(i + 1).is_some() && symbol(i + 2, b'>');
