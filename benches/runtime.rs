@@ -4,7 +4,8 @@
 //!   10,000-module bundle;
 //! - `open/10000`: `Bundle::open` of a 10,000-module bundle file (header and index only);
 //! - `open_install_require/{1,10000,100000}`: open a bundle file, install it into a new
-//!   state and require one module, for three bundle sizes;
+//!   state and require one module, for three bundle sizes (it prints the peak Rust heap of
+//!   one such run beside the bundle's size);
 //! - `require_all_1000/*`: a new state requiring all 1,000 modules of a generated tree
 //!   (5.5 KB each) from the bundle, from the sources through `package.path`, and from loose
 //!   bytecode files with debug info;
@@ -23,6 +24,42 @@ use mlua::Lua;
 
 #[path = "support.rs"]
 mod support;
+
+/// Counts the bytes the Rust side holds, so that the benchmarks can report what opening a
+/// bundle keeps in memory as well as what it costs in time.
+struct CountingAllocator;
+
+static HELD: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+static PEAK: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+#[global_allocator]
+static ALLOCATOR: CountingAllocator = CountingAllocator;
+
+unsafe impl std::alloc::GlobalAlloc for CountingAllocator {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        use std::sync::atomic::Ordering::Relaxed;
+        let held = HELD.fetch_add(layout.size(), Relaxed) + layout.size();
+        PEAK.fetch_max(held, Relaxed);
+        // SAFETY: forwarded unchanged to the system allocator.
+        unsafe { std::alloc::System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        HELD.fetch_sub(layout.size(), std::sync::atomic::Ordering::Relaxed);
+        // SAFETY: `ptr` came from `alloc` above with this layout.
+        unsafe { std::alloc::System.dealloc(ptr, layout) }
+    }
+}
+
+/// Peak bytes held by Rust allocations (not Lua's heap) while `run` runs, above what was
+/// held before.
+fn peak_rust_heap<T>(run: impl FnOnce() -> T) -> (T, usize) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let before = HELD.load(Relaxed);
+    PEAK.store(before, Relaxed);
+    let value = run();
+    (value, PEAK.load(Relaxed) - before)
+}
 
 fn bundle_of(root: &Path, configure: impl FnOnce(&mut luabundle::Builder)) -> Bundle {
     let output = root.join("bench.bundle");
@@ -51,7 +88,7 @@ fn bench_open(c: &mut Criterion) {
         b.root(root);
     });
     let path = dir.path().join("bench.bundle");
-    c.bench_function("open/10000", |b| b.iter(|| Bundle::open(&path).unwrap().index().modules.len()));
+    c.bench_function("open/10000", |b| b.iter(|| Bundle::open(&path).unwrap().module_count()));
 }
 
 /// Requiring every module of `names` in a new state: from `bundle`, and through
@@ -110,7 +147,7 @@ fn bench_require_all_generated(c: &mut Criterion) {
     let bundle = bundle_of(dir.path(), |b| {
         b.root(tree.as_path());
     });
-    let names: Vec<String> = bundle.index().modules.iter().map(|m| m.name.clone()).collect();
+    let names: Vec<String> = bundle.index().unwrap().modules.iter().map(|m| m.name.clone()).collect();
     let loose = dir.path().join("loose");
     loose_bytecode(&tree, &loose);
     let sources = format!("{}/?.lua", tree.display());
@@ -139,7 +176,7 @@ fn bench_debian(c: &mut Criterion) {
                 b.external(*external);
             }
         });
-        let names: Vec<String> = bundle.index().modules.iter().map(|m| m.name.clone()).collect();
+        let names: Vec<String> = bundle.index().unwrap().modules.iter().map(|m| m.name.clone()).collect();
         let loose = dir.path().join("loose");
         loose_bytecode(&Path::new(LUAROCKS).join(top), &loose.join(top));
         let sources = format!("{LUAROCKS}/?.lua;{LUAROCKS}/?/init.lua");
@@ -185,6 +222,15 @@ fn bench_open_install_require(c: &mut Criterion) {
             b.root(root);
         });
         let path = dir.path().join("bench.bundle");
+        let (_, peak) = peak_rust_heap(|| {
+            let bundle = Bundle::open(&path).unwrap();
+            let lua = Lua::new();
+            bundle.install(&lua).unwrap();
+            lua.load("return require('gen.m00000').id").eval::<i64>().unwrap();
+            (bundle, lua)
+        });
+        let size = std::fs::metadata(&path).unwrap().len();
+        eprintln!("open_install_require/{count}: bundle {} KiB, peak Rust heap {} KiB", size / 1024, peak / 1024);
         group.bench_with_input(BenchmarkId::from_parameter(count), &path, |b, path| {
             b.iter(|| {
                 let bundle = Bundle::open(path).unwrap();
@@ -203,7 +249,7 @@ fn report_heap(bundle: &Bundle) {
     let before_install = lua.used_memory();
     let installed = bundle.install(&lua).unwrap();
     let after_install = lua.used_memory();
-    let names = installed.modules().to_vec();
+    let names = installed.modules().unwrap().to_vec();
     for name in &names {
         lua.load(format!("require('{name}')")).exec().unwrap();
     }

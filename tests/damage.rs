@@ -32,51 +32,65 @@ fn every_bit_flip_is_refused_before_lua_sees_the_bytes() {
     let good = Bundle::from_bytes(bytes.clone()).unwrap();
     let blobs = good.header().blobs;
     let owner = |offset: usize| {
-        let relative = offset as u64 - blobs.offset;
+        let relative = (offset as u64).checked_sub(blobs.offset)?;
         good.index()
+            .unwrap()
             .modules
             .iter()
             .find(|m| m.blob.offset <= relative && relative < m.blob.offset + m.blob.len)
             .map(|m| m.name.clone())
     };
-    let mut at_open = 0;
-    let mut at_require = 0;
+    let (mut at_open, mut at_lookup, mut at_require) = (0, 0, 0);
     for offset in 0..bytes.len() {
         for bit in 0..8 {
             let mut damaged = bytes.clone();
             damaged[offset] ^= 1 << bit;
             let bundle = match Bundle::from_bytes(damaged) {
-                Err(Error::Format { .. }) => {
+                Err(Error::Format { .. } | Error::UnsupportedFormat { .. }) => {
                     at_open += 1;
                     continue;
                 }
                 Err(other) => panic!("flip at {offset}.{bit}: untyped error {other}"),
                 Ok(bundle) => bundle,
             };
-            // Only blob bytes are checked later: on first require, before loading.
-            let module =
-                owner(offset).unwrap_or_else(|| panic!("flip at {offset}.{bit} outside the blobs went unnoticed"));
+            // What open does not read is checked when first touched: index pages by the
+            // lookup that reads them, blob bytes on first require, before loading.
             let lua = mlua::Lua::new();
             bundle.install(&lua).unwrap();
-            let err = lua.load(format!("require('{module}')")).exec().unwrap_err().to_string();
-            assert!(err.contains(&format!("module {module} in bundle")) && err.contains("is damaged: blake3"), "{err}");
-            at_require += 1;
+            let err = lua.load("require('a')").exec().map_err(|e| e.to_string());
+            let err = err.expect_err(&format!("flip at {offset}.{bit} went unnoticed"));
+            match owner(offset) {
+                Some(module) => {
+                    assert!(
+                        err.contains(&format!("module {module} in bundle")) && err.contains("is damaged: blake3"),
+                        "{err}"
+                    );
+                    at_require += 1;
+                }
+                None => {
+                    assert!(err.contains("damaged index page") || err.contains("damaged page-hash page"), "{err}");
+                    at_lookup += 1;
+                }
+            }
+            assert!(bundle.verify_all().is_err(), "flip at {offset}.{bit}: verify missed it");
         }
     }
-    assert!(at_open > 0 && at_require > 0);
+    assert!(at_open > 0 && at_lookup > 0 && at_require > 0);
 }
 
 /// Rewrites the header and the trailer so the root hash matches the (edited) header, target
-/// block and index: what a forger who knows the format would do.
+/// block and directory: what a forger who knows the format would do.
 fn rehash(bytes: &mut [u8]) {
     let header = Header::parse(bytes[..HEADER_LEN].try_into().unwrap(), bytes.len() as u64).unwrap();
     let slice = |s: format::Span| bytes[s.offset as usize..(s.offset + s.len) as usize].to_vec();
-    let root = format::root_hash(bytes[..HEADER_LEN].try_into().unwrap(), &slice(header.target), &slice(header.index));
+    let root =
+        format::root_hash(bytes[..HEADER_LEN].try_into().unwrap(), &slice(header.target), &slice(header.directory));
     bytes[HEADER_LEN - 32..HEADER_LEN].copy_from_slice(&root);
     let end = bytes.len();
     bytes[end - 32..].copy_from_slice(&root);
 }
 
+/// Header spans, in order: target, directory, page hashes, index, blobs, signature.
 fn span_field(bytes: &mut [u8], region: usize, len: bool, value: u64) {
     let at = 26 + region * 16 + if len { 8 } else { 0 };
     bytes[at..at + 8].copy_from_slice(&value.to_le_bytes());
@@ -87,7 +101,7 @@ fn forged_regions_are_refused_by_their_bounds_checks() {
     let bytes = small_bundle();
     // Index length pointing past the end of the file.
     let mut past_end = bytes.clone();
-    span_field(&mut past_end, 1, true, u64::MAX - 10);
+    span_field(&mut past_end, 3, true, u64::MAX - 10);
     let err = Bundle::from_bytes(past_end).unwrap_err();
     assert!(
         matches!(err, Error::Format { source: FormatError::TooLarge { .. } | FormatError::BadRegion { .. }, .. }),
@@ -95,29 +109,35 @@ fn forged_regions_are_refused_by_their_bounds_checks() {
     );
     // Blob region overlapping the index.
     let mut overlap = bytes.clone();
-    let index_offset = u64::from_le_bytes(overlap[42..50].try_into().unwrap());
-    span_field(&mut overlap, 2, false, index_offset);
+    let index_offset = u64::from_le_bytes(overlap[74..82].try_into().unwrap());
+    span_field(&mut overlap, 4, false, index_offset);
     let err = Bundle::from_bytes(overlap).unwrap_err();
     assert!(matches!(err, Error::Format { source: FormatError::BadRegion { region: "blob" }, .. }), "{err}");
     // Offset + length overflowing.
     let mut overflow = bytes.clone();
-    span_field(&mut overflow, 3, false, u64::MAX);
-    span_field(&mut overflow, 3, true, 2);
+    span_field(&mut overflow, 5, false, u64::MAX);
+    span_field(&mut overflow, 5, true, 2);
     let err = Bundle::from_bytes(overflow).unwrap_err();
     assert!(matches!(err, Error::Format { source: FormatError::BadRegion { region: "signature" }, .. }), "{err}");
+    // Page hashes that do not match the index's page count.
+    let mut hashes = bytes.clone();
+    span_field(&mut hashes, 2, true, 64);
+    let err = Bundle::from_bytes(hashes).unwrap_err();
+    assert!(matches!(err, Error::Format { .. }), "{err}");
 }
 
 #[test]
-fn a_forged_index_with_a_valid_root_hash_is_still_validated() {
+fn a_forged_directory_with_a_valid_root_hash_is_still_validated() {
     let bytes = small_bundle();
     let header = Header::parse(bytes[..HEADER_LEN].try_into().unwrap(), bytes.len() as u64).unwrap();
-    let index_at = header.index.offset as usize;
-    // A huge module count: bincode's first byte of the index is the count's varint.
+    let directory_at = header.directory.offset as usize;
+    // A huge module count: bincode's first byte of the directory is the count's varint.
     let mut huge = bytes.clone();
-    huge[index_at] = 253; // u64 varint marker: the next 8 bytes are the count
+    huge[directory_at] = 252; // u32 varint marker: the next 4 bytes are the count
+    huge[directory_at + 1..directory_at + 5].copy_from_slice(&u32::MAX.to_le_bytes());
     rehash(&mut huge);
     let err = Bundle::from_bytes(huge).unwrap_err();
-    assert!(matches!(err, Error::Format { source: FormatError::Invalid { part: "index", .. }, .. }), "{err}");
+    assert!(matches!(err, Error::Format { source: FormatError::Invalid { part: "directory", .. }, .. }), "{err}");
 }
 
 #[test]
@@ -126,12 +146,14 @@ fn forged_indexes_with_valid_root_hashes_are_refused_by_validation() {
     let good = Bundle::from_bytes(bytes.clone()).unwrap();
     let blobs_span = good.header().blobs;
     let blobs = &bytes[blobs_span.offset as usize..(blobs_span.offset + blobs_span.len) as usize];
+    // Open checks the directory; the whole index is checked by `index()` (and `verify`).
     let forge = |edit: &dyn Fn(&mut format::Index)| {
-        let mut index = good.index().clone();
+        let mut index = good.index().unwrap().clone();
         edit(&mut index);
         let forged = format::encode_unvalidated(good.target(), &index, blobs).unwrap();
-        match Bundle::from_bytes(forged) {
-            Err(Error::Format { source: FormatError::Invalid { part: "index", reason }, .. }) => reason,
+        let checked = Bundle::from_bytes(forged).and_then(|bundle| bundle.index().map(drop));
+        match checked {
+            Err(Error::Format { source: FormatError::Invalid { reason, .. }, .. }) => reason,
             other => panic!("forged index accepted or misreported: {other:?}"),
         }
     };
@@ -143,6 +165,29 @@ fn forged_indexes_with_valid_root_hashes_are_refused_by_validation() {
     assert!(forge(&|i| i.modules[1].name = "a".into()).contains("not sorted and unique"));
     assert!(forge(&|i| i.modules[0].name = "a\0b".into()).contains("bad module name"));
     assert!(forge(&|i| i.modules[0].flags = 4).contains("unknown flags"));
+}
+
+/// What a lookup reads is checked as it is read: a forged record cannot point a require at
+/// bytes outside the blob region or at a module that does not exist.
+#[test]
+fn forged_records_are_refused_by_the_require_that_reads_them() {
+    let bytes = small_bundle();
+    let good = Bundle::from_bytes(bytes.clone()).unwrap();
+    let blobs_span = good.header().blobs;
+    let blobs = &bytes[blobs_span.offset as usize..(blobs_span.offset + blobs_span.len) as usize];
+    let require_a = |edit: &dyn Fn(&mut format::Index)| {
+        let mut index = good.index().unwrap().clone();
+        edit(&mut index);
+        let bundle = Bundle::from_bytes(format::encode_unvalidated(good.target(), &index, blobs).unwrap()).unwrap();
+        let lua = mlua::Lua::new();
+        bundle.install(&lua).unwrap();
+        lua.load("return require('a').value").eval::<i64>().map_err(|e| e.to_string())
+    };
+    assert_eq!(require_a(&|_| {}), Ok(42));
+    let outside = require_a(&|i| i.modules[0].blob.len = blobs_span.len + 1).unwrap_err();
+    assert!(outside.contains("lies outside the blob region"), "{outside}");
+    let dangling = require_a(&|i| i.modules[0].deps[0].module = 9).unwrap_err();
+    assert!(dangling.contains("depends on module #9"), "{dangling}");
 }
 
 trait Shift {

@@ -43,7 +43,7 @@ fn a_source_bundle_loads_and_runs_like_the_bytecode_one() {
         .code(0);
     let opened = Bundle::open(&bundle).unwrap();
     assert_eq!(opened.target().flavour, "source");
-    assert!(opened.index().modules.iter().all(|m| m.kind == luabundle_runtime::BlobKind::Source));
+    assert!(opened.index().unwrap().modules.iter().all(|m| m.kind == luabundle_runtime::BlobKind::Source));
     let out = luabundle().arg("run").arg(&bundle).args(["--", "s"]).assert().code(0).get_output().stdout.clone();
     let text = String::from_utf8(out).unwrap();
     assert!(text.starts_with("shapes-demo 1.0\n") && text.ends_with("args: s\n"), "{text}");
@@ -177,7 +177,7 @@ fn embedded_sources_run_where_the_bytecode_cannot() {
     let ours = luabundle_runtime::target::FLAVOUR;
     for other in ["lua51", "lua54", "lua55", "luajit", "luau"] {
         let bundle = Bundle::open(fixture("foreign_bundles").join(format!("{other}-with-source.bundle"))).unwrap();
-        assert!(bundle.has_all_sources());
+        assert!(bundle.has_all_sources().unwrap());
         let lua = mlua::Lua::new();
         let installed = bundle.install(&lua).unwrap();
         assert_eq!(lua.load("return require('answer').answer").eval::<i64>().unwrap(), 42);

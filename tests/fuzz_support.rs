@@ -16,10 +16,18 @@ pub fn open_bundle(data: &[u8]) {
 
 fn check_bundle(bytes: Vec<u8>) {
     if let Ok(bundle) = luabundle_runtime::Bundle::from_bytes(bytes) {
-        for i in 0..bundle.index().modules.len() {
+        // Every lazy path: lookups, lists, each record and blob, then the whole index.
+        for name in ["a", "b", "c", ""] {
+            let _ = bundle.position(name);
+        }
+        let _ = (bundle.entry().map(drop), bundle.externals().map(drop), bundle.profiles().map(drop));
+        let _ = bundle.groups().map(drop);
+        for i in 0..bundle.module_count().min(1 << 12) {
+            let _ = bundle.record(i);
             let _ = bundle.verified_blob(i);
             let _ = bundle.verified_source(i);
         }
+        let _ = bundle.verify_all();
     }
 }
 

@@ -194,7 +194,7 @@ fn every_byte_lua_accepts_reaches_the_program_unchanged() {
         let value: mlua::LuaString = lua.load("return require 'bytes'").eval().unwrap();
         assert_eq!(value.as_bytes().to_vec(), expected, "{name}");
         // The embedded source, or the source blob, is the file byte for byte.
-        let position = bundle.index().modules.iter().position(|m| m.name == "bytes").unwrap();
+        let position = bundle.index().unwrap().modules.iter().position(|m| m.name == "bytes").unwrap();
         let source = match format {
             OutputFormat::Source => bundle.verified_blob(position).unwrap().to_vec(),
             _ => bundle.verified_source(position).unwrap().expect("embedded").to_vec(),

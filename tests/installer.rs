@@ -45,7 +45,7 @@ fn pairs_lists_every_requirable_module_without_loading_any() -> mlua::Result<()>
         ))
         .eval::<Vec<String>>()?;
     assert_eq!(listed, ["ai", "app.broken", "app.extra", "app.uses_native", "app.util", "clock"]);
-    assert_eq!(installed.modules(), listed.as_slice());
+    assert_eq!(installed.modules().unwrap(), listed.as_slice());
     assert_eq!(lua.globals().get::<Option<i64>>("UTIL_LOADS")?, None, "listing loads nothing");
     assert_eq!(bundle.bytes_read(), 0);
     Ok(())
@@ -56,7 +56,7 @@ fn installed_lists_every_requirable_module_without_loading_any() -> mlua::Result
     let (_dir, bundle) = host_bundle();
     let lua = Lua::new();
     let installed = bundle.installer().native("clock", |_| Ok(Value::Integer(42))).install(&lua).unwrap();
-    assert_eq!(installed.modules(), ["ai", "app.broken", "app.extra", "app.uses_native", "app.util", "clock"]);
+    assert_eq!(installed.modules().unwrap(), ["ai", "app.broken", "app.extra", "app.uses_native", "app.util", "clock"]);
     assert_eq!(lua.globals().get::<Option<i64>>("UTIL_LOADS")?, None);
     assert_eq!(bundle.bytes_read(), 0);
     Ok(())
@@ -93,7 +93,7 @@ fn a_file_bundle_reads_only_the_modules_required() -> mlua::Result<()> {
     let lua = Lua::new();
     bundle.install(&lua).unwrap();
     lua.load("require('app.util')").exec()?;
-    let util = bundle.module("app.util").unwrap().blob.len;
+    let util = bundle.module("app.util").unwrap().unwrap().blob.len;
     assert_eq!(bundle.bytes_read(), util);
     // From a file, each state reads and verifies again (the file may have changed).
     let other = Lua::new();
@@ -129,7 +129,7 @@ fn build_profile_writes_only_that_closure() {
         .assert()
         .code(0);
     let bundle = Bundle::open(&output).unwrap();
-    let names: Vec<&str> = bundle.index().modules.iter().map(|m| m.name.as_str()).collect();
+    let names: Vec<&str> = bundle.index().unwrap().modules.iter().map(|m| m.name.as_str()).collect();
     assert_eq!(names, ["app.util"]);
 }
 
@@ -224,7 +224,7 @@ fn hooks_see_every_load_and_stats_count_them() -> mlua::Result<()> {
     let by_name = |name: &str| stats.iter().find(|s| s.module == name).unwrap().clone();
     assert_eq!((by_name("llm").origin, by_name("llm").loads, by_name("llm").bytes), (Origin::Native, 1, 0));
     let native_user = by_name("app.uses_native");
-    assert_eq!(native_user.bytes, bundle.module("app.uses_native").unwrap().blob.len);
+    assert_eq!(native_user.bytes, bundle.module("app.uses_native").unwrap().unwrap().blob.len);
     assert!(native_user.load_time >= native_user.self_time);
     assert_eq!((by_name("app.broken").loads, by_name("app.broken").failures), (0, 1));
     let log = installed.load_log();
@@ -273,7 +273,10 @@ fn prefetch_verifies_modules_before_their_first_require() -> mlua::Result<()> {
     let verified = bundle.prefetch(&["app.broken", "no.such.module"]).wait().unwrap();
     assert_eq!(verified, 2, "app.broken and its eager dependency app.util");
     let read = bundle.bytes_read();
-    assert_eq!(read, bundle.module("app.broken").unwrap().blob.len + bundle.module("app.util").unwrap().blob.len);
+    assert_eq!(
+        read,
+        bundle.module("app.broken").unwrap().unwrap().blob.len + bundle.module("app.util").unwrap().unwrap().blob.len
+    );
     let lua = Lua::new();
     bundle.install(&lua).unwrap();
     lua.load("require('app.util')").exec()?;

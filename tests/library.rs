@@ -49,9 +49,9 @@ fn prefixed_roots_prefix_module_names() {
     builder.external("a").external("b");
     builder.try_build().unwrap();
     let bundle = luabundle_runtime::Bundle::open(&output).unwrap();
-    let names: Vec<&str> = bundle.index().modules.iter().map(|m| m.name.as_str()).collect();
+    let names: Vec<&str> = bundle.index().unwrap().modules.iter().map(|m| m.name.as_str()).collect();
     assert_eq!(names, vec!["vendor.a", "vendor.b", "vendor.main"]);
-    assert_eq!(bundle.index().externals, vec!["a".to_string(), "b".to_string()]);
+    assert_eq!(bundle.index().unwrap().externals, vec!["a".to_string(), "b".to_string()]);
 }
 
 #[test]
@@ -75,7 +75,7 @@ fn a_prefixed_root_mounts_its_init_lua_as_the_prefix() {
         .try_build()
         .unwrap();
     let bundle = luabundle_runtime::Bundle::open(&output).unwrap();
-    let names: Vec<&str> = bundle.index().modules.iter().map(|m| m.name.as_str()).collect();
+    let names: Vec<&str> = bundle.index().unwrap().modules.iter().map(|m| m.name.as_str()).collect();
     assert_eq!(names, vec!["pl", "pl.init", "pl.sub", "pl.sub.init"]);
 }
 

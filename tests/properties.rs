@@ -59,9 +59,9 @@ proptest! {
         let bytes = format::encode(&contents).unwrap();
         prop_assert_eq!(&format::encode(&contents).unwrap(), &bytes, "encoding is deterministic");
         let bundle = Bundle::from_bytes(bytes).unwrap();
-        prop_assert_eq!(bundle.index().entry, contents.entry);
+        prop_assert_eq!(bundle.index().unwrap().entry, contents.entry);
         for (i, module) in contents.modules.iter().enumerate() {
-            let record = &bundle.index().modules[i];
+            let record = &bundle.index().unwrap().modules[i];
             prop_assert_eq!(&record.name, &module.name);
             prop_assert_eq!(&record.deps, &module.deps);
             prop_assert_eq!(&*bundle.verified_blob(i).unwrap(), module.bytes.as_slice());
@@ -76,7 +76,7 @@ proptest! {
         let at = at.index(bytes.len());
         bytes[at] ^= flip;
         if let Ok(bundle) = Bundle::from_bytes(bytes) {
-            prop_assert!(bundle.verify_all().is_err() || (0..bundle.index().modules.len()).any(|i| bundle.verified_source(i).is_err()));
+            prop_assert!(bundle.verify_all().is_err() || (0..bundle.index().unwrap().modules.len()).any(|i| bundle.verified_source(i).is_err()));
         }
     }
 }

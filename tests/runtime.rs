@@ -95,8 +95,8 @@ fn open_from_bytes_and_from_static_behave_alike() -> mlua::Result<()> {
         Bundle::from_static(leaked).unwrap(),
     ];
     for bundle in bundles {
-        assert_eq!(bundle.entry(), Some("app.main"));
-        assert_eq!(bundle.index().modules.len(), 9);
+        assert_eq!(bundle.entry().unwrap(), Some("app.main"));
+        assert_eq!(bundle.index().unwrap().modules.len(), 9);
         let lua = Lua::new();
         bundle.install(&lua).unwrap();
         let area: f64 = lua.load("return require('app.shapes').square(3):area()").eval()?;
@@ -131,7 +131,7 @@ fn one_bundle_serves_many_states_on_many_threads() {
 /// Offset of the first byte of module `name`'s blob in the bundle file.
 fn blob_offset(bytes: &[u8], name: &str) -> usize {
     let bundle = Bundle::from_bytes(bytes.to_vec()).unwrap();
-    let record = bundle.module(name).unwrap();
+    let record = bundle.module(name).unwrap().unwrap();
     (bundle.header().blobs.offset + record.blob.offset) as usize
 }
 
@@ -147,7 +147,7 @@ fn a_damaged_blob_is_refused_on_require_naming_the_module() -> mlua::Result<()> 
     assert_eq!(fine, 1.3);
     let err = lua.load("require('app.report')").exec().unwrap_err().to_string();
     assert!(err.contains("module app.report in bundle <in-memory bundle> is damaged: blake3"), "{err}");
-    let direct = bundle.verified_blob(bundle.index().position("app.report").unwrap()).unwrap_err();
+    let direct = bundle.verified_blob(bundle.index().unwrap().position("app.report").unwrap()).unwrap_err();
     assert!(matches!(direct, Error::BlobHashMismatch { ref module, .. } if module == "app.report"));
     Ok(())
 }
@@ -164,23 +164,56 @@ fn wrong_magic_is_refused() {
 #[test]
 fn an_unknown_format_version_is_refused() {
     let (_dir, mut bytes) = app_bundle();
-    bytes[10..12].copy_from_slice(&2u16.to_le_bytes());
+    bytes[10..12].copy_from_slice(&3u16.to_le_bytes());
     let err = Bundle::from_bytes(bytes).unwrap_err();
     assert!(
-        matches!(err, Error::Format { source: FormatError::UnsupportedVersion { major: 2, minor: 0 }, .. }),
+        matches!(err, Error::UnsupportedFormat { source: FormatError::UnsupportedVersion { major: 3, minor: 0 }, .. }),
         "{err}"
     );
-    assert!(err.to_string().contains("unsupported bundle format version 2.0"));
+    assert!(err.to_string().contains("has format 3.0, from a newer luabundle"), "{err}");
+}
+
+/// A bundle written by a luabundle of format 1 (kept as it was written): refused with the
+/// advice to rebuild, not as damaged.
+#[test]
+fn a_bundle_of_the_previous_format_is_refused_with_advice_to_rebuild() {
+    let err = Bundle::open(fixture("foreign_bundles").join("format-1.bundle")).unwrap_err();
+    assert!(matches!(err, Error::UnsupportedFormat { .. }), "{err}");
+    let message = err.to_string();
+    let advice =
+        format!("has format 1.0, from an older luabundle: rebuild it with luabundle {}", env!("CARGO_PKG_VERSION"));
+    assert!(message.contains(&advice) && !message.contains("damaged"), "{message}");
 }
 
 #[test]
-fn a_damaged_index_fails_the_root_hash() {
+fn a_damaged_directory_fails_the_root_hash_at_open() {
+    let (_dir, mut bytes) = app_bundle();
+    let bundle = Bundle::from_bytes(bytes.clone()).unwrap();
+    let at = bundle.header().directory.offset as usize + 5;
+    bytes[at] ^= 0x20;
+    let err = Bundle::from_bytes(bytes).unwrap_err();
+    assert!(matches!(err, Error::Format { source: FormatError::RootHashMismatch { .. }, .. }), "{err}");
+}
+
+/// Index pages are verified when first touched: a damaged one is refused by the lookup that
+/// reads it, before anything it says is used.
+#[test]
+fn a_damaged_index_page_fails_its_hash_on_first_touch() {
     let (_dir, mut bytes) = app_bundle();
     let bundle = Bundle::from_bytes(bytes.clone()).unwrap();
     let at = bundle.header().index.offset as usize + 5;
     bytes[at] ^= 0x20;
-    let err = Bundle::from_bytes(bytes).unwrap_err();
-    assert!(matches!(err, Error::Format { source: FormatError::RootHashMismatch { .. }, .. }), "{err}");
+    let damaged = Bundle::from_bytes(bytes).unwrap();
+    let err = damaged.position("app.main").unwrap_err();
+    assert!(
+        matches!(err, Error::Format { source: FormatError::PageHashMismatch { region: "index", page: 0, .. }, .. }),
+        "{err}"
+    );
+    let lua = Lua::new();
+    damaged.install(&lua).unwrap();
+    let err = lua.load("require('app.main')").exec().unwrap_err().to_string();
+    assert!(err.contains("damaged index page 0"), "{err}");
+    assert!(damaged.verify_all().is_err());
 }
 
 fn foreign_bundle(target: Target) -> Vec<u8> {
@@ -205,14 +238,21 @@ fn foreign_bundle(target: Target) -> Vec<u8> {
 }
 
 /// A "source" target runs on every VM because it holds no bytecode; a crafted one with
-/// bytecode inside (hashes recomputed) is refused when opened, before Lua sees a byte.
+/// bytecode inside (hashes recomputed) is refused wherever its record is read, before Lua
+/// sees a byte.
 #[test]
-fn a_source_bundle_holding_bytecode_is_refused_when_opened() {
+fn a_source_bundle_holding_bytecode_is_refused_before_lua_sees_it() {
     let mut target = luabundle_runtime::target::linked().clone();
     target.flavour = luabundle_runtime::target::SOURCE_FLAVOUR.into();
-    let err = Bundle::from_bytes(foreign_bundle(target)).unwrap_err();
-    assert!(matches!(err, Error::Format { source: FormatError::Invalid { .. }, .. }), "{err}");
-    assert!(err.to_string().contains("the source bundle holds bytecode (module `m`)"), "{err}");
+    let bundle = Bundle::from_bytes(foreign_bundle(target)).unwrap();
+    for err in [bundle.record(0).unwrap_err(), bundle.verified_blob(0).unwrap_err(), bundle.verify_all().unwrap_err()] {
+        assert!(matches!(err, Error::Format { source: FormatError::Invalid { .. }, .. }), "{err}");
+        assert!(err.to_string().contains("the source bundle holds bytecode (module `m`)"), "{err}");
+    }
+    let lua = Lua::new();
+    bundle.install(&lua).unwrap();
+    let err = lua.load("require('m')").exec().unwrap_err().to_string();
+    assert!(err.contains("the source bundle holds bytecode (module `m`)"), "{err}");
 }
 
 #[test]

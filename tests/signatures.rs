@@ -99,7 +99,7 @@ fn a_tampered_signed_bundle_is_refused_at_open() {
     assert!(err.to_string().contains("does not match"), "{err}");
     // A changed index with a recomputed root hash: consistent, but not what was signed.
     let good = Bundle::from_bytes(keys.bundle.clone()).unwrap();
-    let mut index = good.index().clone();
+    let mut index = good.index().unwrap().clone();
     index.entry = Some(0);
     let blobs = &keys.bundle[header.blobs.offset as usize..(header.blobs.offset + header.blobs.len) as usize];
     let signature =
@@ -117,7 +117,7 @@ fn a_tampered_signed_bundle_is_refused_at_open() {
     forged.extend_from_slice(signature);
     forged.extend_from_slice(&format::MAGIC);
     let part = |s: format::Span| forged[s.offset as usize..(s.offset + s.len) as usize].to_vec();
-    let root = format::root_hash(&h.to_bytes(), &part(h.target), &part(h.index));
+    let root = format::root_hash(&h.to_bytes(), &part(h.target), &part(h.directory));
     forged[HEADER_LEN - 32..HEADER_LEN].copy_from_slice(&root);
     forged.extend_from_slice(&root);
     assert!(Bundle::from_bytes(forged.clone()).is_ok(), "the forgery is a consistent bundle");

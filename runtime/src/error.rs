@@ -45,6 +45,16 @@ pub enum Error {
         #[source]
         source: FormatError,
     },
+    /// The bundle was written in a format version this runtime does not read (older bundles
+    /// are rebuilt with the current luabundle).
+    #[error("bundle {bundle} cannot be read by this runtime: {source}")]
+    UnsupportedFormat {
+        /// The bundle.
+        bundle: String,
+        /// The version found, and what to do.
+        #[source]
+        source: FormatError,
+    },
     /// The bundle was built for another Lua VM than the one linked.
     #[error("bundle {bundle} was built for {found}, but this program links {expected}")]
     TargetMismatch {

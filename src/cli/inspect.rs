@@ -39,9 +39,9 @@ pub fn inspect(args: InspectArgs) -> anyhow::Result<i32> {
     let bundle = Bundle::open(&args.bundle)?;
     let format = if args.json { InspectFormat::Json } else { args.format };
     let text = match format {
-        InspectFormat::Text => listing(&bundle, &args.bundle),
-        InspectFormat::Json => format!("{}\n", serde_json::to_string_pretty(&json_listing(&bundle))?),
-        InspectFormat::Html => super::report::html(&bundle, &args.bundle),
+        InspectFormat::Text => listing(&bundle, &args.bundle)?,
+        InspectFormat::Json => format!("{}\n", serde_json::to_string_pretty(&json_listing(&bundle)?)?),
+        InspectFormat::Html => super::report::html(&bundle, &args.bundle)?,
     };
     match &args.output {
         Some(path) => {
@@ -55,8 +55,8 @@ pub fn inspect(args: InspectArgs) -> anyhow::Result<i32> {
 
 /// The listing as JSON: format, target, entry, externals, profiles, groups, and the modules
 /// with path, kind, size, hash and dependencies.
-fn json_listing(bundle: &Bundle) -> serde_json::Value {
-    let index = bundle.index();
+fn json_listing(bundle: &Bundle) -> anyhow::Result<serde_json::Value> {
+    let index = bundle.index()?;
     let header = bundle.header();
     let name = |m: u32| index.modules[m as usize].name.clone();
     let modules: Vec<serde_json::Value> = index
@@ -82,7 +82,7 @@ fn json_listing(bundle: &Bundle) -> serde_json::Value {
             })
         })
         .collect();
-    serde_json::json!({
+    Ok(serde_json::json!({
         "format": format!("{}.{}", header.major, header.minor),
         "file_len": header.file_len,
         "signed": header.flags & luabundle_runtime::format::FLAG_SIGNED != 0,
@@ -91,18 +91,18 @@ fn json_listing(bundle: &Bundle) -> serde_json::Value {
             "release": bundle.target().release,
             "bytecode_header": luabundle_runtime::format::hex(&bundle.target().bytecode_header),
         },
-        "entry": bundle.entry(),
+        "entry": bundle.entry()?,
         "externals": index.externals,
         "profiles": index.profiles.iter().map(|p| serde_json::json!({
             "name": p.name, "members": p.members.iter().map(|&m| name(m)).collect::<Vec<_>>() })).collect::<Vec<_>>(),
         "groups": index.groups.iter().map(|g| serde_json::json!({ "name": g.name, "members": g.members })).collect::<Vec<_>>(),
         "modules": modules,
-    })
+    }))
 }
 
 /// The human-readable listing: summary lines, then one line per module.
-fn listing(bundle: &Bundle, path: &std::path::Path) -> String {
-    let index = bundle.index();
+fn listing(bundle: &Bundle, path: &std::path::Path) -> anyhow::Result<String> {
+    let index = bundle.index()?;
     let header = bundle.header();
     let mut out = String::new();
     out.push_str(&format!(
@@ -113,7 +113,7 @@ fn listing(bundle: &Bundle, path: &std::path::Path) -> String {
         header.minor
     ));
     out.push_str(&format!("target:    {}\n", printable(&bundle.target().to_string())));
-    out.push_str(&format!("entry:     {}\n", printable(bundle.entry().unwrap_or("(none)"))));
+    out.push_str(&format!("entry:     {}\n", printable(bundle.entry()?.unwrap_or("(none)"))));
     let flagged = header.flags & luabundle_runtime::format::FLAG_SIGNED != 0;
     let region = header.signature.len == luabundle_runtime::format::SIGNATURE_LEN as u64;
     let signed = match (flagged, region) {
@@ -134,7 +134,7 @@ fn listing(bundle: &Bundle, path: &std::path::Path) -> String {
         out.push_str(&format!("group:     {} ({})\n", printable(&group.name), printable(&group.members.join(", "))));
     }
     out.push_str(&module_table(index));
-    out
+    Ok(out)
 }
 
 /// The module table of a listing: name, size, path and dependencies, one line each.

@@ -14,8 +14,8 @@ use super::human_size;
 const MAX_DRAWN: usize = 300;
 
 /// The page for `bundle`, read from `path`.
-pub fn html(bundle: &Bundle, path: &Path) -> String {
-    let index = bundle.index();
+pub fn html(bundle: &Bundle, path: &Path) -> anyhow::Result<String> {
+    let index = bundle.index()?;
     let name = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
     let mut page = String::new();
     let _ = write!(
@@ -23,12 +23,12 @@ pub fn html(bundle: &Bundle, path: &Path) -> String {
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>{title}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n<h1>{title}</h1>\n",
         title = escape(&format!("luabundle report: {name}"))
     );
-    summary(&mut page, bundle, &name);
+    summary(&mut page, bundle, &name)?;
     modules_by_size(&mut page, index);
     graph(&mut page, index);
     profiles(&mut page, index);
     page.push_str("</body>\n</html>\n");
-    page
+    Ok(page)
 }
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:2em;color:#222;background:#fff}\
@@ -40,8 +40,8 @@ th{background:#f0f0f0}tr:nth-child(even) td{background:#fafafa}\
 .yes{color:#1a7f37;font-weight:bold;text-align:center}.no{color:#bbb;text-align:center}\
 .legend span{margin-right:2em}code{background:#f4f4f4;padding:0 3px}";
 
-fn summary(page: &mut String, bundle: &Bundle, name: &str) {
-    let index = bundle.index();
+fn summary(page: &mut String, bundle: &Bundle, name: &str) -> anyhow::Result<()> {
+    let index = bundle.index()?;
     let header = bundle.header();
     let target = bundle.target();
     let total: u64 = index.modules.iter().map(|m| m.blob.len).sum();
@@ -50,7 +50,7 @@ fn summary(page: &mut String, bundle: &Bundle, name: &str) {
         ("size", format!("{} (format {}.{})", human_size(header.file_len), header.major, header.minor)),
         ("target", format!("{} ({})", target.flavour, target.release)),
         ("modules", format!("{} ({} of code)", index.modules.len(), human_size(total))),
-        ("entry", bundle.entry().unwrap_or("(none)").to_string()),
+        ("entry", bundle.entry()?.unwrap_or("(none)").to_string()),
         ("signed", if header.flags & FLAG_SIGNED != 0 { "yes" } else { "no" }.to_string()),
         ("externals", if index.externals.is_empty() { "(none)".to_string() } else { index.externals.join(", ") }),
     ];
@@ -59,6 +59,7 @@ fn summary(page: &mut String, bundle: &Bundle, name: &str) {
         let _ = writeln!(page, "<tr><th>{key}</th><td>{}</td></tr>", escape(&value));
     }
     page.push_str("</table>\n");
+    Ok(())
 }
 
 fn modules_by_size(page: &mut String, index: &Index) {

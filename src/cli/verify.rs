@@ -52,7 +52,7 @@ fn verify_checked(args: &VerifyArgs) -> anyhow::Result<i32> {
         let json = serde_json::json!({
             "ok": true,
             "bundle": args.bundle.display().to_string(),
-            "modules": bundle.index().modules.len(),
+            "modules": bundle.module_count(),
             "target": bundle.target().flavour,
             "signature_checked": !args.key.is_empty(),
         });
@@ -63,7 +63,7 @@ fn verify_checked(args: &VerifyArgs) -> anyhow::Result<i32> {
     println!(
         "{}: ok ({} modules, target {}{signed})",
         args.bundle.display(),
-        bundle.index().modules.len(),
+        bundle.module_count(),
         bundle.target().flavour
     );
     Ok(0)

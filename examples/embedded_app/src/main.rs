@@ -10,6 +10,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // The same bundle through the convenience macro.
     let same = luabundle_runtime::include_bundle!("app.bundle")?;
-    assert_eq!(same.index(), bundle.index());
+    assert_eq!(same.index().unwrap(), bundle.index().unwrap());
     Ok(())
 }

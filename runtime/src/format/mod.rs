@@ -1,45 +1,61 @@
-//! The bundle format, version 1: the only place that knows how a bundle is laid out in bytes.
+//! The bundle format, version 2: the only place that knows how a bundle is laid out in bytes.
 //!
 //! Both directions live here, side by side, so that the writer and the reader cannot drift
 //! apart: `write.rs` lays bundles out (the build tool calls [`encode`] and [`Layout`]),
-//! `read.rs` checks them (the runtime calls [`Header::parse`], [`check_trailer`],
-//! [`decode_target`] and [`decode_index`]); this file holds the layout both share. bincode is used for the target block and the index
-//! and nowhere else in the project. `docs/FORMAT.md` describes the same layout in prose.
+//! `read.rs` checks the parts a reader decodes at open ([`Header::parse`], [`check_trailer`],
+//! [`check_root_hash`], [`decode_target`], [`decode_directory`]), and `index.rs` holds the
+//! index, which is read in place: fixed-size records sorted by name, a hash table of names and
+//! a string pool, in pages that are each verified when first touched ([`IndexView`]). bincode
+//! is used for the target block, the directory and the index's lists, and nowhere else in the
+//! project. `docs/FORMAT.md` describes the same layout in prose.
 //!
 //! Nothing decoded here is trusted: every size is bounds-checked with checked arithmetic and
-//! capped before anything is allocated, and the index is validated (sorted unique names, blobs
-//! inside the blob region and not overlapping, dependency numbers in range) before it is used.
+//! capped before anything is allocated; a record is checked when it is read (its strings,
+//! blob and dependencies in bounds), and [`IndexView::decode_all`] checks the whole index
+//! (sorted unique names, blobs not overlapping, every name found by the hash table).
 
+mod index;
 mod read;
 mod write;
 
 use bincode::{Decode, Encode};
 
-pub use read::{check_root_hash, check_trailer, decode_index, decode_target};
+pub use index::{name_hash, IndexBytes, IndexView, RecordFields, BUCKET_LEN, DEP_LEN, RECORD_LEN, SOURCE_LEN};
+pub use read::{
+    check_magic_and_version, check_root_hash, check_trailer, decode_directory, decode_target, validate_index,
+};
 pub use write::{encode, encode_signed, encode_unvalidated, Layout};
 
 /// First bytes of every bundle. The high byte, CR LF, Ctrl-Z and LF catch 7-bit and text-mode
 /// damage the way PNG's signature does.
 pub const MAGIC: [u8; 10] = *b"\x89LBNDL\r\n\x1a\n";
 /// Major format version written by this crate; a reader rejects any other major.
-pub const FORMAT_MAJOR: u16 = 1;
+pub const FORMAT_MAJOR: u16 = 2;
 /// Minor format version written by this crate; newer minors only add optional parts.
 pub const FORMAT_MINOR: u16 = 0;
 /// Size of the fixed header in bytes.
-pub const HEADER_LEN: usize = 128;
+pub const HEADER_LEN: usize = 192;
 /// Size of the trailer in bytes: the magic and the root hash again.
 pub const TRAILER_LEN: usize = MAGIC.len() + 32;
-/// Flag bits a reader must understand (the low 16). None are defined in version 1.0.
+/// Flag bits a reader must understand (the low 16). None are defined in version 2.0.
 pub const REQUIRED_FLAGS: u32 = 0x0000_ffff;
 /// Largest index this reader accepts, in bytes.
 pub const MAX_INDEX_LEN: u64 = 256 << 20;
 /// Largest target block this reader accepts, in bytes.
 pub const MAX_TARGET_LEN: u64 = 64 << 10;
+/// Largest directory this reader accepts, in bytes (the page hashes of the largest index
+/// take 16 KiB).
+pub const MAX_DIRECTORY_LEN: u64 = 64 << 10;
 /// Largest module count this reader accepts.
 pub const MAX_MODULES: usize = 1 << 20;
+/// Size of an index page, and of a page of page hashes: the unit a reader reads and verifies.
+pub const PAGE_LEN: usize = 4096;
 
 /// Byte offset of the root hash inside the header; everything before it is hashed.
 const ROOT_HASH_OFFSET: usize = HEADER_LEN - 32;
+/// Where the spans start in the header, and how many there are.
+const SPANS_OFFSET: usize = 26;
+const SPAN_COUNT: usize = 6;
 
 /// A region of the file, or of the blob region for module blobs.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Encode, Decode)]
@@ -70,14 +86,51 @@ pub struct Header {
     pub file_len: u64,
     /// Where the target block is.
     pub target: Span,
-    /// Where the index is.
+    /// Where the directory is: the index's sections and the hashes of its hash pages.
+    pub directory: Span,
+    /// Where the page hashes are: one blake3 hash per index page.
+    pub page_hashes: Span,
+    /// Where the index pages are.
     pub index: Span,
     /// Where the module blobs are.
     pub blobs: Span,
     /// Where the signature is (empty when unsigned).
     pub signature: Span,
-    /// blake3 over the header fields before it, the target block and the index.
+    /// blake3 over the header fields before it, the target block and the directory.
     pub root_hash: [u8; 32],
+}
+
+/// The index's table of sections, decoded and checked at open. Section spans are relative to
+/// the start of the index region; `hash_pages` holds the blake3 hash of each page of the
+/// page-hash region, so that everything in the index is covered by the root hash through at
+/// most two page reads.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Encode, Decode)]
+pub struct Directory {
+    /// Number of modules (records).
+    pub module_count: u32,
+    /// Position of the entry module, if the bundle has one.
+    pub entry: Option<u32>,
+    /// Number of hash-table buckets: a power of two at least the module count, or zero for
+    /// a bundle without modules.
+    pub bucket_count: u32,
+    /// The module records, [`RECORD_LEN`] bytes each, sorted by name.
+    pub records: Span,
+    /// The hash table of names, [`BUCKET_LEN`] bytes per bucket.
+    pub buckets: Span,
+    /// The string pool: names, chunk names and paths, UTF-8.
+    pub strings: Span,
+    /// Dependency entries, [`DEP_LEN`] bytes each; a record names a run of them.
+    pub deps: Span,
+    /// Embedded-source entries, [`SOURCE_LEN`] bytes each.
+    pub sources: Span,
+    /// bincode of the external names (`Vec<String>`).
+    pub externals: Span,
+    /// bincode of the profiles (`Vec<Profile>`).
+    pub profiles: Span,
+    /// bincode of the groups (`Vec<Group>`).
+    pub groups: Span,
+    /// blake3 of each [`PAGE_LEN`]-byte page of the page-hash region (the last may be short).
+    pub hash_pages: Vec<[u8; 32]>,
 }
 
 /// The Lua VM a bundle's bytecode was compiled for.
@@ -128,7 +181,7 @@ impl DepKind {
 }
 
 /// One edge of the require graph, stored with the requiring module.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Dependency {
     /// Position of the required module in [`Index::modules`].
     pub module: u32,
@@ -139,7 +192,7 @@ pub struct Dependency {
 }
 
 /// One module in the index.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ModuleRecord {
     /// The name `require` takes, e.g. `app.util`.
     pub name: String,
@@ -164,7 +217,7 @@ pub struct ModuleRecord {
 }
 
 /// Where a module's embedded source is, and its hash.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SourceBlob {
     /// Where the source is, relative to the start of the blob region.
     pub blob: Span,
@@ -193,7 +246,7 @@ pub struct Group {
 }
 
 /// The bundle's table of contents.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Encode, Decode)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Index {
     /// Every module, sorted by name, names unique.
     pub modules: Vec<ModuleRecord>,
@@ -267,7 +320,7 @@ pub enum FormatError {
         found: Vec<u8>,
     },
     /// The format major version is not one this reader knows.
-    #[error("unsupported bundle format version {major}.{minor} (this runtime reads {FORMAT_MAJOR}.x)")]
+    #[error("it has format {major}.{minor}, {}", version_advice(*major))]
     UnsupportedVersion {
         /// Major version found.
         major: u16,
@@ -310,8 +363,20 @@ pub enum FormatError {
         /// The limit.
         max: u64,
     },
-    /// The root hash does not match the header, target block and index.
-    #[error("root hash mismatch: header, target or index damaged (expected {expected}, found {found})")]
+    /// A page of the index, or of its page hashes, does not hash to the value that covers it.
+    #[error("damaged {region} page {page}: blake3 {found} differs from the recorded {expected}")]
+    PageHashMismatch {
+        /// `index` or `page-hash`.
+        region: &'static str,
+        /// The page's number in its region.
+        page: u64,
+        /// Hash recorded, hex.
+        expected: String,
+        /// Hash of the bytes read, hex.
+        found: String,
+    },
+    /// The root hash does not match the header, target block and directory.
+    #[error("root hash mismatch: header, target or directory damaged (expected {expected}, found {found})")]
     RootHashMismatch {
         /// Hash recorded in the header, hex.
         expected: String,
@@ -321,7 +386,7 @@ pub enum FormatError {
     /// The target block or index could not be decoded or is inconsistent.
     #[error("invalid {part}: {reason}")]
     Invalid {
-        /// `header`, `target` or `index`.
+        /// `header`, `target`, `directory` or `index`.
         part: &'static str,
         /// What is wrong.
         reason: String,
@@ -330,6 +395,18 @@ pub enum FormatError {
 
 fn bincode_config() -> impl bincode::config::Config {
     bincode::config::standard().with_limit::<{ MAX_INDEX_LEN as usize }>()
+}
+
+/// What to do about a bundle of format `major`, for the version error.
+fn version_advice(major: u16) -> String {
+    if major < FORMAT_MAJOR {
+        format!(
+            "from an older luabundle: rebuild it with luabundle {} (this runtime reads format {FORMAT_MAJOR})",
+            env!("CARGO_PKG_VERSION")
+        )
+    } else {
+        format!("from a newer luabundle: this runtime reads format {FORMAT_MAJOR}")
+    }
 }
 
 /// Lowercase hex of a hash, for messages.
@@ -351,12 +428,13 @@ pub fn signed_message(root_hash: &[u8; 32]) -> Vec<u8> {
     message
 }
 
-/// blake3 over the header bytes before the root hash field, the target block and the index.
-pub fn root_hash(header: &[u8; HEADER_LEN], target: &[u8], index: &[u8]) -> [u8; 32] {
+/// blake3 over the header bytes before the root hash field, the target block and the
+/// directory (which holds the hashes that cover the rest of the index).
+pub fn root_hash(header: &[u8; HEADER_LEN], target: &[u8], directory: &[u8]) -> [u8; 32] {
     let mut hasher = blake3::Hasher::new();
     hasher.update(&header[..ROOT_HASH_OFFSET]);
     hasher.update(target);
-    hasher.update(index);
+    hasher.update(directory);
     *hasher.finalize().as_bytes()
 }
 
@@ -415,9 +493,31 @@ mod tests {
         let header = Header::parse(bytes[..HEADER_LEN].try_into().unwrap(), bytes.len() as u64)?;
         check_trailer(bytes[bytes.len() - TRAILER_LEN..].try_into().unwrap(), &header)?;
         let slice = |s: Span| &bytes[s.offset as usize..s.end().unwrap() as usize];
-        check_root_hash(&header, slice(header.target), slice(header.index))?;
+        check_root_hash(&header, slice(header.target), slice(header.directory))?;
         let target = decode_target(slice(header.target))?;
-        let index = decode_index(slice(header.index), header.blobs.len)?;
+        let directory = decode_directory(slice(header.directory), &header)?;
+        let hashes = slice(header.page_hashes);
+        for (i, page) in hashes.chunks(PAGE_LEN).enumerate() {
+            if *blake3::hash(page).as_bytes() != directory.hash_pages[i] {
+                return Err(FormatError::PageHashMismatch {
+                    region: "page-hash",
+                    page: i as u64,
+                    expected: String::new(),
+                    found: String::new(),
+                });
+            }
+        }
+        for (i, page) in slice(header.index).chunks(PAGE_LEN).enumerate() {
+            if blake3::hash(page).as_bytes()[..] != hashes[i * 32..i * 32 + 32] {
+                return Err(FormatError::PageHashMismatch {
+                    region: "index",
+                    page: i as u64,
+                    expected: String::new(),
+                    found: String::new(),
+                });
+            }
+        }
+        let index = IndexView::new(&directory, slice(header.index), header.blobs.len).decode_all()?;
         Ok((header, target, index))
     }
 
@@ -431,6 +531,9 @@ mod tests {
         assert_eq!(index.externals, vec!["lfs".to_string()]);
         assert_eq!(index.position("b"), Some(1));
         assert_eq!(index.position("c"), None);
+        assert_eq!(index.profiles, contents.profiles);
+        assert_eq!(index.groups, contents.groups);
+        assert_eq!(index.modules[0].deps, contents.modules[0].deps);
         let b = &index.modules[1];
         let start = (header.blobs.offset + b.blob.offset) as usize;
         assert_eq!(&bytes[start..start + 2], b"BB");
@@ -476,11 +579,23 @@ mod tests {
         let mut version = bytes.clone();
         version[10] = 9;
         assert!(matches!(decode_all(&version), Err(FormatError::UnsupportedVersion { major: 9, .. })));
+        let newer = decode_all(&version).unwrap_err().to_string();
+        assert!(newer.contains("from a newer luabundle"), "{newer}");
+        version[10] = 1;
+        let older = decode_all(&version).unwrap_err().to_string();
+        assert!(older.contains("format 1.0, from an older luabundle: rebuild it with luabundle"), "{older}");
         let cut = &bytes[..bytes.len() - 1];
         assert!(matches!(decode_all(cut), Err(FormatError::LengthMismatch { .. })));
+        let header = Header::parse(bytes[..HEADER_LEN].try_into().unwrap(), bytes.len() as u64).unwrap();
+        let mut directory = bytes.clone();
+        directory[header.directory.offset as usize + 1] ^= 1;
+        assert!(matches!(decode_all(&directory), Err(FormatError::RootHashMismatch { .. })));
+        let mut hashes = bytes.clone();
+        hashes[header.page_hashes.offset as usize] ^= 1;
+        assert!(matches!(decode_all(&hashes), Err(FormatError::PageHashMismatch { region: "page-hash", .. })));
         let mut index = bytes.clone();
-        index[HEADER_LEN + 20] ^= 1;
-        assert!(matches!(decode_all(&index), Err(FormatError::RootHashMismatch { .. })));
+        index[header.index.offset as usize + 3] ^= 1;
+        assert!(matches!(decode_all(&index), Err(FormatError::PageHashMismatch { region: "index", page: 0, .. })));
         let mut trailer = bytes.clone();
         let last = trailer.len() - 1;
         trailer[last] ^= 1;

@@ -1,5 +1,6 @@
 //! Reading bundles: the header parsed and checked against the file, the trailer and root
-//! hash checked, the target and index decoded and validated before anything uses them.
+//! hash checked, the target and directory decoded and checked before anything uses them,
+//! and the rules a whole index must follow (for [`IndexView::decode_all`]).
 
 use bincode::Decode;
 
@@ -12,33 +13,29 @@ impl Header {
     /// Wrong magic, unknown major version, unknown required flags, a length that differs
     /// from `actual_len`, or regions outside the file, overlapping or over their caps.
     pub fn parse(b: &[u8; HEADER_LEN], actual_len: u64) -> Result<Header, FormatError> {
-        if b[..10] != MAGIC {
-            return Err(FormatError::BadMagic { found: b[..10].to_vec() });
-        }
+        check_magic_and_version(b)?;
         let u16_at = |at: usize| u16::from_le_bytes([b[at], b[at + 1]]);
         let u32_at = |at: usize| u32::from_le_bytes(b[at..at + 4].try_into().expect("4 bytes"));
         let u64_at = |at: usize| u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"));
-        let (major, minor) = (u16_at(10), u16_at(12));
-        if major != FORMAT_MAJOR {
-            return Err(FormatError::UnsupportedVersion { major, minor });
-        }
         let flags = u32_at(14);
         if flags & REQUIRED_FLAGS != 0 {
             return Err(FormatError::UnknownRequiredFlags { flags: flags & REQUIRED_FLAGS });
         }
-        if b[90..ROOT_HASH_OFFSET].iter().any(|&x| x != 0) {
+        if b[SPANS_OFFSET + SPAN_COUNT * 16..ROOT_HASH_OFFSET].iter().any(|&x| x != 0) {
             return Err(FormatError::Invalid { part: "header", reason: "reserved bytes are not zero".into() });
         }
-        let span_at = |i: usize| Span { offset: u64_at(26 + i * 16), len: u64_at(34 + i * 16) };
+        let span_at = |i: usize| Span { offset: u64_at(SPANS_OFFSET + i * 16), len: u64_at(SPANS_OFFSET + 8 + i * 16) };
         let header = Header {
-            major,
-            minor,
+            major: u16_at(10),
+            minor: u16_at(12),
             flags,
             file_len: u64_at(18),
             target: span_at(0),
-            index: span_at(1),
-            blobs: span_at(2),
-            signature: span_at(3),
+            directory: span_at(1),
+            page_hashes: span_at(2),
+            index: span_at(3),
+            blobs: span_at(4),
+            signature: span_at(5),
             root_hash: b[ROOT_HASH_OFFSET..].try_into().expect("32 bytes"),
         };
         header.check_layout(actual_len)?;
@@ -49,16 +46,26 @@ impl Header {
         if self.file_len != actual_len {
             return Err(FormatError::LengthMismatch { expected: self.file_len, found: actual_len });
         }
-        if self.target.len > MAX_TARGET_LEN {
-            return Err(FormatError::TooLarge { region: "target block", len: self.target.len, max: MAX_TARGET_LEN });
-        }
-        if self.index.len > MAX_INDEX_LEN {
-            return Err(FormatError::TooLarge { region: "index", len: self.index.len, max: MAX_INDEX_LEN });
+        let caps = [
+            ("target block", self.target.len, MAX_TARGET_LEN),
+            ("directory", self.directory.len, MAX_DIRECTORY_LEN),
+            ("index", self.index.len, MAX_INDEX_LEN),
+        ];
+        for (region, len, max) in caps {
+            if len > max {
+                return Err(FormatError::TooLarge { region, len, max });
+            }
         }
         // The regions must follow each other in order, between the header and the trailer.
         let body_end = actual_len.checked_sub(TRAILER_LEN as u64);
-        let regions =
-            [("target", self.target), ("index", self.index), ("blob", self.blobs), ("signature", self.signature)];
+        let regions = [
+            ("target", self.target),
+            ("directory", self.directory),
+            ("page-hash", self.page_hashes),
+            ("index", self.index),
+            ("blob", self.blobs),
+            ("signature", self.signature),
+        ];
         let mut at = HEADER_LEN as u64;
         for (region, span) in regions {
             let end = span.end().ok_or(FormatError::BadRegion { region })?;
@@ -67,8 +74,38 @@ impl Header {
             }
             at = end;
         }
+        // One hash per index page.
+        if self.page_hashes.len != pages(self.index.len) * 32 {
+            return Err(FormatError::Invalid {
+                part: "header",
+                reason: format!("{} bytes of page hashes for {} bytes of index", self.page_hashes.len, self.index.len),
+            });
+        }
         Ok(())
     }
+}
+
+/// Number of [`PAGE_LEN`]-byte pages of a region of `len` bytes (the last may be short).
+pub(super) fn pages(len: u64) -> u64 {
+    len.div_ceil(PAGE_LEN as u64)
+}
+
+/// Checks the magic and the format version, which are where every version puts them: a
+/// bundle of another version gets the version error, whatever its length.
+///
+/// # Errors
+/// [`FormatError::BadMagic`] or [`FormatError::UnsupportedVersion`].
+pub fn check_magic_and_version(b: &[u8]) -> Result<(), FormatError> {
+    if b.len() < MAGIC.len() || b[..MAGIC.len()] != MAGIC {
+        return Err(FormatError::BadMagic { found: b[..b.len().min(MAGIC.len())].to_vec() });
+    }
+    if b.len() >= 14 {
+        let (major, minor) = (u16::from_le_bytes([b[10], b[11]]), u16::from_le_bytes([b[12], b[13]]));
+        if major != FORMAT_MAJOR {
+            return Err(FormatError::UnsupportedVersion { major, minor });
+        }
+    }
+    Ok(())
 }
 
 /// Checks that the trailer repeats the magic and the header's root hash.
@@ -85,12 +122,12 @@ pub fn check_trailer(trailer: &[u8; TRAILER_LEN], header: &Header) -> Result<(),
     Ok(())
 }
 
-/// Checks the root hash over the header, target block and index bytes.
+/// Checks the root hash over the header, target block and directory bytes.
 ///
 /// # Errors
 /// [`FormatError::RootHashMismatch`].
-pub fn check_root_hash(header: &Header, target: &[u8], index: &[u8]) -> Result<(), FormatError> {
-    let found = root_hash(&header.to_bytes(), target, index);
+pub fn check_root_hash(header: &Header, target: &[u8], directory: &[u8]) -> Result<(), FormatError> {
+    let found = root_hash(&header.to_bytes(), target, directory);
     if found != header.root_hash {
         return Err(FormatError::RootHashMismatch { expected: hex(&header.root_hash), found: hex(&found) });
     }
@@ -105,14 +142,55 @@ pub fn decode_target(bytes: &[u8]) -> Result<Target, FormatError> {
     decode_part("target", bytes)
 }
 
-/// Decodes and validates the index against the blob region's length.
+/// Decodes the directory and checks it against the header: one hash per page of page
+/// hashes, sections inside the index region, entry sizes, the module and bucket counts, the
+/// entry's position.
 ///
 /// # Errors
-/// [`FormatError::Invalid`] naming the first rule the index breaks.
-pub fn decode_index(bytes: &[u8], blobs_len: u64) -> Result<Index, FormatError> {
-    let index: Index = decode_part("index", bytes)?;
-    validate_index(&index, blobs_len)?;
-    Ok(index)
+/// [`FormatError::Invalid`] naming the first rule the directory breaks.
+pub fn decode_directory(bytes: &[u8], header: &Header) -> Result<Directory, FormatError> {
+    let directory: Directory = decode_part("directory", bytes)?;
+    let invalid = |reason: String| FormatError::Invalid { part: "directory", reason };
+    if directory.hash_pages.len() as u64 != pages(header.page_hashes.len) {
+        return Err(invalid(format!(
+            "{} hashes for {} pages of page hashes",
+            directory.hash_pages.len(),
+            pages(header.page_hashes.len)
+        )));
+    }
+    let count = directory.module_count as usize;
+    if count > MAX_MODULES {
+        return Err(invalid(format!("{count} modules, over the limit of {MAX_MODULES}")));
+    }
+    let buckets = directory.bucket_count as usize;
+    if (count == 0) != (buckets == 0) || (buckets != 0 && (!buckets.is_power_of_two() || buckets < count)) {
+        return Err(invalid(format!("{buckets} buckets for {count} modules")));
+    }
+    let sized = [
+        ("records", directory.records, Some(count as u64 * RECORD_LEN as u64), RECORD_LEN),
+        ("buckets", directory.buckets, Some(buckets as u64 * BUCKET_LEN as u64), BUCKET_LEN),
+        ("strings", directory.strings, None, 1),
+        ("dependencies", directory.deps, None, DEP_LEN),
+        ("sources", directory.sources, None, SOURCE_LEN),
+        ("externals", directory.externals, None, 1),
+        ("profiles", directory.profiles, None, 1),
+        ("groups", directory.groups, None, 1),
+    ];
+    for (section, span, exact, entry_len) in sized {
+        if span.end().is_none_or(|end| end > header.index.len) {
+            return Err(invalid(format!("the {section} section lies outside the index")));
+        }
+        if exact.is_some_and(|len| len != span.len) || span.len % entry_len as u64 != 0 {
+            return Err(invalid(format!(
+                "the {section} section is {} bytes, which does not fit its entries",
+                span.len
+            )));
+        }
+    }
+    if let Some(entry) = directory.entry.filter(|&e| e as usize >= count) {
+        return Err(invalid(format!("entry is module #{entry} of {count}")));
+    }
+    Ok(directory)
 }
 
 pub(super) fn decode_part<T: Decode<()>>(part: &'static str, bytes: &[u8]) -> Result<T, FormatError> {
@@ -147,7 +225,14 @@ fn decode_reason(error: &bincode::error::DecodeError) -> String {
     }
 }
 
-pub(super) fn validate_index(index: &Index, blobs_len: u64) -> Result<(), FormatError> {
+/// Checks a whole index against the format's rules: at most [`MAX_MODULES`] modules, names
+/// non-empty without NUL, sorted and unique, known flags, blobs inside the blob region and
+/// either shared or disjoint, dependencies, entry and profile members in range, no group
+/// named like a module.
+///
+/// # Errors
+/// [`FormatError::Invalid`] naming the first rule broken.
+pub fn validate_index(index: &Index, blobs_len: u64) -> Result<(), FormatError> {
     let invalid = |reason: String| FormatError::Invalid { part: "index", reason };
     let count = index.modules.len();
     if count > MAX_MODULES {

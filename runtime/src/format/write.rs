@@ -1,9 +1,10 @@
-//! Writing bundles: the layout of header, target, index, module bytes, signature and
-//! trailer, hashed once and copied once to the output.
+//! Writing bundles: the layout of header, target, directory, page hashes, index, module
+//! bytes, signature and trailer, hashed once and copied once to the output.
 
 use bincode::Encode;
 
-use super::read::validate_index;
+use super::index::encode_index;
+use super::read::{pages, validate_index};
 use super::*;
 
 /// Encodes a complete bundle.
@@ -22,6 +23,8 @@ pub fn encode(contents: &BundleContents) -> Result<Vec<u8>, FormatError> {
 pub struct Layout<'a> {
     header: [u8; HEADER_LEN],
     target: Vec<u8>,
+    directory: Vec<u8>,
+    page_hashes: Vec<u8>,
     index: Vec<u8>,
     blobs: Vec<&'a [u8]>,
     signature: Option<[u8; SIGNATURE_LEN]>,
@@ -94,21 +97,33 @@ impl<'a> Layout<'a> {
             groups: contents.groups.clone(),
         };
         validate_index(&index, blobs_len)?;
-        let target = encode_part("target", &contents.target)?;
-        let index = encode_part("index", &index)?;
-        Ok(Layout::around(target, index, blobs, blobs_len, sign))
+        Layout::around(&contents.target, &index, blobs, blobs_len, sign)
     }
 
     fn around(
-        target: Vec<u8>,
-        index: Vec<u8>,
+        target: &Target,
+        index: &Index,
         blobs: Vec<&'a [u8]>,
         blobs_len: u64,
         sign: Option<impl FnOnce(&[u8; 32]) -> [u8; SIGNATURE_LEN]>,
-    ) -> Layout<'a> {
+    ) -> Result<Layout<'a>, FormatError> {
+        let target = encode_part("target", target)?;
+        let (mut directory, index) = encode_index(index)?;
+        if index.len() as u64 > MAX_INDEX_LEN {
+            return Err(FormatError::TooLarge { region: "index", len: index.len() as u64, max: MAX_INDEX_LEN });
+        }
+        // Two levels of hashes: each index page's, and each page of those in the directory,
+        // which the root hash covers.
+        let page_hashes: Vec<u8> = index.chunks(PAGE_LEN).flat_map(|page| *blake3::hash(page).as_bytes()).collect();
+        directory.hash_pages = page_hashes.chunks(PAGE_LEN).map(|page| *blake3::hash(page).as_bytes()).collect();
+        debug_assert_eq!(page_hashes.len() as u64, pages(index.len() as u64) * 32);
+        let directory = encode_part("directory", &directory)?;
         let signature_len = if sign.is_some() { SIGNATURE_LEN as u64 } else { 0 };
+        let after = |span: Span, len: usize| Span { offset: span.offset + span.len, len: len as u64 };
         let target_span = Span { offset: HEADER_LEN as u64, len: target.len() as u64 };
-        let index_span = Span { offset: target_span.offset + target_span.len, len: index.len() as u64 };
+        let directory_span = after(target_span, directory.len());
+        let page_hashes_span = after(directory_span, page_hashes.len());
+        let index_span = after(page_hashes_span, index.len());
         let blobs_span = Span { offset: index_span.offset + index_span.len, len: blobs_len };
         let signature_span = Span { offset: blobs_span.offset + blobs_span.len, len: signature_len };
         let len = signature_span.offset + signature_span.len + TRAILER_LEN as u64;
@@ -118,14 +133,26 @@ impl<'a> Layout<'a> {
             flags: if sign.is_some() { FLAG_SIGNED } else { 0 },
             file_len: len,
             target: target_span,
+            directory: directory_span,
+            page_hashes: page_hashes_span,
             index: index_span,
             blobs: blobs_span,
             signature: signature_span,
             root_hash: [0; 32],
         };
-        header.root_hash = root_hash(&header.to_bytes(), &target, &index);
+        header.root_hash = root_hash(&header.to_bytes(), &target, &directory);
         let signature = sign.map(|sign| sign(&header.root_hash));
-        Layout { header: header.to_bytes(), target, index, blobs, signature, root_hash: header.root_hash, len }
+        Ok(Layout {
+            header: header.to_bytes(),
+            target,
+            directory,
+            page_hashes,
+            index,
+            blobs,
+            signature,
+            root_hash: header.root_hash,
+            len,
+        })
     }
 
     /// Length of the bundle file in bytes.
@@ -138,8 +165,8 @@ impl<'a> Layout<'a> {
         self.len == 0
     }
 
-    /// The root hash, which covers the header, the target and the index, and through the
-    /// index's hashes every module's bytes.
+    /// The root hash, which covers the header, the target and the directory, through the
+    /// directory's page hashes the index, and through the index's hashes every module's bytes.
     pub fn root_hash(&self) -> &[u8; 32] {
         &self.root_hash
     }
@@ -164,6 +191,8 @@ impl<'a> Layout<'a> {
     pub fn write_to(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
         out.write_all(&self.header)?;
         out.write_all(&self.target)?;
+        out.write_all(&self.directory)?;
+        out.write_all(&self.page_hashes)?;
         out.write_all(&self.index)?;
         for blob in &self.blobs {
             out.write_all(blob)?;
@@ -201,13 +230,11 @@ pub fn encode_signed(
 /// # Errors
 /// [`FormatError::Invalid`] only if bincode cannot encode the parts.
 pub fn encode_unvalidated(target: &Target, index: &Index, blobs: &[u8]) -> Result<Vec<u8>, FormatError> {
-    let target = encode_part("target", target)?;
-    let index = encode_part("index", index)?;
     let no_signature = None::<fn(&[u8; 32]) -> [u8; SIGNATURE_LEN]>;
-    Ok(Layout::around(target, index, vec![blobs], blobs.len() as u64, no_signature).to_vec())
+    Ok(Layout::around(target, index, vec![blobs], blobs.len() as u64, no_signature)?.to_vec())
 }
 
-fn encode_part<T: Encode>(part: &'static str, value: &T) -> Result<Vec<u8>, FormatError> {
+pub(super) fn encode_part<T: Encode>(part: &'static str, value: &T) -> Result<Vec<u8>, FormatError> {
     bincode::encode_to_vec(value, bincode_config()).map_err(|e| FormatError::Invalid { part, reason: e.to_string() })
 }
 
@@ -220,13 +247,13 @@ impl Header {
         b[12..14].copy_from_slice(&self.minor.to_le_bytes());
         b[14..18].copy_from_slice(&self.flags.to_le_bytes());
         b[18..26].copy_from_slice(&self.file_len.to_le_bytes());
-        let spans = [self.target, self.index, self.blobs, self.signature];
+        let spans = [self.target, self.directory, self.page_hashes, self.index, self.blobs, self.signature];
         for (i, span) in spans.iter().enumerate() {
-            let at = 26 + i * 16;
+            let at = SPANS_OFFSET + i * 16;
             b[at..at + 8].copy_from_slice(&span.offset.to_le_bytes());
             b[at + 8..at + 16].copy_from_slice(&span.len.to_le_bytes());
         }
-        // Bytes 90..96 are reserved and zero.
+        // The bytes between the spans and the root hash are reserved and zero.
         b[ROOT_HASH_OFFSET..].copy_from_slice(&self.root_hash);
         b
     }

@@ -140,7 +140,7 @@ pub(crate) fn install(installer: Installer, lua: &Lua) -> Result<Installed> {
     // A VM that cannot run the bytecode may still run the embedded sources.
     let from_source = match bundle.check_target() {
         Ok(()) => false,
-        Err(_) if bundle.has_all_sources() => true,
+        Err(_) if bundle.has_all_sources()? => true,
         Err(err) => return Err(err),
     };
     let install_error =
@@ -241,12 +241,12 @@ fn set_memory_limit(lua: &Lua, limit: usize) {
 
 fn visibility(bundle: &Bundle, profile: Option<&str>) -> Result<Visibility> {
     let Some(name) = profile else { return Ok(Visibility { profile: None, members: None }) };
-    let index = bundle.index();
-    let Some(found) = index.profiles.iter().find(|p| p.name == name) else {
+    let profiles = bundle.profiles()?;
+    let Some(found) = profiles.iter().find(|p| p.name == name) else {
         return Err(Error::UnknownProfile {
             bundle: bundle.label().to_string(),
             profile: name.to_string(),
-            known: index.profiles.iter().map(|p| p.name.clone()).collect(),
+            known: profiles.iter().map(|p| p.name.clone()).collect(),
         });
     };
     let mut members = found.members.clone();
@@ -262,21 +262,24 @@ pub(crate) struct VisibleNames {
 }
 
 impl VisibleNames {
-    pub(crate) fn get(&self) -> &[String] {
-        self.names.get_or_init(|| {
-            let index = self.installer.bundle.index();
-            let modules = index
-                .modules
-                .iter()
-                .enumerate()
-                .filter(|(i, _)| self.visibility.allows(*i))
-                .map(|(_, m)| m.name.clone());
-            let groups = index.groups.iter().map(|g| g.name.clone());
-            let natives = self.installer.natives.keys().cloned();
-            let names: BTreeSet<String> = modules.chain(groups).chain(natives).collect();
-            names.into_iter().collect()
-        })
+    /// The names, sorted. Reads the whole index on first use.
+    pub(crate) fn get(&self) -> Result<&[String]> {
+        if let Some(names) = self.names.get() {
+            return Ok(names);
+        }
+        let index = self.installer.bundle.index()?;
+        let modules =
+            index.modules.iter().enumerate().filter(|(i, _)| self.visibility.allows(*i)).map(|(_, m)| m.name.clone());
+        let groups = index.groups.iter().map(|g| g.name.clone());
+        let natives = self.installer.natives.keys().cloned();
+        let names: BTreeSet<String> = modules.chain(groups).chain(natives).collect();
+        Ok(self.names.get_or_init(|| names.into_iter().collect()))
     }
+}
+
+/// A runtime error as a Lua error, for the functions install gives Lua.
+fn lua_error(err: Error) -> mlua::Error {
+    mlua::Error::runtime(err.to_string())
 }
 
 /// `resolve(name) -> kind, handle, path`: kind `bundle` (handle: position), `native`
@@ -288,7 +291,6 @@ fn resolve_function(lua: &Lua, installer: &Arc<Installer>, visibility: &Arc<Visi
     lua.create_function(move |lua, name: mlua::LuaString| {
         let name = name.to_str()?.to_string();
         let bundle = &installer.bundle;
-        let index = bundle.index();
         let answer = |kind: &str, handle: Value, path: Option<String>| -> mlua::Result<MultiValue> {
             Ok(MultiValue::from_vec(vec![
                 Value::String(lua.create_string(kind)?),
@@ -299,9 +301,10 @@ fn resolve_function(lua: &Lua, installer: &Arc<Installer>, visibility: &Arc<Visi
         if installer.natives.contains_key(&name) {
             return answer("native", Value::String(lua.create_string(&name)?), None);
         }
-        if let Some(position) = index.position(&name) {
+        if let Some(position) = bundle.position(&name).map_err(lua_error)? {
             if visibility.allows(position) {
-                return answer("bundle", Value::Integer(position as i64), Some(index.modules[position].path.clone()));
+                let path = bundle.record(position).map_err(lua_error)?.path;
+                return answer("bundle", Value::Integer(position as i64), Some(path));
             }
             let message = format!(
                 "module '{name}' is in bundle {} but not in profile '{}'",
@@ -310,7 +313,7 @@ fn resolve_function(lua: &Lua, installer: &Arc<Installer>, visibility: &Arc<Visi
             );
             return answer("denied", Value::String(lua.create_string(message)?), None);
         }
-        if let Some(group) = index.groups.iter().position(|g| g.name == name) {
+        if let Some(group) = bundle.groups().map_err(lua_error)?.iter().position(|g| g.name == name) {
             return answer("group", Value::Integer(group as i64), None);
         }
         Ok(MultiValue::new())
@@ -327,7 +330,7 @@ fn materialise_function(
     let bundle = bundle.clone();
     let tracker = tracker.clone();
     lua.create_function(move |lua, position: usize| {
-        if position >= bundle.index().modules.len() {
+        if position >= bundle.module_count() {
             return Ok((None, Some(format!("no module #{position} in bundle {}", bundle.label()))));
         }
         match load_module(&bundle, lua, position, &tracker, from_source) {
@@ -346,7 +349,7 @@ fn load_module(
     tracker: &SharedTracker,
     from_source: bool,
 ) -> Result<Function> {
-    let record = &bundle.index().modules[position];
+    let record = bundle.record(position)?;
     let source = if from_source { bundle.verified_source(position)? } else { None };
     let (bytes, kind) = match source {
         Some(text) => (text, BlobKind::Source),
@@ -414,7 +417,7 @@ fn group_function(lua: &Lua, bundle: &Bundle) -> mlua::Result<Function> {
     let bundle = bundle.clone();
     lua.create_function(move |lua, position: usize| {
         let table = lua.create_table()?;
-        if let Some(group) = bundle.index().groups.get(position) {
+        if let Some(group) = bundle.groups().map_err(lua_error)?.get(position) {
             for member in &group.members {
                 let field = member.rsplit('.').next().unwrap_or(member);
                 table.raw_set(field, member.as_str())?;
@@ -427,7 +430,9 @@ fn group_function(lua: &Lua, bundle: &Bundle) -> mlua::Result<Function> {
 /// `list_names() -> { name, ... }` of every requirable name.
 fn names_function(lua: &Lua, visible: &Arc<VisibleNames>) -> mlua::Result<Function> {
     let visible = visible.clone();
-    lua.create_function(move |lua, ()| lua.create_sequence_from(visible.get().iter().map(String::as_str)))
+    lua.create_function(move |lua, ()| {
+        lua.create_sequence_from(visible.get().map_err(lua_error)?.iter().map(String::as_str))
+    })
 }
 
 /// `explain(name) -> message` for a module that is not in the bundle.
@@ -437,7 +442,7 @@ fn explain_function(lua: &Lua, bundle: &Bundle, visible: &Arc<VisibleNames>, her
     let note = if hermetic { " (hermetic: the file system is not searched)" } else { "" };
     lua.create_function(move |_, name: String| {
         let mut message = format!("no module '{name}' in bundle {label}{note}");
-        let close = closest_names(&name, visible.get());
+        let close = closest_names(&name, visible.get().map_err(lua_error)?);
         if !close.is_empty() {
             message.push_str(&format!("; closest bundled names: {}", close.join(", ")));
         }

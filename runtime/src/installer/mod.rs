@@ -163,8 +163,11 @@ impl Installed {
     }
 
     /// The names `require` finds through this installation (bundled modules in the profile,
-    /// groups, native modules), sorted.
-    pub fn modules(&self) -> &[String] {
+    /// groups, native modules), sorted. The first call reads the whole index.
+    ///
+    /// # Errors
+    /// As [`Bundle::index`].
+    pub fn modules(&self) -> Result<&[String]> {
         self.visible.get()
     }
 

@@ -85,7 +85,7 @@ pub fn run(mut args: RunArgs) -> anyhow::Result<i32> {
     // `-m MOD -- args` and `BUNDLE -- args` (an entry module with arguments): what follows
     // `--` is the module's arguments, not a script.
     let runs_module = invocation.module.is_some()
-        || (bundle.entry().is_some()
+        || (bundle.entry()?.is_some()
             && invocation.actions.is_empty()
             && !invocation.interactive
             && !invocation.version);

@@ -74,7 +74,8 @@ impl<'a> Session<'a> {
         {
             return Ok(0);
         }
-        let module = invocation.module.clone().or_else(|| self.bundle.entry().map(str::to_string));
+        let entry = self.bundle.entry().map_err(mlua::Error::external)?;
+        let module = invocation.module.clone().or_else(|| entry.map(str::to_string));
         match module {
             Some(module) => self.run_module(&module),
             None if std::io::IsTerminal::is_terminal(&std::io::stdin()) => {
@@ -100,8 +101,8 @@ impl<'a> Session<'a> {
         if self.call(main, MultiValue::new())? {
             return Ok(0);
         }
-        if self.bundle.module(module).is_none() {
-            let names = self.bundle.index().modules.iter().map(|m| m.name.as_str());
+        if let (Ok(None), Ok(index)) = (self.bundle.position(module), self.bundle.index()) {
+            let names = index.modules.iter().map(|m| m.name.as_str());
             if let Some(close) = luabundle::analysis::graph::closest(module, names) {
                 eprintln!("help: the bundle has no module `{module}`; did you mean `{close}`?");
             }
