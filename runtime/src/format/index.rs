@@ -461,3 +461,94 @@ fn buckets(index: &Index) -> Result<Vec<u8>, FormatError> {
     }
     Ok(table.iter().flat_map(|(position, tag)| [position.to_le_bytes(), tag.to_le_bytes()]).flatten().collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An index of `count` modules whose names, paths and dependencies vary in length, so
+    /// that records, strings and dependency runs cross page boundaries.
+    fn index_of(count: usize) -> Index {
+        let modules = (0..count)
+            .map(|i| {
+                let name = format!("pkg{}.{}mod{i:05}", i % 7, "x".repeat(i % 13));
+                ModuleRecord {
+                    chunk_name: format!("@src/{name}.lua"),
+                    path: if i % 5 == 0 { format!("other/{name}.lua") } else { format!("src/{name}.lua") },
+                    kind: if i % 3 == 0 { BlobKind::Source } else { BlobKind::Bytecode },
+                    flags: 0,
+                    blob: Span { offset: i as u64 * 10, len: 10 },
+                    hash: [i as u8; 32],
+                    source: (i % 4 == 0).then_some(SourceBlob { blob: Span { offset: 0, len: 10 }, hash: [1; 32] }),
+                    deps: (0..i % 4)
+                        .map(|d| Dependency {
+                            module: ((i + d + 1) % count) as u32,
+                            kind: if d % 2 == 0 { DepKind::Eager } else { DepKind::Deferred },
+                            optional: d == 2,
+                        })
+                        .collect(),
+                    name,
+                }
+            })
+            .collect::<Vec<_>>();
+        let mut modules = modules;
+        modules.sort_by(|a, b| a.name.cmp(&b.name));
+        // The names were sorted after the dependencies were drawn: positions stay in range.
+        Index {
+            modules,
+            entry: Some((count / 2) as u32),
+            externals: vec!["lfs".into()],
+            profiles: vec![],
+            groups: vec![],
+        }
+    }
+
+    #[test]
+    fn every_module_is_found_and_read_back_across_pages() {
+        let index = index_of(3_000);
+        validate_index(&index, 30_000).unwrap();
+        let (directory, bytes) = encode_index(&index).unwrap();
+        assert!(bytes.len() > 40 * PAGE_LEN, "the test spans many pages");
+        let view = IndexView::new(&directory, &bytes[..], 30_000);
+        for (i, module) in index.modules.iter().enumerate() {
+            assert_eq!(view.position(&module.name).unwrap(), Some(i), "{}", module.name);
+            assert_eq!(&view.record(i).unwrap(), module);
+        }
+        for missing in ["", "pkg0", "pkg1.mod00001x", "zzz", "pkg0.mod00000.extra"] {
+            assert_eq!(view.position(missing).unwrap(), None, "{missing}");
+        }
+        assert_eq!(view.decode_all().unwrap(), index);
+    }
+
+    #[test]
+    fn the_name_table_stays_at_most_three_quarters_full() {
+        for count in [1usize, 2, 3, 4, 5, 100, 767, 768, 769, 10_000] {
+            let mut index = index_of(count.max(4));
+            index.modules.truncate(count);
+            index.entry = None;
+            for m in &mut index.modules {
+                m.deps.clear();
+            }
+            let (directory, _) = encode_index(&index).unwrap();
+            let buckets = directory.bucket_count as usize;
+            assert!(buckets.is_power_of_two() && count * 4 <= buckets * 3, "{count} in {buckets}");
+        }
+    }
+
+    #[test]
+    fn a_forged_table_without_empty_buckets_ends_the_search() {
+        let index = index_of(3);
+        let (directory, mut bytes) = encode_index(&index).unwrap();
+        // Every bucket names module 0 under a tag no name has.
+        let buckets = directory.buckets;
+        for at in (buckets.offset..buckets.offset + buckets.len).step_by(BUCKET_LEN) {
+            let at = at as usize;
+            bytes[at..at + 4].copy_from_slice(&0u32.to_le_bytes());
+            bytes[at + 4..at + 8].copy_from_slice(&0xdead_beefu32.to_le_bytes());
+        }
+        let view = IndexView::new(&directory, &bytes[..], 30);
+        assert_eq!(view.position("anything").unwrap(), None);
+        let err = view.decode_all().unwrap_err().to_string();
+        assert!(err.contains("does not lead to module"), "{err}");
+    }
+}
