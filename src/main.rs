@@ -1,13 +1,17 @@
 //! The `luabundle` command-line tool.
 
+mod allocator;
 mod cli;
 
-/// The command allocates many small strings (module records, syntax trees); mimalloc does
-/// that faster than the system allocator. Library users keep their own allocator.
+/// The system allocator for `luabundle run`, mimalloc for the rest (see `allocator.rs`).
+/// Library users keep their own allocator.
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: allocator::Switching = allocator::Switching;
 
 fn main() {
+    if std::env::args_os().nth(1).is_none_or(|command| command != "run") {
+        allocator::use_mimalloc();
+    }
     // No transparent huge pages: faulting one in (after other processes freed memory) can
     // stall a short run such as `luabundle run` for tens of milliseconds.
     #[cfg(target_os = "linux")]
