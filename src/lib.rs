@@ -84,5 +84,5 @@ pub mod internals {
     pub use crate::syntax::lexer::{tokens, Kind, Token};
     pub use crate::syntax::nesting::{deepest, too_deep};
     pub use crate::syntax::parse::{parse, PARSE_STACK_SIZE};
-    pub use crate::util::temporaries_in_flight;
+    pub use crate::util::remove_temporaries_in_flight;
 }

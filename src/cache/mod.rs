@@ -348,8 +348,10 @@ struct PackWriter {
 impl PackWriter {
     fn create(dir: &Path) -> std::io::Result<PackWriter> {
         fs::create_dir_all(dir)?;
-        let temp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir)?;
-        let in_flight = crate::util::InFlight::register(temp.path());
+        let (temp, in_flight) = crate::util::InFlight::create(
+            || tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir),
+            tempfile::NamedTempFile::path,
+        )?;
         let mut out = std::io::BufWriter::with_capacity(1 << 20, temp);
         out.write_all(PACK_MAGIC)?;
         Ok(PackWriter { out, _in_flight: in_flight, rows: Vec::new(), count: 0, offset: PACK_MAGIC.len() as u64 })

@@ -264,9 +264,8 @@ fn remove_temporaries_on_signals() {
         if unsafe { libc::sigwait(&set, &mut signal) } != 0 {
             return;
         }
-        for path in luabundle::internals::temporaries_in_flight() {
-            let _ = std::fs::remove_file(path);
-        }
+        // Kept locked until the process ends: no temporary file is created after this.
+        let _registry = luabundle::internals::remove_temporaries_in_flight();
         // SAFETY: back to the default action, unblocked, and raised again: the process ends
         // as the signal ends it (status 128 + signal to a shell).
         unsafe {

@@ -120,12 +120,12 @@ fn write_payload(path: &Path, payload: &Payload<'_>) -> Result<bool, Error> {
         return Ok(false);
     }
     write::remove_stale_temporaries(dir);
-    let mut temp = tempfile::Builder::new()
-        .prefix(&format!("{}{}-", write::TEMP_PREFIX, std::process::id()))
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .map_err(|e| io("create a temporary file beside", e))?;
-    let _in_flight = crate::util::InFlight::register(temp.path());
+    let prefix = format!("{}{}-", write::TEMP_PREFIX, std::process::id());
+    let (mut temp, _in_flight) = crate::util::InFlight::create(
+        || tempfile::Builder::new().prefix(&prefix).suffix(".tmp").tempfile_in(dir),
+        tempfile::NamedTempFile::path,
+    )
+    .map_err(|e| io("create a temporary file beside", e))?;
     {
         let mut out = std::io::BufWriter::with_capacity(1 << 20, temp.as_file_mut());
         payload.write_to(&mut out).and_then(|()| out.flush()).map_err(|e| io("write", e))?;

@@ -81,34 +81,53 @@ fn open_without_blocking(path: &Path) -> io::Result<std::fs::File> {
 }
 
 /// Temporary files being written now, so that a command interrupted by a signal can remove
-/// them before it dies (see [`temporaries_in_flight`]).
+/// them before it dies (see [`remove_temporaries_in_flight`]).
 static IN_FLIGHT: std::sync::Mutex<Vec<std::path::PathBuf>> = std::sync::Mutex::new(Vec::new());
+
+fn in_flight() -> std::sync::MutexGuard<'static, Vec<std::path::PathBuf>> {
+    IN_FLIGHT.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
 
 /// A temporary file registered as being written, for as long as this value lives.
 #[derive(Debug)]
 pub struct InFlight(std::path::PathBuf);
 
 impl InFlight {
-    /// Registers `path` until the returned value is dropped (after the file is renamed into
-    /// place or removed).
-    pub fn register(path: &Path) -> InFlight {
-        IN_FLIGHT.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(path.to_path_buf());
-        InFlight(path.to_path_buf())
+    /// Creates a temporary file with `create` and registers it (`path` names it) until the
+    /// returned guard is dropped, after the file is renamed into place or removed. The file
+    /// is created with the registry locked, and the signal cleanup holds the same lock until
+    /// the process ends: an interrupted command leaves either no file or a registered one,
+    /// which the cleanup removes.
+    ///
+    /// # Errors
+    /// What `create` returns.
+    pub fn create<T>(create: impl FnOnce() -> io::Result<T>, path: impl Fn(&T) -> &Path) -> io::Result<(T, InFlight)> {
+        let mut paths = in_flight();
+        let made = create()?;
+        let path = path(&made).to_path_buf();
+        paths.push(path.clone());
+        Ok((made, InFlight(path)))
     }
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        let mut paths = IN_FLIGHT.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut paths = in_flight();
         if let Some(at) = paths.iter().position(|p| *p == self.0) {
             paths.swap_remove(at);
         }
     }
 }
 
-/// The temporary files being written at this moment.
-pub fn temporaries_in_flight() -> Vec<std::path::PathBuf> {
-    IN_FLIGHT.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+/// Removes every temporary file being written, and returns the registry still locked: a
+/// process about to end on a signal keeps it, so no new temporary file is made before it
+/// ends.
+pub fn remove_temporaries_in_flight() -> std::sync::MutexGuard<'static, Vec<std::path::PathBuf>> {
+    let paths = in_flight();
+    for path in paths.iter() {
+        let _ = std::fs::remove_file(path);
+    }
+    paths
 }
 
 /// What a file that is not a regular file is, in words.
