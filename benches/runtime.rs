@@ -230,7 +230,12 @@ fn bench_open_install_require(c: &mut Criterion) {
             (bundle, lua)
         });
         let size = std::fs::metadata(&path).unwrap().len();
-        eprintln!("open_install_require/{count}: bundle {} KiB, peak Rust heap {} KiB", size / 1024, peak / 1024);
+        let kib = |bytes: usize| bytes as f64 / 1024.0;
+        eprintln!(
+            "open_install_require/{count}: bundle {:.1} KiB, peak Rust heap {:.1} KiB",
+            kib(size as usize),
+            kib(peak)
+        );
         group.bench_with_input(BenchmarkId::from_parameter(count), &path, |b, path| {
             b.iter(|| {
                 let bundle = Bundle::open(path).unwrap();

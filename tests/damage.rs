@@ -140,18 +140,24 @@ fn a_forged_directory_with_a_valid_root_hash_is_still_validated() {
     assert!(matches!(err, Error::Format { source: FormatError::Invalid { part: "directory", .. }, .. }), "{err}");
 }
 
+/// The small bundle with its index edited by `edit` and laid out again with a valid root
+/// hash, unvalidated: what a forger who knows the format would write.
+fn forged(bytes: &[u8], edit: &dyn Fn(&mut format::Index)) -> Vec<u8> {
+    let good = Bundle::from_bytes(bytes.to_vec()).unwrap();
+    let blobs = good.header().blobs;
+    let mut index = good.index().unwrap().clone();
+    edit(&mut index);
+    let blobs = &bytes[blobs.offset as usize..(blobs.offset + blobs.len) as usize];
+    format::encode_unvalidated(good.target(), &index, blobs).unwrap()
+}
+
 #[test]
 fn forged_indexes_with_valid_root_hashes_are_refused_by_validation() {
     let bytes = small_bundle();
-    let good = Bundle::from_bytes(bytes.clone()).unwrap();
-    let blobs_span = good.header().blobs;
-    let blobs = &bytes[blobs_span.offset as usize..(blobs_span.offset + blobs_span.len) as usize];
+    let blobs_span = Bundle::from_bytes(bytes.clone()).unwrap().header().blobs;
     // Open checks the directory; the whole index is checked by `index()` (and `verify`).
     let forge = |edit: &dyn Fn(&mut format::Index)| {
-        let mut index = good.index().unwrap().clone();
-        edit(&mut index);
-        let forged = format::encode_unvalidated(good.target(), &index, blobs).unwrap();
-        let checked = Bundle::from_bytes(forged).and_then(|bundle| bundle.index().map(drop));
+        let checked = Bundle::from_bytes(forged(&bytes, edit)).and_then(|bundle| bundle.index().map(drop));
         match checked {
             Err(Error::Format { source: FormatError::Invalid { reason, .. }, .. }) => reason,
             other => panic!("forged index accepted or misreported: {other:?}"),
@@ -172,13 +178,9 @@ fn forged_indexes_with_valid_root_hashes_are_refused_by_validation() {
 #[test]
 fn forged_records_are_refused_by_the_require_that_reads_them() {
     let bytes = small_bundle();
-    let good = Bundle::from_bytes(bytes.clone()).unwrap();
-    let blobs_span = good.header().blobs;
-    let blobs = &bytes[blobs_span.offset as usize..(blobs_span.offset + blobs_span.len) as usize];
+    let blobs_span = Bundle::from_bytes(bytes.clone()).unwrap().header().blobs;
     let require_a = |edit: &dyn Fn(&mut format::Index)| {
-        let mut index = good.index().unwrap().clone();
-        edit(&mut index);
-        let bundle = Bundle::from_bytes(format::encode_unvalidated(good.target(), &index, blobs).unwrap()).unwrap();
+        let bundle = Bundle::from_bytes(forged(&bytes, edit)).unwrap();
         let lua = mlua::Lua::new();
         bundle.install(&lua).unwrap();
         lua.load("return require('a').value").eval::<i64>().map_err(|e| e.to_string())

@@ -193,14 +193,13 @@ impl Bundle {
         }
         // The magic and version first: a bundle of another version, whatever its length,
         // gets the version's error.
-        if len >= 14 {
-            let start = storage.read(Span { offset: 0, len: 14 }, &label)?;
-            format::check_magic_and_version(&start).map_err(format_error)?;
+        let head = storage.read(Span { offset: 0, len: len.min(HEADER_LEN as u64) }, &label)?;
+        if head.len() >= 14 {
+            format::check_magic_and_version(&head).map_err(format_error)?;
         }
         if len < (HEADER_LEN + TRAILER_LEN) as u64 {
             return Err(format_error(FormatError::TooShort { len }));
         }
-        let head = storage.read(Span { offset: 0, len: HEADER_LEN as u64 }, &label)?;
         let header = Header::parse(head.as_ref().try_into().expect("header length"), len).map_err(format_error)?;
         let tail = storage.read(Span { offset: len - TRAILER_LEN as u64, len: TRAILER_LEN as u64 }, &label)?;
         format::check_trailer(tail.as_ref().try_into().expect("trailer length"), &header).map_err(format_error)?;
@@ -300,9 +299,7 @@ impl Bundle {
     pub fn index(&self) -> Result<&Index> {
         cached(&self.inner.index, || {
             let index = self.inner.view().decode_all()?;
-            for position in 0..index.modules.len() {
-                self.fields(position)?;
-            }
+            index.modules.iter().try_for_each(|m| self.refuse_bytecode_in_source_bundle(m.kind, || m.name.clone()))?;
             Ok(index)
         })
     }
@@ -333,8 +330,9 @@ impl Bundle {
     /// # Errors
     /// [`Error::Format`] for a position out of range or a damaged record; [`Error::Io`].
     pub fn record(&self, position: usize) -> Result<ModuleRecord> {
-        self.fields(position)?;
-        self.inner.view().record(position)
+        let record = self.inner.view().record(position)?;
+        self.refuse_bytecode_in_source_bundle(record.kind, || record.name.clone())?;
+        Ok(record)
     }
 
     /// The record of the module called `name`.
@@ -369,19 +367,26 @@ impl Bundle {
         cached(&self.inner.groups, || self.inner.view().groups()).map(Vec::as_slice)
     }
 
-    /// The fixed fields of module `position`. A source bundle runs on any VM because it holds
-    /// no bytecode: a record of one that claims bytecode would reach Lua's loader without a
-    /// target check, so it is refused here, where every read of a record passes.
+    /// The fixed fields of module `position`, checked as [`Bundle::record`] checks them.
     fn fields(&self, position: usize) -> Result<RecordFields> {
         let fields = self.inner.view().fields(position)?;
-        if fields.kind != format::BlobKind::Source && self.inner.target.flavour == target::SOURCE_FLAVOUR {
-            let name = self.inner.view().name(position).unwrap_or_else(|_| format!("#{position}"));
-            return Err(self.inner.format_error(FormatError::Invalid {
-                part: "index",
-                reason: format!("the source bundle holds bytecode (module `{name}`)"),
-            }));
-        }
+        self.refuse_bytecode_in_source_bundle(fields.kind, || {
+            self.inner.view().name(position).unwrap_or_else(|_| format!("#{position}"))
+        })?;
         Ok(fields)
+    }
+
+    /// A source bundle runs on any VM because it holds no bytecode: a record of one that
+    /// claims bytecode would reach Lua's loader without a target check, so every read of a
+    /// record (fields, whole record, whole index) refuses it.
+    fn refuse_bytecode_in_source_bundle(&self, kind: format::BlobKind, name: impl FnOnce() -> String) -> Result<()> {
+        if kind == format::BlobKind::Source || self.inner.target.flavour != target::SOURCE_FLAVOUR {
+            return Ok(());
+        }
+        Err(self.inner.format_error(FormatError::Invalid {
+            part: "index",
+            reason: format!("the source bundle holds bytecode (module `{}`)", name()),
+        }))
     }
 
     /// Checks that the bundle's target is the linked VM.

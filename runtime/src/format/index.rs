@@ -129,23 +129,27 @@ impl<'a, B: IndexBytes + ?Sized> IndexView<'a, B> {
 
     /// `count` entries of `len` bytes from entry `first` of `section`.
     fn entries(&self, section: Span, first: u64, count: u64, len: usize) -> Result<Cow<'a, [u8]>, B::Error> {
-        let offset = first.checked_mul(len as u64).and_then(|o| section.offset.checked_add(o));
-        let size = count.checked_mul(len as u64);
-        match (offset, size) {
-            (Some(offset), Some(size)) if first.saturating_add(count).saturating_mul(len as u64) <= section.len => {
-                self.bytes.index_bytes(Span { offset, len: size })
+        let len = len as u64;
+        // Inside the section, which the directory check placed inside the index: no overflow.
+        match first.checked_add(count).and_then(|end| end.checked_mul(len)) {
+            Some(end) if end <= section.len => {
+                self.bytes.index_bytes(Span { offset: section.offset + first * len, len: count * len })
             }
             _ => Err(self.error(format!("entries {first}+{count} lie outside their section"))),
         }
     }
 
-    fn string(&self, position: usize, what: &str, s: StrRef) -> Result<String, B::Error> {
+    /// The bytes of string `s` of module `position`, checked to lie in the pool.
+    fn string_bytes(&self, position: usize, what: &str, s: StrRef) -> Result<Cow<'a, [u8]>, B::Error> {
         let pool = self.directory.strings;
         if u64::from(s.offset) + u64::from(s.len) > pool.len {
             return Err(self.error(format!("the {what} of module #{position} lies outside the string pool")));
         }
-        let bytes =
-            self.bytes.index_bytes(Span { offset: pool.offset + u64::from(s.offset), len: u64::from(s.len) })?;
+        self.bytes.index_bytes(Span { offset: pool.offset + u64::from(s.offset), len: u64::from(s.len) })
+    }
+
+    fn string(&self, position: usize, what: &str, s: StrRef) -> Result<String, B::Error> {
+        let bytes = self.string_bytes(position, what, s)?;
         match std::str::from_utf8(&bytes) {
             Ok(text) => Ok(text.to_string()),
             Err(_) => Err(self.error(format!("the {what} of module #{position} is not valid UTF-8"))),
@@ -276,15 +280,10 @@ impl<'a, B: IndexBytes + ?Sized> IndexView<'a, B> {
                 return Err(self.error(format!("bucket {slot} names module #{position}")));
             }
             if u32_at(&bucket, 4) == tag {
-                let fields = self.fields(position as usize)?;
-                let pool = self.directory.strings;
-                if u64::from(fields.name.offset) + u64::from(fields.name.len) > pool.len {
-                    return Err(self.error(format!("the name of module #{position} lies outside the string pool")));
-                }
-                let span =
-                    Span { offset: pool.offset + u64::from(fields.name.offset), len: u64::from(fields.name.len) };
-                if *self.bytes.index_bytes(span)? == *name.as_bytes() {
-                    return Ok(Some(position as usize));
+                let position = position as usize;
+                let fields = self.fields(position)?;
+                if *self.string_bytes(position, "name", fields.name)? == *name.as_bytes() {
+                    return Ok(Some(position));
                 }
             }
             slot = (slot + 1) & (buckets - 1);

@@ -100,6 +100,21 @@ pub struct Header {
     pub root_hash: [u8; 32],
 }
 
+impl Header {
+    /// The regions in file order, with the names errors give them: the order they are
+    /// written in, laid out in the header, and required to follow each other.
+    pub fn regions(&self) -> [(&'static str, Span); SPAN_COUNT] {
+        [
+            ("target", self.target),
+            ("directory", self.directory),
+            ("page-hash", self.page_hashes),
+            ("index", self.index),
+            ("blob", self.blobs),
+            ("signature", self.signature),
+        ]
+    }
+}
+
 /// The index's table of sections, decoded and checked at open. Section spans are relative to
 /// the start of the index region; `hash_pages` holds the blake3 hash of each page of the
 /// page-hash region, so that everything in the index is covered by the root hash through at

@@ -58,16 +58,8 @@ impl Header {
         }
         // The regions must follow each other in order, between the header and the trailer.
         let body_end = actual_len.checked_sub(TRAILER_LEN as u64);
-        let regions = [
-            ("target", self.target),
-            ("directory", self.directory),
-            ("page-hash", self.page_hashes),
-            ("index", self.index),
-            ("blob", self.blobs),
-            ("signature", self.signature),
-        ];
         let mut at = HEADER_LEN as u64;
-        for (region, span) in regions {
+        for (region, span) in self.regions() {
             let end = span.end().ok_or(FormatError::BadRegion { region })?;
             if span.offset < at || Some(end) > body_end {
                 return Err(FormatError::BadRegion { region });

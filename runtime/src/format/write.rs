@@ -119,13 +119,14 @@ impl<'a> Layout<'a> {
         debug_assert_eq!(page_hashes.len() as u64, pages(index.len() as u64) * 32);
         let directory = encode_part("directory", &directory)?;
         let signature_len = if sign.is_some() { SIGNATURE_LEN as u64 } else { 0 };
-        let after = |span: Span, len: usize| Span { offset: span.offset + span.len, len: len as u64 };
+        // Each region right after the one before it.
+        let after = |span: Span, len: u64| Span { offset: span.offset + span.len, len };
         let target_span = Span { offset: HEADER_LEN as u64, len: target.len() as u64 };
-        let directory_span = after(target_span, directory.len());
-        let page_hashes_span = after(directory_span, page_hashes.len());
-        let index_span = after(page_hashes_span, index.len());
-        let blobs_span = Span { offset: index_span.offset + index_span.len, len: blobs_len };
-        let signature_span = Span { offset: blobs_span.offset + blobs_span.len, len: signature_len };
+        let directory_span = after(target_span, directory.len() as u64);
+        let page_hashes_span = after(directory_span, page_hashes.len() as u64);
+        let index_span = after(page_hashes_span, index.len() as u64);
+        let blobs_span = after(index_span, blobs_len);
+        let signature_span = after(blobs_span, signature_len);
         let len = signature_span.offset + signature_span.len + TRAILER_LEN as u64;
         let mut header = Header {
             major: FORMAT_MAJOR,
@@ -247,8 +248,7 @@ impl Header {
         b[12..14].copy_from_slice(&self.minor.to_le_bytes());
         b[14..18].copy_from_slice(&self.flags.to_le_bytes());
         b[18..26].copy_from_slice(&self.file_len.to_le_bytes());
-        let spans = [self.target, self.directory, self.page_hashes, self.index, self.blobs, self.signature];
-        for (i, span) in spans.iter().enumerate() {
+        for (i, (_, span)) in self.regions().iter().enumerate() {
             let at = SPANS_OFFSET + i * 16;
             b[at..at + 8].copy_from_slice(&span.offset.to_le_bytes());
             b[at + 8..at + 16].copy_from_slice(&span.len.to_le_bytes());

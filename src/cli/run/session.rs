@@ -101,10 +101,13 @@ impl<'a> Session<'a> {
         if self.call(main, MultiValue::new())? {
             return Ok(0);
         }
-        if let (Ok(None), Ok(index)) = (self.bundle.position(module), self.bundle.index()) {
-            let names = index.modules.iter().map(|m| m.name.as_str());
-            if let Some(close) = luabundle::analysis::graph::closest(module, names) {
-                eprintln!("help: the bundle has no module `{module}`; did you mean `{close}`?");
+        // Only a name the bundle lacks is worth the whole index, for a suggestion.
+        if let Ok(None) = self.bundle.position(module) {
+            if let Ok(index) = self.bundle.index() {
+                let names = index.modules.iter().map(|m| m.name.as_str());
+                if let Some(close) = luabundle::analysis::graph::closest(module, names) {
+                    eprintln!("help: the bundle has no module `{module}`; did you mean `{close}`?");
+                }
             }
         }
         Ok(1)
