@@ -9,6 +9,7 @@
 //! errors without catching them, so tracebacks still start where the error happened.
 
 use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use mlua::{Function, Lua, MultiValue, Table, Value};
@@ -89,8 +90,8 @@ impl Glue {
     }
 }
 
-/// Compiles one install chunk to bytecode.
-#[cfg(not(feature = "luau"))]
+/// Compiles one install chunk to bytecode (used by the test that every chunk compiles).
+#[cfg(all(test, not(feature = "luau")))]
 fn compile_glue(compiler: &Lua, source: &str) -> Option<Vec<u8>> {
     Some(compiler.load(source).set_name(GLUE_CHUNK_NAME).into_function().ok()?.dump(false))
 }
@@ -103,19 +104,51 @@ fn compile_glue(_compiler: &Lua, source: &str) -> Option<Vec<u8>> {
     (bytecode.first() != Some(&0)).then_some(bytecode)
 }
 
-/// One of the install chunks, compiled once per process and then loaded as bytecode: install
-/// runs for every state, and parsing the source each time would be most of its cost. The
-/// first install compiles them in its own state (a second state only to compile would cost
-/// more than the compiling, which a short `luabundle run` notices). The bytecode never leaves
-/// this process, so it needs no verification.
-fn glue(lua: &Lua, which: Glue) -> mlua::chunk::Chunk<'static> {
-    static COMPILED: OnceLock<Vec<Option<Vec<u8>>>> = OnceLock::new();
-    let compiled = COMPILED.get_or_init(|| Glue::ALL.iter().map(|glue| compile_glue(lua, &glue.source())).collect());
-    match compiled.get(which as usize) {
-        Some(Some(bytecode)) => {
-            lua.load(bytecode.clone()).set_name(GLUE_CHUNK_NAME).set_mode(mlua::chunk::ChunkMode::Binary)
-        }
-        _ => lua.load(which.source()).set_name(GLUE_CHUNK_NAME),
+/// One of the install chunks as a function of `lua`. Install runs for every state, and
+/// parsing the source each time would be most of its cost, so the bytecode is kept for the
+/// rest of the process; but a process with one state (a short `luabundle run`) only parses
+/// it, as dumping and loading it again would cost it more. So the first state compiles the
+/// source, the second compiles it and keeps its dump, and later states load that dump. The
+/// bytecode never leaves this process, so it needs no verification.
+fn glue(lua: &Lua, which: Glue) -> mlua::Result<Function> {
+    let slot = which as usize;
+    if let Some(bytecode) = GLUE_BYTECODE[slot].get() {
+        return lua
+            .load(bytecode.as_slice())
+            .set_name(GLUE_CHUNK_NAME)
+            .set_mode(mlua::chunk::ChunkMode::Binary)
+            .into_function();
+    }
+    let keep = GLUE_COMPILED_ONCE[slot].swap(true, Ordering::Relaxed);
+    compile_in(lua, which, keep)
+}
+
+/// Per install chunk: its bytecode, once a second state compiled it.
+static GLUE_BYTECODE: [OnceLock<Vec<u8>>; Glue::ALL.len()] = [const { OnceLock::new() }; Glue::ALL.len()];
+/// Per install chunk: whether a state compiled it already.
+static GLUE_COMPILED_ONCE: [AtomicBool; Glue::ALL.len()] = [const { AtomicBool::new(false) }; Glue::ALL.len()];
+
+/// Compiles `which` in `lua`, keeping its bytecode for later states when `keep`.
+#[cfg(not(feature = "luau"))]
+fn compile_in(lua: &Lua, which: Glue, keep: bool) -> mlua::Result<Function> {
+    let function = lua.load(which.source()).set_name(GLUE_CHUNK_NAME).into_function()?;
+    if keep {
+        let _ = GLUE_BYTECODE[which as usize].set(function.dump(false));
+    }
+    Ok(function)
+}
+
+/// Compiles `which` with Luau's compiler (loading source compiles it the same way), keeping
+/// the bytecode for later states when `keep`.
+#[cfg(feature = "luau")]
+fn compile_in(lua: &Lua, which: Glue, keep: bool) -> mlua::Result<Function> {
+    let chunk = |bytecode: &[u8]| {
+        lua.load(bytecode.to_vec()).set_name(GLUE_CHUNK_NAME).set_mode(mlua::chunk::ChunkMode::Binary).into_function()
+    };
+    match compile_glue(lua, &which.source()) {
+        Some(bytecode) if keep => chunk(GLUE_BYTECODE[which as usize].get_or_init(|| bytecode)),
+        Some(bytecode) => chunk(&bytecode),
+        None => lua.load(which.source()).set_name(GLUE_CHUNK_NAME).into_function(),
     }
 }
 
@@ -172,7 +205,7 @@ pub(crate) fn install(installer: Installer, lua: &Lua) -> Result<Installed> {
         names_function(lua, &visible).map_err(install_error)?,
         previous,
     );
-    let meta: Table = glue(lua, Glue::PreloadMeta).call(functions).map_err(install_error)?;
+    let meta: Table = glue(lua, Glue::PreloadMeta).and_then(|meta| meta.call(functions)).map_err(install_error)?;
     for key in ["__index", "__pairs", "__iter"] {
         metatable.raw_set(key, meta.raw_get::<Value>(key).map_err(install_error)?).map_err(install_error)?;
     }
@@ -211,7 +244,7 @@ fn package_table(lua: &Lua) -> mlua::Result<Table> {
 #[cfg(not(feature = "luau"))]
 fn finish_install(lua: &Lua, installer: &Installer, _package: &Table, visible: &Arc<VisibleNames>) -> mlua::Result<()> {
     if !installer.allow_binary_chunks {
-        glue(lua, Glue::TextOnlyLoad).exec()?;
+        glue(lua, Glue::TextOnlyLoad)?.call::<()>(())?;
     }
     if installer.hermetic {
         let explain = explain_function(lua, &installer.bundle, visible, true)?;
@@ -226,7 +259,7 @@ fn finish_install(lua: &Lua, installer: &Installer, _package: &Table, visible: &
 fn finish_install(lua: &Lua, installer: &Installer, package: &Table, visible: &Arc<VisibleNames>) -> mlua::Result<()> {
     let previous: Value = lua.globals().raw_get("require")?;
     let explain = explain_function(lua, &installer.bundle, visible, installer.hermetic)?;
-    glue(lua, Glue::LuauRequire).call((package, previous, installer.hermetic, explain))
+    glue(lua, Glue::LuauRequire)?.call((package, previous, installer.hermetic, explain))
 }
 
 /// Sets `limit` unless the state already has a lower one; VMs that cannot limit memory are
@@ -471,6 +504,24 @@ mod tests {
         let names: Vec<String> = ["app.util", "app.utils", "app.config", "zzz"].iter().map(|s| s.to_string()).collect();
         assert_eq!(closest_names("app.utl", &names), ["app.util", "app.utils"]);
         assert!(closest_names("nothing.like.it", &names).is_empty());
+    }
+
+    #[test]
+    fn install_chunks_work_parsed_and_from_their_kept_bytecode() {
+        // The first state parses a chunk, the second keeps its dump, the third loads that.
+        for _ in 0..3 {
+            let lua = Lua::new();
+            for &which in Glue::ALL {
+                assert!(glue(&lua, which).is_ok());
+            }
+            #[cfg(not(feature = "luau"))]
+            {
+                glue(&lua, Glue::TextOnlyLoad).unwrap().call::<()>(()).unwrap();
+                let refused: bool = lua.load("return load(string.dump(function() end)) == nil").eval().unwrap();
+                assert!(refused);
+            }
+        }
+        assert!(Glue::ALL.iter().all(|&which| GLUE_BYTECODE[which as usize].get().is_some()));
     }
 
     #[test]
