@@ -44,7 +44,11 @@ pub(crate) fn run(plan: &Plan, output: Option<&Path>) -> Result<Output, Error> {
                 analysis.close_cache(&[]);
                 Vec::new()
             }
-            None => compile::bundled_bytecode(&mut analysis, options.strip),
+            None => compile::bundled_bytecode(
+                &mut analysis,
+                options.strip,
+                fresh.as_ref().and_then(|f| f.previous.as_ref()),
+            ),
         };
         analysis.timings.store = store_started.elapsed();
         analysis.fail_on_errors()?;
@@ -75,6 +79,7 @@ fn summary(analysis: &Analysis, output: Option<&Path>) -> Output {
         files: analysis.discovered.files.len(),
         parsed: analysis.parsed,
         compiled: analysis.compiled,
+        copied: 0,
         bytes: 0,
         warnings: analysis.warnings(),
         legal_cycles: analysis.graph.legal_cycles.clone(),

@@ -119,6 +119,9 @@ pub struct Output {
     /// Files compiled in this run: the files parsed, and those whose cached bytecode was
     /// damaged (compiled again, their intact require sites reused).
     pub compiled: usize,
+    /// Modules whose bytes were copied from the bundle this build replaced (file to file,
+    /// not read again) rather than from the cache.
+    pub copied: usize,
     /// Size of the bundle in bytes (0 for a check).
     pub bytes: u64,
     /// Warnings, to show the user.

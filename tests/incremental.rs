@@ -41,6 +41,8 @@ fn a_rebuild_parses_and_compiles_only_the_changed_file() {
         .unwrap();
     let one = builder(dir.path()).try_build().unwrap();
     assert_eq!((one.parsed, one.compiled, one.written), (1, 1, true));
+    // The unchanged modules went from the old bundle to the new one without being read.
+    assert_eq!(one.copied, 39);
 
     // The cached build is the same bundle a build without cache makes.
     let cached_bytes = std::fs::read(dir.path().join("out.bundle")).unwrap();
@@ -49,6 +51,61 @@ fn a_rebuild_parses_and_compiles_only_the_changed_file() {
     let uncached = fresh.try_build().unwrap();
     assert_eq!(uncached.parsed, 40);
     assert_eq!(std::fs::read(dir.path().join("fresh.bundle")).unwrap(), cached_bytes);
+}
+
+/// The bundle a build without cache makes of the same tree.
+fn uncached_bundle(dir: &Path) -> Vec<u8> {
+    let mut fresh = builder(dir);
+    fresh.no_cache(true).output(dir.join("fresh.bundle"));
+    fresh.try_build().unwrap();
+    std::fs::read(dir.join("fresh.bundle")).unwrap()
+}
+
+#[test]
+fn modules_are_copied_from_the_previous_bundle_only_while_it_is_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    project(dir.path(), 30);
+    let output = dir.path().join("out.bundle");
+    builder(dir.path()).try_build().unwrap();
+    let edit = |i: usize, n: usize| {
+        let prev = format!("local prev = require('gen.m{}')\nreturn {{ n = prev.n + {n} }}", i - 1);
+        std::fs::write(dir.path().join(format!("src/gen/m{i}.lua")), prev).unwrap();
+    };
+    edit(7, 100);
+    let rebuilt = builder(dir.path()).try_build().unwrap();
+    assert_eq!((rebuilt.compiled, rebuilt.copied), (1, 29));
+    assert_eq!(std::fs::read(&output).unwrap(), uncached_bundle(dir.path()));
+    let lua = mlua::Lua::new();
+    let bundle = luabundle_runtime::Bundle::open(&output).unwrap();
+    bundle.verify_all().unwrap();
+    bundle.install(&lua).unwrap();
+    assert_eq!(lua.load("return require('gen.m29').n").eval::<i64>().unwrap(), 128);
+
+    // A byte changed in a module of the bundle: its metadata no longer matches the record,
+    // so nothing is copied from it and the damage does not reach the new bundle.
+    let mut damaged = std::fs::read(&output).unwrap();
+    let at = damaged.len() - 200;
+    damaged[at] ^= 0xff;
+    std::fs::write(&output, &damaged).unwrap();
+    edit(8, 1000);
+    let rebuilt = builder(dir.path()).try_build().unwrap();
+    assert_eq!((rebuilt.compiled, rebuilt.copied), (1, 0));
+    assert_eq!(std::fs::read(&output).unwrap(), uncached_bundle(dir.path()));
+    luabundle_runtime::Bundle::open(&output).unwrap().verify_all().unwrap();
+
+    // Another bundle put at the output is not the one recorded either.
+    builder(dir.path()).output(dir.path().join("other.bundle")).try_build().unwrap();
+    std::fs::rename(dir.path().join("other.bundle"), &output).unwrap();
+    edit(9, 5);
+    let rebuilt = builder(dir.path()).try_build().unwrap();
+    assert_eq!((rebuilt.compiled, rebuilt.copied), (1, 0));
+    assert_eq!(std::fs::read(&output).unwrap(), uncached_bundle(dir.path()));
+
+    // From then on, copying resumes.
+    edit(10, 6);
+    let rebuilt = builder(dir.path()).try_build().unwrap();
+    assert_eq!((rebuilt.compiled, rebuilt.copied), (1, 29));
+    assert_eq!(std::fs::read(&output).unwrap(), uncached_bundle(dir.path()));
 }
 
 /// Sets the modification time of every file under `dir` to an hour ago.

@@ -69,7 +69,7 @@ pub mod signature;
 mod stats;
 pub mod target;
 
-pub use bundle::{Blob, Bundle, Prefetch, MAX_BUNDLE_LEN};
+pub use bundle::{Blob, Bundle, Prefetch, StoredBlob, MAX_BUNDLE_LEN};
 pub use error::{Error, Result};
 pub use format::{BlobKind, DepKind, Target};
 pub use installer::{Installed, Installer, NativeInit, DEFAULT_MEMORY_LIMIT};

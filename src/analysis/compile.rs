@@ -12,7 +12,10 @@ use mlua::Lua;
 
 use rayon::prelude::*;
 
+use luabundle_runtime::format::Span;
+
 use crate::analysis::{Analysis, FileBytecode};
+use crate::cache::bundle_record::PreviousBundle;
 use crate::diagnostic::{Code, Diagnostic};
 use crate::input::source::{self, SourceFile};
 use crate::syntax::nesting;
@@ -139,21 +142,43 @@ fn compile_error(file: &SourceFile, err: &mlua::Error) -> Diagnostic {
 /// Bytecode with its blake3 hash.
 #[derive(Clone, Debug)]
 pub(crate) struct Blob {
-    pub bytes: Vec<u8>,
+    pub bytes: BlobBytes,
     pub hash: [u8; 32],
+}
+
+/// Where a blob's bytes are.
+#[derive(Clone, Debug)]
+pub(crate) enum BlobBytes {
+    /// In memory: compiled in this run or read from the cache.
+    InMemory(Vec<u8>),
+    /// In the bundle the build replaces, at this span of it (only bundles get these).
+    InPrevious(Span),
 }
 
 impl Blob {
     fn hashed(bytes: Vec<u8>) -> Blob {
         let hash = *blake3::hash(&bytes).as_bytes();
-        Blob { bytes, hash }
+        Blob { bytes: BlobBytes::InMemory(bytes), hash }
+    }
+
+    /// The bytes, when they are in memory.
+    pub(crate) fn in_memory(&self) -> Option<&[u8]> {
+        match &self.bytes {
+            BlobBytes::InMemory(bytes) => Some(bytes),
+            BlobBytes::InPrevious(_) => None,
+        }
     }
 }
 
-/// The bytecode of each bundled file (`None` for the others): compiled in this run, or read
-/// from the cache in parallel; a damaged cache entry is compiled again, and its compile error
-/// becomes a diagnostic. Closes the cache session.
-pub(crate) fn bundled_bytecode(analysis: &mut Analysis, strip: bool) -> Vec<Option<Blob>> {
+/// The bytecode of each bundled file (`None` for the others): compiled in this run, already
+/// in the `previous` bundle (left there, to be copied file to file), or read from the cache in
+/// parallel; a damaged cache entry is compiled again, and its compile error becomes a
+/// diagnostic. Closes the cache session.
+pub(crate) fn bundled_bytecode(
+    analysis: &mut Analysis,
+    strip: bool,
+    previous: Option<&PreviousBundle>,
+) -> Vec<Option<Blob>> {
     let bundled_files = analysis.bundled_files();
     let files = &analysis.discovered.files;
     let session = analysis.cache.as_ref();
@@ -168,12 +193,15 @@ pub(crate) fn bundled_bytecode(analysis: &mut Analysis, strip: bool) -> Vec<Opti
             FileBytecode::Ready(bytes) => (Some(Blob::hashed(bytes)), None, false),
             // Already reported by the analysis.
             FileBytecode::Refused(_) => (None, None, false),
-            FileBytecode::Cached => match session.and_then(|s| s.load_bytecode(&keys[i])) {
-                Some((bytes, hash)) => (Some(Blob { bytes, hash }), None, false),
-                // A damaged entry: the sites were intact, only the bytecode is made again.
-                None => match with_worker_lua(|lua| compile_file(lua, &files[i], strip)) {
-                    Ok(bytes) => (Some(Blob::hashed(bytes)), None, true),
-                    Err(diagnostic) => (None, Some(diagnostic), false),
+            FileBytecode::Cached(hash) => match previous.and_then(|p| p.find(&hash)) {
+                Some(span) => (Some(Blob { bytes: BlobBytes::InPrevious(span), hash }), None, false),
+                None => match session.and_then(|s| s.load_bytecode(&keys[i])) {
+                    Some((bytes, hash)) => (Some(Blob { bytes: BlobBytes::InMemory(bytes), hash }), None, false),
+                    // A damaged entry: the sites were intact, only the bytecode is made again.
+                    None => match with_worker_lua(|lua| compile_file(lua, &files[i], strip)) {
+                        Ok(bytes) => (Some(Blob::hashed(bytes)), None, true),
+                        Err(diagnostic) => (None, Some(diagnostic), false),
+                    },
                 },
             },
         })
@@ -188,7 +216,7 @@ pub(crate) fn bundled_bytecode(analysis: &mut Analysis, strip: bool) -> Vec<Opti
         bytecode.push(blob);
     }
     let recompiled: Vec<(usize, &[u8])> =
-        recompiled.iter().filter_map(|&i| Some((i, bytecode[i].as_ref()?.bytes.as_slice()))).collect();
+        recompiled.iter().filter_map(|&i| Some((i, bytecode[i].as_ref()?.in_memory()?))).collect();
     analysis.close_cache(&recompiled);
     bytecode
 }

@@ -104,8 +104,9 @@ impl Analysis {
 pub(crate) enum FileBytecode {
     /// Compiled in this run.
     Ready(Vec<u8>),
-    /// In the cache, read only if the file is bundled.
-    Cached,
+    /// In the cache under this hash, read only if the file is bundled (and not already in
+    /// the bundle being replaced).
+    Cached([u8; 32]),
     /// Lua refused the file (reported only if it is bundled).
     Refused(Diagnostic),
 }
@@ -184,7 +185,7 @@ fn discover_files(plan: &Plan, outputs: &[PathBuf]) -> Result<(Discovered, bool)
 fn compile_and_scan(
     plan: &Plan,
     discovered: &mut Discovered,
-    mut hits: Vec<Option<Vec<RequireSite>>>,
+    mut hits: Vec<Option<cache::Hit>>,
     keys: &[cache::Key],
     mut session: Option<&mut cache::Session>,
     misses: usize,
@@ -193,38 +194,38 @@ fn compile_and_scan(
     // The output needs the text of no file it compiled cleanly: such texts are released as
     // soon as they are compiled (and read again only if a later diagnostic shows them).
     let output_needs_text = plan.options.embed_source || plan.options.format != OutputFormat::Bundle;
-    let processed: Vec<(FileResult, bool)> = discovered
+    let processed: Vec<(FileResult, Option<[u8; 32]>)> = discovered
         .files
         .par_iter_mut()
         .zip(&mut hits)
         .map(|(file, entry)| {
-            let (result, fresh) = match entry.take() {
-                Some(sites) => (FileResult { sites: Ok(sites), bytecode: Ok(Vec::new()) }, false),
+            let (result, cached) = match entry.take() {
+                Some(hit) => (FileResult { sites: Ok(hit.sites), bytecode: Ok(Vec::new()) }, Some(hit.bytecode_hash)),
                 None => {
                     let result = per_file::process(file, plan.options.strip);
                     tracker.step();
-                    (result, true)
+                    (result, None)
                 }
             };
             if !output_needs_text && result.sites.is_ok() && result.bytecode.is_ok() {
                 file.release_text();
             }
-            (result, fresh)
+            (result, cached)
         })
         .collect();
     let mut pass = FilePass { sites: Vec::new(), bytecode: Vec::new(), errors: Vec::new() };
-    for ((result, fresh), key) in processed.into_iter().zip(keys) {
-        if let (Some(session), true, Ok(found), Ok(bytes)) = (&mut session, fresh, &result.sites, &result.bytecode) {
+    for ((result, cached), key) in processed.into_iter().zip(keys) {
+        if let (Some(session), None, Ok(found), Ok(bytes)) = (&mut session, cached, &result.sites, &result.bytecode) {
             session.insert(*key, found, bytes);
         }
         pass.sites.push(result.sites.unwrap_or_else(|errors| {
             pass.errors.extend(errors);
             Vec::new()
         }));
-        pass.bytecode.push(match (fresh, result.bytecode) {
-            (false, _) => FileBytecode::Cached,
-            (true, Ok(bytes)) => FileBytecode::Ready(bytes),
-            (true, Err(diagnostic)) => FileBytecode::Refused(diagnostic),
+        pass.bytecode.push(match (cached, result.bytecode) {
+            (Some(hash), _) => FileBytecode::Cached(hash),
+            (None, Ok(bytes)) => FileBytecode::Ready(bytes),
+            (None, Err(diagnostic)) => FileBytecode::Refused(diagnostic),
         });
     }
     pass

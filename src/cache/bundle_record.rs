@@ -8,10 +8,20 @@
 //! byte of it was written since) and that header and trailer (and so the same root hash,
 //! which covers every module's hash) is up to date. Any other bundle at the output is
 //! compared byte for byte with the one built before it is kept.
+//!
+//! When the inputs changed but the bundle at the output is still the file the record
+//! describes, that bundle is the previous one ([`PreviousBundle`]): a module whose bytecode
+//! hash it already holds is copied from it into the new bundle file to file, without being
+//! read or hashed again. Its bytes are trusted as the no-change check trusts the whole file:
+//! this tool wrote and hashed them, and the file has not been written since; the runtime
+//! still checks every module's hash when it loads it.
 
+use std::collections::HashMap;
+use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use luabundle_runtime::format::{HEADER_LEN, TRAILER_LEN};
+use luabundle_runtime::format::{Span, HEADER_LEN, TRAILER_LEN};
+use luabundle_runtime::Bundle;
 
 use crate::analysis::Analysis;
 use crate::cache::file_table::Fingerprint;
@@ -84,6 +94,41 @@ pub(crate) struct Freshness {
     inputs_hash: [u8; 32],
     /// The bundle's length when it was built from exactly these inputs.
     pub up_to_date: Option<u64>,
+    /// The bundle at the output, when it was built from other inputs but is untouched since.
+    pub previous: Option<PreviousBundle>,
+}
+
+/// The bundle a build replaces, open, with where each of its module blobs lies by hash.
+pub(crate) struct PreviousBundle {
+    /// The file, opened before its metadata was checked against the record.
+    pub file: File,
+    blobs: HashMap<[u8; 32], Span>,
+}
+
+impl PreviousBundle {
+    /// The previous bundle at `output`, if the file open there is the one `record` describes
+    /// and its index reads back intact.
+    fn open(record: &BundleRecord, output: &Path) -> Option<PreviousBundle> {
+        // The file in hand is checked, not the path: a file put there later is never read.
+        let file = crate::util::open_regular(output).ok()?;
+        if Fingerprint::of(&file.metadata().ok()?) != Some(record.file) {
+            return None;
+        }
+        let bundle = Bundle::from_file(file.try_clone().ok()?, output.display().to_string()).ok()?;
+        if bundle.header().to_bytes() != record.header {
+            return None;
+        }
+        let blobs = (0..bundle.module_count())
+            .map(|position| bundle.stored_blob(position).map(|blob| (blob.hash, blob.span)))
+            .collect::<Result<_, _>>()
+            .ok()?;
+        Some(PreviousBundle { file, blobs })
+    }
+
+    /// Where the previous bundle holds bytes with this blake3 hash.
+    pub fn find(&self, hash: &[u8; 32]) -> Option<Span> {
+        self.blobs.get(hash).copied()
+    }
 }
 
 impl Freshness {
@@ -98,10 +143,20 @@ impl Freshness {
         }
         let record_path = BundleRecord::path(&cache.layout_dir(), output);
         let inputs_hash = inputs_hash(plan, analysis);
-        let up_to_date = BundleRecord::load(&record_path)
+        let record = BundleRecord::load(&record_path);
+        let up_to_date = record
+            .as_ref()
             .filter(|record| record.inputs_hash == inputs_hash)
             .and_then(|record| record.matches_file(output));
-        Some(Freshness { record_path, inputs_hash, up_to_date })
+        // Only a bundle is copied from (a source bundle's blobs are read from its files), and
+        // only where a file can be replaced while it is open.
+        let previous = match (up_to_date, &record) {
+            (None, Some(record)) if cfg!(unix) && options.format == OutputFormat::Bundle => {
+                PreviousBundle::open(record, output)
+            }
+            _ => None,
+        };
+        Some(Freshness { record_path, inputs_hash, up_to_date, previous })
     }
 
     /// Records the bundle just written to `output`.

@@ -62,6 +62,15 @@ pub struct Entry {
     pub bytecode: Vec<u8>,
 }
 
+/// What a look-up finds for one file without reading its bytecode.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Hit {
+    /// The file's require sites.
+    pub sites: Vec<RequireSite>,
+    /// The hash its bytecode is recorded under (checked only when the bytecode is read).
+    pub bytecode_hash: [u8; 32],
+}
+
 /// A cache directory.
 #[derive(Clone, Debug)]
 pub struct Cache {
@@ -186,13 +195,9 @@ impl Cache {
     }
 }
 
-/// Per file: its key, and its require sites when the cache holds them. Looked up in
-/// parallel: hashing every file is most of a no-change build.
-pub(crate) fn look_up(
-    session: Option<&Session>,
-    files: &[SourceFile],
-    strip: bool,
-) -> (Vec<Key>, Vec<Option<Vec<RequireSite>>>) {
+/// Per file: its key, and its require sites and bytecode hash when the cache holds them.
+/// Looked up in parallel: hashing every file is most of a no-change build.
+pub(crate) fn look_up(session: Option<&Session>, files: &[SourceFile], strip: bool) -> (Vec<Key>, Vec<Option<Hit>>) {
     files
         .par_iter()
         .map(|file| {
@@ -213,7 +218,7 @@ impl Session {
     /// ([`Session::finish`]) and saves `file_table` when it changed.
     pub(crate) fn close(mut self, used: &[Key], recompiled: &[(Key, &[u8])], file_table: Option<&FileTable>) {
         for &(key, bytes) in recompiled {
-            let sites = self.load_sites(&key).unwrap_or_default();
+            let sites = self.load_sites(&key).map(|hit| hit.sites).unwrap_or_default();
             self.insert(key, &sites, bytes);
         }
         let file_table_path = self.file_table_path();
@@ -225,11 +230,12 @@ impl Session {
 
     /// The entry for `key`, if the cache holds an intact one.
     pub fn load(&self, key: &Key) -> Option<Entry> {
-        Some(Entry { sites: self.load_sites(key)?, bytecode: self.load_bytecode(key)?.0 })
+        Some(Entry { sites: self.load_sites(key)?.sites, bytecode: self.load_bytecode(key)?.0 })
     }
 
-    /// The require sites of the entry for `key`, read without its bytecode, if intact.
-    pub fn load_sites(&self, key: &Key) -> Option<Vec<RequireSite>> {
+    /// The require sites of the entry for `key`, read without its bytecode, if intact, with
+    /// the hash its bytecode is recorded under.
+    pub fn load_sites(&self, key: &Key) -> Option<Hit> {
         let location = self.index.get(key)?;
         let (_, file, _) = &self.packs[location.pack];
         let mut head = [0u8; ENTRY_HEAD];
@@ -240,7 +246,7 @@ impl Session {
         if blake3::hash(&sites).as_bytes() != &head.sites_hash {
             return None;
         }
-        serde_json::from_slice(&sites).ok()
+        Some(Hit { sites: serde_json::from_slice(&sites).ok()?, bytecode_hash: head.bytecode_hash })
     }
 
     /// The bytecode of the entry for `key` and its blake3 hash, if intact.
@@ -290,20 +296,30 @@ impl Session {
         if self.packs.len() < MAX_PACKS && total <= DEFAULT_MAX_SIZE {
             return;
         }
-        // Merge: everything this build used, from a fresh look at the directory.
+        // Merge, from a fresh look at the directory. Over the size cap, what this build used
+        // goes into one pack and the rest is dropped; under it, the largest pack stays as it
+        // is and only the others are merged (what this build used of them), so that a build
+        // which added one entry never rewrites the whole cache.
         let fresh = self.cache.session();
-        let old: Vec<PathBuf> = fresh.packs.iter().map(|p| p.0.clone()).collect();
+        let largest = match total > DEFAULT_MAX_SIZE {
+            true => None,
+            false => (0..fresh.packs.len()).max_by_key(|&i| fresh.packs[i].2),
+        };
+        let old: Vec<PathBuf> =
+            (0..fresh.packs.len()).filter(|&i| Some(i) != largest).map(|i| fresh.packs[i].0.clone()).collect();
         let merged = PackWriter::create(&dir).and_then(|mut pack| {
             for key in used {
-                if let Some(bytes) = fresh.read(key) {
+                let in_merged_pack = fresh.index.get(key).is_some_and(|at| Some(at.pack) != largest);
+                if let Some(bytes) = fresh.read(key).filter(|_| in_merged_pack) {
                     pack.add(*key, &bytes)?;
                 }
             }
             pack.finish(&dir)
         });
         drop(fresh);
-        if merged.is_ok() {
-            for path in old {
+        if let Ok(merged) = merged {
+            // A merged pack named like one it came from (the same table) replaced it.
+            for path in old.iter().filter(|path| **path != merged) {
                 let _ = fs::remove_file(path);
             }
         }
@@ -367,17 +383,18 @@ impl PackWriter {
         Ok(())
     }
 
-    /// Writes the table and trailer and gives the pack its name (from the table's hash).
-    fn finish(mut self, dir: &Path) -> std::io::Result<()> {
+    /// Writes the table and trailer and gives the pack its name (from the table's hash),
+    /// which it returns.
+    fn finish(mut self, dir: &Path) -> std::io::Result<PathBuf> {
         let table_hash = blake3::hash(&self.rows);
         self.out.write_all(&self.rows)?;
         self.out.write_all(&self.count.to_le_bytes())?;
         self.out.write_all(table_hash.as_bytes())?;
         self.out.write_all(PACK_MAGIC)?;
         let temp = self.out.into_inner().map_err(|e| e.into_error())?;
-        let name = format!("{}.pack", &table_hash.to_hex()[..32]);
-        temp.persist(dir.join(name)).map_err(|e| e.error)?;
-        Ok(())
+        let path = dir.join(format!("{}.pack", &table_hash.to_hex()[..32]));
+        temp.persist(&path).map_err(|e| e.error)?;
+        Ok(path)
     }
 }
 
@@ -560,6 +577,32 @@ mod tests {
         let session = cache.session();
         assert!(session.load(&keys[0]).is_some());
         assert!(session.load(keys.last().unwrap()).is_some());
+    }
+
+    #[test]
+    fn merging_small_packs_leaves_the_largest_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::new(dir.path());
+        let big: Vec<Key> = (0..50).map(|i| Cache::key(&format!("return {i}"), "@big.lua", false)).collect();
+        store(&cache, &big.iter().map(|k| (*k, Entry { sites: vec![], bytecode: vec![1; 1000] })).collect::<Vec<_>>());
+        let big_pack = pack_paths(&cache.packs_dir()).remove(0);
+        let written = fs::metadata(&big_pack).unwrap().modified().unwrap();
+        // One-file rebuilds: each adds one entry and uses it with every entry of the big pack.
+        let small: Vec<Key> = (0..MAX_PACKS + 3).map(|i| Cache::key(&format!("return {i}"), "@m.lua", false)).collect();
+        for (i, key) in small.iter().enumerate() {
+            let mut session = cache.session();
+            let entry = entry(i as u8);
+            session.insert(*key, &entry.sites, &entry.bytecode);
+            session.finish(&big.iter().chain([key, &small[0]]).copied().collect());
+        }
+        let packs = pack_paths(&cache.packs_dir());
+        assert!(packs.len() < MAX_PACKS, "{} packs", packs.len());
+        assert!(packs.contains(&big_pack), "the big pack was rewritten");
+        assert_eq!(fs::metadata(&big_pack).unwrap().modified().unwrap(), written);
+        let session = cache.session();
+        assert!(big.iter().chain([&small[0], small.last().unwrap()]).all(|k| session.load(k).is_some()));
+        // Entries no build used since are gone from the merged packs.
+        assert!(session.load(&small[1]).is_none());
     }
 
     #[test]

@@ -165,12 +165,19 @@ pub(super) fn resolution_report(result: &luabundle::Output) -> String {
 }
 
 /// `bundled 9 modules from 9 files into app.bundle (4.7 KiB) in 3 ms (1 compiled, 8 from
-/// cache)`.
+/// cache, 8 copied from the previous bundle)`.
 pub fn summary(result: &luabundle::Output, output: &std::path::Path) -> String {
     let state = if result.written { "" } else { " (unchanged)" };
     // A file compiled again because its cached bytecode was damaged did not come from the cache.
     let cached = result.files.saturating_sub(result.compiled);
-    let work = if cached > 0 { format!(" ({} compiled, {cached} from cache)", result.compiled) } else { String::new() };
+    let copied = match result.copied {
+        0 => String::new(),
+        n => format!(", {n} copied from the previous bundle"),
+    };
+    let work = match cached {
+        0 => String::new(),
+        _ => format!(" ({} compiled, {cached} from cache{copied})", result.compiled),
+    };
     format!(
         "bundled {} from {} into {} ({}){state} in {}{work}",
         count(result.modules, "module"),

@@ -1,9 +1,13 @@
 //! What a build writes, assembled from the analysis and the bytecode: the bundle's contents
 //! (laid out and signed by the runtime crate's format writer) or the plain-Lua script.
 
-use luabundle_runtime::format::{BlobKind, BundleContents, Dependency, Group, Layout, ModuleInput, Profile, Target};
+use std::fs::File;
 
-use crate::analysis::compile::Blob;
+use luabundle_runtime::format::{
+    BlobKind, BundleContents, Dependency, Group, KnownBlob, Layout, ModuleInput, Profile, Target,
+};
+
+use crate::analysis::compile::{Blob, BlobBytes};
 use crate::analysis::graph;
 use crate::analysis::Analysis;
 use crate::error::Error;
@@ -12,13 +16,15 @@ use crate::output::lua_script;
 use crate::plan::{Options, OutputFormat};
 
 /// What the bundle holds: the bundled modules (their bytecode moved in, not copied), the
-/// entry, externals, profiles and groups. Also returns, per module, the hash of its bytes
-/// where it is already known.
-pub(crate) fn bundle_contents(
+/// entry, externals, profiles and groups. Also returns, per module, what is already known of
+/// its bytes: their hash, and for bytes left in the bundle being replaced (`previous`), where
+/// they are in it.
+pub(crate) fn bundle_contents<'p>(
     options: &Options,
     analysis: &Analysis,
     mut bytecode: Vec<Option<Blob>>,
-) -> (BundleContents, Vec<Option<[u8; 32]>>) {
+    previous: Option<&'p File>,
+) -> (BundleContents, Vec<Option<KnownBlob<'p>>>) {
     let modules = &analysis.discovered.modules;
     let bundled = &analysis.graph.bundled;
     let position = bundle_positions(bundled);
@@ -36,7 +42,10 @@ pub(crate) fn bundle_contents(
             _ if remaining_names[m.file] > 0 => bytecode[m.file].clone(),
             _ => bytecode[m.file].take(),
         };
-        known.push(blob.as_ref().map(|b| b.hash));
+        known.push(blob.as_ref().map(|b| match (&b.bytes, previous) {
+            (BlobBytes::InPrevious(span), Some(file)) => KnownBlob::InFile { file, span: *span, hash: b.hash },
+            _ => KnownBlob::Hash(b.hash),
+        }));
         inputs.push(module_input(options, analysis, i, blob, &position));
     }
     let profiles = analysis
@@ -86,7 +95,11 @@ fn module_input(
     let source_text = || source::prepare_bytes(file.bytes()).into_owned();
     let (kind, bytes) = match options.format {
         OutputFormat::Source => (BlobKind::Source, source_text()),
-        _ => (BlobKind::Bytecode, blob.map(|b| b.bytes).unwrap_or_default()),
+        // Bytes left in the previous bundle are copied from there (see `bundle_contents`).
+        _ => match blob.map(|b| b.bytes) {
+            Some(BlobBytes::InMemory(bytes)) => (BlobKind::Bytecode, bytes),
+            Some(BlobBytes::InPrevious(_)) | None => (BlobKind::Bytecode, Vec::new()),
+        },
     };
     let deps = analysis
         .graph
@@ -127,7 +140,7 @@ fn target(format: OutputFormat) -> Target {
 pub(crate) fn bundle_layout<'a>(
     options: &Options,
     contents: &'a BundleContents,
-    known: &[Option<[u8; 32]>],
+    known: &[Option<KnownBlob<'a>>],
 ) -> Result<Layout<'a>, Error> {
     #[cfg(feature = "sign")]
     let signer = options.signing_key.as_ref().map(|key| move |root: &[u8; 32]| crate::sign::sign(key, root));
@@ -136,7 +149,7 @@ pub(crate) fn bundle_layout<'a>(
         let _ = options;
         None::<fn(&[u8; 32]) -> [u8; luabundle_runtime::format::SIGNATURE_LEN]>
     };
-    Ok(Layout::with_known_hashes(contents, known, signer)?)
+    Ok(Layout::with_known(contents, known, signer)?)
 }
 
 /// The plain-Lua script of the bundled modules (sources, or bytecode for `LuaBytecode`).
@@ -147,7 +160,8 @@ pub(crate) fn lua_script(options: &Options, analysis: &Analysis, bytecode: Vec<O
         let m = &analysis.discovered.modules[i];
         let file = &files[m.file];
         let code = match as_bytecode {
-            true => bytecode[m.file].as_ref().map(|b| b.bytes.clone()).unwrap_or_default(),
+            // Plain-Lua output never has a previous bundle, so its bytecode is all in memory.
+            true => bytecode[m.file].as_ref().and_then(Blob::in_memory).map(<[u8]>::to_vec).unwrap_or_default(),
             false => source::prepare_bytes(file.bytes()).into_owned(),
         };
         lua_script::ScriptModule {

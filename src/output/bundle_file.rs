@@ -126,9 +126,13 @@ fn write_payload(path: &Path, payload: &Payload<'_>) -> Result<bool, Error> {
         tempfile::NamedTempFile::path,
     )
     .map_err(|e| io("create a temporary file beside", e))?;
-    {
-        let mut out = std::io::BufWriter::with_capacity(1 << 20, temp.as_file_mut());
-        payload.write_to(&mut out).and_then(|()| out.flush()).map_err(|e| io("write", e))?;
+    match payload {
+        // Module bytes kept from the bundle being replaced go file to file.
+        Payload::Bundle(layout, _) => layout.write_file(temp.as_file()).map_err(|e| io("write", e))?,
+        Payload::Bytes(_) => {
+            let mut out = std::io::BufWriter::with_capacity(1 << 20, temp.as_file_mut());
+            payload.write_to(&mut out).and_then(|()| out.flush()).map_err(|e| io("write", e))?;
+        }
     }
     // A temporary file is private to its owner; the output gets the permissions of the file
     // it replaces, or those a new file gets under the umask.

@@ -10,6 +10,8 @@ pub(crate) mod paths;
 use std::path::Path;
 use std::time::Instant;
 
+use luabundle_runtime::format::KnownBlob;
+
 use crate::analysis::compile::Blob;
 use crate::analysis::Analysis;
 use crate::cache::bundle_record::Freshness;
@@ -42,7 +44,9 @@ pub(crate) fn write(
                 result.bytes = len;
                 return Ok(());
             }
-            let (contents, known) = assemble::bundle_contents(options, analysis, bytecode);
+            let previous = fresh.and_then(|f| f.previous.as_ref()).map(|p| &p.file);
+            let (contents, known) = assemble::bundle_contents(options, analysis, bytecode, previous);
+            result.copied = known.iter().filter(|k| matches!(k, Some(KnownBlob::InFile { .. }))).count();
             let layout = assemble::bundle_layout(options, &contents, &known)?;
             result.timings.encode = encode_started.elapsed();
             result.bytes = layout.len();

@@ -112,6 +112,16 @@ fn cached<T>(cell: &OnceLock<T>, init: impl FnOnce() -> Result<T>) -> Result<&T>
     Ok(cell.get_or_init(|| value))
 }
 
+/// Where one module's bytes lie in a bundle file, and the hash its record gives them (see
+/// [`Bundle::stored_blob`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StoredBlob {
+    /// The bytes' place, from the start of the file.
+    pub span: Span,
+    /// Their blake3 hash as the index records it.
+    pub hash: [u8; 32],
+}
+
 /// The verified bytes of one module, exactly the buffer that was hashed.
 #[derive(Debug)]
 pub enum Blob<'a> {
@@ -169,6 +179,22 @@ impl Bundle {
     /// [`Error::UnsupportedFormat`] for a bundle of another format version.
     pub fn open(path: impl AsRef<Path>) -> Result<Bundle> {
         Bundle::open_with(path.as_ref(), &Policy::None)
+    }
+
+    /// Opens a bundle from a file already open for reading, as [`Bundle::open`] does;
+    /// `label` names it in errors. For a caller that has checked the file it holds (its
+    /// metadata, say) and needs the bundle read from exactly that file, not from whatever a
+    /// path names by then.
+    ///
+    /// # Errors
+    /// As [`Bundle::open`].
+    pub fn from_file(file: File, label: impl Into<String>) -> Result<Bundle> {
+        let label = label.into();
+        let kind = file.metadata().map_err(|source| io_error(&label, source))?;
+        if !kind.is_file() {
+            return Err(Error::NotAFile { bundle: label });
+        }
+        Bundle::from_storage(label, Storage::File(file), &Policy::None)
     }
 
     fn open_with(path: &Path, policy: &Policy) -> Result<Bundle> {
@@ -432,6 +458,17 @@ impl Bundle {
             }
             Cow::Owned(bytes) => Blob::Owned(bytes),
         })
+    }
+
+    /// Where the bytes of module `position` lie in the bundle (offset from the file's start)
+    /// and the blake3 hash its record gives them, without reading or checking the bytes: for
+    /// a tool that copies them into another bundle under that hash.
+    ///
+    /// # Errors
+    /// As [`Bundle::record`].
+    pub fn stored_blob(&self, position: usize) -> Result<StoredBlob> {
+        let fields = self.fields(position)?;
+        Ok(StoredBlob { span: self.in_file(fields.blob), hash: fields.hash })
     }
 
     /// Where a span of the blob region is in the file. Records are checked against the blob

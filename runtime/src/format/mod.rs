@@ -24,7 +24,7 @@ pub use index::{name_hash, IndexBytes, IndexView, RecordFields, BUCKET_LEN, DEP_
 pub use read::{
     check_magic_and_version, check_root_hash, check_trailer, decode_directory, decode_target, validate_index,
 };
-pub use write::{encode, encode_signed, encode_unvalidated, Layout};
+pub use write::{encode, encode_signed, encode_unvalidated, KnownBlob, Layout};
 
 /// First bytes of every bundle. The high byte, CR LF, Ctrl-Z and LF catch 7-bit and text-mode
 /// damage the way PNG's signature does.
@@ -568,6 +568,35 @@ mod tests {
         }
         let expected = std::fs::read_to_string(golden).expect("golden file");
         assert_eq!(actual, expected, "the bundle format changed");
+    }
+
+    #[test]
+    fn bytes_left_in_another_file_are_copied_exactly() {
+        use std::io::{Seek, Write};
+        let original = encode(&sample()).unwrap();
+        let mut old = tempfile::tempfile().unwrap();
+        old.write_all(&original).unwrap();
+        let bundle = crate::Bundle::from_file(old.try_clone().unwrap(), "old").unwrap();
+        let stored: Vec<crate::StoredBlob> = (0..2).map(|i| bundle.stored_blob(i).unwrap()).collect();
+        assert_eq!(stored[1].hash, *blake3::hash(b"BB").as_bytes());
+        // The modules' own bytes are left empty: only the old file holds them.
+        let mut contents = sample();
+        contents.modules.iter_mut().for_each(|m| m.bytes.clear());
+        let known: Vec<Option<KnownBlob<'_>>> =
+            stored.iter().map(|s| Some(KnownBlob::InFile { file: &old, span: s.span, hash: s.hash })).collect();
+        let layout = Layout::with_known(&contents, &known, None::<fn(&[u8; 32]) -> [u8; SIGNATURE_LEN]>).unwrap();
+        assert_eq!(layout.to_vec(), original);
+        let mut new = tempfile::tempfile().unwrap();
+        layout.write_file(&new).unwrap();
+        new.rewind().unwrap();
+        let mut written = Vec::new();
+        std::io::Read::read_to_end(&mut new, &mut written).unwrap();
+        assert_eq!(written, original);
+        // A span the file no longer holds is an error, never a short bundle.
+        old.set_len(stored[0].span.offset + 1).unwrap();
+        let err = layout.write_file(&tempfile::tempfile().unwrap()).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::UnexpectedEof, "{err}");
+        assert!(layout.write_to(&mut Vec::new()).is_err());
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! Writing bundles: the layout of header, target, directory, page hashes, index, module
 //! bytes, signature and trailer, hashed once and copied once to the output.
 
+use std::fs::File;
+
 use bincode::Encode;
 
 use super::index::encode_index;
@@ -17,8 +19,9 @@ pub fn encode(contents: &BundleContents) -> Result<Vec<u8>, FormatError> {
 }
 
 /// A bundle laid out and ready to write: header, target and index bytes, and the module
-/// bytes it refers to, which are copied once, straight to the output, by
-/// [`Layout::write_to`]. Building one hashes every module but copies none.
+/// bytes it refers to (in memory, or in another file such as the bundle it replaces), which
+/// are copied once, straight to the output, by [`Layout::write_to`] or [`Layout::write_file`].
+/// Building one hashes every module whose hash it is not given, but copies none.
 #[derive(Debug)]
 pub struct Layout<'a> {
     header: [u8; HEADER_LEN],
@@ -26,7 +29,7 @@ pub struct Layout<'a> {
     directory: Vec<u8>,
     page_hashes: Vec<u8>,
     index: Vec<u8>,
-    blobs: Vec<&'a [u8]>,
+    blobs: Vec<Piece<'a>>,
     signature: Option<[u8; SIGNATURE_LEN]>,
     root_hash: [u8; 32],
     len: u64,
@@ -42,39 +45,42 @@ impl<'a> Layout<'a> {
         contents: &'a BundleContents,
         sign: Option<impl FnOnce(&[u8; 32]) -> [u8; SIGNATURE_LEN]>,
     ) -> Result<Layout<'a>, FormatError> {
-        Layout::with_known_hashes(contents, &[], sign)
+        Layout::with_known(contents, &[], sign)
     }
 
-    /// Like [`Layout::new`], with the blake3 hashes of some modules' bytes already known:
-    /// `known[i]`, when present, is taken as the hash of `contents.modules[i].bytes` without
-    /// hashing them again. A wrong hash makes the runtime refuse that module as damaged.
+    /// Like [`Layout::new`], with what is already known of some modules' bytes: `known[i]`
+    /// is for `contents.modules[i]` (see [`KnownBlob`]). A wrong hash, or a span that does not
+    /// hold the bytes hashed, makes the runtime refuse that module as damaged.
     ///
     /// # Errors
     /// As [`encode`].
-    pub fn with_known_hashes(
+    pub fn with_known(
         contents: &'a BundleContents,
-        known: &[Option<[u8; 32]>],
+        known: &[Option<KnownBlob<'a>>],
         sign: Option<impl FnOnce(&[u8; 32]) -> [u8; SIGNATURE_LEN]>,
     ) -> Result<Layout<'a>, FormatError> {
-        let mut blobs: Vec<&'a [u8]> = Vec::new();
+        let mut blobs: Vec<Piece<'a>> = Vec::new();
         let mut blobs_len = 0u64;
         // Identical blobs (`a` and `a.init` from one file) are stored once.
         let mut stored: std::collections::HashMap<[u8; 32], Span> = std::collections::HashMap::new();
         let mut modules = Vec::with_capacity(contents.modules.len());
-        let mut store = |bytes: &'a [u8], known: Option<[u8; 32]>| {
-            let hash = known.unwrap_or_else(|| *blake3::hash(bytes).as_bytes());
+        let mut store = |piece: Piece<'a>, hash: [u8; 32]| {
             let blob = *stored.entry(hash).or_insert_with(|| {
-                let span = Span { offset: blobs_len, len: bytes.len() as u64 };
-                blobs.push(bytes);
-                blobs_len += bytes.len() as u64;
+                let span = Span { offset: blobs_len, len: piece.len() };
+                blobs_len += piece.len();
+                blobs.push(piece);
                 span
             });
             (blob, hash)
         };
         for (i, m) in contents.modules.iter().enumerate() {
-            let (blob, hash) = store(&m.bytes, known.get(i).copied().flatten());
+            let (blob, hash) = match known.get(i).copied().flatten() {
+                Some(KnownBlob::Hash(hash)) => store(Piece::Memory(&m.bytes), hash),
+                Some(KnownBlob::InFile { file, span, hash }) => store(Piece::InFile(file, span), hash),
+                None => store(Piece::Memory(&m.bytes), *blake3::hash(&m.bytes).as_bytes()),
+            };
             let source = m.source.as_deref().map(|text| {
-                let (blob, hash) = store(text, None);
+                let (blob, hash) = store(Piece::Memory(text), *blake3::hash(text).as_bytes());
                 SourceBlob { blob, hash }
             });
             modules.push(ModuleRecord {
@@ -103,7 +109,7 @@ impl<'a> Layout<'a> {
     fn around(
         target: &Target,
         index: &Index,
-        blobs: Vec<&'a [u8]>,
+        blobs: Vec<Piece<'a>>,
         blobs_len: u64,
         sign: Option<impl FnOnce(&[u8; 32]) -> [u8; SIGNATURE_LEN]>,
     ) -> Result<Layout<'a>, FormatError> {
@@ -185,19 +191,75 @@ impl<'a> Layout<'a> {
         trailer
     }
 
-    /// Writes the bundle to `out`, region by region.
+    /// Writes the bundle to `out`, region by region; bytes in another file are read from it
+    /// in chunks.
     ///
     /// # Errors
-    /// What `out` reports.
+    /// What `out` or a file read from reports.
     pub fn write_to(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+        self.write_regions(out, |piece, out| match piece {
+            Piece::Memory(bytes) => out.write_all(bytes),
+            Piece::InFile(file, span) => copy_through_memory(file, span, out),
+        })
+    }
+
+    /// Writes the bundle to `out` from its current position, as [`Layout::write_to`] does,
+    /// except that bytes in another file go from file to file in the kernel where the system
+    /// can (`copy_file_range` on Linux), never through this process's memory.
+    ///
+    /// # Errors
+    /// What writing `out` or reading a file reports.
+    pub fn write_file(&self, out: &File) -> std::io::Result<()> {
+        let mut out = std::io::BufWriter::with_capacity(1 << 20, out);
+        // Neighbouring spans of one file (modules kept from the bundle this one replaces) are
+        // copied in one call.
+        let mut pending: Option<(&File, Span)> = None;
+        self.write_regions(&mut out, |piece, out| {
+            let joined = match (pending, piece) {
+                (Some((from, run)), Piece::InFile(file, span))
+                    if std::ptr::eq(from, file) && run.offset + run.len == span.offset =>
+                {
+                    Some((from, Span { offset: run.offset, len: run.len + span.len }))
+                }
+                _ => None,
+            };
+            if joined.is_some() {
+                pending = joined;
+                return Ok(());
+            }
+            if let Some((from, run)) = pending.take() {
+                copy_in_kernel(from, run, out)?;
+            }
+            match piece {
+                Piece::Memory(bytes) => std::io::Write::write_all(out, bytes),
+                Piece::InFile(file, span) => {
+                    pending = Some((file, span));
+                    Ok(())
+                }
+            }
+        })?;
+        // The blobs are followed by at least the trailer, which flushed any pending run.
+        debug_assert!(pending.is_none());
+        std::io::Write::flush(&mut out)
+    }
+
+    /// Every region in order, the blobs through `blob` and the rest written to `out`. The
+    /// blobs are followed by the trailer, written after `blob` has seen every piece.
+    fn write_regions<W: std::io::Write + ?Sized>(
+        &self,
+        out: &mut W,
+        mut blob: impl FnMut(Piece<'a>, &mut W) -> std::io::Result<()>,
+    ) -> std::io::Result<()> {
         out.write_all(&self.header)?;
         out.write_all(&self.target)?;
         out.write_all(&self.directory)?;
         out.write_all(&self.page_hashes)?;
         out.write_all(&self.index)?;
-        for blob in &self.blobs {
-            out.write_all(blob)?;
+        for piece in &self.blobs {
+            blob(*piece, out)?;
         }
+        // An empty piece ends any run of copies before the regions that follow.
+        blob(Piece::Memory(&[]), out)?;
         if let Some(signature) = &self.signature {
             out.write_all(signature)?;
         }
@@ -211,6 +273,71 @@ impl<'a> Layout<'a> {
         debug_assert_eq!(out.len() as u64, self.len);
         out
     }
+}
+
+/// What the writer of a bundle already knows about one module's bytes (see
+/// [`Layout::with_known`]).
+#[derive(Clone, Copy, Debug)]
+pub enum KnownBlob<'a> {
+    /// Their blake3 hash, taken without hashing them again.
+    Hash([u8; 32]),
+    /// They are `span` of `file` (the bundle being replaced, say), whose bytes hash to `hash`:
+    /// they are copied from there when the bundle is written, and the module's own `bytes`
+    /// are not used (leave them empty).
+    InFile {
+        /// The file holding them, read by position when the bundle is written.
+        file: &'a File,
+        /// Where they are in it.
+        span: Span,
+        /// Their blake3 hash.
+        hash: [u8; 32],
+    },
+}
+
+/// One blob's bytes as the layout refers to them.
+#[derive(Clone, Copy, Debug)]
+enum Piece<'a> {
+    Memory(&'a [u8]),
+    InFile(&'a File, Span),
+}
+
+impl Piece<'_> {
+    fn len(&self) -> u64 {
+        match self {
+            Piece::Memory(bytes) => bytes.len() as u64,
+            Piece::InFile(_, span) => span.len,
+        }
+    }
+}
+
+/// `span` of `file` written to `out` through a buffer.
+fn copy_through_memory(file: &File, span: Span, out: &mut (impl std::io::Write + ?Sized)) -> std::io::Result<()> {
+    let mut buffer = vec![0u8; span.len.min(1 << 20) as usize];
+    let mut at = span.offset;
+    let end = span.offset + span.len;
+    while at < end {
+        let chunk = &mut buffer[..(end - at).min(1 << 20) as usize];
+        crate::io::read_exact_at(file, chunk, at)?;
+        out.write_all(chunk)?;
+        at += chunk.len() as u64;
+    }
+    Ok(())
+}
+
+/// `span` of `file` appended to `out`: the buffer is flushed, then the kernel copies from
+/// file to file (`std::io::copy` specialises to `copy_file_range` between files on Linux).
+fn copy_in_kernel(file: &File, span: Span, out: &mut std::io::BufWriter<&File>) -> std::io::Result<()> {
+    use std::io::{Read, Seek};
+    let mut from = file;
+    from.seek(std::io::SeekFrom::Start(span.offset))?;
+    let copied = std::io::copy(&mut from.take(span.len), out)?;
+    if copied != span.len {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            format!("the file ended {} bytes into a {}-byte span it should hold", copied, span.len),
+        ));
+    }
+    Ok(())
 }
 
 /// Encodes a bundle as [`encode`] does, with a signature region filled by `sign`, which gets
@@ -232,7 +359,7 @@ pub fn encode_signed(
 /// [`FormatError::Invalid`] only if bincode cannot encode the parts.
 pub fn encode_unvalidated(target: &Target, index: &Index, blobs: &[u8]) -> Result<Vec<u8>, FormatError> {
     let no_signature = None::<fn(&[u8; 32]) -> [u8; SIGNATURE_LEN]>;
-    Ok(Layout::around(target, index, vec![blobs], blobs.len() as u64, no_signature)?.to_vec())
+    Ok(Layout::around(target, index, vec![Piece::Memory(blobs)], blobs.len() as u64, no_signature)?.to_vec())
 }
 
 pub(super) fn encode_part<T: Encode>(part: &'static str, value: &T) -> Result<Vec<u8>, FormatError> {
