@@ -285,7 +285,12 @@ impl Session {
     /// size cap, keeps only the entries with keys in `used` (the ones this build needed) in a
     /// single pack. Failures are ignored: a cache that cannot be written only makes the next
     /// build slower.
-    pub fn finish(mut self, used: &HashSet<Key>) {
+    pub fn finish(self, used: &HashSet<Key>) {
+        self.finish_under(used, DEFAULT_MAX_SIZE);
+    }
+
+    /// [`Session::finish`] with a size cap of `max_size` bytes.
+    fn finish_under(mut self, used: &HashSet<Key>, max_size: u64) {
         let dir = self.cache.packs_dir();
         let mut new_bytes = 0;
         if let Some(Ok(pack)) = self.added.take() {
@@ -293,15 +298,22 @@ impl Session {
             let _ = pack.finish(&dir);
         }
         let total: u64 = self.packs.iter().map(|p| p.2).sum::<u64>() + new_bytes;
-        if self.packs.len() < MAX_PACKS && total <= DEFAULT_MAX_SIZE {
+        if self.packs.len() < MAX_PACKS && total <= max_size {
             return;
         }
-        // Merge, from a fresh look at the directory. Over the size cap, what this build used
-        // goes into one pack and the rest is dropped; under it, the largest pack stays as it
-        // is and only the others are merged (what this build used of them), so that a build
-        // which added one entry never rewrites the whole cache.
+        // Merge, from a fresh look at the directory. Over the size cap, when a quarter or more
+        // of the cache is entries this build did not use, what it used goes into one pack and
+        // the rest is dropped. Otherwise (a project whose bytecode alone passes the cap is
+        // always over it) the largest pack stays as it is and only the others are merged,
+        // keeping what this build used of them, so a build that added one entry never
+        // rewrites the whole cache.
         let fresh = self.cache.session();
-        let largest = match total > DEFAULT_MAX_SIZE {
+        let used_bytes: u64 = used.iter().filter_map(|key| fresh.index.get(key)).map(|at| u64::from(at.len)).sum();
+        let collect_everything = total > max_size && total.saturating_sub(used_bytes) * 4 >= total;
+        if !collect_everything && self.packs.len() < MAX_PACKS {
+            return;
+        }
+        let largest = match collect_everything {
             true => None,
             false => (0..fresh.packs.len()).max_by_key(|&i| fresh.packs[i].2),
         };
@@ -603,6 +615,34 @@ mod tests {
         assert!(big.iter().chain([&small[0], small.last().unwrap()]).all(|k| session.load(k).is_some()));
         // Entries no build used since are gone from the merged packs.
         assert!(session.load(&small[1]).is_none());
+    }
+
+    #[test]
+    fn over_the_cap_only_a_quarter_of_unused_entries_makes_a_full_merge() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::new(dir.path());
+        let keys: Vec<Key> = (0..40).map(|i| Cache::key(&format!("return {i}"), "@m.lua", false)).collect();
+        let entries: Vec<(Key, Entry)> =
+            keys.iter().map(|k| (*k, Entry { sites: vec![], bytecode: vec![1; 1000] })).collect();
+        store(&cache, &entries);
+        let big_pack = pack_paths(&cache.packs_dir()).remove(0);
+        let cap = 10_000;
+        // A build that uses every entry but one, and adds one: nothing to gain by rewriting.
+        let mut session = cache.session();
+        let added = Cache::key("return 'new'", "@m.lua", false);
+        session.insert(added, &[], &[2; 1000]);
+        session.finish_under(&keys[1..].iter().chain([&added]).copied().collect(), cap);
+        let packs = pack_paths(&cache.packs_dir());
+        assert_eq!(packs.len(), 2, "{packs:?}");
+        assert!(packs.contains(&big_pack));
+        // A build that uses half of them: the rest is dropped, in one pack.
+        let session = cache.session();
+        session.finish_under(&keys[..20].iter().copied().collect(), cap);
+        let packs = pack_paths(&cache.packs_dir());
+        assert_eq!(packs.len(), 1, "{packs:?}");
+        let session = cache.session();
+        assert!(keys[..20].iter().all(|k| session.load(k).is_some()));
+        assert!(session.load(&keys[30]).is_none() && session.load(&added).is_none());
     }
 
     #[test]
