@@ -63,6 +63,8 @@ mod error;
 pub mod format;
 mod installer;
 pub mod io;
+#[cfg(feature = "luau")]
+pub mod luau_paths;
 pub mod names;
 #[cfg(feature = "sign")]
 pub mod signature;

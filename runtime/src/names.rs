@@ -25,6 +25,13 @@ pub fn edit_distance(a: &str, b: &str) -> usize {
     previous[b.len()]
 }
 
+/// Whether a module name is a path (`./src/util.luau`): a Luau module's second name, or a
+/// configuration file of a Luau bundle, found by path requires only. Dotted names never
+/// start with `.` or `/`.
+pub fn is_path_name(name: &str) -> bool {
+    name.starts_with("./") || name.starts_with("../") || name.starts_with('/')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -351,6 +351,15 @@ impl Bundle {
         self.inner.view().position(name)
     }
 
+    /// Whether some module's name starts with `prefix` (a binary search over the sorted
+    /// records: a few page reads, whatever the bundle's size).
+    ///
+    /// # Errors
+    /// [`Error::Format`] if a page it reads is damaged; [`Error::Io`].
+    pub fn has_name_with_prefix(&self, prefix: &str) -> Result<bool> {
+        self.inner.view().has_name_with_prefix(prefix)
+    }
+
     /// The record of module `position`.
     ///
     /// # Errors

@@ -291,6 +291,30 @@ impl<'a, B: IndexBytes + ?Sized> IndexView<'a, B> {
         Ok(None)
     }
 
+    /// Whether some module's name starts with `prefix`: a binary search over the records,
+    /// which are sorted by name (a few page reads, whatever the bundle's size).
+    ///
+    /// # Errors
+    /// A record or name it reads that breaks a rule.
+    pub fn has_name_with_prefix(&self, prefix: &str) -> Result<bool, B::Error> {
+        // The first position whose name is not below `prefix`.
+        let (mut low, mut high) = (0, self.len());
+        while low < high {
+            let middle = low + (high - low) / 2;
+            let fields = self.fields(middle)?;
+            if *self.string_bytes(middle, "name", fields.name)? < *prefix.as_bytes() {
+                low = middle + 1;
+            } else {
+                high = middle;
+            }
+        }
+        if low == self.len() {
+            return Ok(false);
+        }
+        let fields = self.fields(low)?;
+        Ok(self.string_bytes(low, "name", fields.name)?.starts_with(prefix.as_bytes()))
+    }
+
     fn list<T: Decode<()>>(&self, section: Span) -> Result<T, B::Error> {
         let bytes = self.bytes.index_bytes(section)?;
         decode_part("index", &bytes).map_err(|e| self.bytes.format_error(e))

@@ -18,7 +18,7 @@ use super::{Installed, Installer};
 use crate::bundle::Bundle;
 use crate::error::{Error, Result};
 use crate::format::BlobKind;
-use crate::names::edit_distance;
+use crate::names::{edit_distance, is_path_name};
 use crate::stats::{Origin, SharedTracker, Tracker};
 
 /// How a load is timed. Lua 5.4 and later use a to-be-closed variable, which sees errors without
@@ -157,7 +157,7 @@ pub(crate) struct Visibility {
 }
 
 impl Visibility {
-    fn allows(&self, position: usize) -> bool {
+    pub(crate) fn allows(&self, position: usize) -> bool {
         self.members.as_ref().is_none_or(|m| m.binary_search(&(position as u32)).is_ok())
     }
 }
@@ -204,7 +204,8 @@ pub(crate) fn install(installer: Installer, lua: &Lua) -> Result<Installed> {
         metatable.raw_set(key, meta.raw_get::<Value>(key).map_err(install_error)?).map_err(install_error)?;
     }
     preload.set_metatable(Some(metatable)).map_err(install_error)?;
-    finish_install(lua, &installer, &package, &visible).map_err(install_error)?;
+    let context = InstallContext { visibility: &visibility, tracker: &tracker, from_source };
+    finish_install(lua, &installer, &package, &visible, &context).map_err(install_error)?;
     Ok(Installed { bundle, tracker, lua: lua.weak(), visible })
 }
 
@@ -234,9 +235,25 @@ fn package_table(lua: &Lua) -> mlua::Result<Table> {
     Ok(package)
 }
 
+/// What the last step of an installation needs besides the installer.
+struct InstallContext<'a> {
+    #[cfg_attr(not(feature = "luau"), allow(dead_code))]
+    visibility: &'a Arc<Visibility>,
+    #[cfg_attr(not(feature = "luau"), allow(dead_code))]
+    tracker: &'a SharedTracker,
+    #[cfg_attr(not(feature = "luau"), allow(dead_code))]
+    from_source: bool,
+}
+
 /// Text-only `load` and the hermetic searchers.
 #[cfg(not(feature = "luau"))]
-fn finish_install(lua: &Lua, installer: &Installer, _package: &Table, visible: &Arc<VisibleNames>) -> mlua::Result<()> {
+fn finish_install(
+    lua: &Lua,
+    installer: &Installer,
+    _package: &Table,
+    visible: &Arc<VisibleNames>,
+    _context: &InstallContext<'_>,
+) -> mlua::Result<()> {
     if !installer.allow_binary_chunks {
         glue(lua, Glue::TextOnlyLoad)?.call::<()>(())?;
     }
@@ -247,13 +264,32 @@ fn finish_install(lua: &Lua, installer: &Installer, _package: &Table, visible: &
     Ok(())
 }
 
-/// Luau's `require` over `package.preload`. Luau's `loadstring` already refuses bytecode,
-/// and it has no `load`, `loadfile` or `dofile`.
+/// Luau's `require`: dotted names over `package.preload`, paths through Luau's navigator
+/// over the bundle (see `path_require`). Luau's `loadstring` already refuses bytecode, and
+/// it has no `load`, `loadfile` or `dofile`.
 #[cfg(feature = "luau")]
-fn finish_install(lua: &Lua, installer: &Installer, package: &Table, visible: &Arc<VisibleNames>) -> mlua::Result<()> {
+fn finish_install(
+    lua: &Lua,
+    installer: &Installer,
+    package: &Table,
+    visible: &Arc<VisibleNames>,
+    context: &InstallContext<'_>,
+) -> mlua::Result<()> {
     let previous: Value = lua.globals().raw_get("require")?;
     let explain = explain_function(lua, &installer.bundle, visible, installer.hermetic)?;
-    glue(lua, Glue::LuauRequire)?.call((package, previous, installer.hermetic, explain))
+    let begin = begin_function(lua, context.tracker, context.from_source)?;
+    let end = end_function(lua, context.tracker)?;
+    let (loading, probing, trampoline, caller) = super::path_require::requirers(
+        lua,
+        &installer.bundle,
+        context.visibility,
+        context.tracker,
+        context.from_source,
+        begin,
+        end,
+    )?;
+    let paths = (loading, probing, trampoline, caller);
+    glue(lua, Glue::LuauRequire)?.call((package, previous, installer.hermetic, explain, paths))
 }
 
 /// Sets `limit` unless the state already has a lower one; VMs that cannot limit memory are
@@ -295,8 +331,13 @@ impl VisibleNames {
             return Ok(names);
         }
         let index = self.installer.bundle.index()?;
-        let modules =
-            index.modules.iter().enumerate().filter(|(i, _)| self.visibility.allows(*i)).map(|(_, m)| m.name.clone());
+        // A Luau module's second name, its path, is for path requires only.
+        let modules = index
+            .modules
+            .iter()
+            .enumerate()
+            .filter(|(i, m)| self.visibility.allows(*i) && !(cfg!(feature = "luau") && is_path_name(&m.name)))
+            .map(|(_, m)| m.name.clone());
         let groups = index.groups.iter().map(|g| g.name.clone());
         let natives = self.installer.natives.keys().cloned();
         let names: BTreeSet<String> = modules.chain(groups).chain(natives).collect();
@@ -305,7 +346,7 @@ impl VisibleNames {
 }
 
 /// A runtime error as a Lua error, for the functions install gives Lua.
-fn lua_error(err: Error) -> mlua::Error {
+pub(crate) fn lua_error(err: Error) -> mlua::Error {
     mlua::Error::runtime(err.to_string())
 }
 
@@ -369,7 +410,7 @@ fn materialise_function(
 
 /// Verifies module `position` and loads it, in the mode its kind demands (its embedded
 /// source, in text mode, when `from_source`).
-fn load_module(
+pub(crate) fn load_module(
     bundle: &Bundle,
     lua: &Lua,
     position: usize,

@@ -3,6 +3,8 @@
 //! unloads modules afterwards.
 
 mod loader;
+#[cfg(feature = "luau")]
+mod path_require;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

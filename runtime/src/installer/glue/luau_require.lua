@@ -1,23 +1,39 @@
 -- Luau has no `package` library: install gives it `package.loaded` and `package.preload`
--- and this `require`, which follows Lua 5.x's (a loaded value is returned as is; a loader
--- from `package.preload` is called with the name and its result stored, `true` for none).
--- Path-style names (`@alias/x`, `./x`, `../x`) that no loader claims go on to the state's
--- previous `require`, Luau's own, unless the installation is hermetic.
-local package, previous, hermetic, explain = ...
+-- and this `require`. Dotted names follow Lua 5.x's `require` (a loaded value is returned as
+-- is; a loader from `package.preload` is called with the name and its result stored, `true`
+-- for none). Paths (`./x`, `../x`, `@alias/x`) go through Luau's own navigator over the
+-- bundle; what the bundle lacks goes on to the state's previous `require`, Luau's own,
+-- unless the installation is hermetic. Both are called through a trampoline named like the
+-- caller, as the navigator resolves from the chunk that called `require`.
+local package, previous, hermetic, explain, bundle_require, probe_require, trampoline_for, caller_of = ...
 local loaded, preload = package.loaded, package.preload
-local type, error, sub = type, error, string.sub
+local type, error, sub, pcall = type, error, string.sub, pcall
 local function is_path(name)
   return sub(name, 1, 1) == "@" or sub(name, 1, 2) == "./" or sub(name, 1, 3) == "../"
+end
+local trampolines = {}
+local function path_require(name, caller)
+  local call = trampolines[caller]
+  if call == nil then
+    call = trampoline_for(caller)
+    trampolines[caller] = call
+  end
+  local found, err = pcall(call, probe_require, name)
+  if found then return call(bundle_require, name) end
+  if not hermetic and type(previous) == "function" then return call(previous, name) end
+  error(err, 0)
 end
 require = function(name)
   if type(name) ~= "string" then
     error("bad argument #1 to 'require' (string expected, got " .. type(name) .. ")", 2)
   end
+  if is_path(name) then
+    return (path_require(name, caller_of() or "=[C]"))
+  end
   local value = loaded[name]
   if value then return value end
   local loader = preload[name]
   if loader == nil then
-    if not hermetic and type(previous) == "function" and is_path(name) then return previous(name) end
     error("module '" .. name .. "' not found:\n\tno field package.preload['" .. name .. "']\n\t" .. explain(name), 2)
   end
   local result = loader(name, ":preload:")

@@ -1,0 +1,223 @@
+//! Luau's path requires (`./x`, `../x`, `@alias/x`, `@self/x`) answered from the bundle.
+//!
+//! A Luau bundle stores every module a second time under its path (`./src/util.luau`, the
+//! same bytes) and the configuration files the build found (`./src/.luaurc`), so the
+//! bundle's index is the tree Luau's own navigator walks ([`BundleTree`]): a file is a
+//! record, a directory is a name prefix (found by binary search), a configuration file is
+//! read verified like a module. Modules load lazily and verified, as by dotted name.
+//!
+//! As Luau's own `require` does, a module required again while it is still loading (a
+//! cycle) gets a placeholder that refuses every access; when the module returns a table,
+//! the placeholder takes its fields and metatable and is frozen, so every requirer holds the
+//! same table.
+
+use std::sync::Arc;
+
+use mlua::{Function, Lua, Table, Value};
+
+use super::loader::{load_module, lua_error, Visibility};
+use crate::bundle::Bundle;
+use crate::luau_paths::{ModuleTree, TreeRequirer};
+use crate::names::is_path_name;
+use crate::stats::SharedTracker;
+
+/// Where the state keeps the function that wraps a module chunk into its loader.
+const PATH_LOADER_KEY: &str = "luabundle.path_loader";
+
+/// Wraps a module chunk into the loader Luau's require calls (cycles, timing).
+const PATH_LOADER: &str = include_str!("glue/luau_path_loader.lua");
+
+/// The bundle as a tree of paths.
+struct BundleTree {
+    bundle: Bundle,
+    visibility: Arc<Visibility>,
+    tracker: SharedTracker,
+    from_source: bool,
+    /// Finds without loading: the loader returns `true` (see [`requirers`]).
+    probe: bool,
+}
+
+impl BundleTree {
+    fn position(&self, path: &str) -> Option<usize> {
+        if !is_path_name(path) {
+            return None;
+        }
+        self.bundle.position(path).ok().flatten().filter(|&p| self.visibility.allows(p))
+    }
+}
+
+impl ModuleTree for BundleTree {
+    fn is_file(&self, path: &str) -> bool {
+        self.position(path).is_some()
+    }
+
+    fn is_dir(&self, path: &str) -> bool {
+        let prefix = if path.ends_with('/') { path.to_string() } else { format!("{path}/") };
+        is_path_name(&prefix) && self.bundle.has_name_with_prefix(&prefix).unwrap_or(false)
+    }
+
+    fn read(&self, path: &str) -> Option<Vec<u8>> {
+        self.bundle.verified_blob(self.position(path)?).ok().map(|bytes| bytes.to_vec())
+    }
+
+    fn load(&self, lua: &Lua, path: &str) -> mlua::Result<Function> {
+        if self.probe {
+            return lua.create_function(|_, ()| Ok(true));
+        }
+        let position = self.position(path).ok_or_else(|| mlua::Error::runtime(format!("no module {path}")))?;
+        let chunk = load_module(&self.bundle, lua, position, &self.tracker, self.from_source).map_err(lua_error)?;
+        let wrap: Function = lua.named_registry_value(PATH_LOADER_KEY)?;
+        wrap.call((chunk, path))
+    }
+}
+
+/// What the Luau `require` glue needs for path requires: the require that loads from the
+/// bundle, the one that only finds (its cache keys apart), the maker of the trampolines
+/// through which both are called, so that Luau's navigator sees the caller's chunk name, and
+/// the function that tells that name.
+pub(crate) fn requirers(
+    lua: &Lua,
+    bundle: &Bundle,
+    visibility: &Arc<Visibility>,
+    tracker: &SharedTracker,
+    from_source: bool,
+    begin: Function,
+    end: Function,
+) -> mlua::Result<(Function, Function, Function, Function)> {
+    let lock = lua.create_function(|_, (placeholder, locked): (Table, Table)| {
+        placeholder.set_metatable(Some(locked))?;
+        placeholder.set_readonly(true);
+        Ok(placeholder)
+    })?;
+    let wrap: Function =
+        lua.load(PATH_LOADER).set_name("=[luabundle loader]").call((begin, end, lock, populate(lua)?))?;
+    lua.set_named_registry_value(PATH_LOADER_KEY, wrap)?;
+    let tree = |probe| BundleTree {
+        bundle: bundle.clone(),
+        visibility: visibility.clone(),
+        tracker: tracker.clone(),
+        from_source,
+        probe,
+    };
+    let loading = lua.create_require_function(TreeRequirer::new(tree(false)))?;
+    let probing = lua.create_require_function(TreeRequirer::new(tree(true)).with_key_prefix("probe:"))?;
+    let trampoline = lua.create_function(|lua, caller: String| {
+        lua.load("local require, path = ... return require(path)").set_name(caller).into_function()
+    })?;
+    // The chunk name of the Lua function that called `require` (debug.info gives only its
+    // short form): the first function below the glue's that is not a C function.
+    let caller = lua.create_function(|lua, ()| {
+        Ok((2..)
+            .map_while(|level| {
+                lua.inspect_stack(level, |frame| {
+                    let source = frame.source();
+                    (source.what != "C").then(|| source.source.map(|s| s.into_owned()))
+                })
+            })
+            .flatten()
+            .next()
+            .flatten())
+    })?;
+    Ok((loading, probing, trampoline, caller))
+}
+
+/// `populate(placeholder, result)`: the placeholder takes the result's fields and metatable
+/// (raw, as Luau's require copies them) and is frozen.
+fn populate(lua: &Lua) -> mlua::Result<Function> {
+    lua.create_function(|_, (placeholder, result): (Table, Table)| {
+        placeholder.set_readonly(false);
+        result.for_each(|key: Value, value: Value| placeholder.raw_set(key, value))?;
+        placeholder.set_metatable(result.metatable())?;
+        placeholder.set_readonly(true);
+        Ok(placeholder)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::format::{encode, BlobKind, BundleContents, ModuleInput};
+    use crate::Bundle;
+
+    /// A bundle of Luau modules stored under their paths, and `.luaurc` files.
+    fn bundle(files: &[(&str, &str)]) -> Bundle {
+        let mut modules: Vec<ModuleInput> = files
+            .iter()
+            .map(|(path, text)| {
+                let config = path.ends_with(".luaurc") || path.ends_with(".config.luau");
+                let bytes = match config {
+                    true => text.as_bytes().to_vec(),
+                    false => mlua::chunk::Compiler::new().compile(*text).unwrap(),
+                };
+                let display = path.trim_start_matches("./");
+                ModuleInput {
+                    name: path.to_string(),
+                    chunk_name: format!("@{display}"),
+                    path: display.to_string(),
+                    kind: if config { BlobKind::Source } else { BlobKind::Bytecode },
+                    bytes,
+                    source: None,
+                    deps: vec![],
+                }
+            })
+            .collect();
+        modules.sort_by(|a, b| a.name.cmp(&b.name));
+        let contents = BundleContents {
+            target: crate::target::linked().clone(),
+            modules,
+            entry: None,
+            externals: vec![],
+            profiles: vec![],
+            groups: vec![],
+        };
+        Bundle::from_bytes(encode(&contents).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn path_requires_find_bundled_modules_by_luau_rules() {
+        let bundle = bundle(&[
+            ("./src/main.luau", "local util = require('./util')\nlocal pkg = require('./pkg')\nlocal json = require('@lib/json')\nreturn util.name .. ' ' .. pkg.name .. ' ' .. json.name"),
+            ("./src/util.luau", "return { name = 'util' }"),
+            ("./src/pkg/init.luau", "local child = require('@self/child')\nlocal sibling = require('./util')\nreturn { name = 'pkg(' .. child .. ',' .. sibling.name .. ')' }"),
+            ("./src/pkg/child.luau", "return 'child'"),
+            ("./src/.luaurc", r#"{ "aliases": { "lib": "./vendor" } }"#),
+            ("./src/vendor/json.luau", "return { name = 'json' }"),
+        ]);
+        let lua = mlua::Lua::new();
+        bundle.installer().hermetic(true).install(&lua).unwrap();
+        let got: String = lua.load("return require('./src/main')").set_name("@main.rs").eval().unwrap();
+        assert_eq!(got, "util pkg(child,util) json");
+        // The same module, whichever path reaches it.
+        let same: bool = lua
+            .load("return require('./src/util') == require('./src/pkg/../util')")
+            .set_name("@main.rs")
+            .eval()
+            .unwrap();
+        assert!(same);
+        let err = lua.load("return require('./src/nowhere')").set_name("@main.rs").exec().unwrap_err();
+        assert!(err.to_string().contains("could not resolve child component \"nowhere\""), "{err}");
+        let err = lua.load("return require('src/util')").set_name("@main.rs").exec().unwrap_err();
+        assert!(err.to_string().contains("module 'src/util' not found"), "{err}");
+    }
+
+    #[test]
+    fn a_cycle_gets_a_placeholder_that_becomes_the_module() {
+        let bundle = bundle(&[
+            ("./a.luau", "local b = require('./b')\nlocal M = { name = 'a' }\nfunction M.partner() return b.name end\nreturn M"),
+            ("./b.luau", "local a = require('./a')\nlocal ok, err = pcall(function() return a.name end)\nreturn { name = 'b', early = err, later = function() return a.name end }"),
+        ]);
+        let lua = mlua::Lua::new();
+        bundle.installer().hermetic(true).install(&lua).unwrap();
+        let (partner, early, later, same): (String, String, String, bool) = lua
+            .load("local a = require('./a') local b = require('./b') return a.partner(), b.early, b.later(), a == require('./a')")
+            .set_name("@main.rs")
+            .eval()
+            .unwrap();
+        assert_eq!(partner, "b");
+        assert_eq!(
+            early,
+            "Cannot access the exported field 'name' because it has a cyclic dependency on its requiring module"
+        );
+        assert_eq!(later, "a");
+        assert!(same);
+    }
+}
