@@ -14,7 +14,7 @@ use petgraph::visit::{Bfs, EdgeFiltered, EdgeRef, NodeFiltered};
 use luabundle_runtime::names::edit_distance;
 
 use crate::analysis::name_patterns::NamePatterns;
-use crate::analysis::requires::{Guard, GuardWhen, RequireSite, Target, Timing};
+use crate::analysis::requires::{Guard, GuardWhen, LuauPath, RequireSite, Target, Timing};
 use crate::diagnostic::Severity;
 use crate::diagnostic::{Code, Diagnostic};
 use crate::flavour;
@@ -40,6 +40,9 @@ pub struct Edge {
     pub optional: bool,
     /// Why the call is optional when a guard decides it: the protected require it depends on.
     pub guard: Option<Guard>,
+    /// A Luau path require: a cycle through one is legal (Luau hands the second requirer a
+    /// placeholder that becomes the module's table once it has loaded).
+    pub by_path: bool,
 }
 
 /// A require whose module name is not known before run time.
@@ -388,6 +391,7 @@ impl Resolver<'_, '_> {
                 timing: site.timing,
                 optional,
                 guard: site.guard.clone(),
+                by_path: site.luau_path.is_some(),
             };
             out.edges.push((to, edge));
         } else if flavour::STANDARD_MODULES.contains(&name.as_str()) {
@@ -537,6 +541,13 @@ fn dynamic_require(site: &DynamicSite) -> Diagnostic {
 
 fn unresolved_require(file: FileId, site: &RequireSite, name: &str, modules: &[ModuleName]) -> Diagnostic {
     let make = if site.optional { Diagnostic::warning } else { Diagnostic::error };
+    // A Luau path: Luau's own reason, and the advice that fits a path.
+    if let Some(LuauPath { resolved: Err(reason), .. }) = &site.luau_path {
+        return make(Code::UnresolvedRequire, format!("cannot resolve `{name}`"))
+            .with_primary(file, site.range.clone(), reason.clone())
+            .with_note("Luau resolves a path from the requiring file: `./x` and `../x` through directories, `@alias/x` through the aliases of the nearest .luaurc or .config.luau")
+            .with_note(format!("if the host program provides `{name}` (Lua::register_module), declare it with --external {name}"));
+    }
     let mut d = make(Code::UnresolvedRequire, format!("module `{name}` not found")).with_primary(
         file,
         site.range.clone(),
@@ -618,7 +629,7 @@ fn cycles(
     files: &[SourceFile],
     bundled: &[bool],
 ) -> (Vec<Diagnostic>, Vec<String>) {
-    let eager = |e: &Edge| e.timing == Timing::Eager;
+    let eager = |e: &Edge| e.timing == Timing::Eager && !e.by_path;
     let mut errors = find_cycles(graph, modules, bundled, &eager);
     errors.sort_by_cached_key(|c| cycle_names(graph, modules, c));
     let hidden = errors.len().saturating_sub(MAX_CYCLES_SHOWN);
@@ -756,6 +767,7 @@ mod tests {
             timing: Timing::Eager,
             optional: false,
             guard: None,
+            luau_path: None,
         };
         let modules = vec![ModuleName { name: "m".into(), file: 0 }];
         let sites = vec![vec![site("debug"), site("string"), site("table"), site("lfs")]];
@@ -774,6 +786,7 @@ mod tests {
             timing: Timing::Eager,
             optional: false,
             guard: None,
+            luau_path: None,
         }
     }
 

@@ -9,6 +9,8 @@ pub(crate) mod compile;
 pub(crate) mod computed_names;
 mod file_errors;
 pub mod graph;
+#[cfg(feature = "luau")]
+pub(crate) mod luau_paths;
 pub(crate) mod name_patterns;
 pub(crate) mod per_file;
 pub(crate) mod quick_scan;
@@ -144,7 +146,12 @@ pub(crate) fn analyse(plan: &Plan, outputs: &[PathBuf]) -> Result<Analysis, Erro
     let pass = compile_and_scan(plan, &mut discovered, hits, &keys, session.as_mut(), misses);
     timings.compile = laps.lap();
     let mut diagnostics = discovered.diagnostics.clone();
-    let (mut graph, selection) = resolve_graph(plan, &discovered, pass.sites, &mut diagnostics)?;
+    #[cfg_attr(not(feature = "luau"), allow(unused_mut))]
+    let mut sites = pass.sites;
+    #[cfg(feature = "luau")]
+    luau_paths::resolve(&discovered, &mut sites)
+        .map_err(|err| Error::Usage(format!("cannot start Luau to resolve path requires: {err}")))?;
+    let (mut graph, selection) = resolve_graph(plan, &discovered, sites, &mut diagnostics)?;
     let left_out = file_errors::left_out_files_are_not_errors(pass.errors, &discovered, &pass.bytecode, &mut graph);
     diagnostics.extend(left_out);
     let entry = selection::entry_in_bundle(plan.options, &discovered, &graph, selection.entry, &mut diagnostics);

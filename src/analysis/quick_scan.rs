@@ -68,7 +68,14 @@ pub fn quick_requires(bytes: &[u8]) -> Option<Vec<RequireSite>> {
                         let (site, next) = plain_call(bytes, token, &mut tokens)?;
                         let timing =
                             if blocks.iter().any(|&(function, _)| function) { Timing::Deferred } else { Timing::Eager };
-                        sites.push(RequireSite { target: site.0, range: site.1, timing, optional: false, guard: None });
+                        sites.push(RequireSite {
+                            target: site.0,
+                            range: site.1,
+                            timing,
+                            optional: false,
+                            guard: None,
+                            luau_path: None,
+                        });
                         previous = [None; 6];
                         pending = next;
                         continue;

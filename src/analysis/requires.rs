@@ -140,6 +140,19 @@ pub struct RequireSite {
     /// The protected require whose outcome decides whether this site runs, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub guard: Option<Guard>,
+    /// For a Luau path require (`./x`, `@alias/x`), what Luau's navigator made of the path;
+    /// the target is then the module the path names. Set after the cache, never stored.
+    #[serde(skip)]
+    pub luau_path: Option<LuauPath>,
+}
+
+/// What Luau's navigator made of a path require at build time.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LuauPath {
+    /// The path as written.
+    pub written: String,
+    /// The file it names (its path in the tree, `./src/util.luau`), or why it names none.
+    pub resolved: Result<String, String>,
 }
 
 /// Every require site in `ast`, in source order. `source` is the file's bytes, which give
@@ -587,7 +600,7 @@ impl<'s> RequireFinder<'s> {
         let place = self.place();
         self.places.push(place);
         let optional = optional || self.protected_depth > 0;
-        self.sites.push(RequireSite { target, range, timing: self.timing(), optional, guard: None });
+        self.sites.push(RequireSite { target, range, timing: self.timing(), optional, guard: None, luau_path: None });
     }
 
     /// The target of `require <args>`.

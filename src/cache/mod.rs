@@ -511,6 +511,7 @@ mod tests {
             timing: Timing::Deferred,
             optional: true,
             guard: None,
+            luau_path: None,
         };
         Entry { sites: vec![site], bytecode: vec![n; 100] }
     }

@@ -54,6 +54,7 @@ codes! {
     DynamicRequire => "dynamic-require",
     UnreachableFile => "unreachable-file",
     UnrequirableFile => "unrequirable-file",
+    LuauConfig => "luau-config",
 }
 
 impl std::fmt::Display for Code {

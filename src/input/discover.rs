@@ -149,6 +149,9 @@ pub struct Discovered {
     pub diagnostics: Vec<Diagnostic>,
     /// The fingerprints of the files found, for the next build.
     pub file_table: FileTable,
+    /// Luau's configuration files under and above the roots (Luau only).
+    #[cfg(feature = "luau")]
+    pub luau_configs: Vec<crate::input::luau_configs::ConfigFile>,
 }
 
 /// Walks `roots` in order and names their modules through `templates`, leaving out the
@@ -209,6 +212,12 @@ pub fn discover(
     }
     found.modules = names.into_iter().map(|(name, (_, file))| ModuleName { name, file }).collect();
     found.diagnostics.extend(case_conflicts(&found.modules, &found.files));
+    #[cfg(feature = "luau")]
+    {
+        let (configs, problems) = crate::input::luau_configs::find(roots, excluded);
+        found.luau_configs = configs;
+        found.diagnostics.extend(problems);
+    }
     Ok(found)
 }
 

@@ -2,4 +2,6 @@
 //! `package.path` search gives them. The only stage that reads the source tree.
 
 pub mod discover;
+#[cfg(feature = "luau")]
+pub mod luau_configs;
 pub mod source;

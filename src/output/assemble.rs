@@ -34,7 +34,9 @@ pub(crate) fn bundle_contents<'p>(
     }
     let mut inputs = Vec::new();
     let mut known = Vec::new();
+    let mut files = Vec::new();
     for (i, m) in modules.iter().enumerate().filter(|(i, _)| bundled[*i]) {
+        files.push(m.file);
         // A file that provides two names is compiled once; the last name takes its bytes.
         remaining_names[m.file] -= 1;
         let blob = match options.format {
@@ -56,7 +58,7 @@ pub(crate) fn bundle_contents<'p>(
             members: members.iter().map(|&m| position[m] as u32).collect(),
         })
         .collect();
-    let contents = BundleContents {
+    let mut contents = BundleContents {
         target: target(options.format),
         modules: inputs,
         entry: analysis.entry.map(|e| position[e] as u32),
@@ -68,6 +70,10 @@ pub(crate) fn bundle_contents<'p>(
             .map(|(name, members)| Group { name: name.clone(), members: members.clone() })
             .collect(),
     };
+    #[cfg(feature = "luau")]
+    crate::output::luau_records::add(analysis, &mut contents, &mut known, &files);
+    #[cfg(not(feature = "luau"))]
+    let _ = (&mut contents, files);
     (contents, known)
 }
 

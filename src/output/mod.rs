@@ -2,6 +2,8 @@
 //! atomically, and the manifest beside it.
 
 mod assemble;
+#[cfg(feature = "luau")]
+mod luau_records;
 pub mod bundle_file;
 pub mod lua_script;
 pub mod manifest;

@@ -1,0 +1,142 @@
+//! Luau path requires at build time (`./x`, `../x`, `@alias/x`, `@self/x`): each is resolved
+//! by Luau's own navigator over the discovered files and configuration files, through the
+//! runtime's `TreeRequirer` (the code that answers the same require from the bundle at run
+//! time), and its target becomes the module the file is, so the graph, the reports and the
+//! bundle treat it like a dotted name. A path that names no module keeps its text (an
+//! `--external` pattern such as `@host/*` can still match it) and carries Luau's reason.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use luabundle_runtime::luau_paths::{self, ModuleTree, TreeRequirer};
+use mlua::{Function, Lua, Value};
+
+use crate::analysis::requires::{LuauPath, RequireSite, Target};
+use crate::input::discover::Discovered;
+
+/// Whether a required name is a Luau path rather than a dotted name.
+pub fn is_path(name: &str) -> bool {
+    name.starts_with("./") || name.starts_with("../") || name.starts_with('@')
+}
+
+/// The path of a discovered file in the tree of module paths (`src/util.luau` is
+/// `./src/util.luau`).
+pub fn tree_path(display_path: &str) -> String {
+    luau_paths::normalize(display_path)
+}
+
+/// The discovered files and configuration files as Luau's navigator sees them.
+struct DiscoveredTree {
+    files: HashSet<String>,
+    dirs: HashSet<String>,
+    configs: HashMap<String, Vec<u8>>,
+}
+
+impl DiscoveredTree {
+    fn new(discovered: &Discovered) -> DiscoveredTree {
+        let files: HashSet<String> = discovered.files.iter().map(|f| tree_path(&f.display_path)).collect();
+        let configs: HashMap<String, Vec<u8>> =
+            discovered.luau_configs.iter().map(|c| (c.tree_path.clone(), c.bytes.clone())).collect();
+        let mut dirs = HashSet::from([".".to_string()]);
+        for path in files.iter().chain(configs.keys()) {
+            let mut at = path.clone();
+            // Up to `.`, or to the first directory above it (`..`, `../..`).
+            while let Some(up) = luau_paths::parent(&at) {
+                let done = up.split('/').all(|part| part == "." || part == "..");
+                if !dirs.insert(up.clone()) || done {
+                    break;
+                }
+                at = up;
+            }
+        }
+        DiscoveredTree { files, dirs, configs }
+    }
+}
+
+impl ModuleTree for DiscoveredTree {
+    fn is_file(&self, path: &str) -> bool {
+        self.files.contains(path) || self.configs.contains_key(path)
+    }
+
+    fn is_dir(&self, path: &str) -> bool {
+        self.dirs.contains(path)
+    }
+
+    fn read(&self, path: &str) -> Option<Vec<u8>> {
+        self.configs.get(path).cloned()
+    }
+
+    fn load(&self, lua: &Lua, _path: &str) -> mlua::Result<Function> {
+        // Nothing runs at build time: the navigator only had to find the file.
+        lua.create_function(|_, ()| Ok(true))
+    }
+}
+
+/// Resolves every Luau path require of `sites` (`sites[f]` are file `f`'s), rewriting the
+/// target of each that names a module file to that module.
+///
+/// # Errors
+/// When a Luau state for the navigator cannot be made.
+pub(crate) fn resolve(discovered: &Discovered, sites: &mut [Vec<RequireSite>]) -> mlua::Result<()> {
+    let is_path_site = |site: &RequireSite| matches!(&site.target, Target::Name(name) if is_path(name));
+    if !sites.iter().flatten().any(is_path_site) {
+        return Ok(());
+    }
+    let lua = Lua::new();
+    let found = Arc::new(Mutex::new(None));
+    let require = lua.create_require_function(TreeRequirer::reporting(DiscoveredTree::new(discovered), found.clone()))?;
+    let file_at: HashMap<String, usize> =
+        discovered.files.iter().map(|f| (tree_path(&f.display_path), f.id)).collect();
+    // A file that has two names (`pkg` and `pkg.init`) is its first module by name.
+    let mut module_of: HashMap<usize, &str> = HashMap::new();
+    for module in &discovered.modules {
+        module_of.entry(module.file).or_insert(&module.name);
+    }
+    for (file, file_sites) in sites.iter_mut().enumerate() {
+        if !file_sites.iter().any(is_path_site) {
+            continue;
+        }
+        // The navigator resolves from the chunk that calls `require`: one named as the file.
+        let chunk_name = format!("@{}", discovered.files[file].display_path);
+        let call: Function = lua.load("local require, path = ... return require(path)").set_name(chunk_name).into_function()?;
+        for site in file_sites.iter_mut().filter(|site| is_path_site(site)) {
+            let Target::Name(written) = &site.target else { continue };
+            let written = written.clone();
+            *found.lock().expect("not poisoned") = None;
+            let resolved = match call.call::<Value>((&require, written.as_str())) {
+                Ok(_) => found.lock().expect("not poisoned").take().ok_or_else(|| "it names no module".to_string()),
+                Err(err) => Err(navigator_message(&err)),
+            };
+            let module = resolved.as_ref().ok().and_then(|path| file_at.get(path)).and_then(|f| module_of.get(f));
+            let resolved = match (resolved, module) {
+                (Ok(path), Some(module)) => {
+                    site.target = Target::Name(module.to_string());
+                    Ok(path)
+                }
+                (Ok(path), None) => Err(format!("it names {}, which is not a module of the build", display(&path))),
+                (Err(reason), _) => Err(reason),
+            };
+            site.luau_path = Some(LuauPath { written, resolved });
+        }
+    }
+    Ok(())
+}
+
+/// A tree path as the user wrote the file: `./src/x.luau` is `src/x.luau`.
+fn display(path: &str) -> &str {
+    path.strip_prefix("./").unwrap_or(path)
+}
+
+/// Luau's reason, without the position and traceback mlua adds.
+fn navigator_message(err: &mlua::Error) -> String {
+    let text = match err {
+        mlua::Error::RuntimeError(message) => message.clone(),
+        mlua::Error::CallbackError { cause, .. } => return navigator_message(cause),
+        other => other.to_string(),
+    };
+    let first = text.lines().next().unwrap_or_default();
+    match first.find("error requiring module") {
+        Some(at) => first[at..].to_string(),
+        None => first.to_string(),
+    }
+}
