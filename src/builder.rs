@@ -184,6 +184,14 @@ impl Builder {
         self
     }
 
+    /// Luau: lets `require("a.b")` name a bundled module by its dotted name beside Luau's
+    /// path requires, or (`false`) refuses it as Luau does. Unset, dotted names are allowed
+    /// only in a project that uses no path require and has no `.luaurc` or `.config.luau`.
+    pub fn luau_dotted_names(&mut self, allowed: bool) -> &mut Builder {
+        self.options.luau_dotted_names = Some(allowed);
+        self
+    }
+
     /// Sets the module path templates, `;`-separated like `package.path`.
     pub fn templates(&mut self, templates: impl Into<String>) -> &mut Builder {
         self.options.templates = Some(templates.into());
@@ -283,6 +291,9 @@ impl Builder {
         }
         if let Some(strip) = c.strip {
             self.strip(strip);
+        }
+        if let Some(allowed) = c.luau_dotted_names {
+            self.luau_dotted_names(allowed);
         }
         if let Some(output) = &c.output {
             self.output(output);

@@ -8,6 +8,7 @@
 //! exclude = ["spec", "*_spec.lua"]
 //! path = "?.lua;?/init.lua"
 //! strip = false
+//! luau-dotted-names = true          # Luau: require("a.b") beside require("./b")
 //! output = "app.bundle"             # relative to this file
 //! cache-dir = ".luabundle-cache"    # relative to this file
 //!
@@ -47,6 +48,8 @@ pub struct Config {
     pub path: Option<String>,
     /// Strip debug info.
     pub strip: Option<bool>,
+    /// Luau: allow dotted-name requires beside path requires.
+    pub luau_dotted_names: Option<bool>,
     /// The bundle's path.
     pub output: Option<PathBuf>,
     /// The compile cache's directory.
@@ -131,6 +134,7 @@ impl Config {
             exclude: over.exclude.or(self.exclude),
             path: over.path.or(self.path),
             strip: over.strip.or(self.strip),
+            luau_dotted_names: over.luau_dotted_names.or(self.luau_dotted_names),
             output: over.output.or(self.output),
             cache_dir: over.cache_dir.or(self.cache_dir),
             profiles: over.profiles.or(self.profiles),

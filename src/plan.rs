@@ -85,6 +85,9 @@ pub(crate) struct Options {
     #[cfg(feature = "sign")]
     pub signing_key: Option<ed25519_dalek::SigningKey>,
     pub strip: bool,
+    /// Luau: whether `require("a.b")` may name a bundled module (`None`: only in a project
+    /// that uses no path requires and has no Luau configuration file).
+    pub luau_dotted_names: Option<bool>,
     pub jobs: Option<usize>,
     pub progress: Option<ProgressFn>,
 }

@@ -100,7 +100,7 @@ pub fn require_from_sources(lua: &Lua, root: &Path) {
 /// no `package` library, so this is Lua 5.4's `require` with the file searcher of
 /// `package.path = ROOT/?.luau;ROOT/?.lua;ROOT/?/init.luau;ROOT/?/init.lua`, written in Luau.
 #[cfg(feature = "luau")]
-pub fn require_from_sources(lua: &Lua, root: &std::path::Path) {
+pub fn require_from_sources(lua: &Lua, root: &Path) {
     const SOURCE_REQUIRE: &str = r##"
 local root, read = ...
 package = package or { loaded = {}, preload = {} }

@@ -20,6 +20,8 @@ mod inputs;
 mod installer;
 mod layout;
 mod library;
+#[cfg(feature = "luau")]
+mod luau_paths;
 // Compared with Debian's lua5.4, so for the Lua 5.4 flavour.
 #[cfg(feature = "lua55")]
 mod lua55;

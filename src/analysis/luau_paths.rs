@@ -12,10 +12,13 @@ use luabundle_runtime::luau_paths::{self, ModuleTree, TreeRequirer};
 use mlua::{Function, Lua, Value};
 
 use crate::analysis::requires::{LuauPath, RequireSite, Target};
+use crate::diagnostic::{Code, Diagnostic};
 use crate::input::discover::Discovered;
 
 /// Whether a required name is a Luau path rather than a dotted name.
 pub fn is_path(name: &str) -> bool {
+    // Luau reads `\` as `/` in paths.
+    let name = name.replace('\\', "/");
     name.starts_with("./") || name.starts_with("../") || name.starts_with('@')
 }
 
@@ -73,20 +76,58 @@ impl ModuleTree for DiscoveredTree {
 }
 
 /// Resolves every Luau path require of `sites` (`sites[f]` are file `f`'s), rewriting the
-/// target of each that names a module file to that module.
+/// target of each that names a module file to that module; then, unless `dotted_names`
+/// allows them, refuses the requires of dotted names as Luau does (see
+/// [`Builder::luau_dotted_names`](crate::Builder::luau_dotted_names)) and drops them.
+/// Returns those refusals, and whether the project uses paths (a path require or a
+/// configuration file).
 ///
 /// # Errors
 /// When a Luau state for the navigator cannot be made.
-pub(crate) fn resolve(discovered: &Discovered, sites: &mut [Vec<RequireSite>]) -> mlua::Result<()> {
+pub(crate) fn resolve(
+    discovered: &Discovered,
+    sites: &mut [Vec<RequireSite>],
+    dotted_names: Option<bool>,
+) -> mlua::Result<(Vec<Diagnostic>, bool)> {
     let is_path_site = |site: &RequireSite| matches!(&site.target, Target::Name(name) if is_path(name));
-    if !sites.iter().flatten().any(is_path_site) {
-        return Ok(());
+    let uses_paths = sites.iter().flatten().any(is_path_site) || !discovered.luau_configs.is_empty();
+    if uses_paths {
+        resolve_paths(discovered, sites)?;
     }
+    if dotted_names.unwrap_or(!uses_paths) {
+        return Ok((Vec::new(), uses_paths));
+    }
+    let mut refused = Vec::new();
+    for (file, file_sites) in sites.iter_mut().enumerate() {
+        file_sites.retain(|site| match &site.target {
+            Target::Name(name) if site.luau_path.is_none() => {
+                refused.push(dotted_name_refused(file, site, name));
+                false
+            }
+            _ => true,
+        });
+    }
+    Ok((refused, uses_paths))
+}
+
+/// Luau's error for `require("a.b")`, with the ways out.
+fn dotted_name_refused(file: usize, site: &RequireSite, name: &str) -> Diagnostic {
+    let make = if site.optional { Diagnostic::warning } else { Diagnostic::error };
+    let path = format!("./{}", name.replace('.', "/"));
+    make(Code::UnresolvedRequire, format!("`{name}` is not a path"))
+        .with_primary(file, site.range.clone(), "require path must start with a valid prefix: ./, ../, or @")
+        .with_note(format!("Luau requires modules by path, relative to the requiring file (`{path}` if it is beside the root)"))
+        .with_note("to require bundled modules by dotted name beside paths, set `luau-dotted-names = true` in luabundle.toml or pass --luau-dotted-names")
+}
+
+/// Resolves the path requires of `sites` through Luau's navigator.
+fn resolve_paths(discovered: &Discovered, sites: &mut [Vec<RequireSite>]) -> mlua::Result<()> {
+    let is_path_site = |site: &RequireSite| matches!(&site.target, Target::Name(name) if is_path(name));
     let lua = Lua::new();
     let found = Arc::new(Mutex::new(None));
-    let require = lua.create_require_function(TreeRequirer::reporting(DiscoveredTree::new(discovered), found.clone()))?;
-    let file_at: HashMap<String, usize> =
-        discovered.files.iter().map(|f| (tree_path(&f.display_path), f.id)).collect();
+    let require =
+        lua.create_require_function(TreeRequirer::reporting(DiscoveredTree::new(discovered), found.clone()))?;
+    let file_at: HashMap<String, usize> = discovered.files.iter().map(|f| (tree_path(&f.display_path), f.id)).collect();
     // A file that has two names (`pkg` and `pkg.init`) is its first module by name.
     let mut module_of: HashMap<usize, &str> = HashMap::new();
     for module in &discovered.modules {
@@ -98,7 +139,8 @@ pub(crate) fn resolve(discovered: &Discovered, sites: &mut [Vec<RequireSite>]) -
         }
         // The navigator resolves from the chunk that calls `require`: one named as the file.
         let chunk_name = format!("@{}", discovered.files[file].display_path);
-        let call: Function = lua.load("local require, path = ... return require(path)").set_name(chunk_name).into_function()?;
+        let call: Function =
+            lua.load("local require, path = ... return require(path)").set_name(chunk_name).into_function()?;
         for site in file_sites.iter_mut().filter(|site| is_path_site(site)) {
             let Target::Name(written) = &site.target else { continue };
             let written = written.clone();

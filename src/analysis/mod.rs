@@ -59,6 +59,9 @@ pub struct Analysis {
     pub(crate) timings: Timings,
     /// Whether the files' fingerprints differ from the ones the cache holds.
     pub(crate) file_table_changed: bool,
+    /// Luau: whether the project requires by path (or has a configuration file), so that the
+    /// bundle stores its modules under their paths too.
+    pub(crate) luau_paths: bool,
 }
 
 impl Analysis {
@@ -149,8 +152,14 @@ pub(crate) fn analyse(plan: &Plan, outputs: &[PathBuf]) -> Result<Analysis, Erro
     #[cfg_attr(not(feature = "luau"), allow(unused_mut))]
     let mut sites = pass.sites;
     #[cfg(feature = "luau")]
-    luau_paths::resolve(&discovered, &mut sites)
-        .map_err(|err| Error::Usage(format!("cannot start Luau to resolve path requires: {err}")))?;
+    let uses_luau_paths = {
+        let (refused, uses_paths) = luau_paths::resolve(&discovered, &mut sites, plan.options.luau_dotted_names)
+            .map_err(|err| Error::Usage(format!("cannot start Luau to resolve path requires: {err}")))?;
+        diagnostics.extend(refused);
+        uses_paths
+    };
+    #[cfg(not(feature = "luau"))]
+    let uses_luau_paths = false;
     let (mut graph, selection) = resolve_graph(plan, &discovered, sites, &mut diagnostics)?;
     let left_out = file_errors::left_out_files_are_not_errors(pass.errors, &discovered, &pass.bytecode, &mut graph);
     diagnostics.extend(left_out);
@@ -172,6 +181,7 @@ pub(crate) fn analyse(plan: &Plan, outputs: &[PathBuf]) -> Result<Analysis, Erro
         cache: session,
         file_table_changed,
         timings,
+        luau_paths: uses_luau_paths,
     };
     analysis.fail_on_errors()?;
     Ok(analysis)

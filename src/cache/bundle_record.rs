@@ -10,7 +10,7 @@
 //! compared byte for byte with the one built before it is kept.
 //!
 //! When the inputs changed but the bundle at the output is still the file the record
-//! describes, that bundle is the previous one ([`PreviousBundle`]): a module whose bytecode
+//! describes, that bundle is the previous one (`PreviousBundle`): a module whose bytecode
 //! hash it already holds is copied from it into the new bundle file to file, without being
 //! read or hashed again. Its bytes are trusted as the no-change check trusts the whole file:
 //! this tool wrote and hashed them, and the file has not been written since; the runtime
@@ -193,6 +193,13 @@ fn inputs_hash(plan: &Plan, analysis: &Analysis) -> [u8; 32] {
         text(&format!("profile {name} {:?}", members.iter().map(|&m| &modules[m].name).collect::<Vec<_>>()));
     }
     text(&format!("groups={:?}", options.groups));
+    // Luau's configuration files are bundled, and decide where path requires lead.
+    #[cfg(feature = "luau")]
+    for config in &analysis.discovered.luau_configs {
+        text(&config.tree_path);
+        text(&blake3::hash(&config.bytes).to_hex());
+    }
+    text(&format!("luau-paths={}", analysis.luau_paths));
     for (i, m) in modules.iter().enumerate().filter(|(i, _)| analysis.graph.bundled[*i]) {
         let file = &analysis.discovered.files[m.file];
         text(&m.name);

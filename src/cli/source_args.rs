@@ -36,6 +36,11 @@ pub struct SourceArgs {
     /// [default: ?.lua;?/init.lua].
     #[arg(long, value_name = "TEMPLATES")]
     path: Option<String>,
+    /// Luau: allow `require("a.b")` by dotted name beside path requires (`true`), or refuse it
+    /// as Luau does (`false`) [default: allowed only in a project without path requires or
+    /// Luau configuration files].
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    luau_dotted_names: Option<bool>,
     /// Directory of the compile cache [default: .luabundle-cache].
     #[arg(long, value_name = "DIR")]
     cache_dir: Option<PathBuf>,
@@ -70,6 +75,7 @@ fn flag_values(source: &SourceArgs) -> Config {
         exclude: list(&source.exclude),
         path: source.path.clone(),
         cache_dir: source.cache_dir.clone(),
+        luau_dotted_names: source.luau_dotted_names,
         ..Config::default()
     }
 }

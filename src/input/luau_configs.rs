@@ -41,9 +41,9 @@ pub fn find(roots: &[Root], excluded: &GlobSet) -> (Vec<ConfigFile>, Vec<Diagnos
         let label = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         // Under the root: directories Lua's search enters (not hidden, not excluded).
         let walker = WalkDir::new(&dir).sort_by_file_name().into_iter().filter_entry(|e| {
-            e.depth() == 0
-                || !(e.file_type().is_dir() && e.file_name().to_string_lossy().starts_with('.'))
-                    && !e.path().strip_prefix(&dir).is_ok_and(|relative| excluded.is_match(relative))
+            let hidden_dir = e.file_type().is_dir() && e.file_name().to_string_lossy().starts_with('.');
+            let excluded = e.path().strip_prefix(&dir).is_ok_and(|relative| excluded.is_match(relative));
+            e.depth() == 0 || !(hidden_dir || excluded)
         });
         for entry in walker.filter_map(Result::ok).filter(|e| e.file_type().is_dir()) {
             let Ok(relative) = entry.path().strip_prefix(&dir) else { continue };
@@ -73,11 +73,8 @@ fn read_configs(
     let present: Vec<PathBuf> = CONFIG_FILES.iter().map(|name| dir.join(name)).filter(|p| p.is_file()).collect();
     if present.len() > 1 {
         diagnostics.push(
-            Diagnostic::error(
-                Code::LuauConfig,
-                format!("{} holds both .luaurc and .config.luau", dir.display()),
-            )
-            .with_note("Luau reads one configuration file per directory; keep one of them"),
+            Diagnostic::error(Code::LuauConfig, format!("{} holds both .luaurc and .config.luau", dir.display()))
+                .with_note("Luau reads one configuration file per directory; keep one of them"),
         );
     }
     for file in present {

@@ -71,7 +71,9 @@ pub(crate) fn bundle_contents<'p>(
             .collect(),
     };
     #[cfg(feature = "luau")]
-    crate::output::luau_records::add(analysis, &mut contents, &mut known, &files);
+    if analysis.luau_paths {
+        crate::output::luau_records::add(analysis, &mut contents, &mut known, &files);
+    }
     #[cfg(not(feature = "luau"))]
     let _ = (&mut contents, files);
     (contents, known)

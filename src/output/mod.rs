@@ -2,10 +2,10 @@
 //! atomically, and the manifest beside it.
 
 mod assemble;
-#[cfg(feature = "luau")]
-mod luau_records;
 pub mod bundle_file;
 pub mod lua_script;
+#[cfg(feature = "luau")]
+mod luau_records;
 pub mod manifest;
 pub(crate) mod paths;
 

@@ -2,14 +2,17 @@
 -- and this `require`. Dotted names follow Lua 5.x's `require` (a loaded value is returned as
 -- is; a loader from `package.preload` is called with the name and its result stored, `true`
 -- for none). Paths (`./x`, `../x`, `@alias/x`) go through Luau's own navigator over the
--- bundle; what the bundle lacks goes on to the state's previous `require`, Luau's own,
--- unless the installation is hermetic. Both are called through a trampoline named like the
+-- bundle and the host's registered modules (`@host/x`); what they lack goes on to the
+-- state's previous `require`, Luau's own (files), unless the installation is hermetic. Both are called through a trampoline named like the
 -- caller, as the navigator resolves from the chunk that called `require`.
 local package, previous, hermetic, explain, bundle_require, probe_require, trampoline_for, caller_of = ...
 local loaded, preload = package.loaded, package.preload
 local type, error, sub, pcall = type, error, string.sub, pcall
+local gsub = string.gsub
 local function is_path(name)
-  return sub(name, 1, 1) == "@" or sub(name, 1, 2) == "./" or sub(name, 1, 3) == "../"
+  -- Luau reads `\` as `/` in paths.
+  local start = gsub(sub(name, 1, 3), "\\", "/")
+  return sub(start, 1, 1) == "@" or sub(start, 1, 2) == "./" or start == "../"
 end
 local trampolines = {}
 local function path_require(name, caller)
@@ -21,7 +24,7 @@ local function path_require(name, caller)
   local found, err = pcall(call, probe_require, name)
   if found then return call(bundle_require, name) end
   if not hermetic and type(previous) == "function" then return call(previous, name) end
-  error(err, 0)
+  error(tostring(err) .. (hermetic and " (hermetic: the file system is not searched)" or ""), 0)
 end
 require = function(name)
   if type(name) ~= "string" then
