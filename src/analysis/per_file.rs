@@ -1,7 +1,8 @@
 //! One pass per source file, on the worker thread that holds it: compile it with Lua, then
 //! find its requires, with the quick token scan when the file uses `require` only in plain
 //! forms, and with the full syntax tree otherwise (or when Lua rejected the file, to report
-//! its syntax errors precisely).
+//! its syntax errors precisely). A Luau file that Luau compiles but the parser cannot read
+//! (syntax newer than full_moon) is never refused: its requires come from the tokens.
 
 use crate::analysis::compile;
 use crate::analysis::quick_scan;
@@ -38,6 +39,12 @@ pub fn process(file: &SourceFile, strip: bool) -> FileResult {
             // Lua decides what is wrong: when the parser first complains after the line Lua
             // names (`1_000`, which the parser reads as two tokens), Lua's error is shown.
             (Err(errors), Err(refusal)) if parser_is_late(file, &errors, refusal) => Err(vec![refusal.clone()]),
+            // Luau accepted what the parser does not know yet (new syntax): the requires come
+            // from the tokens, the plain forms exactly and the rest passed over.
+            (Err(_), Ok(_)) if cfg!(feature = "luau") => {
+                let text = source::prepare_bytes(file.bytes());
+                Ok(quick_scan::quick_requires(&text).unwrap_or_else(|| quick_scan::lenient_requires(&text)))
+            }
             (Err(errors), _) => Err(errors),
         },
     };
@@ -98,5 +105,26 @@ mod tests {
         let errors = result.sites.unwrap_err();
         assert_eq!(errors[0].code, "parse-error");
         assert!(result.bytecode.is_err());
+    }
+
+    #[test]
+    #[cfg(feature = "luau")]
+    fn luau_syntax_the_parser_lags_behind_is_read_from_the_tokens() {
+        // Bracketed attributes (`@[native]`) and an interpolated string holding a quote: Luau
+        // compiles them, full_moon 3 does not parse the first.
+        let text = "local util = require('./util')\n@[native] local function id(x) return x end\nlocal s = `it's {id(1)}`\nreturn function() return require('./later') end\n";
+        let source = file(text);
+        assert!(parse::parse(&source).is_err(), "the parser reads this now: pick newer syntax for the test");
+        let result = process(&source, false);
+        assert!(result.bytecode.is_ok());
+        let sites = result.sites.expect("never refused");
+        let names: Vec<(Target, requires::Timing)> = sites.into_iter().map(|s| (s.target, s.timing)).collect();
+        assert_eq!(
+            names,
+            [
+                (Target::Name("./util".into()), requires::Timing::Eager),
+                (Target::Name("./later".into()), requires::Timing::Deferred)
+            ]
+        );
     }
 }

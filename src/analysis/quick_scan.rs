@@ -17,6 +17,17 @@ use crate::syntax::lexer::{self, Kind, Token, Tokens};
 /// The require sites of `text` (a prepared source file that compiles), or `None` when a use
 /// of `require` needs the syntax tree.
 pub fn quick_requires(bytes: &[u8]) -> Option<Vec<RequireSite>> {
+    scan(bytes, false)
+}
+
+/// For a file that compiles but has no syntax tree (Luau syntax newer than the parser): the
+/// plain calls among its requires, every one optional (so a missing module is a warning),
+/// and the other uses of `require` passed over.
+pub fn lenient_requires(bytes: &[u8]) -> Vec<RequireSite> {
+    scan(bytes, true).unwrap_or_default()
+}
+
+fn scan(bytes: &[u8], lenient: bool) -> Option<Vec<RequireSite>> {
     let mut tokens = lexer::tokens(bytes);
     let mut sites = Vec::new();
     // Open blocks: whether each is a function body, and whether the syntax tree must decide
@@ -56,23 +67,31 @@ pub fn quick_requires(bytes: &[u8]) -> Option<Vec<RequireSite>> {
                         // `x.require` is a field, unless x is the environment.
                         let environment = previous[1]
                             .is_some_and(|t| t.kind == Kind::Word && matches!(&bytes[t.start..t.end], b"_G" | b"_ENV"));
-                        if environment {
+                        if environment && !lenient {
                             return None;
                         }
                     } else if word(previous[0], b"goto") {
-                        return None;
-                    } else {
-                        if blocks.iter().any(|&(_, needs_tree)| needs_tree) {
+                        if !lenient {
                             return None;
                         }
-                        let (site, next) = plain_call(bytes, token, &mut tokens)?;
+                    } else {
+                        if blocks.iter().any(|&(_, needs_tree)| needs_tree) && !lenient {
+                            return None;
+                        }
+                        let Some((site, next)) = plain_call(bytes, token, &mut tokens) else {
+                            if lenient {
+                                previous = [None; 6];
+                                continue;
+                            }
+                            return None;
+                        };
                         let timing =
                             if blocks.iter().any(|&(function, _)| function) { Timing::Deferred } else { Timing::Eager };
                         sites.push(RequireSite {
                             target: site.0,
                             range: site.1,
                             timing,
-                            optional: false,
+                            optional: lenient,
                             guard: None,
                             luau_path: None,
                         });

@@ -117,6 +117,8 @@ impl Tokens<'_> {
         let simple = |kind: Kind, end: usize| Token { kind, start, end, value: (start, start) };
         match b {
             b'"' | b'\'' => quoted(bytes, start, self.unfinished),
+            // Luau's interpolated strings (a backtick is not Lua elsewhere).
+            b'`' if cfg!(feature = "luau") => interpolated(bytes, start),
             b'[' => match long_bracket_level(bytes, start) {
                 Some(level) => long_string(bytes, start, level),
                 None => simple(Kind::Symbol(b), start + 1),
@@ -210,6 +212,33 @@ fn quoted(bytes: &[u8], start: usize, unfinished: Unfinished) -> Token {
         }
     }
     // Unfinished: the string ends where Lua reports it.
+    Token { kind: Kind::String { plain: false }, start, end: i, value: (start + 1, i) }
+}
+
+/// The Luau interpolated string opening at `start` (`` `a {b} c` ``), as one string token
+/// that is never plain: its expressions are skipped (brackets counted, strings in them read).
+fn interpolated(bytes: &[u8], start: usize) -> Token {
+    let mut i = start + 1;
+    let mut depth = 0usize;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' => i = escape_end(bytes, i + 1),
+            b'`' if depth == 0 => {
+                return Token { kind: Kind::String { plain: false }, start, end: i + 1, value: (start + 1, i) };
+            }
+            b'{' => {
+                depth += 1;
+                i += 1;
+            }
+            b'}' if depth > 0 => {
+                depth -= 1;
+                i += 1;
+            }
+            b'"' | b'\'' if depth > 0 => i = quoted(bytes, i, Unfinished::AtLineBreak).end,
+            b'`' => i = interpolated(bytes, i).end,
+            _ => i += 1,
+        }
+    }
     Token { kind: Kind::String { plain: false }, start, end: i, value: (start + 1, i) }
 }
 
