@@ -331,3 +331,72 @@ fn dotted_names_are_refused_once_a_project_uses_paths() {
     let dir = tempfile::tempdir().unwrap();
     assert!(build_errors(dir.path(), dotted_only, Some(false)).contains("`util` is not a path"));
 }
+
+#[test]
+fn more_of_luaus_own_cases_resolve_alike() {
+    // From Luau's require tests: init files named directly, nested inits, `.config` is no
+    // module, malformed aliases, aliases in a parent's configuration and to directories,
+    // chained aliases that cannot see a child's aliases, values of every kind, `loadstring`.
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = project(
+        dir.path(),
+        &[
+            ("src/.luaurc", Some(r#"{ "aliases": { "dir": "./deps", "outer": "./", "passthrough": "@inner" } }"#)),
+            (
+                "src/requirer.luau",
+                Some("local _ = require('./nested')\nreturn function(path) return require(path) end"),
+            ),
+            ("src/loader.luau", Some("return function(path) return loadstring('return require(...)')(path) end")),
+            ("src/nested/init.luau", Some("return require('@self/submodule')")),
+            ("src/nested/submodule.luau", None),
+            ("src/nested_inits/init.luau", Some("return require('@self/inner')")),
+            ("src/nested_inits/inner/init.luau", None),
+            ("src/deps/init.luau", None),
+            ("src/deps/leaf.luau", None),
+            ("src/values/nothing.luau", Some("return nil")),
+            ("src/values/no.luau", Some("return false")),
+            ("src/values/number.luau", Some("return 12345")),
+            ("src/sub/.luaurc", Some(r#"{ "aliases": { "inner": "./inner_dep", "here": "@outer" } }"#)),
+            ("src/sub/inner_dep.luau", None),
+            ("src/sub/requirer.luau", Some(REQUIRER)),
+            ("src/sub/deeper/requirer.luau", Some(REQUIRER)),
+        ],
+    );
+    let outcomes = same_from_sources_and_bundle(
+        dir.path(),
+        &bundle,
+        &[
+            ("./src/requirer", "./nested"),
+            ("./src/requirer", "./nested/init"),
+            ("./src/requirer", "./nested_inits"),
+            ("./src/requirer", "./.config"),
+            ("./src/requirer", "@@"),
+            ("./src/requirer", "@."),
+            ("./src/requirer", "@.."),
+            ("./src/requirer", "@"),
+            ("./src/requirer", "/an/absolute/path"),
+            ("./src/requirer", "@dir"),
+            ("./src/requirer", "@dir/leaf"),
+            ("./src/requirer", "@this.alias.does.not.exist"),
+            ("./src/requirer", "@passthrough"),
+            ("./src/requirer", "./values/nothing"),
+            ("./src/requirer", "./values/no"),
+            ("./src/requirer", "./values/number"),
+            ("./src/sub/requirer", "@inner"),
+            ("./src/sub/requirer", "@here/deps/leaf"),
+            ("./src/sub/deeper/requirer", "@outer/deps"),
+            ("./src/sub/deeper/requirer", "@dir/leaf"),
+            ("./src/loader", "./deps"),
+        ],
+    );
+    assert_eq!(outcomes[0].as_deref(), Ok("src/nested/submodule.luau"));
+    assert!(outcomes[1].as_ref().unwrap_err().contains("could not resolve child component \"init\""));
+    assert!(outcomes[3].as_ref().unwrap_err().contains("could not resolve child component \".config\""));
+    assert!(outcomes[12].as_ref().unwrap_err().contains("@inner is not a valid alias"), "{:?}", outcomes[12]);
+    assert_eq!(outcomes[17].as_deref(), Ok("src/deps/leaf.luau"));
+    assert!(
+        outcomes[20].as_ref().unwrap_err().contains("require is not supported in this context"),
+        "{:?}",
+        outcomes[20]
+    );
+}

@@ -15,11 +15,11 @@ use crate::analysis::requires::{LuauPath, RequireSite, Target};
 use crate::diagnostic::{Code, Diagnostic};
 use crate::input::discover::Discovered;
 
-/// Whether a required name is a Luau path rather than a dotted name.
+/// Whether a required name is a Luau path rather than a dotted name: it starts with `@`, or
+/// holds a `/` or `\` (which no dotted name does), so that `./x` resolves and `a/b` or `/x`
+/// gets Luau's error for its prefix.
 pub fn is_path(name: &str) -> bool {
-    // Luau reads `\` as `/` in paths.
-    let name = name.replace('\\', "/");
-    name.starts_with("./") || name.starts_with("../") || name.starts_with('@')
+    name.starts_with('@') || name.contains('/') || name.contains('\\')
 }
 
 /// The path of a discovered file in the tree of module paths (`src/util.luau` is

@@ -273,6 +273,8 @@ mod tests {
     }
 
     #[test]
+    // In Luau a backtick opens an interpolated string, and the parser knows it.
+    #[cfg(not(feature = "luau"))]
     fn backticks_count_only_outside_strings_and_comments() {
         assert_eq!(stray_backtick("return { enco`e = 1 }"), Some(13));
         assert_eq!(stray_backtick("local s = '`' -- `\nlocal t = [[`]]"), None);

@@ -8,11 +8,11 @@
 local package, previous, hermetic, explain, bundle_require, probe_require, trampoline_for, caller_of = ...
 local loaded, preload = package.loaded, package.preload
 local type, error, sub, pcall = type, error, string.sub, pcall
-local gsub = string.gsub
+local find = string.find
+-- A dotted name has no `/` or `\`: any name that does (`./x`, `/abs`, `a/b`) is Luau's, and
+-- gets Luau's answer, an error for a bad prefix included.
 local function is_path(name)
-  -- Luau reads `\` as `/` in paths.
-  local start = gsub(sub(name, 1, 3), "\\", "/")
-  return sub(start, 1, 1) == "@" or sub(start, 1, 2) == "./" or start == "../"
+  return sub(name, 1, 1) == "@" or find(name, "/", 1, true) ~= nil or find(name, "\\", 1, true) ~= nil
 end
 local trampolines = {}
 local function path_require(name, caller)
