@@ -6,10 +6,10 @@
 //! record, a directory is a name prefix (found by binary search), a configuration file is
 //! read verified like a module. Modules load lazily and verified, as by dotted name.
 //!
-//! As Luau's own `require` does, a module required again while it is still loading (a
-//! cycle) gets a placeholder that refuses every access; when the module returns a table,
-//! the placeholder takes its fields and metatable and is frozen, so every requirer holds the
-//! same table.
+//! Cyclic requires follow Luau's RFC: each module gets an export table as its `...`, which a
+//! cyclic requirer receives and which refuses access while its module is inside a require;
+//! a module that returns its own table instead fills the export table when it finishes (as
+//! Luau's own require fills its placeholder), so every requirer holds the same table.
 
 use std::sync::Arc;
 
@@ -73,8 +73,9 @@ impl ModuleTree for BundleTree {
 
 /// What the Luau `require` glue needs for path requires: the require that loads from the
 /// bundle, the one that only finds (its cache keys apart), the maker of the trampolines
-/// through which both are called, so that Luau's navigator sees the caller's chunk name, and
-/// the function that tells that name.
+/// through which both are called, so that Luau's navigator sees the caller's chunk name, the
+/// function that tells that name, and the one that makes a require during a module's load
+/// (with that module's export table refusing access; see `glue/luau_path_loader.lua`).
 pub(crate) fn requirers(
     lua: &Lua,
     bundle: &Bundle,
@@ -83,14 +84,18 @@ pub(crate) fn requirers(
     from_source: bool,
     begin: Function,
     end: Function,
-) -> mlua::Result<(Function, Function, Function, Function)> {
-    let lock = lua.create_function(|_, (placeholder, locked): (Table, Table)| {
-        placeholder.set_metatable(Some(locked))?;
-        placeholder.set_readonly(true);
-        Ok(placeholder)
+) -> mlua::Result<(Function, Function, Function, Function, Function)> {
+    let lock = lua.create_function(|_, (table, locked): (Table, Table)| {
+        table.set_metatable(Some(locked))?;
+        table.set_readonly(true);
+        Ok(())
     })?;
-    let wrap: Function =
-        lua.load(PATH_LOADER).set_name("=[luabundle loader]").call((begin, end, lock, populate(lua)?))?;
+    let unlock = lua.create_function(|_, table: Table| {
+        table.set_readonly(false);
+        table.set_metatable(None)
+    })?;
+    let (wrap, during): (Function, Function) =
+        lua.load(PATH_LOADER).set_name("=[luabundle loader]").call((begin, end, lock, unlock, populate(lua)?))?;
     lua.set_named_registry_value(PATH_LOADER_KEY, wrap)?;
     let tree = |probe| BundleTree {
         bundle: bundle.clone(),
@@ -118,7 +123,7 @@ pub(crate) fn requirers(
             .next()
             .flatten())
     })?;
-    Ok((loading, probing, trampoline, caller))
+    Ok((loading, probing, trampoline, caller, during))
 }
 
 /// `populate(placeholder, result)`: the placeholder takes the result's fields and metatable
@@ -219,5 +224,29 @@ mod tests {
         );
         assert_eq!(later, "a");
         assert!(same);
+    }
+
+    #[test]
+    fn each_module_gets_an_export_table_that_a_cycle_shares() {
+        let bundle = bundle(&[
+            (
+                "./a.luau",
+                "local M = ...\nlocal b = require('./b')\nM.name = 'a'\nfunction M.f() return b.g() end\nreturn M",
+            ),
+            (
+                "./b.luau",
+                "local a = require('./a')\nlocal M = ...\nfunction M.g() return 'g sees ' .. a.name end\nreturn M",
+            ),
+            ("./plain.luau", "local exports = ...\nexports.value = 42"),
+            ("./nothing.luau", "local x = 1"),
+        ]);
+        let lua = mlua::Lua::new();
+        bundle.installer().hermetic(true).install(&lua).unwrap();
+        let (f, value, nothing): (String, i64, bool) = lua
+            .load("return require('./a').f(), require('./plain').value, require('./nothing')")
+            .set_name("@main.rs")
+            .eval()
+            .unwrap();
+        assert_eq!((f.as_str(), value, nothing), ("g sees a", 42, true));
     }
 }
