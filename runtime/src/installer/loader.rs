@@ -279,7 +279,7 @@ fn finish_install(
     let explain = explain_function(lua, &installer.bundle, visible, installer.hermetic)?;
     let begin = begin_function(lua, context.tracker, context.from_source)?;
     let end = end_function(lua, context.tracker)?;
-    let (loading, probing, trampoline, caller, during) = super::path_require::requirers(
+    let (loading, probing, trampoline, caller, during, closest) = super::path_require::requirers(
         lua,
         &installer.bundle,
         context.visibility,
@@ -288,7 +288,7 @@ fn finish_install(
         begin,
         end,
     )?;
-    let paths = (loading, probing, trampoline, caller, during);
+    let paths = (loading, probing, trampoline, caller, during, closest);
     glue(lua, Glue::LuauRequire)?.call((package, previous, installer.hermetic, explain, paths))
 }
 

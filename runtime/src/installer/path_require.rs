@@ -17,8 +17,8 @@ use mlua::{Function, Lua, Table, Value};
 
 use super::loader::{load_module, lua_error, Visibility};
 use crate::bundle::Bundle;
-use crate::luau_paths::{ModuleTree, TreeRequirer};
-use crate::names::is_path_name;
+use crate::luau_paths::{self, ModuleTree, TreeRequirer};
+use crate::names::{edit_distance, is_path_name};
 use crate::stats::SharedTracker;
 
 /// Where the state keeps the function that wraps a module chunk into its loader.
@@ -75,7 +75,8 @@ impl ModuleTree for BundleTree {
 /// bundle, the one that only finds (its cache keys apart), the maker of the trampolines
 /// through which both are called, so that Luau's navigator sees the caller's chunk name, the
 /// function that tells that name, and the one that makes a require during a module's load
-/// (with that module's export table refusing access; see `glue/luau_path_loader.lua`).
+/// (with that module's export table refusing access; see `glue/luau_path_loader.lua`), and
+/// the one that names the closest bundled modules for an error.
 pub(crate) fn requirers(
     lua: &Lua,
     bundle: &Bundle,
@@ -84,7 +85,7 @@ pub(crate) fn requirers(
     from_source: bool,
     begin: Function,
     end: Function,
-) -> mlua::Result<(Function, Function, Function, Function, Function)> {
+) -> mlua::Result<(Function, Function, Function, Function, Function, Function)> {
     let lock = lua.create_function(|_, (table, locked): (Table, Table)| {
         table.set_metatable(Some(locked))?;
         table.set_readonly(true);
@@ -123,7 +124,37 @@ pub(crate) fn requirers(
             .next()
             .flatten())
     })?;
-    Ok((loading, probing, trampoline, caller, during))
+    let closest = closest_function(lua, bundle, visibility)?;
+    Ok((loading, probing, trampoline, caller, during, closest))
+}
+
+/// `closest(path)`: the note naming up to three bundled modules whose last path component is
+/// within a small edit distance of the path's (`./utl` finds `./src/util.luau`), or `""`.
+/// Reads the whole index, so only for an error.
+fn closest_function(lua: &Lua, bundle: &Bundle, visibility: &Arc<Visibility>) -> mlua::Result<Function> {
+    let bundle = bundle.clone();
+    let visibility = visibility.clone();
+    lua.create_function(move |_, name: String| {
+        let last = |path: &str| path.rsplit(['/', '@', '\\']).next().unwrap_or_default().to_lowercase();
+        let wanted = last(&name);
+        let limit = (wanted.chars().count() / 3).clamp(1, 4);
+        let Ok(index) = bundle.index() else { return Ok(String::new()) };
+        let mut scored: Vec<(usize, &str)> = index
+            .modules
+            .iter()
+            .enumerate()
+            .filter(|(i, m)| visibility.allows(*i) && is_path_name(&m.name))
+            .filter_map(|(_, m)| Some((luau_paths::module_of_file(&m.name)?, m.name.as_str())))
+            .map(|(module, name)| (edit_distance(&wanted, &last(&module)), name))
+            .filter(|(distance, _)| *distance <= limit)
+            .collect();
+        scored.sort();
+        let close: Vec<&str> = scored.into_iter().take(3).map(|(_, name)| name).collect();
+        Ok(match close.is_empty() {
+            true => String::new(),
+            false => format!("; closest bundled modules: {}", close.join(", ")),
+        })
+    })
 }
 
 /// `populate(placeholder, result)`: the placeholder takes the result's fields and metatable
@@ -200,6 +231,8 @@ mod tests {
         assert!(same);
         let err = lua.load("return require('./src/nowhere')").set_name("@main.rs").exec().unwrap_err();
         assert!(err.to_string().contains("could not resolve child component \"nowhere\""), "{err}");
+        let err = lua.load("return require('./src/utl')").set_name("@main.rs").exec().unwrap_err();
+        assert!(err.to_string().contains("closest bundled modules: ./src/util.luau"), "{err}");
         let err = lua.load("return require('src/util')").set_name("@main.rs").exec().unwrap_err();
         assert!(err.to_string().contains("require path must start with a valid prefix: ./, ../, or @"), "{err}");
     }

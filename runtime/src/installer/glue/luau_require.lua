@@ -5,7 +5,7 @@
 -- bundle and the host's registered modules (`@host/x`); what they lack goes on to the
 -- state's previous `require`, Luau's own (files), unless the installation is hermetic. Both are called through a trampoline named like the
 -- caller, as the navigator resolves from the chunk that called `require`.
-local package, previous, hermetic, explain, bundle_require, probe_require, trampoline_for, caller_of, during = ...
+local package, previous, hermetic, explain, bundle_require, probe_require, trampoline_for, caller_of, during, closest = ...
 local loaded, preload = package.loaded, package.preload
 local type, error, sub, pcall = type, error, string.sub, pcall
 local find = string.find
@@ -24,7 +24,7 @@ local function path_require(name, caller)
   local found, err = pcall(call, probe_require, name)
   if found then return during(call, bundle_require, name) end
   if not hermetic and type(previous) == "function" then return call(previous, name) end
-  error(tostring(err) .. (hermetic and " (hermetic: the file system is not searched)" or ""), 0)
+  error(tostring(err) .. (hermetic and " (hermetic: the file system is not searched)" .. closest(name) or ""), 0)
 end
 require = function(name)
   if type(name) ~= "string" then
