@@ -27,7 +27,8 @@ fn write_tree(dir: &Path, files: &[(&str, Option<&str>)]) {
 /// hermetic installation adds).
 fn reason(err: &mlua::Error) -> String {
     let text = err.to_string().replace(" (hermetic: the file system is not searched)", "");
-    let first = text.lines().next().unwrap_or_default().to_string();
+    let first = text.lines().next().unwrap_or_default();
+    let first = first.split("; closest bundled modules: ").next().unwrap_or_default().to_string();
     match first.find("error requiring module") {
         Some(at) => first[at..].to_string(),
         None => first,
@@ -399,4 +400,22 @@ fn more_of_luaus_own_cases_resolve_alike() {
         "{:?}",
         outcomes[20]
     );
+}
+
+#[test]
+fn a_configuration_that_never_returns_times_out_as_in_luau() {
+    // Luau evaluates `.config.luau` with a time budget (2 s): the build does not hang, and
+    // both requires give Luau's error.
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = project(
+        dir.path(),
+        &[
+            ("src/requirer.luau", Some("local _ = require('./x')\nreturn function(path) return require(path) end")),
+            ("src/x.luau", None),
+            ("src/slow/.config.luau", Some("while true do end\nreturn {}")),
+            ("src/slow/requirer.luau", Some(REQUIRER)),
+        ],
+    );
+    let outcomes = same_from_sources_and_bundle(dir.path(), &bundle, &[("./src/slow/requirer", "@any/x")]);
+    assert!(outcomes[0].as_ref().unwrap_err().contains("timed out"), "{:?}", outcomes[0]);
 }
