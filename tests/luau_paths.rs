@@ -419,3 +419,25 @@ fn a_configuration_that_never_returns_times_out_as_in_luau() {
     let outcomes = same_from_sources_and_bundle(dir.path(), &bundle, &[("./src/slow/requirer", "@any/x")]);
     assert!(outcomes[0].as_ref().unwrap_err().contains("timed out"), "{:?}", outcomes[0]);
 }
+
+#[test]
+fn a_cyclic_import_read_at_load_time_is_reported_where_it_is_read() {
+    let files: &[(&str, Option<&str>)] = &[
+        ("src/main.luau", Some("local a = require('./a')\nreturn a.name")),
+        // `a` reads `b` at its top level: fine, `b` has loaded by then.
+        ("src/a.luau", Some("local b = require('./b')\nreturn { name = 'a', partner = b.name }")),
+        // `b` reads `a` while `a` is still loading: Luau refuses the access.
+        ("src/b.luau", Some("local a = require('./a')\nlocal first = a.name\nreturn { name = 'b' }")),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    write_tree(&dir.path().join("proj"), files);
+    let mut builder = luabundle::Builder::new();
+    builder.root(dir.path().join("proj/src")).output(dir.path().join("app.bundle")).entry("main");
+    let report = builder.try_build().unwrap_err().to_string();
+    assert!(report.contains("`b` reads `a` at its top level, inside a require cycle"), "{report}");
+    assert!(report.contains("src/b.luau:2:15"), "{report}");
+    assert!(!report.contains("`a` reads `b`"), "{report}");
+    // Without an entry the load order is the host's: a warning.
+    let dir = tempfile::tempdir().unwrap();
+    assert!(build_errors(dir.path(), &files[1..], None).contains("warning[require-cycle]"));
+}

@@ -214,7 +214,7 @@ pub fn build_graph(
     if options.entry.is_some() || options.only.is_some() {
         diagnostics.extend(unreachable_files(modules, files, &result.bundled));
     }
-    let (errors, legal) = cycles(&result.graph, modules, files, &result.bundled);
+    let (errors, legal) = cycles(&result.graph, modules, files, &result.bundled, options.entry);
     diagnostics.extend(errors);
     result.legal_cycles = legal;
     (result, diagnostics)
@@ -628,6 +628,7 @@ fn cycles(
     modules: &[ModuleName],
     files: &[SourceFile],
     bundled: &[bool],
+    #[cfg_attr(not(feature = "luau"), allow(unused_variables))] entry: Option<usize>,
 ) -> (Vec<Diagnostic>, Vec<String>) {
     let eager = |e: &Edge| e.timing == Timing::Eager && !e.by_path;
     let mut errors = find_cycles(graph, modules, bundled, &eager);
@@ -638,6 +639,8 @@ fn cycles(
     if hidden > 0 {
         out.push(Diagnostic::error(Code::RequireCycle, format!("and {hidden} more require cycles")));
     }
+    #[cfg(feature = "luau")]
+    out.extend(cyclic_reads(graph, modules, files, bundled, entry));
     let mut legal: Vec<String> = find_cycles(graph, modules, bundled, &|_| true)
         .iter()
         .filter(|c| !c.iter().all(|&e| eager(&graph[e])))
@@ -645,6 +648,88 @@ fn cycles(
         .collect();
     legal.sort();
     (out, legal)
+}
+
+/// Luau: a cycle of eager requires through a path require is legal (the module required
+/// again gets an export table that becomes the module), unless the requirer then reads that
+/// table at its top level, while the module it belongs to is still loading. With an entry,
+/// the load order is known (requires run in file order from the entry) and each such read is
+/// an error; without one, a read inside a cycle is a warning (it fails if the other module
+/// loads first).
+#[cfg(feature = "luau")]
+fn cyclic_reads(
+    graph: &DiGraph<usize, Edge>,
+    modules: &[ModuleName],
+    files: &[SourceFile],
+    bundled: &[bool],
+    entry: Option<usize>,
+) -> Vec<Diagnostic> {
+    let eager_edges = |node: NodeIndex| {
+        let mut edges: Vec<_> = graph.edges(node).filter(|e| e.weight().timing == Timing::Eager).collect();
+        edges.sort_by_key(|e| (e.weight().range.start, e.id()));
+        edges
+    };
+    let read = |edge: &Edge| {
+        let file = &files[edge.file];
+        edge.by_path.then(|| crate::analysis::luau_paths::top_level_read(file.bytes(), &edge.range)).flatten()
+    };
+    let report = |from: NodeIndex, to: NodeIndex, edge: &Edge, at: Range<usize>, certain: bool| {
+        let (reader, module) = (&modules[graph[from]].name, &modules[graph[to]].name);
+        let make = if certain { Diagnostic::error } else { Diagnostic::warning };
+        let label = match certain {
+            true => format!("`{module}` is still loading here, and its table refuses access"),
+            false => format!("`{module}` is still loading here if it loads first"),
+        };
+        make(Code::RequireCycle, format!("`{reader}` reads `{module}` at its top level, inside a require cycle"))
+            .with_primary(edge.file, at, label)
+            .with_secondary(edge.file, edge.range.clone(), "required here")
+            .with_note("Luau hands a module required again while it loads a table that refuses access until it has loaded; read it inside a function, or break the cycle")
+    };
+    let mut out = Vec::new();
+    if let Some(entry) = entry {
+        // The load from the entry: a require of a module that is loading returns its table.
+        let mut state: HashMap<NodeIndex, bool> = HashMap::new(); // true: loading, false: loaded
+        let mut stack: Vec<(NodeIndex, Vec<petgraph::graph::EdgeReference<'_, Edge>>, usize)> = Vec::new();
+        let start = NodeIndex::new(entry);
+        state.insert(start, true);
+        stack.push((start, eager_edges(start), 0));
+        while let Some((node, edges, next)) = stack.last_mut() {
+            let Some(edge) = edges.get(*next).copied() else {
+                state.insert(*node, false);
+                stack.pop();
+                continue;
+            };
+            *next += 1;
+            let from = *node;
+            match state.get(&edge.target()) {
+                Some(true) => {
+                    if let Some(at) = read(edge.weight()) {
+                        out.push(report(from, edge.target(), edge.weight(), at, true));
+                    }
+                }
+                Some(false) => {}
+                None => {
+                    state.insert(edge.target(), true);
+                    stack.push((edge.target(), eager_edges(edge.target()), 0));
+                }
+            }
+        }
+        return out;
+    }
+    let eager = EdgeFiltered::from_fn(graph, |e| e.weight().timing == Timing::Eager);
+    let subgraph = NodeFiltered::from_fn(&eager, |n| bundled[graph[n]]);
+    for component in petgraph::algo::tarjan_scc(&subgraph) {
+        let members: BTreeSet<NodeIndex> = component.into_iter().collect();
+        for &from in &members {
+            for edge in eager_edges(from) {
+                let inside = members.contains(&edge.target()) && (members.len() > 1 || edge.target() == from);
+                if let Some(at) = read(edge.weight()).filter(|_| inside) {
+                    out.push(report(from, edge.target(), edge.weight(), at, false));
+                }
+            }
+        }
+    }
+    out
 }
 
 /// One shortest cycle per strongly connected set of bundled modules over the edges `keep`

@@ -182,3 +182,67 @@ fn navigator_message(err: &mlua::Error) -> String {
         None => first.to_string(),
     }
 }
+
+/// Where the file `bytes` reads, at its top level, the module that its require at `site`
+/// returns: the require's value bound by `local NAME = require(...)`, and then `NAME.x`,
+/// `NAME:x`, `NAME[x]` or `NAME(...)` outside every function body. In a cycle, that module
+/// may still be loading there (its export table refuses access until it has loaded). `None`
+/// when the value is not bound to a local, or read only inside functions.
+pub fn top_level_read(bytes: &[u8], site: &std::ops::Range<usize>) -> Option<std::ops::Range<usize>> {
+    use crate::syntax::lexer::{self, Kind};
+    let tokens: Vec<lexer::Token> = lexer::tokens(bytes).collect();
+    let at = tokens.iter().position(|t| t.start == site.start)?;
+    let name = match at.checked_sub(3).map(|from| &tokens[from..at]) {
+        Some([local, name, equals])
+            if local.is_word(bytes, b"local") && name.kind == Kind::Word && equals.kind == Kind::Symbol(b'=') =>
+        {
+            &bytes[name.start..name.end]
+        }
+        _ => return None,
+    };
+    // Blocks open after the require: whether each is a function body.
+    let mut blocks: Vec<bool> = Vec::new();
+    let after = tokens.iter().position(|t| t.start >= site.end)?;
+    for (i, token) in tokens.iter().enumerate().skip(after) {
+        if token.kind != Kind::Word {
+            continue;
+        }
+        match &bytes[token.start..token.end] {
+            b"function" => blocks.push(true),
+            b"do" | b"if" | b"repeat" => blocks.push(false),
+            b"end" | b"until" => {
+                // The end of the block the require is in: nothing after it sees the local.
+                blocks.pop()?;
+            }
+            word if word == name && !blocks.contains(&true) => {
+                let next = tokens.get(i + 1)?;
+                if matches!(next.kind, Kind::Symbol(b'.' | b':' | b'[' | b'(')) {
+                    return Some(token.start..next.end);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read_in(text: &str) -> Option<String> {
+        let start = text.find("require").unwrap();
+        let end = start + text[start..].find(')').unwrap() + 1;
+        top_level_read(text.as_bytes(), &(start..end)).map(|r| text[r].to_string())
+    }
+
+    #[test]
+    fn reads_of_a_required_module_at_the_top_level_are_found() {
+        assert_eq!(read_in("local a = require('./a')\nlocal x = a.name\nreturn {}").as_deref(), Some("a."));
+        assert_eq!(read_in("local a = require('./a')\nif a:ready() then end").as_deref(), Some("a:"));
+        assert_eq!(read_in("local a = require('./a')\nlocal M = {}\nfunction M.f() return a.name end\nreturn M"), None);
+        assert_eq!(read_in("local a = require('./a')\nreturn { get = function() return a[1] end }"), None);
+        assert_eq!(read_in("return require('./a').x"), None);
+        assert_eq!(read_in("local a = require('./a')\nlocal b = a\nreturn b"), None);
+    }
+}
