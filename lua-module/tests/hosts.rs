@@ -1,0 +1,182 @@
+//! The loadable module in real hosts: Debian's `lua5.4` interpreter loads `luabundle.so`,
+//! opens bundles built by the `luabundle` command and requires from them, lazily and
+//! verified; LuaRocks runs from its bundle through the module with the output it has from
+//! its sources.
+//!
+//! Needs `lua5.4` and `luarocks` (`.ci/run` installs them; `LUABUNDLE_REQUIRE_CORPORA=1`
+//! turns a missing one into a failure), and the `luabundle` command built in the same target
+//! directory (`cargo build` or `cargo test` of the workspace first).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The target directory's profile folder this test runs from (`target/debug`).
+fn profile_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable");
+    exe.parent().and_then(Path::parent).expect("target/<profile>/deps").to_path_buf()
+}
+
+/// A directory holding the module as `luabundle.so`, the name `require "luabundle"` finds.
+fn module_dir(dir: &Path) -> PathBuf {
+    let built = profile_dir().join("libluabundle.so");
+    assert!(built.is_file(), "{} is missing: build the module first", built.display());
+    let modules = dir.join("cmodules");
+    std::fs::create_dir_all(&modules).unwrap();
+    std::fs::copy(&built, modules.join("luabundle.so")).unwrap();
+    modules
+}
+
+/// The `luabundle` command: `LUABUNDLE_BIN`, or the one of this target directory.
+fn luabundle() -> PathBuf {
+    if let Some(bin) = std::env::var_os("LUABUNDLE_BIN") {
+        return PathBuf::from(bin);
+    }
+    let target = profile_dir().parent().expect("target").to_path_buf();
+    ["debug", "release"]
+        .iter()
+        .map(|profile| target.join(profile).join("luabundle"))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| panic!("no luabundle command under {}: run `cargo build` first", target.display()))
+}
+
+/// Whether `program` is installed; a missing one fails under `LUABUNDLE_REQUIRE_CORPORA`.
+fn present(program: &str, package: &str) -> bool {
+    let found =
+        Command::new("sh").arg("-c").arg(format!("command -v {program}")).output().is_ok_and(|o| o.status.success());
+    if !found {
+        assert!(
+            std::env::var_os("LUABUNDLE_REQUIRE_CORPORA").is_none(),
+            "{program} is missing: apt-get install {package}"
+        );
+        eprintln!("skipped: {program} is missing (apt-get install {package})");
+    }
+    found
+}
+
+fn build(args: &[&str], dir: &Path) {
+    let out = Command::new(luabundle()).args(args).current_dir(dir).output().unwrap();
+    assert!(out.status.success(), "luabundle {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// `lua5.4` with the module on `package.cpath` and `code` run before `args`.
+fn lua(modules: &Path, code: &str, args: &[&str], dir: &Path) -> Output {
+    let setup = format!("package.cpath = '{}/?.so;' .. package.cpath\n{code}", modules.display());
+    Command::new("lua5.4").arg("-e").arg(setup).args(args).current_dir(dir).output().unwrap()
+}
+
+fn app(dir: &Path) {
+    std::fs::create_dir_all(dir.join("src/app")).unwrap();
+    std::fs::write(
+        dir.join("src/app/main.lua"),
+        "local util = require('app.util')\nprint('main: ' .. util.greet('host'))\nreturn true\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("src/app/util.lua"),
+        "local M = {}\nfunction M.greet(n) return 'hello ' .. n end\nfunction M.fail() error('boom') end\nreturn M\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("src/app/unused.lua"), "error('never required')\n").unwrap();
+    build(&["build", "src", "-o", "app.bundle", "-q"], dir);
+}
+
+#[test]
+fn stock_lua_loads_a_bundle_lazily_and_verified() {
+    if !present("lua5.4", "lua5.4") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let modules = module_dir(dir.path());
+    app(dir.path());
+    let script = r#"
+local lb = require "luabundle"
+assert(lb.target == "lua54", lb.target)
+local b = assert(lb.open("app.bundle"))
+assert(b:install())
+-- Nothing ran at install; modules load on their first require.
+assert(package.loaded["app.util"] == nil)
+require "app.main"
+local names = {}
+for _, s in ipairs(b:stats()) do names[#names + 1] = s.module .. ":" .. s.origin end
+print(table.concat(names, " "))
+print(table.concat(b:modules(), " "))
+print(assert(b:verify()))
+local ok, err = pcall(require("app.util").fail)
+print(ok, err)
+print(lb.open("missing.bundle"))
+"#;
+    let out = lua(&modules, script, &[], dir.path());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}{}", stdout, String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines[0], "main: hello host");
+    assert_eq!(lines[1], "app.main:bundle app.util:bundle");
+    assert_eq!(lines[2], "app.main app.unused app.util");
+    assert_eq!(lines[3], "true");
+    // Errors keep the original file and line.
+    assert!(lines[4].starts_with("false\tsrc/app/util.lua:3: boom"), "{}", lines[4]);
+    assert!(lines[5].starts_with("nil\tcannot read bundle missing.bundle"), "{}", lines[5]);
+}
+
+#[test]
+fn a_damaged_module_is_refused_before_lua_sees_it() {
+    if !present("lua5.4", "lua5.4") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let modules = module_dir(dir.path());
+    app(dir.path());
+    let bundle = dir.path().join("app.bundle");
+    let mut bytes = std::fs::read(&bundle).unwrap();
+    // A byte of the last module's bytecode (the trailer is 42 bytes, the signature absent).
+    let at = bytes.len() - 60;
+    bytes[at] ^= 0x5a;
+    std::fs::write(&bundle, &bytes).unwrap();
+    let script = r#"
+local b = assert(require("luabundle").open("app.bundle"))
+assert(b:install())
+print(b:verify())
+print(pcall(require, "app.util"))
+"#;
+    let out = lua(&modules, script, &[], dir.path());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}{}", stdout, String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("nil\t") && stdout.contains("damaged"), "{stdout}");
+    assert!(stdout.contains("false\t"), "{stdout}");
+}
+
+#[test]
+fn luarocks_runs_from_its_bundle_through_the_module_as_from_its_sources() {
+    if !present("lua5.4", "lua5.4") || !present("luarocks", "luarocks") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let modules = module_dir(dir.path());
+    let lua_dir = "/usr/share/lua/5.4";
+    build(
+        &["build", &format!("luarocks={lua_dir}/luarocks"), &format!("pl={lua_dir}/pl"), "-o", "corpus.bundle", "-q"],
+        dir.path(),
+    );
+    // Only what the bundle holds: package.path is emptied before LuaRocks starts.
+    let runner = "package.path = os.getenv('CORPUS_PATH') or ''\nlocal program = table.remove(arg, 1)\nreturn assert(loadfile(program))((table.unpack or unpack)(arg))\n";
+    std::fs::write(dir.path().join("runner.lua"), runner).unwrap();
+    for args in [&["--version"][..], &["help"]] {
+        let mut command: Vec<&str> = vec!["runner.lua", "/usr/bin/luarocks"];
+        command.extend_from_slice(args);
+        let sources = Command::new("lua5.4")
+            .env("CORPUS_PATH", format!("{lua_dir}/?.lua;{lua_dir}/?/init.lua"))
+            .args(&command)
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        let bundled =
+            lua(&modules, "assert(assert(require('luabundle').open('corpus.bundle')):install())", &command, dir.path());
+        assert!(sources.status.success() && bundled.status.success(), "{}", String::from_utf8_lossy(&bundled.stderr));
+        assert!(!sources.stdout.is_empty());
+        assert_eq!(
+            String::from_utf8_lossy(&bundled.stdout),
+            String::from_utf8_lossy(&sources.stdout),
+            "luarocks {args:?}"
+        );
+    }
+}
