@@ -1,5 +1,5 @@
-//! The README's layout section names every source file of both crates, and only files that
-//! exist: the tree can be read from it.
+//! The README's layout section names every source file of the crates (the build tool, the
+//! runtime, the Lua module), and only files that exist: the tree can be read from it.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -27,7 +27,7 @@ fn listed(readme: &str) -> BTreeSet<String> {
 
 /// The source files of both crates: Rust, and the Lua they include.
 fn in_tree(root: &Path) -> BTreeSet<String> {
-    ["src", "runtime/src"]
+    ["src", "runtime/src", "lua-module/src", "lua-module/tests"]
         .iter()
         .flat_map(|dir| walkdir::WalkDir::new(root.join(dir)))
         .filter_map(Result::ok)

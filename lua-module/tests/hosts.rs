@@ -4,8 +4,9 @@
 //! its sources.
 //!
 //! Needs `lua5.4` and `luarocks` (`.ci/run` installs them; `LUABUNDLE_REQUIRE_CORPORA=1`
-//! turns a missing one into a failure), and the `luabundle` command built in the same target
-//! directory (`cargo build` or `cargo test` of the workspace first).
+//! turns a missing one into a failure), the module built (`cargo build` here first), and the
+//! `luabundle` command of the main workspace (its `cargo build` or `cargo test`), or
+//! `LUABUNDLE_BIN` naming one.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -19,19 +20,19 @@ fn profile_dir() -> PathBuf {
 /// A directory holding the module as `luabundle.so`, the name `require "luabundle"` finds.
 fn module_dir(dir: &Path) -> PathBuf {
     let built = profile_dir().join("libluabundle.so");
-    assert!(built.is_file(), "{} is missing: build the module first", built.display());
+    assert!(built.is_file(), "{} is missing: `cargo build` the module first", built.display());
     let modules = dir.join("cmodules");
     std::fs::create_dir_all(&modules).unwrap();
     std::fs::copy(&built, modules.join("luabundle.so")).unwrap();
     modules
 }
 
-/// The `luabundle` command: `LUABUNDLE_BIN`, or the one of this target directory.
+/// The `luabundle` command: `LUABUNDLE_BIN`, or the one the main workspace built.
 fn luabundle() -> PathBuf {
     if let Some(bin) = std::env::var_os("LUABUNDLE_BIN") {
         return PathBuf::from(bin);
     }
-    let target = profile_dir().parent().expect("target").to_path_buf();
+    let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target");
     ["debug", "release"]
         .iter()
         .map(|profile| target.join(profile).join("luabundle"))
