@@ -27,7 +27,9 @@ fn module_dir(dir: &Path) -> PathBuf {
     modules
 }
 
-/// The `luabundle` command: `LUABUNDLE_BIN`, or the one the main workspace built.
+/// The `luabundle` command: `LUABUNDLE_BIN`, or the one the main workspace built last, which
+/// must be a Lua 5.4 build like this module (another flavour's bundles are refused, naming
+/// both targets).
 fn luabundle() -> PathBuf {
     if let Some(bin) = std::env::var_os("LUABUNDLE_BIN") {
         return PathBuf::from(bin);
