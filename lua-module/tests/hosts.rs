@@ -1,15 +1,28 @@
-//! The loadable module in real hosts: Debian's `lua5.4` interpreter loads `luabundle.so`,
-//! opens bundles built by the `luabundle` command and requires from them, lazily and
-//! verified; LuaRocks runs from its bundle through the module with the output it has from
-//! its sources.
+//! The loadable module in real hosts: Debian's interpreter of the module's Lua (`lua5.1` to
+//! `lua5.4`, or `luajit`) loads `luabundle.so`, opens bundles built by the `luabundle` command
+//! and requires from them, lazily and verified; LuaRocks runs from its bundle through the
+//! module with the output it has from its sources.
 //!
-//! Needs `lua5.4` and `luarocks` (`.ci/run` installs them; `LUABUNDLE_REQUIRE_CORPORA=1`
-//! turns a missing one into a failure), the module built (`cargo build` here first), and the
-//! `luabundle` command of the main workspace (its `cargo build` or `cargo test`), or
-//! `LUABUNDLE_BIN` naming one.
+//! Needs the interpreter and `luarocks` (`.ci/run` installs them; `LUABUNDLE_REQUIRE_CORPORA=1`
+//! turns a missing one into a failure), the module built (`cargo build` here first, with the
+//! same features), and a `luabundle` command of the same flavour: the main workspace's last
+//! build, or `LUABUNDLE_BIN`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+
+/// Debian's interpreter, module directory and the module's target for the flavour built.
+#[cfg(feature = "lua51")]
+const HOST: (&str, &str, &str) = ("lua5.1", "/usr/share/lua/5.1", "lua51");
+#[cfg(feature = "lua52")]
+const HOST: (&str, &str, &str) = ("lua5.2", "/usr/share/lua/5.2", "lua52");
+#[cfg(feature = "lua53")]
+const HOST: (&str, &str, &str) = ("lua5.3", "/usr/share/lua/5.3", "lua53");
+#[cfg(feature = "luajit")]
+const HOST: (&str, &str, &str) = ("luajit", "/usr/share/lua/5.1", "luajit");
+#[cfg(not(any(feature = "lua51", feature = "lua52", feature = "lua53", feature = "luajit")))]
+const HOST: (&str, &str, &str) = ("lua5.4", "/usr/share/lua/5.4", "lua54");
+const INTERPRETER: &str = HOST.0;
 
 /// The target directory's profile folder this test runs from (`target/debug`).
 fn profile_dir() -> PathBuf {
@@ -28,8 +41,8 @@ fn module_dir(dir: &Path) -> PathBuf {
 }
 
 /// The `luabundle` command: `LUABUNDLE_BIN`, or the one the main workspace built last, which
-/// must be a Lua 5.4 build like this module (another flavour's bundles are refused, naming
-/// both targets).
+/// must be of this module's flavour (another flavour's bundles are refused, naming both
+/// targets).
 fn luabundle() -> PathBuf {
     if let Some(bin) = std::env::var_os("LUABUNDLE_BIN") {
         return PathBuf::from(bin);
@@ -61,10 +74,10 @@ fn build(args: &[&str], dir: &Path) {
     assert!(out.status.success(), "luabundle {args:?}: {}", String::from_utf8_lossy(&out.stderr));
 }
 
-/// `lua5.4` with the module on `package.cpath` and `code` run before `args`.
+/// The interpreter with the module on `package.cpath` and `code` run before `args`.
 fn lua(modules: &Path, code: &str, args: &[&str], dir: &Path) -> Output {
     let setup = format!("package.cpath = '{}/?.so;' .. package.cpath\n{code}", modules.display());
-    Command::new("lua5.4").arg("-e").arg(setup).args(args).current_dir(dir).output().unwrap()
+    Command::new(INTERPRETER).arg("-e").arg(setup).args(args).current_dir(dir).output().unwrap()
 }
 
 fn app(dir: &Path) {
@@ -85,7 +98,7 @@ fn app(dir: &Path) {
 
 #[test]
 fn stock_lua_loads_a_bundle_lazily_and_verified() {
-    if !present("lua5.4", "lua5.4") {
+    if !present(INTERPRETER, INTERPRETER) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -93,7 +106,7 @@ fn stock_lua_loads_a_bundle_lazily_and_verified() {
     app(dir.path());
     let script = r#"
 local lb = require "luabundle"
-assert(lb.target == "lua54", lb.target)
+assert(lb.target == TARGET, lb.target)
 local b = assert(lb.open("app.bundle"))
 assert(b:install())
 -- Nothing ran at install; modules load on their first require.
@@ -108,7 +121,8 @@ local ok, err = pcall(require("app.util").fail)
 print(ok, err)
 print(lb.open("missing.bundle"))
 "#;
-    let out = lua(&modules, script, &[], dir.path());
+    let script = format!("TARGET = '{}'\n{script}", HOST.2);
+    let out = lua(&modules, &script, &[], dir.path());
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{}{}", stdout, String::from_utf8_lossy(&out.stderr));
     let lines: Vec<&str> = stdout.lines().collect();
@@ -123,7 +137,7 @@ print(lb.open("missing.bundle"))
 
 #[test]
 fn a_damaged_module_is_refused_before_lua_sees_it() {
-    if !present("lua5.4", "lua5.4") {
+    if !present(INTERPRETER, INTERPRETER) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -150,12 +164,12 @@ print(pcall(require, "app.util"))
 
 #[test]
 fn luarocks_runs_from_its_bundle_through_the_module_as_from_its_sources() {
-    if !present("lua5.4", "lua5.4") || !present("luarocks", "luarocks") {
+    if !present(INTERPRETER, INTERPRETER) || !present("luarocks", "luarocks") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
     let modules = module_dir(dir.path());
-    let lua_dir = "/usr/share/lua/5.4";
+    let lua_dir = HOST.1;
     build(
         &["build", &format!("luarocks={lua_dir}/luarocks"), &format!("pl={lua_dir}/pl"), "-o", "corpus.bundle", "-q"],
         dir.path(),
@@ -166,7 +180,7 @@ fn luarocks_runs_from_its_bundle_through_the_module_as_from_its_sources() {
     for args in [&["--version"][..], &["help"]] {
         let mut command: Vec<&str> = vec!["runner.lua", "/usr/bin/luarocks"];
         command.extend_from_slice(args);
-        let sources = Command::new("lua5.4")
+        let sources = Command::new(INTERPRETER)
             .env("CORPUS_PATH", format!("{lua_dir}/?.lua;{lua_dir}/?/init.lua"))
             .args(&command)
             .current_dir(dir.path())
