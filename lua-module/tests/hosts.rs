@@ -197,3 +197,96 @@ fn luarocks_runs_from_its_bundle_through_the_module_as_from_its_sources() {
         );
     }
 }
+
+/// An nginx started on a loopback port for one test, stopped when dropped.
+#[cfg(feature = "luajit")]
+struct Nginx(std::process::Child);
+
+#[cfg(feature = "luajit")]
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The body of `GET path` on `port`, once nginx answers.
+#[cfg(feature = "luajit")]
+fn get(port: u16, path: &str) -> String {
+    use std::io::{Read, Write};
+    for _ in 0..100 {
+        if let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            write!(stream, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").unwrap();
+            let mut response = String::new();
+            stream.read_to_string(&mut response).unwrap();
+            return response.split_once("\r\n\r\n").map(|(_, body)| body.to_string()).unwrap_or(response);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("nginx does not answer on port {port}");
+}
+
+#[test]
+#[cfg(feature = "luajit")]
+fn openresty_in_nginx_requires_from_a_bundle() {
+    let lua_module = Path::new("/usr/lib/nginx/modules/ngx_http_lua_module.so");
+    if !present("nginx", "nginx libnginx-mod-http-lua") {
+        return;
+    }
+    assert!(lua_module.is_file(), "{} is missing: apt-get install libnginx-mod-http-lua", lua_module.display());
+    let dir = tempfile::tempdir().unwrap();
+    let modules = module_dir(dir.path());
+    app(dir.path());
+    std::fs::create_dir_all(dir.path().join("logs")).unwrap();
+    // A free loopback port: bound, then released for nginx.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let root = dir.path().display();
+    let config = format!(
+        r#"load_module /usr/lib/nginx/modules/ndk_http_module.so;
+load_module {lua_module};
+daemon off;
+master_process off;
+worker_processes 1;
+pid {root}/nginx.pid;
+error_log {root}/logs/error.log;
+events {{ worker_connections 16; }}
+http {{
+  access_log off;
+  lua_package_cpath "{modules}/?.so;;";
+  init_by_lua_block {{
+    BUNDLE = assert(require("luabundle").open("{root}/app.bundle"))
+    assert(BUNDLE:install())
+  }}
+  server {{
+    listen 127.0.0.1:{port};
+    location /greet {{
+      content_by_lua_block {{ ngx.say(require("app.util").greet("nginx")) }}
+    }}
+    location /loaded {{
+      content_by_lua_block {{
+        local names = {{}}
+        for _, s in ipairs(BUNDLE:stats()) do names[#names + 1] = s.module end
+        ngx.say(table.concat(names, " "))
+      }}
+    }}
+  }}
+}}
+"#,
+        lua_module = lua_module.display(),
+        modules = modules.display(),
+    );
+    std::fs::write(dir.path().join("nginx.conf"), config).unwrap();
+    let child = Command::new("nginx")
+        .arg("-p")
+        .arg(dir.path())
+        .arg("-c")
+        .arg(dir.path().join("nginx.conf"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let _nginx = Nginx(child);
+    assert_eq!(get(port, "/greet"), "hello nginx\n");
+    // Only what a request required was loaded.
+    assert_eq!(get(port, "/loaded"), "app.util\n");
+}
