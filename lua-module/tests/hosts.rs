@@ -290,3 +290,35 @@ http {{
     // Only what a request required was loaded.
     assert_eq!(get(port, "/loaded"), "app.util\n");
 }
+
+#[test]
+#[cfg(feature = "luajit")]
+fn neovim_loads_a_plugins_modules_from_a_bundle() {
+    if !present("nvim", "neovim") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let modules = module_dir(dir.path());
+    let plugin = dir.path().join("plugin/lua/greeter");
+    std::fs::create_dir_all(&plugin).unwrap();
+    // A plugin that uses Neovim's API, split in two modules.
+    std::fs::write(plugin.join("init.lua"), "local text = require('greeter.text')\nlocal M = {}\nfunction M.greet(name)\n  vim.api.nvim_buf_set_lines(0, 0, -1, false, { text.hello(name) })\n  return vim.api.nvim_buf_get_lines(0, 0, 1, false)[1]\nend\nreturn M\n").unwrap();
+    std::fs::write(
+        plugin.join("text.lua"),
+        "return { hello = function(name) return 'hello ' .. vim.fn.toupper(name) end }\n",
+    )
+    .unwrap();
+    build(&["build", "plugin/lua", "-o", "plugin.bundle", "-q"], dir.path());
+    let code = format!(
+        "lua package.cpath = '{}/?.so;' .. package.cpath; local b = assert(require('luabundle').open('plugin.bundle')); assert(b:install()); local line = require('greeter').greet('nvim'); local names = {{}}; for _, s in ipairs(b:stats()) do names[#names + 1] = s.module end; io.stdout:write(line, ' | ', table.concat(names, ' '), '\\n')",
+        modules.display()
+    );
+    let out = Command::new("nvim")
+        .args(["--headless", "--clean", "-c", &code, "-c", "qa!"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(stdout.trim(), "hello NVIM | greeter greeter.text", "{}", String::from_utf8_lossy(&out.stderr));
+}
