@@ -13,6 +13,7 @@ mod corpora;
 mod damage;
 mod differential;
 mod durability;
+mod exe;
 mod flavours;
 mod fuzz_corpus;
 mod incremental;

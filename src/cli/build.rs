@@ -20,6 +20,10 @@ pub struct BuildArgs {
     /// Strip debug info: smaller bundle, but tracebacks lose file names and lines.
     #[arg(long)]
     strip: bool,
+    /// Also write FILE, a standalone executable: this luabundle with the bundle appended,
+    /// which runs the entry module with its arguments (`luabundle run BUNDLE -- ARGS`).
+    #[arg(long, value_name = "FILE")]
+    exe: Option<PathBuf>,
     /// Print diagnostics as JSON, one object per line, on stdout.
     #[arg(long)]
     json: bool,
@@ -85,6 +89,15 @@ pub fn build(args: BuildArgs) -> anyhow::Result<i32> {
     show(&result.warnings, args.json);
     if !args.quiet {
         eprintln!("{}", summary(&result, &output));
+    }
+    if let Some(exe) = &args.exe {
+        if luabundle_runtime::Bundle::open(&output)?.entry()?.is_none() {
+            anyhow::bail!("--exe needs an entry module for the executable to run: pass --entry MOD");
+        }
+        super::exe::write(&output, exe)?;
+        if !args.quiet {
+            eprintln!("wrote {}, which runs the bundle's entry module", exe.display());
+        }
     }
     if args.verbose {
         eprint!("{}", resolution_report(&result));

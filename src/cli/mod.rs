@@ -4,6 +4,7 @@
 mod build;
 mod cache;
 mod check;
+mod exe;
 mod graph;
 mod init;
 mod inspect;
@@ -114,6 +115,11 @@ enum Command {
 /// Parses the arguments, runs the command and returns the process exit code.
 pub fn main() -> i32 {
     restore_broken_pipe_default();
+    // An executable made by `build --exe` runs its bundle's entry with all its arguments.
+    if let Some(embedded) = exe::embedded() {
+        decide_color(ColorChoice::Auto);
+        return run::run_embedded(&embedded).unwrap_or_else(|err| report(&err));
+    }
     // `luabundle run BUNDLE ...` is read without building the whole command-line definition,
     // which would cost a short program a good part of its start-up; `run --help` and
     // options before the bundle go through clap.

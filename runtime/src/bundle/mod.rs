@@ -169,6 +169,14 @@ impl Bundle {
         Bundle::from_storage("<in-memory bundle>".into(), Storage::Owned(bytes), &Policy::None)
     }
 
+    /// Opens a bundle held in memory that errors call `label` (the file it came from, say).
+    ///
+    /// # Errors
+    /// As [`Bundle::from_static`].
+    pub fn from_bytes_named(bytes: Vec<u8>, label: impl Into<String>) -> Result<Bundle> {
+        Bundle::from_storage(label.into(), Storage::Owned(bytes), &Policy::None)
+    }
+
     /// Opens a bundle file, reading only its header, trailer, target block and directory:
     /// the same few reads whatever its size. The file stays open; index pages are read when
     /// a lookup first touches them, each module's bytes when it is first required.

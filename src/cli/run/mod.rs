@@ -27,6 +27,10 @@ pub struct RunArgs {
     /// Options, then the script and its arguments, as for `lua` (see below).
     #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "ARGS")]
     rest: Vec<OsString>,
+    /// Run as a standalone executable (`build --exe`): the entry module is the program, run
+    /// as `lua` runs a script, and `bundle` is the name the executable was started by.
+    #[arg(skip)]
+    exe: bool,
 }
 
 impl RunArgs {
@@ -38,7 +42,7 @@ impl RunArgs {
             return None;
         }
         let bundle = raw.next().filter(|b| !b.as_encoded_bytes().starts_with(b"-"))?;
-        Some(RunArgs { bundle: PathBuf::from(bundle), rest: raw.collect() })
+        Some(RunArgs { bundle: PathBuf::from(bundle), rest: raw.collect(), exe: false })
     }
 }
 
@@ -73,6 +77,28 @@ Examples:
 
 pub fn run(mut args: RunArgs) -> anyhow::Result<i32> {
     args.rest = raw_rest(&args);
+    let bundle = Bundle::open(&args.bundle)?;
+    run_opened(args, bundle)
+}
+
+/// Runs the bundle appended to this executable (`build --exe`): its entry module as the
+/// program, as `lua` runs a script: every argument of the command line in `arg` (the name the
+/// executable was started by at 0) and as the chunk's `...`.
+pub fn run_embedded(embedded: &crate::cli::exe::Embedded) -> anyhow::Result<i32> {
+    let bytes = embedded.bytes().map_err(|e| anyhow::anyhow!("cannot read {}: {e}", embedded.path.display()))?;
+    let bundle = Bundle::from_bytes_named(bytes, format!("appended to {}", embedded.path.display()))?;
+    if bundle.entry()?.is_none() {
+        anyhow::bail!("{} holds a bundle without an entry module", embedded.path.display());
+    }
+    let mut argv = std::env::args_os();
+    // `arg[0]` is the name the program was started by, as a script's is in `lua`.
+    let name = argv.next().map(PathBuf::from).unwrap_or_else(|| embedded.path.clone());
+    let mut rest: Vec<OsString> = vec!["--".into()];
+    rest.extend(argv);
+    run_opened(RunArgs { bundle: name, rest, exe: true }, bundle)
+}
+
+fn run_opened(args: RunArgs, bundle: Bundle) -> anyhow::Result<i32> {
     let mut invocation = match parse(&args.rest) {
         Ok(invocation) => invocation,
         Err(Usage(message)) => {
@@ -81,7 +107,6 @@ pub fn run(mut args: RunArgs) -> anyhow::Result<i32> {
             return Ok(1);
         }
     };
-    let bundle = Bundle::open(&args.bundle)?;
     // `-m MOD -- args` and `BUNDLE -- args` (an entry module with arguments): what follows
     // `--` is the module's arguments, not a script.
     let runs_module = invocation.module.is_some()

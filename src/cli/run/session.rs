@@ -75,6 +75,9 @@ impl<'a> Session<'a> {
             return Ok(0);
         }
         let entry = self.bundle.entry().map_err(mlua::Error::external)?;
+        if let (true, Some(entry)) = (self.args.exe, entry) {
+            return self.run_entry_as_script(entry);
+        }
         let module = invocation.module.clone().or_else(|| entry.map(str::to_string));
         match module {
             Some(module) => self.run_module(&module),
@@ -87,6 +90,27 @@ impl<'a> Session<'a> {
                 Ok(if self.call(main, MultiValue::new())? { 0 } else { 1 })
             }
         }
+    }
+
+    /// A standalone executable's program: the entry module's chunk (verified) called with the
+    /// command line's arguments from a C frame, as `lua` calls a script, so that programs that
+    /// read `...` or walk the stack to find themselves (LuaRocks) see what they see there.
+    fn run_entry_as_script(&self, entry: &str) -> mlua::Result<i32> {
+        let bundle = self.bundle;
+        let position = bundle
+            .position(entry)
+            .map_err(mlua::Error::external)?
+            .ok_or_else(|| mlua::Error::runtime(format!("the entry module {entry} is not in the bundle")))?;
+        let record = bundle.record(position).map_err(mlua::Error::external)?;
+        let bytes = bundle.verified_blob(position).map_err(mlua::Error::external)?;
+        let mode = match record.kind {
+            luabundle_runtime::BlobKind::Bytecode => mlua::chunk::ChunkMode::Binary,
+            luabundle_runtime::BlobKind::Source => mlua::chunk::ChunkMode::Text,
+        };
+        let chunk: &[u8] = &bytes;
+        let main = self.lua.load(chunk).set_name(record.chunk_name.as_str()).set_mode(mode).into_function()?;
+        let args = self.strings(&self.invocation.args)?;
+        Ok(if self.call(main, args)? { 0 } else { 1 })
     }
 
     /// Runs `module` (the entry, or `-m MOD`) as the program; a name the bundle lacks gets
@@ -117,9 +141,18 @@ impl<'a> Session<'a> {
     /// before it (the running executable, `run`, the bundle and the options) below 0. With
     /// the entry module in place of a script, the bundle is at 0 and the arguments follow.
     fn set_arg_table(&self) -> mlua::Result<()> {
+        let invocation = self.invocation;
+        // A standalone executable is the program itself: its name at 0, nothing below.
+        if self.args.exe {
+            let table = self.lua.create_table()?;
+            table.raw_set(0, self.lua.create_string(self.args.bundle.as_os_str().as_bytes())?)?;
+            for (i, value) in invocation.args.iter().enumerate() {
+                table.raw_set(i as i64 + 1, self.lua.create_string(value.as_bytes())?)?;
+            }
+            return self.lua.globals().set("arg", table);
+        }
         let executable = std::env::current_exe().map(|p| p.into_os_string()).unwrap_or_else(|_| "luabundle".into());
         let mut argv: Vec<OsString> = vec![executable, "run".into(), self.args.bundle.clone().into_os_string()];
-        let invocation = self.invocation;
         let (argv, zero) = match invocation.script_at {
             Some(at) => {
                 argv.extend(self.args.rest.iter().cloned());
