@@ -112,15 +112,8 @@ fn read_key_bytes(path: &Path, kind: KeyKind) -> Result<[u8; 32], Error> {
             kind.marker()
         )));
     }
-    let bad = || Error::Usage(format!("{} does not hold a key (64 hexadecimal digits)", path.display()));
-    if text.len() != 64 || !text.is_ascii() {
-        return Err(bad());
-    }
-    let mut bytes = [0u8; 32];
-    for (i, byte) in bytes.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).map_err(|_| bad())?;
-    }
-    Ok(bytes)
+    luabundle_runtime::format::bytes32_from_hex(text)
+        .ok_or_else(|| Error::Usage(format!("{} does not hold a key (64 hexadecimal digits)", path.display())))
 }
 
 /// The signature region for `root_hash`: the key's id, then the signature.

@@ -80,6 +80,14 @@ fn lua(modules: &Path, code: &str, args: &[&str], dir: &Path) -> Output {
     Command::new(INTERPRETER).arg("-e").arg(setup).args(args).current_dir(dir).output().unwrap()
 }
 
+/// The output of `code` run as [`lua`] runs it, which must succeed.
+fn lua_output(modules: &Path, code: &str, dir: &Path) -> String {
+    let out = lua(modules, code, &[], dir);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    stdout
+}
+
 fn app(dir: &Path) {
     std::fs::create_dir_all(dir.join("src/app")).unwrap();
     std::fs::write(
@@ -122,9 +130,7 @@ print(ok, err)
 print(lb.open("missing.bundle"))
 "#;
     let script = format!("TARGET = '{}'\n{script}", HOST.2);
-    let out = lua(&modules, &script, &[], dir.path());
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}{}", stdout, String::from_utf8_lossy(&out.stderr));
+    let stdout = lua_output(&modules, &script, dir.path());
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines[0], "main: hello host");
     assert_eq!(lines[1], "app.main:bundle app.util:bundle");
@@ -155,11 +161,40 @@ assert(b:install())
 print(b:verify())
 print(pcall(require, "app.util"))
 "#;
-    let out = lua(&modules, script, &[], dir.path());
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}{}", stdout, String::from_utf8_lossy(&out.stderr));
+    let stdout = lua_output(&modules, script, dir.path());
     assert!(stdout.contains("nil\t") && stdout.contains("damaged"), "{stdout}");
     assert!(stdout.contains("false\t"), "{stdout}");
+}
+
+#[test]
+fn a_signature_policy_opens_only_bundles_signed_by_its_keys() {
+    if !present(INTERPRETER, INTERPRETER) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let modules = module_dir(dir.path());
+    app(dir.path());
+    build(&["keygen", "release.key"], dir.path());
+    build(&["keygen", "other.key"], dir.path());
+    build(&["build", "src", "-o", "signed.bundle", "--sign", "release.key", "-q"], dir.path());
+    // Keys as the .pub files hold them, or as their hexadecimal line alone.
+    let script = r#"
+local lb = require "luabundle"
+local function key(path) local f = assert(io.open(path)) local text = f:read("*a") f:close() return text end
+local release, other = key("release.key.pub"), key("other.key.pub")
+local b = assert(lb.open("signed.bundle", { keys = { release } }))
+assert(b:install())
+print(require("app.util").greet("signed"))
+print(lb.open("signed.bundle", { keys = { other } }) == nil)
+print(select(2, lb.open("app.bundle", { keys = { release:match("%x+%s*$") } })))
+print(select(2, lb.open("signed.bundle", { keys = { "not a key" } })))
+"#;
+    let stdout = lua_output(&modules, script, dir.path());
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines[0], "hello signed");
+    assert_eq!(lines[1], "true", "a bundle signed by another key opened");
+    assert!(lines[2].contains("app.bundle") && lines[2].contains("not signed"), "{}", lines[2]);
+    assert!(lines[3].contains("is not 64 hexadecimal digits"), "{}", lines[3]);
 }
 
 #[test]

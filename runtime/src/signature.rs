@@ -21,20 +21,17 @@ pub enum Verify {
 }
 
 impl Verify {
-    /// A policy that requires a valid signature by one of `keys`, each an Ed25519 public key
-    /// as 64 hexadecimal digits (what `luabundle keygen` prints), for hosts that hold keys
-    /// as text (the Lua module's `lb.open(path, { keys = { ... } })`).
+    /// A policy that requires a valid signature by one of `keys`, for hosts that hold keys as
+    /// text (the Lua module's `lb.open(path, { keys = { ... } })`): each an Ed25519 public key
+    /// as 64 hexadecimal digits, or the whole `.pub` file `luabundle keygen` writes (a marker
+    /// line, then those digits).
     ///
     /// # Errors
     /// A message naming the key that is not 32 bytes of hexadecimal or not a valid key.
     pub fn required_hex(keys: &[String]) -> std::result::Result<Verify, String> {
         let parse = |key: &String| {
-            let digits = key.trim();
-            let bytes: Option<Vec<u8>> = (digits.len() == 64)
-                .then(|| (0..32).map(|i| u8::from_str_radix(digits.get(2 * i..2 * i + 2)?, 16).ok()).collect())
-                .flatten();
-            let bytes: [u8; 32] = bytes
-                .and_then(|b| b.try_into().ok())
+            let digits = key.trim().lines().last().unwrap_or_default().trim();
+            let bytes = format::bytes32_from_hex(digits)
                 .ok_or_else(|| format!("public key `{digits}` is not 64 hexadecimal digits"))?;
             VerifyingKey::from_bytes(&bytes)
                 .map_err(|e| format!("public key `{digits}` is not a valid Ed25519 key: {e}"))

@@ -8,13 +8,11 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use globset::GlobSet;
+use luabundle_runtime::luau_paths::CONFIG_FILES;
 use walkdir::WalkDir;
 
 use crate::diagnostic::{Code, Diagnostic};
 use crate::input::discover::Root;
-
-/// Luau's configuration file names, the JSON one first (as Luau reads them).
-pub const CONFIG_FILES: [&str; 2] = [".luaurc", ".config.luau"];
 
 /// Larger configuration files are refused (Luau's are a few hundred bytes).
 const MAX_CONFIG_LEN: u64 = 1 << 20;

@@ -429,6 +429,19 @@ pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The 32 bytes that `digits` (exactly 64 hexadecimal digits, either case) spell: a key as
+/// [`hex`] writes it. `None` for anything else.
+pub fn bytes32_from_hex(digits: &str) -> Option<[u8; 32]> {
+    if digits.len() != 64 || !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let mut bytes = [0u8; 32];
+    for (i, byte) in bytes.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&digits[2 * i..2 * i + 2], 16).ok()?;
+    }
+    Some(bytes)
+}
+
 /// Length of a signature region: the signing key's id (its first 8 bytes) and an Ed25519
 /// signature of [`signed_message`].
 pub const SIGNATURE_LEN: usize = 8 + 64;
@@ -597,6 +610,18 @@ mod tests {
         let err = layout.write_file(&tempfile::tempfile().unwrap()).unwrap_err();
         assert_eq!(err.kind(), std::io::ErrorKind::UnexpectedEof, "{err}");
         assert!(layout.write_to(&mut Vec::new()).is_err());
+    }
+
+    #[test]
+    fn keys_read_back_from_their_hex_and_nothing_else_does() {
+        let key: [u8; 32] = std::array::from_fn(|i| (i * 7) as u8);
+        assert_eq!(bytes32_from_hex(&hex(&key)), Some(key));
+        assert_eq!(bytes32_from_hex(&hex(&key).to_uppercase()), Some(key));
+        // A sign, a short or long string, or a byte that is not a digit.
+        assert_eq!(bytes32_from_hex(&format!("+f{}", &hex(&key)[2..])), None);
+        assert_eq!(bytes32_from_hex(&hex(&key)[1..]), None);
+        assert_eq!(bytes32_from_hex(&format!("{}0", hex(&key))), None);
+        assert_eq!(bytes32_from_hex(&format!("g{}", &hex(&key)[1..])), None);
     }
 
     #[test]

@@ -53,21 +53,25 @@ const TEXT_ONLY_LOAD: &str = include_str!("glue/text_only_load_51.lua");
 const HERMETIC_SEARCHERS: &str = include_str!("glue/hermetic_searchers.lua");
 
 /// Luau has no `package` library: install gives it `package.loaded` and `package.preload`
-/// and this `require`, which follows Lua 5.x's (a loaded value is returned as is; a loader
-/// from `package.preload` is called with the name and its result stored, `true` for none).
-/// Path-style names (`@alias/x`, `./x`, `../x`) that no loader claims go on to the state's
-/// previous `require`, Luau's own, unless the installation is hermetic.
+/// and this `require`: dotted names as Lua 5.x's `require` finds them, paths through Luau's
+/// navigator over the bundle (see `path_require`).
 #[cfg(feature = "luau")]
 const LUAU_REQUIRE: &str = include_str!("glue/luau_require.lua");
 
+/// Luau: wraps a path-required module's chunk into its loader (export table, cycles, timing).
+#[cfg(feature = "luau")]
+const LUAU_PATH_LOADER: &str = include_str!("glue/luau_path_loader.lua");
+
 /// The Lua chunks install runs.
 #[derive(Clone, Copy)]
-enum Glue {
+pub(super) enum Glue {
     PreloadMeta,
     #[cfg(not(feature = "luau"))]
     TextOnlyLoad,
     #[cfg(feature = "luau")]
     LuauRequire,
+    #[cfg(feature = "luau")]
+    LuauPathLoader,
 }
 
 impl Glue {
@@ -77,6 +81,8 @@ impl Glue {
         Glue::TextOnlyLoad,
         #[cfg(feature = "luau")]
         Glue::LuauRequire,
+        #[cfg(feature = "luau")]
+        Glue::LuauPathLoader,
     ];
 
     fn source(self) -> String {
@@ -86,6 +92,8 @@ impl Glue {
             Glue::TextOnlyLoad => TEXT_ONLY_LOAD.to_string(),
             #[cfg(feature = "luau")]
             Glue::LuauRequire => LUAU_REQUIRE.to_string(),
+            #[cfg(feature = "luau")]
+            Glue::LuauPathLoader => LUAU_PATH_LOADER.to_string(),
         }
     }
 }
@@ -104,7 +112,7 @@ fn compile_glue(_compiler: &Lua, source: &str) -> Option<Vec<u8>> {
 /// it, as dumping and loading it again would cost it more. So the first state compiles the
 /// source, the second compiles it and keeps its dump, and later states load that dump. The
 /// bytecode never leaves this process, so it needs no verification.
-fn glue(lua: &Lua, which: Glue) -> mlua::Result<Function> {
+pub(super) fn glue(lua: &Lua, which: Glue) -> mlua::Result<Function> {
     let slot = which as usize;
     if let Some(bytecode) = GLUE_BYTECODE[slot].get() {
         return lua
@@ -235,13 +243,12 @@ fn package_table(lua: &Lua) -> mlua::Result<Table> {
     Ok(package)
 }
 
-/// What the last step of an installation needs besides the installer.
+/// What the last step of an installation needs besides the installer (Luau's path requires
+/// only, so unread elsewhere).
+#[cfg_attr(not(feature = "luau"), allow(dead_code))]
 struct InstallContext<'a> {
-    #[cfg_attr(not(feature = "luau"), allow(dead_code))]
     visibility: &'a Arc<Visibility>,
-    #[cfg_attr(not(feature = "luau"), allow(dead_code))]
     tracker: &'a SharedTracker,
-    #[cfg_attr(not(feature = "luau"), allow(dead_code))]
     from_source: bool,
 }
 

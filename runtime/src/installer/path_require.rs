@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use mlua::{Function, Lua, Table, Value};
 
-use super::loader::{load_module, lua_error, Visibility};
+use super::loader::{glue, load_module, lua_error, Glue, Visibility};
 use crate::bundle::Bundle;
 use crate::luau_paths::{self, ModuleTree, TreeRequirer};
 use crate::names::{edit_distance, is_path_name};
@@ -23,9 +23,6 @@ use crate::stats::SharedTracker;
 
 /// Where the state keeps the function that wraps a module chunk into its loader.
 const PATH_LOADER_KEY: &str = "luabundle.path_loader";
-
-/// Wraps a module chunk into the loader Luau's require calls (cycles, timing).
-const PATH_LOADER: &str = include_str!("glue/luau_path_loader.lua");
 
 /// The bundle as a tree of paths.
 struct BundleTree {
@@ -96,7 +93,7 @@ pub(crate) fn requirers(
         table.set_metatable(None)
     })?;
     let (wrap, during): (Function, Function) =
-        lua.load(PATH_LOADER).set_name("=[luabundle loader]").call((begin, end, lock, unlock, populate(lua)?))?;
+        glue(lua, Glue::LuauPathLoader)?.call((begin, end, lock, unlock, populate(lua)?))?;
     lua.set_named_registry_value(PATH_LOADER_KEY, wrap)?;
     let tree = |probe| BundleTree {
         bundle: bundle.clone(),

@@ -15,14 +15,22 @@ local function is_path(name)
   return sub(name, 1, 1) == "@" or find(name, "/", 1, true) ~= nil or find(name, "\\", 1, true) ~= nil
 end
 local trampolines = {}
+-- Per caller, the paths the bundle was found to answer: a require repeated from one chunk
+-- navigates once, not twice.
+local answered = {}
 local function path_require(name, caller)
   local call = trampolines[caller]
   if call == nil then
     call = trampoline_for(caller)
     trampolines[caller] = call
+    answered[caller] = {}
   end
+  if answered[caller][name] then return during(call, bundle_require, name) end
   local found, err = pcall(call, probe_require, name)
-  if found then return during(call, bundle_require, name) end
+  if found then
+    answered[caller][name] = true
+    return during(call, bundle_require, name)
+  end
   if not hermetic and type(previous) == "function" then return call(previous, name) end
   error(tostring(err) .. (hermetic and " (hermetic: the file system is not searched)" .. closest(name) or ""), 0)
 end
