@@ -129,6 +129,7 @@ fn bench_stages(c: &mut Criterion) {
                 path: files[m.file].display_path.clone(),
                 kind: luabundle_runtime::format::BlobKind::Bytecode,
                 bytes: bytecode[m.file].clone(),
+                encoding: luabundle_runtime::format::Encoding::Plain,
                 source: None,
                 deps: vec![],
             })

@@ -8,6 +8,8 @@
 //! exclude = ["spec", "*_spec.lua"]
 //! path = "?.lua;?/init.lua"
 //! strip = false
+//! compress = "zstd"                 # each module compressed, decompressed on first require
+//! compress-level = 19
 //! luau-dotted-names = true          # Luau: require("a.b") beside require("./b")
 //! output = "app.bundle"             # relative to this file
 //! cache-dir = ".luabundle-cache"    # relative to this file
@@ -48,6 +50,10 @@ pub struct Config {
     pub path: Option<String>,
     /// Strip debug info.
     pub strip: Option<bool>,
+    /// How modules are stored: `"none"` or `"zstd"`.
+    pub compress: Option<crate::plan::Compression>,
+    /// The zstd level.
+    pub compress_level: Option<i32>,
     /// Luau: allow dotted-name requires beside path requires.
     pub luau_dotted_names: Option<bool>,
     /// The bundle's path.
@@ -134,6 +140,8 @@ impl Config {
             exclude: over.exclude.or(self.exclude),
             path: over.path.or(self.path),
             strip: over.strip.or(self.strip),
+            compress: over.compress.or(self.compress),
+            compress_level: over.compress_level.or(self.compress_level),
             luau_dotted_names: over.luau_dotted_names.or(self.luau_dotted_names),
             output: over.output.or(self.output),
             cache_dir: over.cache_dir.or(self.cache_dir),

@@ -46,7 +46,7 @@ pub(crate) fn run(plan: &Plan, output: Option<&Path>) -> Result<Output, Error> {
             }
             None => compile::bundled_bytecode(
                 &mut analysis,
-                options.strip,
+                options.blob_options(),
                 fresh.as_ref().and_then(|f| f.previous.as_ref()),
             ),
         };

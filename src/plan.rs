@@ -85,11 +85,56 @@ pub(crate) struct Options {
     #[cfg(feature = "sign")]
     pub signing_key: Option<ed25519_dalek::SigningKey>,
     pub strip: bool,
+    pub compression: Compression,
+    /// The zstd level; `None` for [`DEFAULT_ZSTD_LEVEL`].
+    pub compress_level: Option<i32>,
     /// Luau: whether `require("a.b")` may name a bundled module (`None`: only in a project
     /// that uses no path requires and has no Luau configuration file).
     pub luau_dotted_names: Option<bool>,
     pub jobs: Option<usize>,
     pub progress: Option<ProgressFn>,
+}
+
+impl Options {
+    /// The zstd level each module is compressed at, `None` when modules are stored as
+    /// compiled.
+    pub fn zstd_level(&self) -> Option<i32> {
+        match self.compression {
+            Compression::None => None,
+            Compression::Zstd => Some(self.compress_level.unwrap_or(DEFAULT_ZSTD_LEVEL)),
+        }
+    }
+
+    /// How the bytes of each module are made.
+    pub fn blob_options(&self) -> BlobOptions {
+        BlobOptions { strip: self.strip, compress: self.zstd_level() }
+    }
+}
+
+/// The zstd level of `--compress zstd` without `--compress-level`.
+pub const DEFAULT_ZSTD_LEVEL: i32 = 19;
+
+/// How a bundle stores each module's bytes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum Compression {
+    /// As compiled (the default).
+    #[default]
+    None,
+    /// Each module compressed on its own with zstd, and decompressed on its first `require`
+    /// only; a module that compression would not shrink is stored as compiled.
+    Zstd,
+}
+
+/// How the stored bytes of a module are made from its file: compiled with or without debug
+/// info, then compressed or not. Everything here goes into the compile cache's keys.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct BlobOptions {
+    /// Compile without debug info.
+    pub strip: bool,
+    /// Compress with zstd at this level (kept uncompressed where that is not smaller).
+    pub compress: Option<i32>,
 }
 
 /// Checked options of one run: the options, with their templates and patterns compiled

@@ -3,15 +3,29 @@
 //! indexes (with a correct root hash) are refused by their own checks.
 
 use luabundle_runtime::format::{self, FormatError, Header, HEADER_LEN};
+use luabundle::Compression;
 use luabundle_runtime::{Bundle, Error};
 
 /// A small bundle: two modules, one requiring the other.
 fn small_bundle() -> Vec<u8> {
+    small_bundle_stored(Compression::None)
+}
+
+/// The small bundle, its modules stored as `compression` says (with zstd, module `a` is
+/// long enough to shrink, so it is stored compressed).
+fn small_bundle_stored(compression: Compression) -> Vec<u8> {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("a.lua"), "local b = require('b')\nreturn { value = b.value + 1 }").unwrap();
+    let padding = match compression {
+        Compression::None => String::new(),
+        _ => "local words = { 'one', 'two', 'three', 'four', 'five', 'six', 'seven', 'eight' }\n".repeat(4),
+    };
+    let a = format!("{padding}local b = require('b')\nreturn {{ value = b.value + 1 }}");
+    std::fs::write(dir.path().join("a.lua"), a).unwrap();
     std::fs::write(dir.path().join("b.lua"), "return { value = 41 }").unwrap();
     let output = dir.path().join("small.bundle");
-    luabundle::Builder::new().root(dir.path()).output(&output).no_cache(true).strip(false).try_build().unwrap();
+    let mut builder = luabundle::Builder::new();
+    builder.root(dir.path()).output(&output).no_cache(true).strip(false).compress(compression);
+    builder.try_build().unwrap();
     std::fs::read(output).unwrap()
 }
 
@@ -28,7 +42,20 @@ fn every_truncation_is_refused_at_open() {
 
 #[test]
 fn every_bit_flip_is_refused_before_lua_sees_the_bytes() {
-    let bytes = small_bundle();
+    every_bit_flip_is_refused(small_bundle());
+}
+
+/// A compressed module's bytes are checked before they reach the decompressor, and its
+/// record (which gives the decompressed length) is covered like every other.
+#[test]
+fn every_bit_flip_of_a_compressed_bundle_is_refused_before_decompressing() {
+    let bytes = small_bundle_stored(Compression::Zstd);
+    let index = Bundle::from_bytes(bytes.clone()).unwrap().index().unwrap().clone();
+    assert!(matches!(index.modules[0].encoding, format::Encoding::Zstd { .. }), "{:?}", index.modules[0]);
+    every_bit_flip_is_refused(bytes);
+}
+
+fn every_bit_flip_is_refused(bytes: Vec<u8>) {
     let good = Bundle::from_bytes(bytes.clone()).unwrap();
     let blobs = good.header().blobs;
     let owner = |offset: usize| {
@@ -171,6 +198,8 @@ fn forged_indexes_with_valid_root_hashes_are_refused_by_validation() {
     assert!(forge(&|i| i.modules[1].name = "a".into()).contains("not sorted and unique"));
     assert!(forge(&|i| i.modules[0].name = "a\0b".into()).contains("bad module name"));
     assert!(forge(&|i| i.modules[0].flags = 4).contains("unknown flags"));
+    let huge = format::Encoding::Zstd { len: format::MAX_DECODED_LEN + 1 };
+    assert!(forge(&|i| i.modules[0].encoding = huge).contains("over the limit"));
 }
 
 /// What a lookup reads is checked as it is read: a forged record cannot point a require at
@@ -190,6 +219,34 @@ fn forged_records_are_refused_by_the_require_that_reads_them() {
     assert!(outside.contains("lies outside the blob region"), "{outside}");
     let dangling = require_a(&|i| i.modules[0].deps[0].module = 9).unwrap_err();
     assert!(dangling.contains("depends on module #9"), "{dangling}");
+    // Bytecode claimed to be a zstd frame: refused by the decompressor, never loaded.
+    let not_a_frame = require_a(&|i| i.modules[0].encoding = format::Encoding::Zstd { len: 100 }).unwrap_err();
+    assert!(not_a_frame.contains("a: its zstd frame does not decompress"), "{not_a_frame}");
+}
+
+/// A forged record whose decompressed length differs from its frame's is refused at
+/// require: a length too short never grows the buffer, one too long is caught after.
+#[test]
+fn a_compressed_module_whose_length_is_forged_is_refused() {
+    let bytes = small_bundle_stored(Compression::Zstd);
+    let format::Encoding::Zstd { len } = Bundle::from_bytes(bytes.clone()).unwrap().index().unwrap().modules[0].encoding
+    else {
+        panic!("module a is stored compressed")
+    };
+    let require_a = |encoding: format::Encoding| {
+        let bundle = Bundle::from_bytes(forged(&bytes, &|i| i.modules[0].encoding = encoding)).unwrap();
+        let lua = mlua::Lua::new();
+        bundle.install(&lua).unwrap();
+        lua.load("return require('a').value").eval::<i64>().map_err(|e| e.to_string())
+    };
+    assert_eq!(require_a(format::Encoding::Zstd { len }), Ok(42));
+    let short = require_a(format::Encoding::Zstd { len: len - 1 }).unwrap_err();
+    assert!(short.contains("does not decompress"), "{short}");
+    let long = require_a(format::Encoding::Zstd { len: len + 1 }).unwrap_err();
+    assert!(long.contains(&format!("decompresses to {len} bytes where its record says {}", len + 1)), "{long}");
+    // Compressed bytes claimed to be plain: Lua's loader never sees them as bytecode.
+    let plain = require_a(format::Encoding::Plain).unwrap_err();
+    assert!(plain.contains("failed to load"), "{plain}");
 }
 
 trait Shift {

@@ -1,11 +1,14 @@
 //! Each runnable fixture run twice in the same Lua VM: once from its plain sources through
-//! `package.path` (Luau: the same search written in Luau), once from its bundle. The printed output must be identical.
+//! `package.path` (Luau: the same search written in Luau), once from its bundle, stored as
+//! compiled and compressed. The printed output must be identical.
 
 use std::path::Path;
 
 use luabundle_runtime::Bundle;
 
-use crate::support::{build_bytes, captured, capturing_lua, fixture, no_search_paths, require_from_sources};
+use luabundle::Compression;
+
+use crate::support::{build_bytes_with, captured, capturing_lua, fixture, no_search_paths, require_from_sources};
 
 fn from_sources(root: &Path, entry: &str) -> String {
     let lua = capturing_lua();
@@ -14,9 +17,9 @@ fn from_sources(root: &Path, entry: &str) -> String {
     captured(&lua)
 }
 
-fn from_bundle(root: &Path, entry: &str) -> String {
+fn from_bundle(root: &Path, entry: &str, compression: Compression) -> String {
     let dir = tempfile::tempdir().unwrap();
-    let bytes = build_bytes(root, Some(entry), dir.path());
+    let bytes = build_bytes_with(root, Some(entry), &[], dir.path(), compression);
     let lua = capturing_lua();
     no_search_paths(&lua);
     lua.load("arg = {}").exec().unwrap();
@@ -29,7 +32,12 @@ fn assert_same_output(fixture_name: &str, entry: &str) {
     let root = fixture(fixture_name).join("src");
     let plain = from_sources(&root, entry);
     assert!(!plain.is_empty(), "{fixture_name} printed nothing");
-    assert_eq!(plain, from_bundle(&root, entry), "{fixture_name}: bundle output differs from sources");
+    assert_eq!(plain, from_bundle(&root, entry, Compression::None), "{fixture_name}: bundle output differs from sources");
+    assert_eq!(
+        plain,
+        from_bundle(&root, entry, Compression::Zstd),
+        "{fixture_name}: compressed bundle output differs from sources"
+    );
 }
 
 #[test]

@@ -74,19 +74,29 @@ fn luarocks_built_as_an_executable_prints_what_it_prints_from_its_sources() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("bin")).unwrap();
     std::fs::copy("/usr/bin/luarocks", dir.path().join("bin/luarocks.lua")).unwrap();
-    let exe_dir = dir.path().join("exe");
-    luabundle()
-        .args(["build", &format!("luarocks={lua_dir}/luarocks"), &format!("pl={lua_dir}/pl"), "bin"])
-        .args(["--entry", "luarocks", "--include", "luarocks.*", "-q", "-o", "lr.bundle", "--exe"])
-        .arg(exe_dir.join("bin/luarocks.lua"))
-        .current_dir(dir.path())
-        .assert()
-        .success();
+    // As compiled, and with every module compressed.
+    for (exe_dir, storage) in [("exe", "none"), ("exe-zstd", "zstd")] {
+        let exe_dir = dir.path().join(exe_dir);
+        luabundle()
+            .args(["build", &format!("luarocks={lua_dir}/luarocks"), &format!("pl={lua_dir}/pl"), "bin"])
+            .args(["--entry", "luarocks", "--include", "luarocks.*", "-q", "-o", "lr.bundle", "--compress", storage])
+            .arg("--exe")
+            .arg(exe_dir.join("bin/luarocks.lua"))
+            .current_dir(dir.path())
+            .assert()
+            .success();
+        same_as_from_sources(&exe_dir, dir.path());
+    }
+}
+
+/// `--version` and `help` from the LuaRocks executable in `exe_dir` print what they print
+/// from the sources in `sources_dir`.
+fn same_as_from_sources(exe_dir: &Path, sources_dir: &Path) {
     for args in [&["--version"][..], &["help"]] {
-        let from_exe = run(Path::new("./bin/luarocks.lua"), args, &exe_dir);
+        let from_exe = run(Path::new("./bin/luarocks.lua"), args, exe_dir);
         let mut sources = vec!["bin/luarocks.lua"];
         sources.extend_from_slice(args);
-        let from_sources = run(Path::new("lua5.4"), &sources, dir.path());
+        let from_sources = run(Path::new("lua5.4"), &sources, sources_dir);
         assert!(from_exe.status.success(), "{}", String::from_utf8_lossy(&from_exe.stderr));
         assert!(!from_sources.stdout.is_empty());
         assert_eq!(

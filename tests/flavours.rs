@@ -199,7 +199,7 @@ fn a_source_bundle_built_by_any_flavour_loads_on_this_one() {
 #[cfg(feature = "luau")]
 fn luau_app() -> (mlua::Lua, luabundle_runtime::Installed) {
     let dir = tempfile::tempdir().unwrap();
-    let bytes = crate::support::build_bytes(&fixture("luau_app").join("src"), Some("main"), dir.path());
+    let bytes = crate::support::build_bytes_including(&fixture("luau_app").join("src"), Some("main"), &[], dir.path());
     let bundle = Bundle::from_bytes(bytes).unwrap();
     assert_eq!(bundle.target().flavour, "luau");
     let lua = crate::support::capturing_lua();
@@ -240,7 +240,7 @@ fn luau_require_keeps_lua_semantics_and_passes_paths_to_luau() {
 
     // Hermetic: the host's registered modules still answer, the file system does not.
     let dir = tempfile::tempdir().unwrap();
-    let bytes = crate::support::build_bytes(&fixture("luau_app").join("src"), Some("main"), dir.path());
+    let bytes = crate::support::build_bytes_including(&fixture("luau_app").join("src"), Some("main"), &[], dir.path());
     let sealed = mlua::Lua::new();
     sealed.register_module("@host/clock", 12).unwrap();
     Bundle::from_bytes(bytes).unwrap().installer().hermetic(true).install(&sealed).unwrap();

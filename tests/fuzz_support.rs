@@ -39,6 +39,7 @@ fn valid_bundle() -> Vec<u8> {
         path: format!("{name}.lua"),
         kind: BlobKind::Source,
         bytes: bytes.to_vec(),
+        encoding: format::Encoding::Plain,
         source: Some(bytes.to_vec()),
         deps,
     };

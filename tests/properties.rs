@@ -7,7 +7,8 @@ use luabundle_runtime::format::{self, BlobKind, BundleContents, DepKind, Depende
 use luabundle_runtime::Bundle;
 use proptest::prelude::*;
 
-fn contents() -> impl Strategy<Value = BundleContents> {
+/// Bundle contents, and per module the bytes it loads (some modules are stored compressed).
+fn contents() -> impl Strategy<Value = (BundleContents, Vec<Vec<u8>>)> {
     let names = proptest::collection::btree_set("[a-z]{1,6}(\\.[a-z]{1,4}){0,2}", 1..12);
     names
         .prop_flat_map(|names: BTreeSet<String>| {
@@ -15,6 +16,8 @@ fn contents() -> impl Strategy<Value = BundleContents> {
             let modules = proptest::collection::vec(
                 (
                     proptest::collection::vec(any::<u8>(), 0..200),
+                    // Repeated, so that compression has something to find; some compressed.
+                    (1..20usize, any::<bool>()),
                     proptest::option::of(proptest::collection::vec(any::<u8>(), 0..50)),
                     proptest::collection::vec((0..count, any::<bool>(), any::<bool>()), 0..4),
                 ),
@@ -22,17 +25,26 @@ fn contents() -> impl Strategy<Value = BundleContents> {
             );
             (Just(names), modules, proptest::option::of(0..count))
         })
-        .prop_map(|(names, modules, entry)| BundleContents {
+        .prop_map(|(names, modules, entry)| {
+            let loaded: Vec<Vec<u8>> = modules.iter().map(|(bytes, (times, _), _, _)| bytes.repeat(*times)).collect();
+            let contents = BundleContents {
             target: luabundle_runtime::target::linked().clone(),
             modules: names
                 .into_iter()
                 .zip(modules)
-                .map(|(name, (bytes, source, deps))| ModuleInput {
+                .map(|(name, (bytes, (times, compress), source, deps))| {
+                    let loaded = bytes.repeat(times);
+                    let (bytes, encoding) = match compress {
+                        true => format::compress(&loaded, 3).unwrap(),
+                        false => (loaded, format::Encoding::Plain),
+                    };
+                    ModuleInput {
                     chunk_name: format!("@{name}.lua"),
                     path: format!("{name}.lua"),
                     name,
                     kind: BlobKind::Bytecode,
                     bytes,
+                    encoding,
                     source,
                     deps: deps
                         .into_iter()
@@ -42,12 +54,14 @@ fn contents() -> impl Strategy<Value = BundleContents> {
                             optional,
                         })
                         .collect(),
-                })
+                }})
                 .collect(),
             entry: entry.map(|e| e as u32),
             externals: vec![],
             profiles: vec![],
             groups: vec![],
+            };
+            (contents, loaded)
         })
 }
 
@@ -55,7 +69,7 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
 
     #[test]
-    fn the_format_round_trips(contents in contents()) {
+    fn the_format_round_trips((contents, loaded) in contents()) {
         let bytes = format::encode(&contents).unwrap();
         prop_assert_eq!(&format::encode(&contents).unwrap(), &bytes, "encoding is deterministic");
         let bundle = Bundle::from_bytes(bytes).unwrap();
@@ -64,14 +78,15 @@ proptest! {
             let record = &bundle.index().unwrap().modules[i];
             prop_assert_eq!(&record.name, &module.name);
             prop_assert_eq!(&record.deps, &module.deps);
-            prop_assert_eq!(&*bundle.verified_blob(i).unwrap(), module.bytes.as_slice());
+            prop_assert_eq!(record.encoding, module.encoding);
+            prop_assert_eq!(&*bundle.verified_blob(i).unwrap(), loaded[i].as_slice());
             let source = bundle.verified_source(i).unwrap().map(|s| s.to_vec());
             prop_assert_eq!(source, module.source.clone());
         }
     }
 
     #[test]
-    fn any_single_byte_change_is_caught(contents in contents(), at in any::<prop::sample::Index>(), flip in 1u8..=255) {
+    fn any_single_byte_change_is_caught((contents, _) in contents(), at in any::<prop::sample::Index>(), flip in 1u8..=255) {
         let mut bytes = format::encode(&contents).unwrap();
         let at = at.index(bytes.len());
         bytes[at] ^= flip;

@@ -226,6 +226,7 @@ fn foreign_bundle(target: Target) -> Vec<u8> {
             path: "m.lua".into(),
             kind: BlobKind::Bytecode,
             bytes: bytecode,
+            encoding: format::Encoding::Plain,
             source: None,
             deps: vec![],
         }],

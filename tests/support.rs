@@ -30,16 +30,23 @@ pub fn present_or_skip(present: bool, missing: &str, install: &str) -> bool {
     present
 }
 
-/// Builds `root` with the library into `dir/app.bundle` and returns the bundle's bytes.
-pub fn build_bytes(root: &Path, entry: Option<&str>, dir: &Path) -> Vec<u8> {
-    build_bytes_including(root, entry, &[], dir)
+/// Builds `root` with the library into `dir/app.bundle`, with `--include` patterns, and
+/// returns the bundle's bytes.
+pub fn build_bytes_including(root: &Path, entry: Option<&str>, includes: &[&str], dir: &Path) -> Vec<u8> {
+    build_bytes_with(root, entry, includes, dir, luabundle::Compression::None)
 }
 
-/// [`build_bytes`] with `--include` patterns.
-pub fn build_bytes_including(root: &Path, entry: Option<&str>, includes: &[&str], dir: &Path) -> Vec<u8> {
+/// [`build_bytes_including`], with modules stored as `compression` says.
+pub fn build_bytes_with(
+    root: &Path,
+    entry: Option<&str>,
+    includes: &[&str],
+    dir: &Path,
+    compression: luabundle::Compression,
+) -> Vec<u8> {
     let output = dir.join("app.bundle");
     let mut builder = luabundle::Builder::new();
-    builder.root(root).output(&output);
+    builder.root(root).output(&output).compress(compression);
     if let Some(entry) = entry {
         builder.entry(entry);
     }

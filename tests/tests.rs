@@ -4,6 +4,7 @@
 mod accuracy;
 mod analysis;
 mod cli;
+mod compression;
 mod config;
 mod consumer;
 // LuaRocks and Penlight are Lua 5.x programs (`io`, `os`, `package`), which Luau cannot run;

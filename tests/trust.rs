@@ -553,6 +553,7 @@ fn bundle_text_reaches_the_terminal_escaped_and_failures_answer_in_json() {
             path: "evil\r.lua".into(),
             kind: BlobKind::Source,
             bytes: b"return 1".to_vec(),
+            encoding: format::Encoding::Plain,
             source: None,
             deps: vec![],
         }],

@@ -205,24 +205,31 @@ fn luarocks_runs_from_its_bundle_through_the_module_as_from_its_sources() {
     let dir = tempfile::tempdir().unwrap();
     let modules = module_dir(dir.path());
     let lua_dir = HOST.1;
-    build(
-        &["build", &format!("luarocks={lua_dir}/luarocks"), &format!("pl={lua_dir}/pl"), "-o", "corpus.bundle", "-q"],
-        dir.path(),
-    );
     // Only what the bundle holds: package.path is emptied before LuaRocks starts.
     let runner = "package.path = os.getenv('CORPUS_PATH') or ''\nlocal program = table.remove(arg, 1)\nreturn assert(loadfile(program))((table.unpack or unpack)(arg))\n";
     std::fs::write(dir.path().join("runner.lua"), runner).unwrap();
+    // Modules stored as compiled, then each compressed (decompressed by the module on first
+    // require).
+    for storage in ["none", "zstd"] {
+        let (luarocks, pl) = (format!("luarocks={lua_dir}/luarocks"), format!("pl={lua_dir}/pl"));
+        build(&["build", &luarocks, &pl, "-o", "corpus.bundle", "-q", "--compress", storage], dir.path());
+        same_output_as_sources(&modules, lua_dir, dir.path());
+    }
+}
+
+/// LuaRocks' `--version` and `help` through the module from `dir/corpus.bundle` print what
+/// they print from the sources under `lua_dir`.
+fn same_output_as_sources(modules: &Path, lua_dir: &str, dir: &Path) {
     for args in [&["--version"][..], &["help"]] {
         let mut command: Vec<&str> = vec!["runner.lua", "/usr/bin/luarocks"];
         command.extend_from_slice(args);
         let sources = Command::new(INTERPRETER)
             .env("CORPUS_PATH", format!("{lua_dir}/?.lua;{lua_dir}/?/init.lua"))
             .args(&command)
-            .current_dir(dir.path())
+            .current_dir(dir)
             .output()
             .unwrap();
-        let bundled =
-            lua(&modules, "assert(assert(require('luabundle').open('corpus.bundle')):install())", &command, dir.path());
+        let bundled = lua(modules, "assert(assert(require('luabundle').open('corpus.bundle')):install())", &command, dir);
         assert!(sources.status.success() && bundled.status.success(), "{}", String::from_utf8_lossy(&bundled.stderr));
         assert!(!sources.stdout.is_empty());
         assert_eq!(

@@ -27,6 +27,7 @@
 //!     path: "greet.lua".into(),
 //!     kind: format::BlobKind::Bytecode,
 //!     bytes: bytecode,
+//!     encoding: format::Encoding::Plain,
 //!     source: None,
 //!     deps: vec![],
 //! };

@@ -12,12 +12,13 @@ use mlua::Lua;
 
 use rayon::prelude::*;
 
-use luabundle_runtime::format::Span;
+use luabundle_runtime::format::{Encoding, Span};
 
 use crate::analysis::{Analysis, FileBytecode};
 use crate::cache::bundle_record::PreviousBundle;
 use crate::diagnostic::{Code, Diagnostic};
 use crate::input::source::{self, SourceFile};
+use crate::plan::BlobOptions;
 use crate::syntax::nesting;
 
 /// The text Lua compiles for `file`; an error when the file, read after discovery, no longer
@@ -92,6 +93,21 @@ pub fn with_worker_lua<R>(f: impl FnOnce(&Lua) -> R) -> R {
     })
 }
 
+/// `bytecode` of `file` as a compressed bundle stores it: a zstd frame at `level`, or the
+/// bytes themselves where the frame would not be smaller.
+///
+/// # Errors
+/// A `compile-error` diagnostic for a module over the format's size limit.
+pub(crate) fn compressed(file: &SourceFile, bytecode: &[u8], level: i32) -> Result<Vec<u8>, Diagnostic> {
+    match luabundle_runtime::format::compress(bytecode, level) {
+        Ok((stored, _)) => Ok(stored),
+        Err(err) => Err(Diagnostic::error(
+            Code::CompileError,
+            format!("{}: cannot be stored compressed: {err}", file.display_path),
+        )),
+    }
+}
+
 fn compile_error(file: &SourceFile, err: &mlua::Error) -> Diagnostic {
     let message = match err {
         mlua::Error::SyntaxError { message, .. } | mlua::Error::RuntimeError(message) => message.clone(),
@@ -139,11 +155,12 @@ fn compile_error(file: &SourceFile, err: &mlua::Error) -> Diagnostic {
     }
 }
 
-/// Bytecode with its blake3 hash.
+/// A module's bytes as the bundle stores them, with their blake3 hash and encoding.
 #[derive(Clone, Debug)]
 pub(crate) struct Blob {
     pub bytes: BlobBytes,
     pub hash: [u8; 32],
+    pub encoding: Encoding,
 }
 
 /// Where a blob's bytes are.
@@ -156,9 +173,11 @@ pub(crate) enum BlobBytes {
 }
 
 impl Blob {
-    fn hashed(bytes: Vec<u8>) -> Blob {
-        let hash = *blake3::hash(&bytes).as_bytes();
-        Blob { bytes: BlobBytes::InMemory(bytes), hash }
+    /// Stored bytes in memory, hashed here; a cache entry or a compile keeps only the bytes,
+    /// so a compressed one is known by its zstd frame.
+    fn in_memory_hashed(bytes: Vec<u8>, hash: Option<[u8; 32]>) -> Blob {
+        let hash = hash.unwrap_or_else(|| *blake3::hash(&bytes).as_bytes());
+        Blob { encoding: Encoding::of_stored(&bytes), bytes: BlobBytes::InMemory(bytes), hash }
     }
 
     /// The bytes, when they are in memory.
@@ -176,7 +195,7 @@ impl Blob {
 /// diagnostic. Closes the cache session.
 pub(crate) fn bundled_bytecode(
     analysis: &mut Analysis,
-    strip: bool,
+    blob_options: BlobOptions,
     previous: Option<&PreviousBundle>,
 ) -> Vec<Option<Blob>> {
     let bundled_files = analysis.bundled_files();
@@ -190,16 +209,20 @@ pub(crate) fn bundled_bytecode(
         .enumerate()
         .map(|(i, (code, &bundled))| match code {
             _ if !bundled => (None, None, false),
-            FileBytecode::Ready(bytes) => (Some(Blob::hashed(bytes)), None, false),
+            FileBytecode::Ready(bytes) => (Some(Blob::in_memory_hashed(bytes, None)), None, false),
             // Already reported by the analysis.
             FileBytecode::Refused(_) => (None, None, false),
             FileBytecode::Cached(hash) => match previous.and_then(|p| p.find(&hash)) {
-                Some(span) => (Some(Blob { bytes: BlobBytes::InPrevious(span), hash }), None, false),
+                Some((span, encoding)) => (Some(Blob { bytes: BlobBytes::InPrevious(span), hash, encoding }), None, false),
                 None => match session.and_then(|s| s.load_bytecode(&keys[i])) {
-                    Some((bytes, hash)) => (Some(Blob { bytes: BlobBytes::InMemory(bytes), hash }), None, false),
+                    Some((bytes, hash)) => (Some(Blob::in_memory_hashed(bytes, Some(hash))), None, false),
                     // A damaged entry: the sites were intact, only the bytecode is made again.
-                    None => match with_worker_lua(|lua| compile_file(lua, &files[i], strip)) {
-                        Ok(bytes) => (Some(Blob::hashed(bytes)), None, true),
+                    None => match with_worker_lua(|lua| compile_file(lua, &files[i], blob_options.strip))
+                        .and_then(|bytes| match blob_options.compress {
+                            Some(level) => compressed(&files[i], &bytes, level),
+                            None => Ok(bytes),
+                        }) {
+                        Ok(bytes) => (Some(Blob::in_memory_hashed(bytes, None)), None, true),
                         Err(diagnostic) => (None, Some(diagnostic), false),
                     },
                 },

@@ -143,7 +143,7 @@ pub(crate) fn analyse(plan: &Plan, outputs: &[PathBuf]) -> Result<Analysis, Erro
     let (mut discovered, file_table_changed) = discover_files(plan, outputs)?;
     timings.discover = laps.lap();
     let mut session = plan.cache.as_ref().map(cache::Cache::session);
-    let (keys, hits) = cache::look_up(session.as_ref(), &discovered.files, plan.options.strip);
+    let (keys, hits) = cache::look_up(session.as_ref(), &discovered.files, plan.options.blob_options());
     let misses = hits.iter().filter(|entry| entry.is_none()).count();
     timings.cache_lookup = laps.lap();
     let pass = compile_and_scan(plan, &mut discovered, hits, &keys, session.as_mut(), misses);
@@ -219,7 +219,10 @@ fn compile_and_scan(
             let (result, cached) = match entry.take() {
                 Some(hit) => (FileResult { sites: Ok(hit.sites), bytecode: Ok(Vec::new()) }, Some(hit.bytecode_hash)),
                 None => {
-                    let result = per_file::process(file, plan.options.strip);
+                    let mut result = per_file::process(file, plan.options.strip);
+                    if let Some(level) = plan.options.zstd_level() {
+                        result.bytecode = result.bytecode.and_then(|bytes| compile::compressed(file, &bytes, level));
+                    }
                     tracker.step();
                     (result, None)
                 }

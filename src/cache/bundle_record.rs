@@ -20,7 +20,7 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use luabundle_runtime::format::{Span, HEADER_LEN, TRAILER_LEN};
+use luabundle_runtime::format::{Encoding, Span, HEADER_LEN, TRAILER_LEN};
 use luabundle_runtime::Bundle;
 
 use crate::analysis::Analysis;
@@ -102,7 +102,7 @@ pub(crate) struct Freshness {
 pub(crate) struct PreviousBundle {
     /// The file, opened before its metadata was checked against the record.
     pub file: File,
-    blobs: HashMap<[u8; 32], Span>,
+    blobs: HashMap<[u8; 32], (Span, Encoding)>,
 }
 
 impl PreviousBundle {
@@ -119,14 +119,14 @@ impl PreviousBundle {
             return None;
         }
         let blobs = (0..bundle.module_count())
-            .map(|position| bundle.stored_blob(position).map(|blob| (blob.hash, blob.span)))
+            .map(|position| bundle.stored_blob(position).map(|blob| (blob.hash, (blob.span, blob.encoding))))
             .collect::<Result<_, _>>()
             .ok()?;
         Some(PreviousBundle { file, blobs })
     }
 
-    /// Where the previous bundle holds bytes with this blake3 hash.
-    pub fn find(&self, hash: &[u8; 32]) -> Option<Span> {
+    /// Where the previous bundle holds bytes with this blake3 hash, and their encoding.
+    pub fn find(&self, hash: &[u8; 32]) -> Option<(Span, Encoding)> {
         self.blobs.get(hash).copied()
     }
 }
@@ -183,7 +183,13 @@ fn inputs_hash(plan: &Plan, analysis: &Analysis) -> [u8; 32] {
     };
     text(env!("CARGO_PKG_VERSION"));
     text(&format!("{:?}", luabundle_runtime::target::linked()));
-    text(&format!("{:?} strip={} embed={}", options.format, options.strip, options.embed_source));
+    text(&format!(
+        "{:?} strip={} embed={} compress={:?}",
+        options.format,
+        options.strip,
+        options.embed_source,
+        options.zstd_level()
+    ));
     #[cfg(feature = "sign")]
     text(&format!("{:?}", options.signing_key.as_ref().map(|k| k.verifying_key().to_bytes())));
     let modules = &analysis.discovered.modules;

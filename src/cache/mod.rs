@@ -25,6 +25,7 @@ use std::time::SystemTime;
 
 use crate::analysis::requires::RequireSite;
 use crate::input::source::SourceFile;
+use crate::plan::BlobOptions;
 use crate::util::read_exact_at;
 use file_table::FileTable;
 use rayon::prelude::*;
@@ -115,15 +116,17 @@ impl Cache {
         self.dir.join(LAYOUT).join("files.stat")
     }
 
-    /// The key of `text` compiled for the linked VM under `chunk_name` with `strip`.
-    pub fn key(text: &str, chunk_name: &str, strip: bool) -> Key {
-        Cache::key_for_hash(blake3::hash(text.as_bytes()).as_bytes(), chunk_name, strip)
+    /// The key of `text` compiled for the linked VM under `chunk_name` as `blob` says.
+    #[cfg(test)]
+    pub(crate) fn key(text: &str, chunk_name: &str, blob: BlobOptions) -> Key {
+        Cache::key_for_hash(blake3::hash(text.as_bytes()).as_bytes(), chunk_name, blob)
     }
 
     /// The key of the text whose blake3 is `content_hash`, compiled for the linked VM under
-    /// `chunk_name` with `strip`: everything that goes into the compiled bytes, so that a
-    /// moved file (same text, another chunk name) is compiled again, not given the old name.
-    pub fn key_for_hash(content_hash: &[u8; 32], chunk_name: &str, strip: bool) -> Key {
+    /// `chunk_name` as `blob` says (stripped, compressed): everything that goes into the
+    /// stored bytes, so that a moved file (same text, another chunk name) is compiled again,
+    /// not given the old name.
+    pub(crate) fn key_for_hash(content_hash: &[u8; 32], chunk_name: &str, blob: BlobOptions) -> Key {
         let target = luabundle_runtime::target::linked();
         let mut hasher = blake3::Hasher::new();
         hasher.update(env!("CARGO_PKG_VERSION").as_bytes());
@@ -132,7 +135,12 @@ impl Cache {
         hasher.update(target.flavour.as_bytes());
         hasher.update(&[0]);
         hasher.update(&target.bytecode_header);
-        hasher.update(&[u8::from(strip)]);
+        hasher.update(&[u8::from(blob.strip)]);
+        // Compressed entries hold other bytes than uncompressed ones, under other keys.
+        if let Some(level) = blob.compress {
+            hasher.update(b"zstd");
+            hasher.update(&level.to_le_bytes());
+        }
         hasher.update(&(chunk_name.len() as u64).to_le_bytes());
         hasher.update(chunk_name.as_bytes());
         hasher.update(content_hash);
@@ -197,11 +205,15 @@ impl Cache {
 
 /// Per file: its key, and its require sites and bytecode hash when the cache holds them.
 /// Looked up in parallel: hashing every file is most of a no-change build.
-pub(crate) fn look_up(session: Option<&Session>, files: &[SourceFile], strip: bool) -> (Vec<Key>, Vec<Option<Hit>>) {
+pub(crate) fn look_up(
+    session: Option<&Session>,
+    files: &[SourceFile],
+    blob: BlobOptions,
+) -> (Vec<Key>, Vec<Option<Hit>>) {
     files
         .par_iter()
         .map(|file| {
-            let key = Cache::key_for_hash(&file.content_hash, &file.chunk_name(), strip);
+            let key = Cache::key_for_hash(&file.content_hash, &file.chunk_name(), blob);
             (key, session.and_then(|s| s.load_sites(&key)))
         })
         .unzip()
@@ -528,7 +540,7 @@ mod tests {
     fn entries_round_trip_through_one_pack() {
         let dir = tempfile::tempdir().unwrap();
         let cache = Cache::new(dir.path());
-        let keys: Vec<Key> = (0..3).map(|i| Cache::key(&format!("return {i}"), "@m.lua", false)).collect();
+        let keys: Vec<Key> = (0..3).map(|i| Cache::key(&format!("return {i}"), "@m.lua", BlobOptions::default())).collect();
         assert_eq!(cache.session().load(&keys[0]), None);
         store(&cache, &[(keys[0], entry(0)), (keys[1], entry(1))]);
         assert_eq!(pack_paths(&cache.packs_dir()).len(), 1);
@@ -540,17 +552,20 @@ mod tests {
 
     #[test]
     fn keys_change_with_source_and_strip() {
-        assert_ne!(Cache::key("return 1", "@m.lua", false), Cache::key("return 2", "@m.lua", false));
-        assert_ne!(Cache::key("return 1", "@m.lua", false), Cache::key("return 1", "@m.lua", true));
-        assert_eq!(Cache::key("return 1", "@m.lua", false), Cache::key("return 1", "@m.lua", false));
-        assert_ne!(Cache::key("return 1", "@m.lua", false), Cache::key("return 1", "@n.lua", false));
+        assert_ne!(Cache::key("return 1", "@m.lua", BlobOptions::default()), Cache::key("return 2", "@m.lua", BlobOptions::default()));
+        assert_ne!(Cache::key("return 1", "@m.lua", BlobOptions::default()), Cache::key("return 1", "@m.lua", BlobOptions { strip: true, compress: None }));
+        let zstd = |level| BlobOptions { strip: false, compress: Some(level) };
+        assert_ne!(Cache::key("return 1", "@m.lua", BlobOptions::default()), Cache::key("return 1", "@m.lua", zstd(3)));
+        assert_ne!(Cache::key("return 1", "@m.lua", zstd(3)), Cache::key("return 1", "@m.lua", zstd(19)));
+        assert_eq!(Cache::key("return 1", "@m.lua", BlobOptions::default()), Cache::key("return 1", "@m.lua", BlobOptions::default()));
+        assert_ne!(Cache::key("return 1", "@m.lua", BlobOptions::default()), Cache::key("return 1", "@n.lua", BlobOptions::default()));
     }
 
     #[test]
     fn damaged_entries_and_tables_are_never_used() {
         let dir = tempfile::tempdir().unwrap();
         let cache = Cache::new(dir.path());
-        let (a, b) = (Cache::key("a", "@m.lua", false), Cache::key("b", "@m.lua", false));
+        let (a, b) = (Cache::key("a", "@m.lua", BlobOptions::default()), Cache::key("b", "@m.lua", BlobOptions::default()));
         store(&cache, &[(a, entry(1)), (b, entry(2))]);
         let path = pack_paths(&cache.packs_dir()).remove(0);
         let good = fs::read(&path).unwrap();
@@ -577,7 +592,7 @@ mod tests {
     fn many_packs_are_merged_keeping_what_the_build_used() {
         let dir = tempfile::tempdir().unwrap();
         let cache = Cache::new(dir.path());
-        let keys: Vec<Key> = (0..MAX_PACKS + 2).map(|i| Cache::key(&format!("return {i}"), "@m.lua", false)).collect();
+        let keys: Vec<Key> = (0..MAX_PACKS + 2).map(|i| Cache::key(&format!("return {i}"), "@m.lua", BlobOptions::default())).collect();
         for (i, key) in keys.iter().enumerate() {
             let mut session = cache.session();
             let entry = entry(i as u8);
@@ -596,12 +611,12 @@ mod tests {
     fn merging_small_packs_leaves_the_largest_untouched() {
         let dir = tempfile::tempdir().unwrap();
         let cache = Cache::new(dir.path());
-        let big: Vec<Key> = (0..50).map(|i| Cache::key(&format!("return {i}"), "@big.lua", false)).collect();
+        let big: Vec<Key> = (0..50).map(|i| Cache::key(&format!("return {i}"), "@big.lua", BlobOptions::default())).collect();
         store(&cache, &big.iter().map(|k| (*k, Entry { sites: vec![], bytecode: vec![1; 1000] })).collect::<Vec<_>>());
         let big_pack = pack_paths(&cache.packs_dir()).remove(0);
         let written = fs::metadata(&big_pack).unwrap().modified().unwrap();
         // One-file rebuilds: each adds one entry and uses it with every entry of the big pack.
-        let small: Vec<Key> = (0..MAX_PACKS + 3).map(|i| Cache::key(&format!("return {i}"), "@m.lua", false)).collect();
+        let small: Vec<Key> = (0..MAX_PACKS + 3).map(|i| Cache::key(&format!("return {i}"), "@m.lua", BlobOptions::default())).collect();
         for (i, key) in small.iter().enumerate() {
             let mut session = cache.session();
             let entry = entry(i as u8);
@@ -622,7 +637,7 @@ mod tests {
     fn over_the_cap_only_a_quarter_of_unused_entries_makes_a_full_merge() {
         let dir = tempfile::tempdir().unwrap();
         let cache = Cache::new(dir.path());
-        let keys: Vec<Key> = (0..40).map(|i| Cache::key(&format!("return {i}"), "@m.lua", false)).collect();
+        let keys: Vec<Key> = (0..40).map(|i| Cache::key(&format!("return {i}"), "@m.lua", BlobOptions::default())).collect();
         let entries: Vec<(Key, Entry)> =
             keys.iter().map(|k| (*k, Entry { sites: vec![], bytecode: vec![1; 1000] })).collect();
         store(&cache, &entries);
@@ -630,7 +645,7 @@ mod tests {
         let cap = 10_000;
         // A build that uses every entry but one, and adds one: nothing to gain by rewriting.
         let mut session = cache.session();
-        let added = Cache::key("return 'new'", "@m.lua", false);
+        let added = Cache::key("return 'new'", "@m.lua", BlobOptions::default());
         session.insert(added, &[], &[2; 1000]);
         session.finish_under(&keys[1..].iter().chain([&added]).copied().collect(), cap);
         let packs = pack_paths(&cache.packs_dir());
@@ -650,7 +665,7 @@ mod tests {
     fn prune_removes_the_oldest_packs_down_to_the_cap() {
         let dir = tempfile::tempdir().unwrap();
         let cache = Cache::new(dir.path());
-        let keys: Vec<Key> = (0..5).map(|i| Cache::key(&format!("return {i}"), "@m.lua", false)).collect();
+        let keys: Vec<Key> = (0..5).map(|i| Cache::key(&format!("return {i}"), "@m.lua", BlobOptions::default())).collect();
         for (i, key) in keys.iter().enumerate() {
             store(&cache, &[(*key, Entry { sites: vec![], bytecode: vec![0; 1000] })]);
             let newest = pack_paths(&cache.packs_dir())

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 use luabundle::config::{Config, CONFIG_FILE_NAME};
+use luabundle::Compression;
 
 use super::source_args::{builder, show, with_diagnostics, SourceArgs};
 use super::{count, human_duration, human_size, progress};
@@ -20,6 +21,13 @@ pub struct BuildArgs {
     /// Strip debug info: smaller bundle, but tracebacks lose file names and lines.
     #[arg(long)]
     strip: bool,
+    /// Store each module compressed (decompressed on its first require only) [default:
+    /// `compress` of luabundle.toml, else none].
+    #[arg(long, value_enum, value_name = "HOW")]
+    compress: Option<CompressArg>,
+    /// The zstd level, 1 (fastest build) to 22 (smallest bundle) [default: 19].
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    compress_level: Option<i32>,
     /// Also write FILE, a standalone executable: this luabundle with the bundle appended,
     /// which runs the entry module with its arguments (`luabundle run BUNDLE -- ARGS`).
     #[arg(long, value_name = "FILE")]
@@ -63,6 +71,15 @@ pub struct BuildArgs {
     /// source.
     #[arg(long, requires = "format")]
     bytecode: bool,
+}
+
+/// `--compress` values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum CompressArg {
+    /// Modules stored as compiled.
+    None,
+    /// Each module compressed with zstd on its own.
+    Zstd,
 }
 
 /// Output formats of `luabundle build`.
@@ -110,8 +127,20 @@ pub fn build(args: BuildArgs) -> anyhow::Result<i32> {
 
 /// The build the arguments and the configuration file ask for, and its output path.
 fn configured(args: &BuildArgs) -> anyhow::Result<(luabundle::Builder, PathBuf)> {
-    let more = Config { output: args.output.clone(), strip: args.strip.then_some(true), ..Config::default() };
+    let more = Config {
+        output: args.output.clone(),
+        strip: args.strip.then_some(true),
+        compress: args.compress.map(|how| match how {
+            CompressArg::None => Compression::None,
+            CompressArg::Zstd => Compression::Zstd,
+        }),
+        compress_level: args.compress_level,
+        ..Config::default()
+    };
     let (mut builder, config) = builder(&args.source, more)?;
+    if let (Some(level), None | Some(Compression::None)) = (args.compress_level, config.compress) {
+        anyhow::bail!("--compress-level {level} needs --compress zstd (or compress = \"zstd\" in {CONFIG_FILE_NAME})");
+    }
     let output = match config.output {
         Some(output) if output.as_os_str().is_empty() || output.to_str().is_some_and(|o| o.trim().is_empty()) => {
             anyhow::bail!("`output` in {CONFIG_FILE_NAME} is empty: name the bundle file (output = \"app.bundle\")")

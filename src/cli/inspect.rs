@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::Args;
+use luabundle_runtime::format::{Encoding, ModuleRecord};
 use luabundle_runtime::{Bundle, DepKind};
 
 use super::human_size;
@@ -76,6 +77,8 @@ fn json_listing(bundle: &Bundle) -> anyhow::Result<serde_json::Value> {
                 "chunk_name": m.chunk_name,
                 "kind": if m.kind == luabundle_runtime::BlobKind::Bytecode { "bytecode" } else { "source" },
                 "bytes": m.blob.len,
+                "compression": match m.encoding { Encoding::Plain => "none", Encoding::Zstd { .. } => "zstd" },
+                "loaded_bytes": loaded_len(m),
                 "blake3": luabundle_runtime::format::hex(&m.hash),
                 "embedded_source": m.source.is_some(),
                 "dependencies": deps,
@@ -126,6 +129,19 @@ fn listing(bundle: &Bundle, path: &std::path::Path) -> anyhow::Result<String> {
     let externals =
         if index.externals.is_empty() { "(none)".to_string() } else { printable(&index.externals.join(", ")) };
     out.push_str(&format!("externals: {externals}\n"));
+    let compressed: Vec<_> = index.modules.iter().filter(|m| m.encoding != Encoding::Plain).collect();
+    if !compressed.is_empty() {
+        let stored: u64 = compressed.iter().map(|m| m.blob.len).sum();
+        let loaded: u64 = compressed.iter().map(|m| loaded_len(m)).sum();
+        out.push_str(&format!(
+            "zstd:      {} of {} modules, {} stored for {} loaded ({:.0}%)\n",
+            compressed.len(),
+            index.modules.len(),
+            human_size(stored),
+            human_size(loaded),
+            100.0 * stored as f64 / loaded.max(1) as f64
+        ));
+    }
     for profile in &index.profiles {
         let members: Vec<&str> = profile.members.iter().map(|&m| index.modules[m as usize].name.as_str()).collect();
         out.push_str(&format!("profile:   {} ({})\n", printable(&profile.name), printable(&members.join(", "))));
@@ -169,6 +185,14 @@ fn module_table(index: &luabundle_runtime::format::Index) -> String {
         ));
     }
     out
+}
+
+/// How many bytes module `m` loads: its stored bytes, or what they decompress to.
+fn loaded_len(m: &ModuleRecord) -> u64 {
+    match m.encoding {
+        Encoding::Plain => m.blob.len,
+        Encoding::Zstd { len } => u64::from(len),
+    }
 }
 
 /// Text from a bundle made safe for a terminal: control characters (which could move the

@@ -4,7 +4,7 @@
 use std::fs::File;
 
 use luabundle_runtime::format::{
-    BlobKind, BundleContents, Dependency, Group, KnownBlob, Layout, ModuleInput, Profile, Target,
+    BlobKind, BundleContents, Dependency, Encoding, Group, KnownBlob, Layout, ModuleInput, Profile, Target,
 };
 
 use crate::analysis::compile::{Blob, BlobBytes};
@@ -101,13 +101,15 @@ fn module_input(
     let m = &analysis.discovered.modules[i];
     let file = &analysis.discovered.files[m.file];
     let source_text = || source::prepare_bytes(file.bytes()).into_owned();
-    let (kind, bytes) = match options.format {
-        OutputFormat::Source => (BlobKind::Source, source_text()),
+    let (kind, bytes, encoding) = match (options.format, blob) {
+        (OutputFormat::Source, _) => {
+            let (text, encoding) = source_blob(source_text(), options.zstd_level());
+            (BlobKind::Source, text, encoding)
+        }
         // Bytes left in the previous bundle are copied from there (see `bundle_contents`).
-        _ => match blob.map(|b| b.bytes) {
-            Some(BlobBytes::InMemory(bytes)) => (BlobKind::Bytecode, bytes),
-            Some(BlobBytes::InPrevious(_)) | None => (BlobKind::Bytecode, Vec::new()),
-        },
+        (_, Some(Blob { bytes: BlobBytes::InMemory(bytes), encoding, .. })) => (BlobKind::Bytecode, bytes, encoding),
+        (_, Some(Blob { bytes: BlobBytes::InPrevious(_), encoding, .. })) => (BlobKind::Bytecode, Vec::new(), encoding),
+        (_, None) => (BlobKind::Bytecode, Vec::new(), Encoding::Plain),
     };
     let deps = analysis
         .graph
@@ -122,8 +124,18 @@ fn module_input(
         path: file.display_path.clone(),
         kind,
         bytes,
+        encoding,
         source: (options.embed_source && options.format == OutputFormat::Bundle).then(source_text),
         deps,
+    }
+}
+
+/// The text of a source bundle's module as it is stored: compressed with zstd at `level`
+/// when that is smaller (the text fits the format's limit: discovery caps file sizes).
+fn source_blob(text: Vec<u8>, level: Option<i32>) -> (Vec<u8>, Encoding) {
+    match level.map(|level| luabundle_runtime::format::compress(&text, level)) {
+        Some(Ok(stored)) => stored,
+        _ => (text, Encoding::Plain),
     }
 }
 

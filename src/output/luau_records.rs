@@ -45,6 +45,7 @@ pub(crate) fn add<'p>(
             path: display,
             kind: BlobKind::Source,
             bytes: config.bytes.clone(),
+            encoding: luabundle_runtime::format::Encoding::Plain,
             source: None,
             deps: Vec::new(),
         };

@@ -120,6 +120,8 @@ pub struct StoredBlob {
     pub span: Span,
     /// Their blake3 hash as the index records it.
     pub hash: [u8; 32],
+    /// How they encode what is loaded.
+    pub encoding: format::Encoding,
 }
 
 /// The verified bytes of one module, exactly the buffer that was hashed.
@@ -447,23 +449,42 @@ impl Bundle {
         })
     }
 
-    /// The bytes of module number `position`, checked against the index's blake3 hash. The
-    /// returned buffer is exactly the one that was hashed. Bytes in memory are hashed once per
-    /// bundle; bytes in a file are read and hashed on every call, unless a prefetch kept them.
+    /// The bytes of module number `position` as Lua loads them: the stored bytes, checked
+    /// against the index's blake3 hash, and then decompressed if the module is stored
+    /// compressed (never before the check, and only up to the length its record gives).
+    /// Uncompressed, the returned buffer is exactly the one that was hashed. Bytes in memory
+    /// are hashed once per bundle; bytes in a file are read and hashed on every call, unless
+    /// a prefetch kept them.
     ///
     /// # Errors
     /// [`Error::Io`] if reading fails, [`Error::BlobHashMismatch`] if the bytes are damaged,
-    /// [`Error::Format`] if the module's record is damaged or `position` out of range.
+    /// [`Error::Format`] if the module's record is damaged, its compressed bytes do not
+    /// decompress to the recorded length, or `position` is out of range.
     pub fn verified_blob(&self, position: usize) -> Result<Blob<'_>> {
         let inner = &*self.inner;
         let fields = self.fields(position)?;
+        if let Some(kept) = inner.kept.lock().ok().and_then(|kept| kept.get(&position).cloned()) {
+            return Ok(Blob::Shared(kept));
+        }
+        let stored = self.verified_stored(position, &fields)?;
+        match fields.encoding.decode(&stored) {
+            Ok(Cow::Borrowed(_)) => Ok(stored),
+            Ok(Cow::Owned(decoded)) => Ok(Blob::Owned(decoded)),
+            Err(FormatError::Invalid { part, reason }) => {
+                let name = self.inner.view().name(position).unwrap_or_else(|_| format!("#{position}"));
+                Err(inner.format_error(FormatError::Invalid { part, reason: format!("{name}: {reason}") }))
+            }
+            Err(other) => Err(inner.format_error(other)),
+        }
+    }
+
+    /// The stored bytes of module `position`, checked against the hash in its `fields`.
+    fn verified_stored(&self, position: usize, fields: &RecordFields) -> Result<Blob<'_>> {
+        let inner = &*self.inner;
         let span = self.in_file(fields.blob);
         let (word, bit) = (position / 64, 1u64 << (position % 64));
         if inner.checked_in_place[word].load(Ordering::Acquire) & bit != 0 {
             return Ok(Blob::Borrowed(inner.storage.in_memory(span).expect("in-memory bundle")));
-        }
-        if let Some(kept) = inner.kept.lock().ok().and_then(|kept| kept.get(&position).cloned()) {
-            return Ok(Blob::Shared(kept));
         }
         let bytes = inner.storage.read(span, &inner.label)?;
         inner.bytes_read.fetch_add(span.len, Ordering::Relaxed);
@@ -485,7 +506,7 @@ impl Bundle {
     /// As [`Bundle::record`].
     pub fn stored_blob(&self, position: usize) -> Result<StoredBlob> {
         let fields = self.fields(position)?;
-        Ok(StoredBlob { span: self.in_file(fields.blob), hash: fields.hash })
+        Ok(StoredBlob { span: self.in_file(fields.blob), hash: fields.hash, encoding: fields.encoding })
     }
 
     /// Where a span of the blob region is in the file. Records are checked against the blob

@@ -90,6 +90,9 @@ pub struct RecordFields {
     path: StrRef,
     /// What the blob holds.
     pub kind: BlobKind,
+    /// How the blob's bytes encode what is loaded (a decompressed length within
+    /// [`MAX_DECODED_LEN`]).
+    pub encoding: Encoding,
     /// Where the blob is, relative to the blob region (checked to lie inside it).
     pub blob: Span,
     /// blake3 of the blob's bytes.
@@ -156,8 +159,8 @@ impl<'a, B: IndexBytes + ?Sized> IndexView<'a, B> {
         }
     }
 
-    /// The fixed fields of module `position`, checked: kind known, reserved bytes and flags
-    /// zero, blob inside the blob region.
+    /// The fixed fields of module `position`, checked: kind and flags known, reserved bytes
+    /// zero, a decompressed length within its limit, blob inside the blob region.
     ///
     /// # Errors
     /// A position out of range, or a record that breaks a rule.
@@ -172,10 +175,21 @@ impl<'a, B: IndexBytes + ?Sized> IndexView<'a, B> {
             other => return Err(self.error(format!("module #{position} has blob kind {other}, which is not one"))),
         };
         let flags = u32_at(&b, 28);
-        if flags != 0 {
+        if flags & !RECORD_ZSTD != 0 {
             return Err(self.error(format!("module #{position} has unknown flags {flags:#x}")));
         }
-        if b[25..28].iter().chain(&b[92..96]).any(|&x| x != 0) {
+        // The decompressed length of a compressed blob; reserved (zero) otherwise.
+        let decoded_len = u32_at(&b, 92);
+        let encoding = match flags & RECORD_ZSTD != 0 {
+            true if decoded_len > MAX_DECODED_LEN => {
+                return Err(self.error(format!(
+                    "module #{position} decompresses to {decoded_len} bytes, over the limit of {MAX_DECODED_LEN}"
+                )))
+            }
+            true => Encoding::Zstd { len: decoded_len },
+            false => Encoding::Plain,
+        };
+        if b[25..28].iter().any(|&x| x != 0) || (encoding == Encoding::Plain && decoded_len != 0) {
             return Err(self.error(format!("module #{position} has reserved bytes that are not zero")));
         }
         let blob = Span { offset: u64_at(&b, 32), len: u64_at(&b, 40) };
@@ -187,6 +201,7 @@ impl<'a, B: IndexBytes + ?Sized> IndexView<'a, B> {
             chunk_name: StrRef::at(&b, 8),
             path: StrRef::at(&b, 16),
             kind,
+            encoding,
             blob,
             hash: b[48..80].try_into().expect("32 bytes"),
             deps: (u32_at(&b, 80), u32_at(&b, 84)),
@@ -249,6 +264,7 @@ impl<'a, B: IndexBytes + ?Sized> IndexView<'a, B> {
             name,
             kind: f.kind,
             flags: 0,
+            encoding: f.encoding,
             blob: f.blob,
             hash: f.hash,
             source,
@@ -422,13 +438,18 @@ pub(super) fn encode_index(index: &Index) -> Result<(Directory, Vec<u8>), Format
             BlobKind::Bytecode => 0,
             BlobKind::Source => 1,
         };
-        r[28..32].copy_from_slice(&m.flags.to_le_bytes());
+        let (encoding_flag, decoded_len) = match m.encoding {
+            Encoding::Plain => (0, 0),
+            Encoding::Zstd { len } => (RECORD_ZSTD, len),
+        };
+        r[28..32].copy_from_slice(&(m.flags | encoding_flag).to_le_bytes());
         r[32..40].copy_from_slice(&m.blob.offset.to_le_bytes());
         r[40..48].copy_from_slice(&m.blob.len.to_le_bytes());
         r[48..80].copy_from_slice(&m.hash);
         r[80..84].copy_from_slice(&first_dep.to_le_bytes());
         r[84..88].copy_from_slice(&u32::try_from(m.deps.len()).map_err(|_| too_large())?.to_le_bytes());
         r[88..92].copy_from_slice(&source.to_le_bytes());
+        r[92..96].copy_from_slice(&decoded_len.to_le_bytes());
         records.extend_from_slice(&r);
     }
     let buckets = buckets(index)?;
@@ -500,6 +521,7 @@ mod tests {
                     path: if i % 5 == 0 { format!("other/{name}.lua") } else { format!("src/{name}.lua") },
                     kind: if i % 3 == 0 { BlobKind::Source } else { BlobKind::Bytecode },
                     flags: 0,
+                    encoding: if i % 6 == 1 { Encoding::Zstd { len: i as u32 * 3 } } else { Encoding::Plain },
                     blob: Span { offset: i as u64 * 10, len: 10 },
                     hash: [i as u8; 32],
                     source: (i % 4 == 0).then_some(SourceBlob { blob: Span { offset: 0, len: 10 }, hash: [1; 32] }),

@@ -14,12 +14,14 @@
 //! blob and dependencies in bounds), and [`IndexView::decode_all`] checks the whole index
 //! (sorted unique names, blobs not overlapping, every name found by the hash table).
 
+mod encoding;
 mod index;
 mod read;
 mod write;
 
 use bincode::{Decode, Encode};
 
+pub use encoding::{compress, compression_levels, Encoding, MAX_DECODED_LEN};
 pub use index::{name_hash, IndexBytes, IndexView, RecordFields, BUCKET_LEN, DEP_LEN, RECORD_LEN, SOURCE_LEN};
 pub use read::{
     check_magic_and_version, check_root_hash, check_trailer, decode_directory, decode_target, validate_index,
@@ -37,8 +39,16 @@ pub const FORMAT_MINOR: u16 = 0;
 pub const HEADER_LEN: usize = 192;
 /// Size of the trailer in bytes: the magic and the root hash again.
 pub const TRAILER_LEN: usize = MAGIC.len() + 32;
-/// Flag bits a reader must understand (the low 16). None are defined in version 2.0.
+/// Flag bits a reader must understand (the low 16): a reader refuses a bundle with one set
+/// that it does not know.
 pub const REQUIRED_FLAGS: u32 = 0x0000_ffff;
+/// Required flag bit: some module's bytes are stored compressed with zstd (see
+/// [`Encoding`]). Readers from before compression refuse such a bundle at open.
+pub const FLAG_ZSTD: u32 = 1 << 0;
+/// The required flag bits this reader understands.
+pub const KNOWN_REQUIRED_FLAGS: u32 = FLAG_ZSTD;
+/// Record flag bit: the module's blob is a zstd frame, its decompressed length in the record.
+pub(crate) const RECORD_ZSTD: u32 = 1 << 0;
 /// Largest index this reader accepts, in bytes.
 pub const MAX_INDEX_LEN: u64 = 256 << 20;
 /// Largest target block this reader accepts, in bytes.
@@ -218,11 +228,13 @@ pub struct ModuleRecord {
     pub path: String,
     /// What the blob holds.
     pub kind: BlobKind,
-    /// Reserved flag bits; zero in version 1.0.
+    /// Reserved flag bits beyond the encoding; zero in version 2.0.
     pub flags: u32,
+    /// How the blob's bytes encode what is loaded.
+    pub encoding: Encoding,
     /// Where the blob is, relative to the start of the blob region.
     pub blob: Span,
-    /// blake3 of the blob's bytes.
+    /// blake3 of the blob's bytes as stored.
     pub hash: [u8; 32],
     /// The module's source, stored beside its bytecode (`--embed-source`), for VMs that cannot
     /// run the bytecode.
@@ -293,8 +305,10 @@ pub struct ModuleInput {
     pub path: String,
     /// See [`ModuleRecord::kind`].
     pub kind: BlobKind,
-    /// The blob itself.
+    /// The blob itself, as stored.
     pub bytes: Vec<u8>,
+    /// How `bytes` encode what is loaded (see [`compress`]).
+    pub encoding: Encoding,
     /// The source, to store beside bytecode (see [`ModuleRecord::source`]).
     pub source: Option<Vec<u8>>,
     /// See [`ModuleRecord::deps`].
@@ -497,6 +511,7 @@ mod tests {
             path: format!("src/{name}.lua"),
             kind: BlobKind::Bytecode,
             bytes: bytes.to_vec(),
+            encoding: Encoding::Plain,
             source: None,
             deps,
         };

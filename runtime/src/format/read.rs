@@ -18,8 +18,8 @@ impl Header {
         let u32_at = |at: usize| u32::from_le_bytes(b[at..at + 4].try_into().expect("4 bytes"));
         let u64_at = |at: usize| u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"));
         let flags = u32_at(14);
-        if flags & REQUIRED_FLAGS != 0 {
-            return Err(FormatError::UnknownRequiredFlags { flags: flags & REQUIRED_FLAGS });
+        if flags & REQUIRED_FLAGS & !KNOWN_REQUIRED_FLAGS != 0 {
+            return Err(FormatError::UnknownRequiredFlags { flags: flags & REQUIRED_FLAGS & !KNOWN_REQUIRED_FLAGS });
         }
         if b[SPANS_OFFSET + SPAN_COUNT * 16..ROOT_HASH_OFFSET].iter().any(|&x| x != 0) {
             return Err(FormatError::Invalid { part: "header", reason: "reserved bytes are not zero".into() });
@@ -244,6 +244,11 @@ pub fn validate_index(index: &Index, blobs_len: u64) -> Result<(), FormatError> 
         previous = Some(&m.name);
         if m.flags != 0 {
             return Err(invalid(format!("module {:?} has unknown flags {:#x}", m.name, m.flags)));
+        }
+        if let Encoding::Zstd { len } = m.encoding {
+            if len > MAX_DECODED_LEN {
+                return Err(invalid(format!("module {:?} decompresses to {len} bytes, over the limit", m.name)));
+            }
         }
         for span in std::iter::once(m.blob).chain(m.source.map(|s| s.blob)) {
             match span.end() {

@@ -89,6 +89,7 @@ impl<'a> Layout<'a> {
                 path: m.path.clone(),
                 kind: m.kind,
                 flags: 0,
+                encoding: m.encoding,
                 blob,
                 hash,
                 source,
@@ -113,6 +114,7 @@ impl<'a> Layout<'a> {
         blobs_len: u64,
         sign: Option<impl FnOnce(&[u8; 32]) -> [u8; SIGNATURE_LEN]>,
     ) -> Result<Layout<'a>, FormatError> {
+        let compressed = index.modules.iter().any(|m| m.encoding != Encoding::Plain);
         let target = encode_part("target", target)?;
         let (mut directory, index) = encode_index(index)?;
         if index.len() as u64 > MAX_INDEX_LEN {
@@ -137,7 +139,8 @@ impl<'a> Layout<'a> {
         let mut header = Header {
             major: FORMAT_MAJOR,
             minor: FORMAT_MINOR,
-            flags: if sign.is_some() { FLAG_SIGNED } else { 0 },
+            flags: if sign.is_some() { FLAG_SIGNED } else { 0 }
+                | if compressed { FLAG_ZSTD } else { 0 },
             file_len: len,
             target: target_span,
             directory: directory_span,

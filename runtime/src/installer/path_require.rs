@@ -188,6 +188,7 @@ mod tests {
                     path: display.to_string(),
                     kind: if config { BlobKind::Source } else { BlobKind::Bytecode },
                     bytes,
+                    encoding: crate::format::Encoding::Plain,
                     source: None,
                     deps: vec![],
                 }
