@@ -12,6 +12,12 @@
 //! - `luarocks/*` and `penlight/*`: the same for Debian's LuaRocks and Penlight (skipped when
 //!   they are not installed).
 //!
+//! - `compression/<corpus>/*`: opening a bundle file, installing it into a new state and
+//!   requiring one module (the largest) or every module, with modules stored as compiled
+//!   (`none`) and compressed (`zstd`, the default level), for LuaRocks, Penlight and two
+//!   generated trees (1,000 modules of 5.5 KB, 10,000 of 330 bytes). It prints each
+//!   bundle's size and build time beside the timings.
+//!
 //! It also prints the Lua heap after install and after requiring all 10,000 modules.
 //!
 //! Run with `cargo bench -p luabundle-benches --bench runtime`.
@@ -19,6 +25,7 @@
 use std::path::Path;
 
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion};
+use luabundle::Compression;
 use luabundle_runtime::Bundle;
 use mlua::Lua;
 
@@ -156,15 +163,8 @@ fn bench_require_all_generated(c: &mut Criterion) {
 }
 
 fn bench_debian(c: &mut Criterion) {
-    for (name, top, externals) in [
-        (
-            "luarocks",
-            "luarocks",
-            &["ltn12", "zlib", "socket*", "ssl*", "lfs", "luarocks.core.hardcoded", "bz2", "md5", "mimetypes", "posix"]
-                [..],
-        ),
-        ("penlight", "pl", &["luabalanced", "sip"][..]),
-    ] {
+    for (name, top, externals) in [("luarocks", "luarocks", LUAROCKS_EXTERNALS), ("penlight", "pl", PENLIGHT_EXTERNALS)]
+    {
         if !Path::new(LUAROCKS).join(top).is_dir() {
             eprintln!("{name} benchmark skipped: apt-get install luarocks lua-penlight");
             continue;
@@ -248,6 +248,78 @@ fn bench_open_install_require(c: &mut Criterion) {
     group.finish();
 }
 
+/// What each corpus of the compression benchmark is built from: roots and externals, with
+/// the generated trees written under `dir`.
+fn compression_corpora(dir: &Path) -> Vec<(&'static str, Vec<String>, &'static [&'static str])> {
+    let mut corpora = Vec::new();
+    if Path::new(LUAROCKS).join("luarocks").is_dir() && Path::new(LUAROCKS).join("pl").is_dir() {
+        corpora.push(("luarocks", vec![format!("luarocks={LUAROCKS}/luarocks")], LUAROCKS_EXTERNALS));
+        corpora.push(("penlight", vec![format!("pl={LUAROCKS}/pl")], PENLIGHT_EXTERNALS));
+    } else {
+        eprintln!("compression/luarocks and compression/penlight skipped: apt-get install luarocks lua-penlight");
+    }
+    let (large, small) = (dir.join("gen1000"), dir.join("gen10000"));
+    support::generate_sized_project(&large, 1_000, 5_500);
+    support::generate_project(&small, 10_000);
+    corpora.push(("gen1000x5.5k", vec![large.display().to_string()], &[]));
+    corpora.push(("gen10000x330", vec![small.display().to_string()], &[]));
+    corpora
+}
+
+/// Size and first-require cost with and without `--compress zstd`, side by side.
+fn bench_compression(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, roots, externals) in compression_corpora(dir.path()) {
+        let mut paths = Vec::new();
+        for (storage, compression) in [("none", Compression::None), ("zstd", Compression::Zstd)] {
+            let path = dir.path().join(format!("{name}.{storage}.bundle"));
+            let mut builder = luabundle::Builder::new();
+            builder.output(&path).no_cache(true).include("*").compress(compression);
+            for root in &roots {
+                builder.root(root.as_str());
+            }
+            for external in externals {
+                builder.external(*external);
+            }
+            let started = std::time::Instant::now();
+            builder.try_build().unwrap();
+            let built = started.elapsed();
+            let bundle = Bundle::open(&path).unwrap();
+            let blobs = bundle.header().blobs.len;
+            eprintln!(
+                "compression/{name}/{storage}: bundle {} bytes, modules {} bytes, cold build {:.2} s",
+                bundle.header().file_len,
+                blobs,
+                built.as_secs_f64()
+            );
+            paths.push((storage, path));
+        }
+        let bundle = Bundle::open(&paths[0].1).unwrap();
+        let index = bundle.index().unwrap();
+        let largest = index.modules.iter().max_by_key(|m| m.blob.len).unwrap().name.clone();
+        let names: Vec<String> = index.modules.iter().map(|m| format!("{:?}", m.name)).collect();
+        // pcall: a few modules need C libraries the corpus leaves to the host.
+        let require_all = format!(
+            "local n = 0 for _, m in ipairs({{{}}}) do if pcall(require, m) then n = n + 1 end end return n",
+            names.join(",")
+        );
+        let require_one = format!("return select('#', pcall(require, {largest:?}))");
+        let mut group = c.benchmark_group(format!("compression/{name}"));
+        group.sample_size(if names.len() > 5_000 { 10 } else { 30 });
+        for (storage, path) in &paths {
+            let first = |code: &str| {
+                let bundle = Bundle::open(path).unwrap();
+                let lua = Lua::new();
+                bundle.install(&lua).unwrap();
+                lua.load(code).eval::<i64>().unwrap()
+            };
+            group.bench_function(format!("require_one/{storage}"), |b| b.iter(|| first(&require_one)));
+            group.bench_function(format!("require_all/{storage}"), |b| b.iter(|| first(&require_all)));
+        }
+        group.finish();
+    }
+}
+
 /// Prints the Lua heap after install (nothing loaded) and after requiring every module.
 fn report_heap(bundle: &Bundle) {
     let lua = Lua::new();
@@ -272,6 +344,11 @@ fn report_heap(bundle: &Bundle) {
 /// Debian's Lua 5.4 module directory.
 const LUAROCKS: &str = "/usr/share/lua/5.4";
 
+/// What LuaRocks and Penlight leave to the host (C modules, optional libraries).
+const LUAROCKS_EXTERNALS: &[&str] =
+    &["ltn12", "zlib", "socket*", "ssl*", "lfs", "luarocks.core.hardcoded", "bz2", "md5", "mimetypes", "posix"];
+const PENLIGHT_EXTERNALS: &[&str] = &["luabalanced", "sip"];
+
 criterion_group!(
     benches,
     bench_open,
@@ -279,6 +356,7 @@ criterion_group!(
     bench_state_install_require,
     bench_open_install_require,
     bench_require_all_generated,
-    bench_debian
+    bench_debian,
+    bench_compression
 );
 criterion_main!(benches);

@@ -69,7 +69,7 @@ pub use config::{Config, ConfigFile};
 pub use diagnostic::{Code, Diagnostic, Diagnostics, Severity};
 pub use error::Error;
 pub use input::discover::Root;
-pub use plan::{Compression, Output, OutputFormat, DEFAULT_ZSTD_LEVEL, Progress, ProgressFn, Stage, Timings};
+pub use plan::{Compression, Output, OutputFormat, Progress, ProgressFn, Stage, Timings, DEFAULT_ZSTD_LEVEL};
 
 pub use analysis::Analysis;
 

@@ -66,10 +66,8 @@ fn only_the_required_modules_are_read_and_decompressed() {
     let n: i64 = lua.load("return require('gen.m2').n").eval().unwrap();
     assert_eq!(n, 3);
     // m2 requires m1, which requires m0: three modules, each read as stored (compressed).
-    let stored: u64 = ["gen.m0", "gen.m1", "gen.m2"]
-        .iter()
-        .map(|name| bundle.module(name).unwrap().unwrap().blob.len)
-        .sum();
+    let stored: u64 =
+        ["gen.m0", "gen.m1", "gen.m2"].iter().map(|name| bundle.module(name).unwrap().unwrap().blob.len).sum();
     assert_eq!(bundle.bytes_read(), stored);
     assert_eq!(installed.stats().len(), 3);
 }

@@ -2,8 +2,8 @@
 //! is refused with a typed error before Lua sees the damaged bytes, and forged headers and
 //! indexes (with a correct root hash) are refused by their own checks.
 
-use luabundle_runtime::format::{self, FormatError, Header, HEADER_LEN};
 use luabundle::Compression;
+use luabundle_runtime::format::{self, FormatError, Header, HEADER_LEN};
 use luabundle_runtime::{Bundle, Error};
 
 /// A small bundle: two modules, one requiring the other.
@@ -229,7 +229,8 @@ fn forged_records_are_refused_by_the_require_that_reads_them() {
 #[test]
 fn a_compressed_module_whose_length_is_forged_is_refused() {
     let bytes = small_bundle_stored(Compression::Zstd);
-    let format::Encoding::Zstd { len } = Bundle::from_bytes(bytes.clone()).unwrap().index().unwrap().modules[0].encoding
+    let format::Encoding::Zstd { len } =
+        Bundle::from_bytes(bytes.clone()).unwrap().index().unwrap().modules[0].encoding
     else {
         panic!("module a is stored compressed")
     };

@@ -32,7 +32,11 @@ fn assert_same_output(fixture_name: &str, entry: &str) {
     let root = fixture(fixture_name).join("src");
     let plain = from_sources(&root, entry);
     assert!(!plain.is_empty(), "{fixture_name} printed nothing");
-    assert_eq!(plain, from_bundle(&root, entry, Compression::None), "{fixture_name}: bundle output differs from sources");
+    assert_eq!(
+        plain,
+        from_bundle(&root, entry, Compression::None),
+        "{fixture_name}: bundle output differs from sources"
+    );
     assert_eq!(
         plain,
         from_bundle(&root, entry, Compression::Zstd),

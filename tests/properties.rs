@@ -28,38 +28,39 @@ fn contents() -> impl Strategy<Value = (BundleContents, Vec<Vec<u8>>)> {
         .prop_map(|(names, modules, entry)| {
             let loaded: Vec<Vec<u8>> = modules.iter().map(|(bytes, (times, _), _, _)| bytes.repeat(*times)).collect();
             let contents = BundleContents {
-            target: luabundle_runtime::target::linked().clone(),
-            modules: names
-                .into_iter()
-                .zip(modules)
-                .map(|(name, (bytes, (times, compress), source, deps))| {
-                    let loaded = bytes.repeat(times);
-                    let (bytes, encoding) = match compress {
-                        true => format::compress(&loaded, 3).unwrap(),
-                        false => (loaded, format::Encoding::Plain),
-                    };
-                    ModuleInput {
-                    chunk_name: format!("@{name}.lua"),
-                    path: format!("{name}.lua"),
-                    name,
-                    kind: BlobKind::Bytecode,
-                    bytes,
-                    encoding,
-                    source,
-                    deps: deps
-                        .into_iter()
-                        .map(|(module, eager, optional)| Dependency {
-                            module: module as u32,
-                            kind: if eager { DepKind::Eager } else { DepKind::Deferred },
-                            optional,
-                        })
-                        .collect(),
-                }})
-                .collect(),
-            entry: entry.map(|e| e as u32),
-            externals: vec![],
-            profiles: vec![],
-            groups: vec![],
+                target: luabundle_runtime::target::linked().clone(),
+                modules: names
+                    .into_iter()
+                    .zip(modules)
+                    .map(|(name, (bytes, (times, compress), source, deps))| {
+                        let loaded = bytes.repeat(times);
+                        let (bytes, encoding) = match compress {
+                            true => format::compress(&loaded, 3).unwrap(),
+                            false => (loaded, format::Encoding::Plain),
+                        };
+                        ModuleInput {
+                            chunk_name: format!("@{name}.lua"),
+                            path: format!("{name}.lua"),
+                            name,
+                            kind: BlobKind::Bytecode,
+                            bytes,
+                            encoding,
+                            source,
+                            deps: deps
+                                .into_iter()
+                                .map(|(module, eager, optional)| Dependency {
+                                    module: module as u32,
+                                    kind: if eager { DepKind::Eager } else { DepKind::Deferred },
+                                    optional,
+                                })
+                                .collect(),
+                        }
+                    })
+                    .collect(),
+                entry: entry.map(|e| e as u32),
+                externals: vec![],
+                profiles: vec![],
+                groups: vec![],
             };
             (contents, loaded)
         })

@@ -213,15 +213,18 @@ pub(crate) fn bundled_bytecode(
             // Already reported by the analysis.
             FileBytecode::Refused(_) => (None, None, false),
             FileBytecode::Cached(hash) => match previous.and_then(|p| p.find(&hash)) {
-                Some((span, encoding)) => (Some(Blob { bytes: BlobBytes::InPrevious(span), hash, encoding }), None, false),
+                Some((span, encoding)) => {
+                    (Some(Blob { bytes: BlobBytes::InPrevious(span), hash, encoding }), None, false)
+                }
                 None => match session.and_then(|s| s.load_bytecode(&keys[i])) {
                     Some((bytes, hash)) => (Some(Blob::in_memory_hashed(bytes, Some(hash))), None, false),
                     // A damaged entry: the sites were intact, only the bytecode is made again.
-                    None => match with_worker_lua(|lua| compile_file(lua, &files[i], blob_options.strip))
-                        .and_then(|bytes| match blob_options.compress {
+                    None => match with_worker_lua(|lua| compile_file(lua, &files[i], blob_options.strip)).and_then(
+                        |bytes| match blob_options.compress {
                             Some(level) => compressed(&files[i], &bytes, level),
                             None => Ok(bytes),
-                        }) {
+                        },
+                    ) {
                         Ok(bytes) => (Some(Blob::in_memory_hashed(bytes, None)), None, true),
                         Err(diagnostic) => (None, Some(diagnostic), false),
                     },

@@ -540,7 +540,8 @@ mod tests {
     fn entries_round_trip_through_one_pack() {
         let dir = tempfile::tempdir().unwrap();
         let cache = Cache::new(dir.path());
-        let keys: Vec<Key> = (0..3).map(|i| Cache::key(&format!("return {i}"), "@m.lua", BlobOptions::default())).collect();
+        let keys: Vec<Key> =
+            (0..3).map(|i| Cache::key(&format!("return {i}"), "@m.lua", BlobOptions::default())).collect();
         assert_eq!(cache.session().load(&keys[0]), None);
         store(&cache, &[(keys[0], entry(0)), (keys[1], entry(1))]);
         assert_eq!(pack_paths(&cache.packs_dir()).len(), 1);
@@ -552,20 +553,33 @@ mod tests {
 
     #[test]
     fn keys_change_with_source_and_strip() {
-        assert_ne!(Cache::key("return 1", "@m.lua", BlobOptions::default()), Cache::key("return 2", "@m.lua", BlobOptions::default()));
-        assert_ne!(Cache::key("return 1", "@m.lua", BlobOptions::default()), Cache::key("return 1", "@m.lua", BlobOptions { strip: true, compress: None }));
+        assert_ne!(
+            Cache::key("return 1", "@m.lua", BlobOptions::default()),
+            Cache::key("return 2", "@m.lua", BlobOptions::default())
+        );
+        assert_ne!(
+            Cache::key("return 1", "@m.lua", BlobOptions::default()),
+            Cache::key("return 1", "@m.lua", BlobOptions { strip: true, compress: None })
+        );
         let zstd = |level| BlobOptions { strip: false, compress: Some(level) };
         assert_ne!(Cache::key("return 1", "@m.lua", BlobOptions::default()), Cache::key("return 1", "@m.lua", zstd(3)));
         assert_ne!(Cache::key("return 1", "@m.lua", zstd(3)), Cache::key("return 1", "@m.lua", zstd(19)));
-        assert_eq!(Cache::key("return 1", "@m.lua", BlobOptions::default()), Cache::key("return 1", "@m.lua", BlobOptions::default()));
-        assert_ne!(Cache::key("return 1", "@m.lua", BlobOptions::default()), Cache::key("return 1", "@n.lua", BlobOptions::default()));
+        assert_eq!(
+            Cache::key("return 1", "@m.lua", BlobOptions::default()),
+            Cache::key("return 1", "@m.lua", BlobOptions::default())
+        );
+        assert_ne!(
+            Cache::key("return 1", "@m.lua", BlobOptions::default()),
+            Cache::key("return 1", "@n.lua", BlobOptions::default())
+        );
     }
 
     #[test]
     fn damaged_entries_and_tables_are_never_used() {
         let dir = tempfile::tempdir().unwrap();
         let cache = Cache::new(dir.path());
-        let (a, b) = (Cache::key("a", "@m.lua", BlobOptions::default()), Cache::key("b", "@m.lua", BlobOptions::default()));
+        let (a, b) =
+            (Cache::key("a", "@m.lua", BlobOptions::default()), Cache::key("b", "@m.lua", BlobOptions::default()));
         store(&cache, &[(a, entry(1)), (b, entry(2))]);
         let path = pack_paths(&cache.packs_dir()).remove(0);
         let good = fs::read(&path).unwrap();
@@ -592,7 +606,8 @@ mod tests {
     fn many_packs_are_merged_keeping_what_the_build_used() {
         let dir = tempfile::tempdir().unwrap();
         let cache = Cache::new(dir.path());
-        let keys: Vec<Key> = (0..MAX_PACKS + 2).map(|i| Cache::key(&format!("return {i}"), "@m.lua", BlobOptions::default())).collect();
+        let keys: Vec<Key> =
+            (0..MAX_PACKS + 2).map(|i| Cache::key(&format!("return {i}"), "@m.lua", BlobOptions::default())).collect();
         for (i, key) in keys.iter().enumerate() {
             let mut session = cache.session();
             let entry = entry(i as u8);
@@ -611,12 +626,14 @@ mod tests {
     fn merging_small_packs_leaves_the_largest_untouched() {
         let dir = tempfile::tempdir().unwrap();
         let cache = Cache::new(dir.path());
-        let big: Vec<Key> = (0..50).map(|i| Cache::key(&format!("return {i}"), "@big.lua", BlobOptions::default())).collect();
+        let big: Vec<Key> =
+            (0..50).map(|i| Cache::key(&format!("return {i}"), "@big.lua", BlobOptions::default())).collect();
         store(&cache, &big.iter().map(|k| (*k, Entry { sites: vec![], bytecode: vec![1; 1000] })).collect::<Vec<_>>());
         let big_pack = pack_paths(&cache.packs_dir()).remove(0);
         let written = fs::metadata(&big_pack).unwrap().modified().unwrap();
         // One-file rebuilds: each adds one entry and uses it with every entry of the big pack.
-        let small: Vec<Key> = (0..MAX_PACKS + 3).map(|i| Cache::key(&format!("return {i}"), "@m.lua", BlobOptions::default())).collect();
+        let small: Vec<Key> =
+            (0..MAX_PACKS + 3).map(|i| Cache::key(&format!("return {i}"), "@m.lua", BlobOptions::default())).collect();
         for (i, key) in small.iter().enumerate() {
             let mut session = cache.session();
             let entry = entry(i as u8);
@@ -637,7 +654,8 @@ mod tests {
     fn over_the_cap_only_a_quarter_of_unused_entries_makes_a_full_merge() {
         let dir = tempfile::tempdir().unwrap();
         let cache = Cache::new(dir.path());
-        let keys: Vec<Key> = (0..40).map(|i| Cache::key(&format!("return {i}"), "@m.lua", BlobOptions::default())).collect();
+        let keys: Vec<Key> =
+            (0..40).map(|i| Cache::key(&format!("return {i}"), "@m.lua", BlobOptions::default())).collect();
         let entries: Vec<(Key, Entry)> =
             keys.iter().map(|k| (*k, Entry { sites: vec![], bytecode: vec![1; 1000] })).collect();
         store(&cache, &entries);
@@ -665,7 +683,8 @@ mod tests {
     fn prune_removes_the_oldest_packs_down_to_the_cap() {
         let dir = tempfile::tempdir().unwrap();
         let cache = Cache::new(dir.path());
-        let keys: Vec<Key> = (0..5).map(|i| Cache::key(&format!("return {i}"), "@m.lua", BlobOptions::default())).collect();
+        let keys: Vec<Key> =
+            (0..5).map(|i| Cache::key(&format!("return {i}"), "@m.lua", BlobOptions::default())).collect();
         for (i, key) in keys.iter().enumerate() {
             store(&cache, &[(*key, Entry { sites: vec![], bytecode: vec![0; 1000] })]);
             let newest = pack_paths(&cache.packs_dir())

@@ -139,8 +139,7 @@ impl<'a> Layout<'a> {
         let mut header = Header {
             major: FORMAT_MAJOR,
             minor: FORMAT_MINOR,
-            flags: if sign.is_some() { FLAG_SIGNED } else { 0 }
-                | if compressed { FLAG_ZSTD } else { 0 },
+            flags: if sign.is_some() { FLAG_SIGNED } else { 0 } | if compressed { FLAG_ZSTD } else { 0 },
             file_len: len,
             target: target_span,
             directory: directory_span,
