@@ -186,7 +186,7 @@ impl Builder {
         self
     }
 
-    /// The zstd level of [`Compression::Zstd`] (1 to 22; default [`DEFAULT_ZSTD_LEVEL`]),
+    /// The zstd level of [`Compression::Zstd`] (1 to 22; default [`DEFAULT_ZSTD_LEVEL`](crate::DEFAULT_ZSTD_LEVEL)),
     /// unused without compression. Higher levels take longer to build and make smaller
     /// bundles; loading costs the same.
     pub fn compress_level(&mut self, level: i32) -> &mut Builder {

@@ -30,6 +30,7 @@ mod lua55;
 #[cfg(feature = "lua54")]
 mod lua_cli;
 mod properties;
+mod reload;
 mod report;
 mod runtime;
 mod signatures;

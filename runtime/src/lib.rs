@@ -75,7 +75,7 @@ pub mod target;
 pub use bundle::{Blob, Bundle, Prefetch, StoredBlob, MAX_BUNDLE_LEN};
 pub use error::{Error, Result};
 pub use format::{BlobKind, DepKind, Target};
-pub use installer::{Installed, Installer, NativeInit, DEFAULT_MEMORY_LIMIT};
+pub use installer::{Installed, Installer, NativeInit, ReloadFailure, ReloadReport, DEFAULT_MEMORY_LIMIT};
 pub use stats::{LoadEvent, LoadRecord, ModuleStats, Origin};
 
 /// Opens a bundle that a build script wrote to `$OUT_DIR`, embedded in the program:

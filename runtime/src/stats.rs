@@ -42,6 +42,20 @@ pub enum LoadEvent {
         /// The error, as text.
         message: String,
     },
+    /// A reload is about to take a loaded module out of `package.loaded` and load it again
+    /// from the new bundle (see [`crate::Installed::reload`]).
+    BeforeUnload {
+        /// The module.
+        module: String,
+    },
+    /// A reload loaded a module again from the new bundle, and its `__reload` hook (if any)
+    /// returned.
+    Reloaded {
+        /// The module.
+        module: String,
+        /// Time of the new load and the hook.
+        duration: Duration,
+    },
 }
 
 /// Statistics of one module in one Lua state.
@@ -156,7 +170,8 @@ impl Tracker {
         self.fire(&event);
     }
 
-    fn fire(&self, event: &LoadEvent) {
+    /// Passes `event` to the hooks.
+    pub(crate) fn fire(&self, event: &LoadEvent) {
         for hook in &self.hooks {
             hook(event);
         }
@@ -205,6 +220,7 @@ mod tests {
                 LoadEvent::Before { .. } => "before",
                 LoadEvent::After { .. } => "after",
                 LoadEvent::Error { .. } => "error",
+                _ => "other",
             })
             .collect();
         assert_eq!(kinds, ["before", "before", "after", "error"]);

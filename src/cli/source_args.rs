@@ -110,6 +110,24 @@ pub(super) fn builder(source: &SourceArgs, more: Config) -> anyhow::Result<(luab
     Ok((builder, config))
 }
 
+/// The builder for `roots` with no other flag, over the options file beside the first.
+pub(super) fn builder_for_roots(roots: Vec<String>) -> anyhow::Result<(luabundle::Builder, Config)> {
+    let source = SourceArgs {
+        roots,
+        config: None,
+        entry: None,
+        external: Vec::new(),
+        include: Vec::new(),
+        exclude: Vec::new(),
+        path: None,
+        luau_dotted_names: None,
+        cache_dir: None,
+        no_cache: false,
+        jobs: None,
+    };
+    builder(&source, Config::default())
+}
+
 /// Prints diagnostics: rendered on stderr, or as JSON lines on stdout.
 pub fn show(diagnostics: &Diagnostics, json: bool) {
     if json {

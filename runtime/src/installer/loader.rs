@@ -8,17 +8,17 @@
 //! modules returning nothing). Loads are timed through a to-be-closed variable, which sees
 //! errors without catching them, so tracebacks still start where the error happened.
 
-use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use mlua::{Function, Lua, MultiValue, Table, Value};
 
+use super::live::{Live, LiveCell, Visibility};
 use super::{Installed, Installer};
 use crate::bundle::Bundle;
 use crate::error::{Error, Result};
 use crate::format::BlobKind;
-use crate::names::{edit_distance, is_path_name};
+use crate::names::edit_distance;
 use crate::stats::{Origin, SharedTracker, Tracker};
 
 /// How a load is timed. Lua 5.4 and later use a to-be-closed variable, which sees errors without
@@ -157,19 +157,6 @@ fn compile_in(lua: &Lua, which: Glue, keep: bool) -> mlua::Result<Function> {
 /// Chunk name of the install chunks, as tracebacks show it.
 const GLUE_CHUNK_NAME: &str = "=[luabundle loader]";
 
-/// Which modules of the bundle this installation makes requirable.
-pub(crate) struct Visibility {
-    profile: Option<String>,
-    /// The profile's members, sorted; `None` for the whole bundle.
-    members: Option<Vec<u32>>,
-}
-
-impl Visibility {
-    pub(crate) fn allows(&self, position: usize) -> bool {
-        self.members.as_ref().is_none_or(|m| m.binary_search(&(position as u32)).is_ok())
-    }
-}
-
 pub(crate) fn install(installer: Installer, lua: &Lua) -> Result<Installed> {
     let bundle = installer.bundle.clone();
     // A VM that cannot run the bytecode may still run the embedded sources.
@@ -180,12 +167,9 @@ pub(crate) fn install(installer: Installer, lua: &Lua) -> Result<Installed> {
     };
     let install_error =
         |err: mlua::Error| Error::Install { bundle: bundle.label().to_string(), message: err.to_string() };
-    let visibility = Arc::new(visibility(&bundle, installer.profile.as_deref())?);
+    let live = LiveCell::new(Live::new(bundle.clone(), Visibility::of(&bundle, installer.profile.as_deref())?));
     let tracker = Tracker::new(installer.hooks.clone());
     let installer = Arc::new(installer);
-    // Listing every name costs as much as the bundle is large: done on first use only.
-    let visible =
-        Arc::new(VisibleNames { installer: installer.clone(), visibility: visibility.clone(), names: OnceLock::new() });
 
     if let Some(limit) = installer.memory_limit {
         set_memory_limit(lua, limit);
@@ -198,24 +182,31 @@ pub(crate) fn install(installer: Installer, lua: &Lua) -> Result<Installed> {
     };
     let previous: Value = metatable.raw_get("__index").map_err(install_error)?;
     let functions = (
-        resolve_function(lua, &installer, &visibility).map_err(install_error)?,
-        materialise_function(lua, &bundle, &tracker, from_source).map_err(install_error)?,
+        resolve_function(lua, &installer, &live).map_err(install_error)?,
+        materialise_function(lua, &live, &tracker, from_source).map_err(install_error)?,
         begin_function(lua, &tracker, from_source).map_err(install_error)?,
         end_function(lua, &tracker).map_err(install_error)?,
         native_function(lua, &installer).map_err(install_error)?,
-        group_function(lua, &bundle).map_err(install_error)?,
-        names_function(lua, &visible).map_err(install_error)?,
+        group_function(lua, &live).map_err(install_error)?,
+        names_function(lua, &installer, &live).map_err(install_error)?,
         previous,
     );
-    let meta: Table = glue(lua, Glue::PreloadMeta).and_then(|meta| meta.call(functions)).map_err(install_error)?;
+    let (meta, forget): (Table, Function) =
+        glue(lua, Glue::PreloadMeta).and_then(|meta| meta.call(functions)).map_err(install_error)?;
     for key in ["__index", "__pairs", "__iter"] {
         metatable.raw_set(key, meta.raw_get::<Value>(key).map_err(install_error)?).map_err(install_error)?;
     }
     preload.set_metatable(Some(metatable)).map_err(install_error)?;
-    let context = InstallContext { visibility: &visibility, tracker: &tracker, from_source };
-    finish_install(lua, &installer, &package, &visible, &context).map_err(install_error)?;
-    Ok(Installed { bundle, tracker, lua: lua.weak(), visible })
+    let context = InstallContext { live: &live, tracker: &tracker, from_source };
+    finish_install(lua, &installer, &package, &context).map_err(install_error)?;
+    // Fixed width, so that every installation costs the state the same memory.
+    let forget_key = format!("luabundle.forget.{:016x}", NEXT_INSTALL.fetch_add(1, Ordering::Relaxed));
+    lua.set_named_registry_value(&forget_key, forget).map_err(install_error)?;
+    Ok(Installed { installer, live, tracker, lua: lua.weak(), forget_key, from_source })
 }
+
+/// Numbers installations, to name each one's entries in the Lua registry.
+static NEXT_INSTALL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// The state's `package` table. Luau has none: it gets one with `loaded` and `preload`.
 #[cfg(not(feature = "luau"))]
@@ -247,7 +238,7 @@ fn package_table(lua: &Lua) -> mlua::Result<Table> {
 /// only, so unread elsewhere).
 #[cfg_attr(not(feature = "luau"), allow(dead_code))]
 struct InstallContext<'a> {
-    visibility: &'a Arc<Visibility>,
+    live: &'a LiveCell,
     tracker: &'a SharedTracker,
     from_source: bool,
 }
@@ -256,16 +247,15 @@ struct InstallContext<'a> {
 #[cfg(not(feature = "luau"))]
 fn finish_install(
     lua: &Lua,
-    installer: &Installer,
+    installer: &Arc<Installer>,
     _package: &Table,
-    visible: &Arc<VisibleNames>,
-    _context: &InstallContext<'_>,
+    context: &InstallContext<'_>,
 ) -> mlua::Result<()> {
     if !installer.allow_binary_chunks {
         glue(lua, Glue::TextOnlyLoad)?.call::<()>(())?;
     }
     if installer.hermetic {
-        let explain = explain_function(lua, &installer.bundle, visible, true)?;
+        let explain = explain_function(lua, installer, context.live, true)?;
         lua.load(HERMETIC_SEARCHERS).set_name(GLUE_CHUNK_NAME).call::<()>(explain)?;
     }
     Ok(())
@@ -277,24 +267,16 @@ fn finish_install(
 #[cfg(feature = "luau")]
 fn finish_install(
     lua: &Lua,
-    installer: &Installer,
+    installer: &Arc<Installer>,
     package: &Table,
-    visible: &Arc<VisibleNames>,
     context: &InstallContext<'_>,
 ) -> mlua::Result<()> {
     let previous: Value = lua.globals().raw_get("require")?;
-    let explain = explain_function(lua, &installer.bundle, visible, installer.hermetic)?;
+    let explain = explain_function(lua, installer, context.live, installer.hermetic)?;
     let begin = begin_function(lua, context.tracker, context.from_source)?;
     let end = end_function(lua, context.tracker)?;
-    let (loading, probing, trampoline, caller, during, closest) = super::path_require::requirers(
-        lua,
-        &installer.bundle,
-        context.visibility,
-        context.tracker,
-        context.from_source,
-        begin,
-        end,
-    )?;
+    let (loading, probing, trampoline, caller, during, closest) =
+        super::path_require::requirers(lua, context.live, context.tracker, context.from_source, begin, end)?;
     let paths = (loading, probing, trampoline, caller, during, closest);
     glue(lua, Glue::LuauRequire)?.call((package, previous, installer.hermetic, explain, paths))
 }
@@ -309,49 +291,6 @@ fn set_memory_limit(lua: &Lua, limit: usize) {
     }
 }
 
-fn visibility(bundle: &Bundle, profile: Option<&str>) -> Result<Visibility> {
-    let Some(name) = profile else { return Ok(Visibility { profile: None, members: None }) };
-    let profiles = bundle.profiles()?;
-    let Some(found) = profiles.iter().find(|p| p.name == name) else {
-        return Err(Error::UnknownProfile {
-            bundle: bundle.label().to_string(),
-            profile: name.to_string(),
-            known: profiles.iter().map(|p| p.name.clone()).collect(),
-        });
-    };
-    let mut members = found.members.clone();
-    members.sort_unstable();
-    Ok(Visibility { profile: Some(name.to_string()), members: Some(members) })
-}
-
-/// Every name `require` finds through one installation, computed when first asked for.
-pub(crate) struct VisibleNames {
-    installer: Arc<Installer>,
-    visibility: Arc<Visibility>,
-    names: OnceLock<Vec<String>>,
-}
-
-impl VisibleNames {
-    /// The names, sorted. Reads the whole index on first use.
-    pub(crate) fn get(&self) -> Result<&[String]> {
-        if let Some(names) = self.names.get() {
-            return Ok(names);
-        }
-        let index = self.installer.bundle.index()?;
-        // A Luau module's second name, its path, is for path requires only.
-        let modules = index
-            .modules
-            .iter()
-            .enumerate()
-            .filter(|(i, m)| self.visibility.allows(*i) && !(cfg!(feature = "luau") && is_path_name(&m.name)))
-            .map(|(_, m)| m.name.clone());
-        let groups = index.groups.iter().map(|g| g.name.clone());
-        let natives = self.installer.natives.keys().cloned();
-        let names: BTreeSet<String> = modules.chain(groups).chain(natives).collect();
-        Ok(self.names.get_or_init(|| names.into_iter().collect()))
-    }
-}
-
 /// A runtime error as a Lua error, for the functions install gives Lua.
 pub(crate) fn lua_error(err: Error) -> mlua::Error {
     mlua::Error::runtime(err.to_string())
@@ -360,12 +299,13 @@ pub(crate) fn lua_error(err: Error) -> mlua::Error {
 /// `resolve(name) -> kind, handle, path`: kind `bundle` (handle: position), `native`
 /// (handle: name), `group` (handle: position in the groups), `denied` (handle: message), or
 /// nothing.
-fn resolve_function(lua: &Lua, installer: &Arc<Installer>, visibility: &Arc<Visibility>) -> mlua::Result<Function> {
+fn resolve_function(lua: &Lua, installer: &Arc<Installer>, live: &LiveCell) -> mlua::Result<Function> {
     let installer = installer.clone();
-    let visibility = visibility.clone();
+    let live = live.clone();
     lua.create_function(move |lua, name: mlua::LuaString| {
         let name = name.to_str()?.to_string();
-        let bundle = &installer.bundle;
+        let live = live.current();
+        let (bundle, visibility) = (&live.bundle, &live.visibility);
         let answer = |kind: &str, handle: Value, path: Option<String>| -> mlua::Result<MultiValue> {
             Ok(MultiValue::from_vec(vec![
                 Value::String(lua.create_string(kind)?),
@@ -395,36 +335,42 @@ fn resolve_function(lua: &Lua, installer: &Arc<Installer>, visibility: &Arc<Visi
     })
 }
 
-/// `materialise(position) -> chunk` or `nil, message`.
+/// `materialise(position, name) -> chunk` or `nil, message`. A loader made before a reload
+/// may name a position of the bundle it was made for: the name decides, and is looked up
+/// again in the bundle served now when the position holds another module.
 fn materialise_function(
     lua: &Lua,
-    bundle: &Bundle,
+    live: &LiveCell,
     tracker: &SharedTracker,
     from_source: bool,
 ) -> mlua::Result<Function> {
-    let bundle = bundle.clone();
+    let live = live.clone();
     let tracker = tracker.clone();
-    lua.create_function(move |lua, position: usize| {
-        if position >= bundle.module_count() {
-            return Ok((None, Some(format!("no module #{position} in bundle {}", bundle.label()))));
-        }
-        match load_module(&bundle, lua, position, &tracker, from_source) {
+    lua.create_function(move |lua, (position, name): (usize, String)| {
+        let live = live.current();
+        let bundle = &live.bundle;
+        let found = |position: usize| bundle.record(position).ok().filter(|r| r.name == name).map(|r| (position, r));
+        let again = || bundle.position(&name).ok().flatten().filter(|&p| live.visibility.allows(p)).and_then(found);
+        let Some((position, record)) = found(position).or_else(again) else {
+            return Ok((None, Some(format!("no module '{name}' in bundle {}", bundle.label()))));
+        };
+        match load_module(bundle, lua, position, &record, &tracker, from_source) {
             Ok(chunk) => Ok((Some(chunk), None)),
             Err(err) => Ok((None, Some(err.to_string()))),
         }
     })
 }
 
-/// Verifies module `position` and loads it, in the mode its kind demands (its embedded
-/// source, in text mode, when `from_source`).
+/// Verifies module `position` (whose record is `record`) and loads it, in the mode its kind
+/// demands (its embedded source, in text mode, when `from_source`).
 pub(crate) fn load_module(
     bundle: &Bundle,
     lua: &Lua,
     position: usize,
+    record: &crate::format::ModuleRecord,
     tracker: &SharedTracker,
     from_source: bool,
 ) -> Result<Function> {
-    let record = bundle.record(position)?;
     let source = if from_source { bundle.verified_source(position)? } else { None };
     let (bytes, kind) = match source {
         Some(text) => (text, BlobKind::Source),
@@ -488,11 +434,12 @@ fn native_function(lua: &Lua, installer: &Arc<Installer>) -> mlua::Result<Functi
 }
 
 /// `group_members(position) -> { field = module name }`.
-fn group_function(lua: &Lua, bundle: &Bundle) -> mlua::Result<Function> {
-    let bundle = bundle.clone();
+fn group_function(lua: &Lua, live: &LiveCell) -> mlua::Result<Function> {
+    let live = live.clone();
     lua.create_function(move |lua, position: usize| {
         let table = lua.create_table()?;
-        if let Some(group) = bundle.groups().map_err(lua_error)?.get(position) {
+        let live = live.current();
+        if let Some(group) = live.bundle.groups().map_err(lua_error)?.get(position) {
             for member in &group.members {
                 let field = member.rsplit('.').next().unwrap_or(member);
                 table.raw_set(field, member.as_str())?;
@@ -503,21 +450,25 @@ fn group_function(lua: &Lua, bundle: &Bundle) -> mlua::Result<Function> {
 }
 
 /// `list_names() -> { name, ... }` of every requirable name.
-fn names_function(lua: &Lua, visible: &Arc<VisibleNames>) -> mlua::Result<Function> {
-    let visible = visible.clone();
+fn names_function(lua: &Lua, installer: &Arc<Installer>, live: &LiveCell) -> mlua::Result<Function> {
+    let installer = installer.clone();
+    let live = live.clone();
     lua.create_function(move |lua, ()| {
-        lua.create_sequence_from(visible.get().map_err(lua_error)?.iter().map(String::as_str))
+        let live = live.current();
+        let names = live.names(installer.natives.keys()).map_err(lua_error)?;
+        lua.create_sequence_from(names.iter().map(String::as_str))
     })
 }
 
 /// `explain(name) -> message` for a module that is not in the bundle.
-fn explain_function(lua: &Lua, bundle: &Bundle, visible: &Arc<VisibleNames>, hermetic: bool) -> mlua::Result<Function> {
-    let label = bundle.label().to_string();
-    let visible = visible.clone();
+fn explain_function(lua: &Lua, installer: &Arc<Installer>, live: &LiveCell, hermetic: bool) -> mlua::Result<Function> {
+    let installer = installer.clone();
+    let live = live.clone();
     let note = if hermetic { " (hermetic: the file system is not searched)" } else { "" };
     lua.create_function(move |_, name: String| {
-        let mut message = format!("no module '{name}' in bundle {label}{note}");
-        let close = closest_names(&name, visible.get().map_err(lua_error)?);
+        let live = live.current();
+        let mut message = format!("no module '{name}' in bundle {}{note}", live.bundle.label());
+        let close = closest_names(&name, live.names(installer.natives.keys()).map_err(lua_error)?);
         if !close.is_empty() {
             message.push_str(&format!("; closest bundled names: {}", close.join(", ")));
         }

@@ -1,10 +1,14 @@
 //! `Installer`: how a bundle is installed into a Lua state (profile, native modules, hooks,
-//! hermetic mode, binary chunks), and `Installed`, the handle that reads statistics and
-//! unloads modules afterwards.
+//! hermetic mode, binary chunks), and `Installed`, the handle that reads statistics,
+//! unloads modules and reloads a newer bundle afterwards.
 
+mod live;
 mod loader;
 #[cfg(feature = "luau")]
 mod path_require;
+mod reload;
+
+pub use reload::{ReloadFailure, ReloadReport};
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -138,18 +142,25 @@ impl Installer {
     }
 }
 
-/// A bundle installed in a Lua state: its statistics, and unloading.
+/// A bundle installed in a Lua state: its statistics, unloading, and reloading a newer
+/// bundle ([`Installed::reload`]).
 #[derive(Clone)]
 pub struct Installed {
-    pub(crate) bundle: Bundle,
+    pub(crate) installer: Arc<Installer>,
+    /// The bundle served now, which a reload replaces.
+    pub(crate) live: live::LiveCell,
     pub(crate) tracker: SharedTracker,
     pub(crate) lua: mlua::WeakLua,
-    pub(crate) visible: Arc<loader::VisibleNames>,
+    /// Where the state's registry keeps the function that takes back the loaders this
+    /// installation left in `package.preload`.
+    pub(crate) forget_key: String,
+    /// Whether modules load from their embedded sources (the VM cannot run the bytecode).
+    pub(crate) from_source: bool,
 }
 
 impl std::fmt::Debug for Installed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Installed").field("bundle", &self.bundle).finish_non_exhaustive()
+        f.debug_struct("Installed").field("bundle", &self.live.current().bundle).finish_non_exhaustive()
     }
 }
 
@@ -165,17 +176,18 @@ impl Installed {
     }
 
     /// The names `require` finds through this installation (bundled modules in the profile,
-    /// groups, native modules), sorted. The first call reads the whole index.
+    /// groups, native modules), sorted. The first call after install or a reload reads the
+    /// whole index.
     ///
     /// # Errors
     /// As [`Bundle::index`].
-    pub fn modules(&self) -> Result<&[String]> {
-        self.visible.get()
+    pub fn modules(&self) -> Result<Vec<String>> {
+        Ok(self.live.current().names(self.installer.natives.keys())?.to_vec())
     }
 
-    /// The bundle.
-    pub fn bundle(&self) -> &Bundle {
-        &self.bundle
+    /// The bundle served now (the last one reloaded, or the one installed).
+    pub fn bundle(&self) -> Bundle {
+        self.live.current().bundle.clone()
     }
 
     /// Clears `package.loaded[name]`, so the next `require(name)` loads the module again.
@@ -184,12 +196,16 @@ impl Installed {
     /// # Errors
     /// [`Error::Install`] if the state is gone or has no `package.loaded`.
     pub fn unload(&self, name: &str) -> Result<bool> {
-        let lua_error =
-            |err: mlua::Error| Error::Install { bundle: self.bundle.label().to_string(), message: err.to_string() };
+        let lua_error = |err: mlua::Error| self.error(err.to_string());
         let lua = self.lua.try_upgrade().ok_or_else(|| lua_error(mlua::Error::runtime("the Lua state is closed")))?;
         let loaded: Table = lua.globals().get::<Table>("package").and_then(|p| p.get("loaded")).map_err(lua_error)?;
         let was: Value = loaded.raw_get(name).map_err(lua_error)?;
         loaded.raw_set(name, Value::Nil).map_err(lua_error)?;
         Ok(!was.is_nil())
+    }
+
+    /// An installation error about the bundle served now.
+    pub(crate) fn error(&self, message: String) -> Error {
+        Error::Install { bundle: self.live.current().bundle.label().to_string(), message }
     }
 }

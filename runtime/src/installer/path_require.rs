@@ -11,12 +11,10 @@
 //! a module that returns its own table instead fills the export table when it finishes (as
 //! Luau's own require fills its placeholder), so every requirer holds the same table.
 
-use std::sync::Arc;
-
 use mlua::{Function, Lua, Table, Value};
 
-use super::loader::{glue, load_module, lua_error, Glue, Visibility};
-use crate::bundle::Bundle;
+use super::live::LiveCell;
+use super::loader::{glue, load_module, lua_error, Glue};
 use crate::luau_paths::{self, ModuleTree, TreeRequirer};
 use crate::names::{edit_distance, is_path_name};
 use crate::stats::SharedTracker;
@@ -26,8 +24,7 @@ const PATH_LOADER_KEY: &str = "luabundle.path_loader";
 
 /// The bundle as a tree of paths.
 struct BundleTree {
-    bundle: Bundle,
-    visibility: Arc<Visibility>,
+    live: LiveCell,
     tracker: SharedTracker,
     from_source: bool,
     /// Finds without loading: the loader returns `true` (see [`requirers`]).
@@ -39,7 +36,8 @@ impl BundleTree {
         if !is_path_name(path) {
             return None;
         }
-        self.bundle.position(path).ok().flatten().filter(|&p| self.visibility.allows(p))
+        let live = self.live.current();
+        live.bundle.position(path).ok().flatten().filter(|&p| live.visibility.allows(p))
     }
 }
 
@@ -50,11 +48,12 @@ impl ModuleTree for BundleTree {
 
     fn is_dir(&self, path: &str) -> bool {
         let prefix = if path.ends_with('/') { path.to_string() } else { format!("{path}/") };
-        is_path_name(&prefix) && self.bundle.has_name_with_prefix(&prefix).unwrap_or(false)
+        is_path_name(&prefix) && self.live.current().bundle.has_name_with_prefix(&prefix).unwrap_or(false)
     }
 
     fn read(&self, path: &str) -> Option<Vec<u8>> {
-        self.bundle.verified_blob(self.position(path)?).ok().map(|bytes| bytes.to_vec())
+        let position = self.position(path)?;
+        self.live.current().bundle.verified_blob(position).ok().map(|bytes| bytes.to_vec())
     }
 
     fn load(&self, lua: &Lua, path: &str) -> mlua::Result<Function> {
@@ -62,7 +61,9 @@ impl ModuleTree for BundleTree {
             return lua.create_function(|_, ()| Ok(true));
         }
         let position = self.position(path).ok_or_else(|| mlua::Error::runtime(format!("no module {path}")))?;
-        let chunk = load_module(&self.bundle, lua, position, &self.tracker, self.from_source).map_err(lua_error)?;
+        let bundle = &self.live.current().bundle;
+        let record = bundle.record(position).map_err(lua_error)?;
+        let chunk = load_module(bundle, lua, position, &record, &self.tracker, self.from_source).map_err(lua_error)?;
         let wrap: Function = lua.named_registry_value(PATH_LOADER_KEY)?;
         wrap.call((chunk, path))
     }
@@ -76,8 +77,7 @@ impl ModuleTree for BundleTree {
 /// the one that names the closest bundled modules for an error.
 pub(crate) fn requirers(
     lua: &Lua,
-    bundle: &Bundle,
-    visibility: &Arc<Visibility>,
+    live: &LiveCell,
     tracker: &SharedTracker,
     from_source: bool,
     begin: Function,
@@ -95,13 +95,7 @@ pub(crate) fn requirers(
     let (wrap, during): (Function, Function) =
         glue(lua, Glue::LuauPathLoader)?.call((begin, end, lock, unlock, populate(lua)?))?;
     lua.set_named_registry_value(PATH_LOADER_KEY, wrap)?;
-    let tree = |probe| BundleTree {
-        bundle: bundle.clone(),
-        visibility: visibility.clone(),
-        tracker: tracker.clone(),
-        from_source,
-        probe,
-    };
+    let tree = |probe| BundleTree { live: live.clone(), tracker: tracker.clone(), from_source, probe };
     let loading = lua.create_require_function(TreeRequirer::new(tree(false)))?;
     let probing = lua.create_require_function(TreeRequirer::new(tree(true)).with_key_prefix("probe:"))?;
     let trampoline = lua.create_function(|lua, caller: String| {
@@ -121,26 +115,26 @@ pub(crate) fn requirers(
             .next()
             .flatten())
     })?;
-    let closest = closest_function(lua, bundle, visibility)?;
+    let closest = closest_function(lua, live)?;
     Ok((loading, probing, trampoline, caller, during, closest))
 }
 
 /// `closest(path)`: the note naming up to three bundled modules whose last path component is
 /// within a small edit distance of the path's (`./utl` finds `./src/util.luau`), or `""`.
 /// Reads the whole index, so only for an error.
-fn closest_function(lua: &Lua, bundle: &Bundle, visibility: &Arc<Visibility>) -> mlua::Result<Function> {
-    let bundle = bundle.clone();
-    let visibility = visibility.clone();
+fn closest_function(lua: &Lua, live: &LiveCell) -> mlua::Result<Function> {
+    let live = live.clone();
     lua.create_function(move |_, name: String| {
         let last = |path: &str| path.rsplit(['/', '@', '\\']).next().unwrap_or_default().to_lowercase();
         let wanted = last(&name);
         let limit = (wanted.chars().count() / 3).clamp(1, 4);
-        let Ok(index) = bundle.index() else { return Ok(String::new()) };
+        let live = live.current();
+        let Ok(index) = live.bundle.index() else { return Ok(String::new()) };
         let mut scored: Vec<(usize, &str)> = index
             .modules
             .iter()
             .enumerate()
-            .filter(|(i, m)| visibility.allows(*i) && is_path_name(&m.name))
+            .filter(|(i, m)| live.visibility.allows(*i) && is_path_name(&m.name))
             .filter_map(|(_, m)| Some((luau_paths::module_of_file(&m.name)?, m.name.as_str())))
             .map(|(module, name)| (edit_distance(&wanted, &last(&module)), name))
             .filter(|(distance, _)| *distance <= limit)

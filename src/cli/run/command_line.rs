@@ -12,6 +12,8 @@ pub(super) struct Invocation {
     pub(super) importtime: bool,
     pub(super) record: Option<PathBuf>,
     pub(super) allow_binary_chunks: bool,
+    /// Reload each newer bundle into the running program (`--watch`).
+    pub(super) watch: bool,
     pub(super) module: Option<String>,
     /// `-e`, `-l` and `-W`, in command-line order.
     pub(super) actions: Vec<Action>,
@@ -73,6 +75,7 @@ pub(super) fn parse(rest: &[OsString]) -> Result<Invocation, Usage> {
             _ if long("--hermetic") => run.hermetic = true,
             _ if long("--importtime") => run.importtime = true,
             _ if long("--allow-binary-chunks") => run.allow_binary_chunks = true,
+            _ if long("--watch") => run.watch = true,
             _ if long("--profile") || long_value("--profile").is_some() => {
                 let v = match long_value("--profile") {
                     Some(v) => OsString::from(String::from_utf8_lossy(&v).into_owned()),

@@ -7,6 +7,7 @@
 //! bundle's entry module (or `-m MOD`), which takes its arguments after `--`.
 
 mod command_line;
+mod live_reload;
 mod session;
 mod state;
 
@@ -22,11 +23,14 @@ use state::new_state;
 /// `luabundle run` arguments: the bundle, then options and the program as for `lua`.
 #[derive(Args, Debug)]
 pub struct RunArgs {
-    /// The bundle file.
+    /// The bundle file, or a source directory to build into one.
     bundle: PathBuf,
     /// Options, then the script and its arguments, as for `lua` (see below).
     #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "ARGS")]
     rest: Vec<OsString>,
+    /// Reload each newer bundle into the running program (also accepted after the bundle).
+    #[arg(long)]
+    watch: bool,
     /// Run as a standalone executable (`build --exe`): the entry module is the program, run
     /// as `lua` runs a script, and `bundle` is the name the executable was started by.
     #[arg(skip)]
@@ -42,7 +46,7 @@ impl RunArgs {
             return None;
         }
         let bundle = raw.next().filter(|b| !b.as_encoded_bytes().starts_with(b"-"))?;
-        Some(RunArgs { bundle: PathBuf::from(bundle), rest: raw.collect(), exe: false })
+        Some(RunArgs { bundle: PathBuf::from(bundle), rest: raw.collect(), watch: false, exe: false })
     }
 }
 
@@ -65,6 +69,9 @@ Bundle options (before the script):
   --record FILE    write the modules loaded, in load order, to FILE (for prefetching)
   --allow-binary-chunks
                    let the program `load` binary chunks (text only by default)
+  --watch          reload each newer bundle into the running program: the bundle file
+                   when a build replaces it, or the directory's sources when they change
+                   (modules that changed and those that require them load again)
 With no script, -e, -i or -v, the entry module (or -m MOD) runs, with the arguments after
 `--` in `arg` (`luabundle run app.bundle -- one two`); a bundle without an entry then reads
 a program from standard input, or starts the interactive prompt on a terminal.
@@ -73,12 +80,13 @@ Examples:
   luabundle run app.bundle -- --verbose
   luabundle run app.bundle -m app.tool
   luabundle run app.bundle -e \"print(require('app.util').answer)\"
-  luabundle run lr.bundle /usr/bin/luarocks --version";
+  luabundle run lr.bundle /usr/bin/luarocks --version
+  luabundle run --watch src -m app.server";
 
 pub fn run(mut args: RunArgs) -> anyhow::Result<i32> {
     args.rest = raw_rest(&args);
-    let bundle = Bundle::open(&args.bundle)?;
-    run_opened(args, bundle)
+    let (origin, bundle) = live_reload::Origin::open(&args.bundle)?;
+    run_opened(args, bundle, Some(origin))
 }
 
 /// Runs the bundle appended to this executable (`build --exe`): its entry module as the
@@ -95,10 +103,12 @@ pub fn run_embedded(embedded: &crate::cli::exe::Embedded) -> anyhow::Result<i32>
     let name = argv.next().map(PathBuf::from).unwrap_or_else(|| embedded.path.clone());
     let mut rest: Vec<OsString> = vec!["--".into()];
     rest.extend(argv);
-    run_opened(RunArgs { bundle: name, rest, exe: true }, bundle)
+    run_opened(RunArgs { bundle: name, rest, watch: false, exe: true }, bundle, None)
 }
 
-fn run_opened(args: RunArgs, bundle: Bundle) -> anyhow::Result<i32> {
+/// Runs `bundle` as the arguments ask; with `--watch`, reloading each newer bundle `origin`
+/// gives.
+fn run_opened(args: RunArgs, bundle: Bundle, origin: Option<live_reload::Origin>) -> anyhow::Result<i32> {
     let mut invocation = match parse(&args.rest) {
         Ok(invocation) => invocation,
         Err(Usage(message)) => {
@@ -133,6 +143,11 @@ fn run_opened(args: RunArgs, bundle: Bundle) -> anyhow::Result<i32> {
         installer = installer.profile(profile);
     }
     let installed = installer.install(&lua)?;
+    let _watching = match (invocation.watch || args.watch, origin) {
+        (true, Some(origin)) => Some(live_reload::start(&lua, installed.clone(), origin)?),
+        (true, None) => anyhow::bail!("--watch needs a bundle file or a source directory to watch"),
+        (false, _) => None,
+    };
     let status = Session::new(&lua, &bundle, &args, &invocation).and_then(|session| session.run()).map_err(lua_error);
     if invocation.importtime {
         eprint!("{}", importtime_table(&installed.load_log()));
@@ -155,8 +170,10 @@ fn run_opened(args: RunArgs, bundle: Bundle) -> anyhow::Result<i32> {
 fn raw_rest(args: &RunArgs) -> Vec<OsString> {
     let raw: Vec<OsString> = std::env::args_os().collect();
     let found = raw.iter().skip(1).position(|a| a == "run").map(|p| p + 1);
-    match found {
-        Some(at) if raw.get(at + 1).is_some_and(|b| *b == *args.bundle.as_os_str()) => raw[at + 2..].to_vec(),
+    // The bundle, after the options clap reads before it (`--watch`).
+    let bundle_at = found.map(|at| at + 1 + raw[at + 1..].iter().take_while(|a| *a == "--watch").count());
+    match bundle_at {
+        Some(at) if raw.get(at).is_some_and(|b| *b == *args.bundle.as_os_str()) => raw[at + 1..].to_vec(),
         _ => args.rest.clone(),
     }
 }

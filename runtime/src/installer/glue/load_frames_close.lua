@@ -14,7 +14,7 @@ local function run_bundled(name, handle, path)
   local frame <close> = setmetatable({}, frame_meta)
   -- The chunk is called as a value, not through a named local, so that tracebacks show its
   -- frame as "in main chunk", as under a plain require.
-  return checked(materialise(handle))(name, path)
+  return checked(materialise(handle, name))(name, path)
 end
 local function run_native(name, handle)
   begin_load(name, "native")

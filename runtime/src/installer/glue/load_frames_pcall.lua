@@ -9,7 +9,7 @@ local function finish(ok, ...)
 end
 local function run_bundled(name, handle, path)
   begin_load(name, "bundle")
-  local chunk, err = materialise(handle)
+  local chunk, err = materialise(handle, name)
   if chunk == nil then end_load(err) error(err, 0) end
   return finish(pcall(chunk, name, path))
 end

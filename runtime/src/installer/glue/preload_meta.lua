@@ -34,12 +34,19 @@ local function make_loader(name)
   return nil
 end
 
+-- The loaders kept in `package.preload`, by name, so that a reload can take back exactly
+-- these (and not entries the host set).
+local made = {}
+
 local meta = {}
 meta.__index = function(preload, name)
   if type(name) ~= "string" then return chain(preload, name) end
   local loader, transient = make_loader(name)
   if loader == nil then return chain(preload, name) end
-  if not transient then rawset(preload, name, loader) end
+  if not transient then
+    rawset(preload, name, loader)
+    made[name] = loader
+  end
   return loader
 end
 -- pairs(package.preload) (Lua 5.2 and later): the entries set so far, then every other
@@ -62,4 +69,12 @@ meta.__pairs = function(preload)
 end
 -- Luau iterates tables with `for k, v in t` and asks `__iter`.
 if _VERSION:sub(1, 4) == "Luau" then meta.__iter = meta.__pairs end
-return meta
+
+-- Takes back the loaders kept so far: after a reload, names are looked up in the new bundle.
+local function forget(preload)
+  for name, loader in next, made do
+    if rawget(preload, name) == loader then rawset(preload, name, nil) end
+  end
+  made = {}
+end
+return meta, forget
