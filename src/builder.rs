@@ -166,6 +166,14 @@ impl Builder {
         self
     }
 
+    /// Writes `path` with each build: the bundle and every file the build read (sources,
+    /// Luau configuration, options and key files) in Makefile syntax, as `gcc -MD` does, for
+    /// make, ninja, Bazel or Buck2 to track.
+    pub fn depfile(&mut self, path: impl Into<PathBuf>) -> &mut Builder {
+        self.options.depfile = Some(path.into());
+        self
+    }
+
     /// With `true`, a build fails (before writing anything) when the manifest would change.
     pub fn locked(&mut self, locked: bool) -> &mut Builder {
         self.options.locked = locked;

@@ -26,7 +26,7 @@ fn pool(plan: &Plan) -> Result<rayon::ThreadPool, Error> {
 /// Discovery through the graph, without compiling.
 pub(crate) fn analyse(plan: &Plan) -> Result<Analysis, Error> {
     let options = plan.options;
-    let outputs = paths::check(None, options.manifest.as_deref(), &options.config_sources)?;
+    let outputs = paths::check(&[("--manifest", options.manifest.as_deref())], &options.config_sources)?;
     pool(plan)?.install(|| analysis::analyse(plan, &outputs))
 }
 
@@ -34,7 +34,9 @@ pub(crate) fn analyse(plan: &Plan) -> Result<Analysis, Error> {
 pub(crate) fn run(plan: &Plan, output: Option<&Path>) -> Result<Output, Error> {
     let started = Instant::now();
     let options = plan.options;
-    let outputs = paths::check(output, options.manifest.as_deref(), &options.config_sources)?;
+    let named =
+        [("-o", output), ("--manifest", options.manifest.as_deref()), ("--depfile", options.depfile.as_deref())];
+    let outputs = paths::check(&named, &options.config_sources)?;
     pool(plan)?.install(|| {
         let mut analysis = analysis::analyse(plan, &outputs)?;
         let store_started = Instant::now();
@@ -63,6 +65,10 @@ pub(crate) fn run(plan: &Plan, output: Option<&Path>) -> Result<Output, Error> {
                 let manifest_started = Instant::now();
                 output::bundle_file::write_atomically(path, text.as_bytes())?;
                 result.timings.write += manifest_started.elapsed();
+            }
+            if let Some(path) = &options.depfile {
+                let inputs = output::depfile::inputs(options, &analysis);
+                output::bundle_file::write_atomically(path, output::depfile::render(output, &inputs).as_bytes())?;
             }
         }
         result.elapsed = started.elapsed();

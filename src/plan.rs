@@ -78,6 +78,8 @@ pub(crate) struct Options {
     pub only_profile: Option<String>,
     pub format: OutputFormat,
     pub manifest: Option<PathBuf>,
+    /// Where to write the Makefile-syntax list of the build's inputs.
+    pub depfile: Option<PathBuf>,
     /// The configuration files the options came from (never to be written over).
     pub config_sources: Vec<PathBuf>,
     pub locked: bool,

@@ -3,6 +3,7 @@
 
 mod accuracy;
 mod analysis;
+mod build_systems;
 mod cli;
 mod compression;
 mod config;

@@ -60,6 +60,7 @@
 #![forbid(unsafe_code)]
 
 mod bundle;
+pub mod chunk_text;
 mod error;
 pub mod format;
 mod installer;

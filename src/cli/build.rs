@@ -58,6 +58,10 @@ pub struct BuildArgs {
     /// Write the manifest (module, file, source hash, dependencies) to FILE, e.g. luabundle.lock.
     #[arg(long, value_name = "FILE")]
     manifest: Option<PathBuf>,
+    /// Write FILE: the bundle and every file the build read, in Makefile syntax (as `gcc
+    /// -MD`), for make, ninja, Bazel or Buck2.
+    #[arg(long, value_name = "FILE")]
+    depfile: Option<PathBuf>,
     /// Fail, writing nothing, if the manifest would change; print what would.
     #[arg(long, requires = "manifest")]
     locked: bool,
@@ -155,7 +159,12 @@ fn configured(args: &BuildArgs) -> anyhow::Result<(luabundle::Builder, PathBuf)>
     if let Some(manifest) = &args.manifest {
         builder.manifest(manifest).locked(args.locked);
     }
+    if let Some(depfile) = &args.depfile {
+        builder.depfile(depfile);
+    }
     if let Some(key) = &args.sign {
+        // The key is an input (a depfile lists it) and never an output.
+        builder.config_source(key);
         builder.signing_key(luabundle::sign::read_signing_key(key)?);
     }
     builder.format(match (args.format, args.bytecode) {

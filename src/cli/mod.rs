@@ -5,6 +5,7 @@ mod build;
 mod cache;
 mod check;
 mod exe;
+mod extract;
 mod graph;
 mod init;
 mod inspect;
@@ -80,6 +81,12 @@ enum Command {
         after_help = "Examples:\n  luabundle inspect app.bundle\n  luabundle inspect app.bundle --format html -o report.html\n  luabundle inspect app.bundle --json | jq '.modules[].name'"
     )]
     Inspect(inspect::InspectArgs),
+    /// Write each module of a bundle back as a source file (embedded sources, or a source
+    /// bundle's).
+    #[command(
+        after_help = "Example:\n  luabundle build src -o app.bundle --embed-source\n  luabundle extract app.bundle -o restored"
+    )]
+    Extract(extract::ExtractArgs),
     /// Check every checksum of a bundle and that its target is this program's Lua.
     #[command(after_help = "Example:\n  luabundle verify app.bundle")]
     Verify(verify::VerifyArgs),
@@ -139,6 +146,7 @@ pub fn main() -> i32 {
         Command::Graph(args) => graph::graph(args),
         Command::Inspect(args) => inspect::inspect(args),
         Command::Verify(args) => verify::verify(args),
+        Command::Extract(args) => extract::extract(args),
         Command::Run(args) => run::run(args),
         Command::Cache(command) => cache::cache(command),
         Command::Keygen(args) => keygen::keygen(args),

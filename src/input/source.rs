@@ -237,25 +237,10 @@ pub fn prepare(text: &str) -> Cow<'_, str> {
     }
 }
 
-/// [`prepare`] for text that may not be UTF-8, such as a script given to `luabundle run`.
+/// [`prepare`] for text that may not be UTF-8, such as a script given to `luabundle run`
+/// (the runtime prepares a bundle's stored source text the same way when it loads it).
 pub fn prepare_bytes(text: &[u8]) -> Cow<'_, [u8]> {
-    let bom = if text.starts_with(b"\xef\xbb\xbf") { 3 } else { 0 };
-    if bom == 0 && !text.starts_with(b"#") {
-        return Cow::Borrowed(text);
-    }
-    let mut out = text.to_vec();
-    out[..bom].fill(b' ');
-    if out[bom..].starts_with(b"#") {
-        let line_len = out[bom..].iter().position(|&b| b == b'\n' || b == b'\r').unwrap_or(out.len() - bom);
-        let line = &mut out[bom..bom + line_len];
-        line.fill(b' ');
-        let dashes = line_len.min(2);
-        line[..dashes].fill(b'-');
-        if line_len == 1 {
-            line[0] = b' ';
-        }
-    }
-    Cow::Owned(out)
+    luabundle_runtime::chunk_text::loadable(text)
 }
 
 #[cfg(test)]

@@ -100,7 +100,9 @@ fn module_input(
 ) -> ModuleInput {
     let m = &analysis.discovered.modules[i];
     let file = &analysis.discovered.files[m.file];
-    let source_text = || source::prepare_bytes(file.bytes()).into_owned();
+    // Stored as written, so that `extract` gives the file back; the runtime makes a shebang
+    // line loadable when it loads it.
+    let source_text = || file.bytes().to_vec();
     let (kind, bytes, encoding) = match (options.format, blob) {
         (OutputFormat::Source, _) => {
             let (text, encoding) = source_blob(source_text(), options.zstd_level());

@@ -3,6 +3,7 @@
 
 mod assemble;
 pub mod bundle_file;
+pub(crate) mod depfile;
 pub mod lua_script;
 #[cfg(feature = "luau")]
 mod luau_records;

@@ -12,9 +12,8 @@ use crate::error::Error;
 ///
 /// # Errors
 /// [`Error::Usage`] naming the clash.
-pub fn check(output: Option<&Path>, manifest: Option<&Path>, configs: &[PathBuf]) -> Result<Vec<PathBuf>, Error> {
-    let named: Vec<(&str, &Path)> =
-        [("-o", output), ("--manifest", manifest)].into_iter().filter_map(|(flag, path)| Some((flag, path?))).collect();
+pub fn check(outputs: &[(&str, Option<&Path>)], configs: &[PathBuf]) -> Result<Vec<PathBuf>, Error> {
+    let named: Vec<(&str, &Path)> = outputs.iter().filter_map(|&(flag, path)| Some((flag, path?))).collect();
     for (flag, path) in &named {
         if path.as_os_str().is_empty() {
             return Err(Error::Usage(format!("{flag} is empty: name the file to write (e.g. app.bundle)")));
@@ -31,11 +30,15 @@ pub fn check(output: Option<&Path>, manifest: Option<&Path>, configs: &[PathBuf]
     let named: Vec<(&str, &Path)> =
         named.into_iter().filter(|(_, path)| !crate::util::write::is_stream(path)).collect();
     let resolved: Vec<PathBuf> = named.iter().map(|(_, path)| resolve(path)).collect();
-    if resolved.len() == 2 && resolved[0] == resolved[1] {
-        return Err(Error::Usage(format!(
-            "-o and --manifest both name {}: give each its own file",
-            named[0].1.display()
-        )));
+    for (i, target) in resolved.iter().enumerate() {
+        if let Some(j) = resolved[..i].iter().position(|earlier| earlier == target) {
+            return Err(Error::Usage(format!(
+                "{} and {} both name {}: give each its own file",
+                named[j].0,
+                named[i].0,
+                named[i].1.display()
+            )));
+        }
     }
     for ((flag, path), target) in named.iter().zip(&resolved) {
         if configs.iter().any(|config| resolve(config) == *target) {
@@ -85,13 +88,23 @@ mod tests {
     fn outputs_naming_one_file_or_a_configuration_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("app.bundle");
-        let err = check(Some(&out), Some(&dir.path().join(".").join("app.bundle")), &[]).unwrap_err();
-        assert!(err.to_string().contains("both name"), "{err}");
+        let same = dir.path().join(".").join("app.bundle");
+        let err = check(&[("-o", Some(&out)), ("--manifest", Some(&same))], &[]).unwrap_err();
+        assert!(err.to_string().contains("-o and --manifest both name"), "{err}");
+        let depfile = dir.path().join("app.d");
+        let err = check(&[("-o", Some(&out)), ("--manifest", None), ("--depfile", Some(&same))], &[]).unwrap_err();
+        assert!(err.to_string().contains("-o and --depfile both name"), "{err}");
         let config = dir.path().join("luabundle.toml");
         std::fs::write(&config, "").unwrap();
-        let err = check(Some(&config), None, std::slice::from_ref(&config)).unwrap_err();
+        let err = check(&[("-o", Some(&config))], std::slice::from_ref(&config)).unwrap_err();
         assert!(err.to_string().contains("configuration file"), "{err}");
-        assert_eq!(check(Some(Path::new("/dev/null")), None, &[]).unwrap(), Vec::<PathBuf>::new());
-        assert_eq!(check(Some(&out), None, &[config]).unwrap(), [resolve(&out)]);
+        let err =
+            check(&[("-o", Some(&out)), ("--depfile", Some(&config))], std::slice::from_ref(&config)).unwrap_err();
+        assert!(err.to_string().contains("--depfile"), "{err}");
+        assert_eq!(check(&[("-o", Some(Path::new("/dev/null")))], &[]).unwrap(), Vec::<PathBuf>::new());
+        assert_eq!(
+            check(&[("-o", Some(&out)), ("--depfile", Some(&depfile))], &[config]).unwrap(),
+            [resolve(&out), resolve(&depfile)]
+        );
     }
 }

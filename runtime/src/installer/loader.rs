@@ -379,11 +379,12 @@ pub(crate) fn load_module(
     if let Ok(mut tracker) = tracker.lock() {
         tracker.record_bytes(bytes.len() as u64);
     }
-    let mode = match kind {
-        BlobKind::Bytecode => mlua::chunk::ChunkMode::Binary,
-        BlobKind::Source => mlua::chunk::ChunkMode::Text,
+    let (mode, chunk) = match kind {
+        BlobKind::Bytecode => (mlua::chunk::ChunkMode::Binary, std::borrow::Cow::Borrowed(&bytes[..])),
+        // Source is stored as written: a shebang line or byte order mark is made loadable.
+        BlobKind::Source => (mlua::chunk::ChunkMode::Text, crate::chunk_text::loadable(&bytes)),
     };
-    let chunk: &[u8] = &bytes;
+    let chunk: &[u8] = &chunk;
     lua.load(chunk).set_name(record.chunk_name.as_str()).set_mode(mode).into_function().map_err(|err| Error::Load {
         bundle: bundle.label().to_string(),
         module: record.name.clone(),

@@ -103,11 +103,15 @@ impl<'a> Session<'a> {
             .ok_or_else(|| mlua::Error::runtime(format!("the entry module {entry} is not in the bundle")))?;
         let record = bundle.record(position).map_err(mlua::Error::external)?;
         let bytes = bundle.verified_blob(position).map_err(mlua::Error::external)?;
-        let mode = match record.kind {
-            luabundle_runtime::BlobKind::Bytecode => mlua::chunk::ChunkMode::Binary,
-            luabundle_runtime::BlobKind::Source => mlua::chunk::ChunkMode::Text,
+        let (mode, chunk) = match record.kind {
+            luabundle_runtime::BlobKind::Bytecode => {
+                (mlua::chunk::ChunkMode::Binary, std::borrow::Cow::Borrowed(&bytes[..]))
+            }
+            luabundle_runtime::BlobKind::Source => {
+                (mlua::chunk::ChunkMode::Text, luabundle_runtime::chunk_text::loadable(&bytes))
+            }
         };
-        let chunk: &[u8] = &bytes;
+        let chunk: &[u8] = &chunk;
         let main = self.lua.load(chunk).set_name(record.chunk_name.as_str()).set_mode(mode).into_function()?;
         let args = self.strings(&self.invocation.args)?;
         Ok(if self.call(main, args)? { 0 } else { 1 })
