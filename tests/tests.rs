@@ -35,6 +35,7 @@ mod reload;
 mod report;
 mod runtime;
 mod signatures;
+mod startup_profile;
 mod support;
 mod trust;
 mod watch;

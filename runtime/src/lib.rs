@@ -68,6 +68,7 @@ pub mod io;
 #[cfg(feature = "luau")]
 pub mod luau_paths;
 pub mod names;
+mod profile;
 #[cfg(feature = "sign")]
 pub mod signature;
 mod stats;
@@ -77,6 +78,7 @@ pub use bundle::{Blob, Bundle, Prefetch, StoredBlob, MAX_BUNDLE_LEN};
 pub use error::{Error, Result};
 pub use format::{BlobKind, DepKind, Target};
 pub use installer::{Installed, Installer, NativeInit, ReloadFailure, ReloadReport, DEFAULT_MEMORY_LIMIT};
+pub use profile::StartupProfile;
 pub use stats::{LoadEvent, LoadRecord, ModuleStats, Origin};
 
 /// Opens a bundle that a build script wrote to `$OUT_DIR`, embedded in the program:

@@ -82,14 +82,33 @@ pub struct ModuleStats {
 pub struct LoadRecord {
     /// The module.
     pub module: String,
+    /// Where it came from.
+    pub origin: Origin,
     /// How many loads were in progress when it started (0 for a top-level require).
     pub depth: usize,
-    /// Time spent in this module alone.
+    /// When it started, from the installation of the bundle.
+    pub start: Duration,
+    /// Time spent in this module alone: [`LoadRecord::read`], [`LoadRecord::undump`] and
+    /// [`LoadRecord::execute`].
     pub self_time: Duration,
     /// Time including the modules it loaded.
     pub cumulative: Duration,
+    /// Reading its bytes, checking their hash and decompressing them.
+    pub read: Duration,
+    /// Lua's load of the bytes: undumping bytecode, or parsing source.
+    pub undump: Duration,
+    /// Growth of the Lua heap while it loaded, nested loads excluded, in bytes (negative when
+    /// a collection freed more than it allocated).
+    pub memory: i64,
     /// Whether it loaded without error.
     pub ok: bool,
+}
+
+impl LoadRecord {
+    /// Running its body, nested loads excluded: its self time less reading and undumping.
+    pub fn execute(&self) -> Duration {
+        self.self_time.saturating_sub(self.read + self.undump)
+    }
 }
 
 /// A hook: called with every [`LoadEvent`].
@@ -101,11 +120,16 @@ struct Frame {
     started: Instant,
     children: Duration,
     bytes: u64,
+    read: Duration,
+    undump: Duration,
+    memory_at_start: usize,
+    child_memory: i64,
 }
 
 /// The load tracker one installed state shares between its loaders and its `Installed`.
-#[derive(Default)]
 pub(crate) struct Tracker {
+    /// When the bundle was installed: load start times are taken from here.
+    installed: Instant,
     stack: Vec<Frame>,
     stats: BTreeMap<String, ModuleStats>,
     log: Vec<LoadRecord>,
@@ -117,31 +141,50 @@ pub(crate) type SharedTracker = Arc<Mutex<Tracker>>;
 
 impl Tracker {
     pub(crate) fn new(hooks: Vec<Hook>) -> SharedTracker {
-        Arc::new(Mutex::new(Tracker { hooks, ..Tracker::default() }))
+        Arc::new(Mutex::new(Tracker {
+            installed: Instant::now(),
+            stack: Vec::new(),
+            stats: BTreeMap::new(),
+            log: Vec::new(),
+            hooks,
+        }))
     }
 
-    /// A load starts.
-    pub(crate) fn begin(&mut self, module: &str, origin: Origin) {
+    /// A load starts, with the Lua heap at `memory` bytes.
+    pub(crate) fn begin(&mut self, module: &str, origin: Origin, memory: usize) {
         self.fire(&LoadEvent::Before { module: module.to_string() });
-        let frame =
-            Frame { module: module.to_string(), origin, started: Instant::now(), children: Duration::ZERO, bytes: 0 };
-        self.stack.push(frame);
+        self.stack.push(Frame {
+            module: module.to_string(),
+            origin,
+            started: Instant::now(),
+            children: Duration::ZERO,
+            bytes: 0,
+            read: Duration::ZERO,
+            undump: Duration::ZERO,
+            memory_at_start: memory,
+            child_memory: 0,
+        });
     }
 
-    /// The module being loaded hands `bytes` to Lua.
-    pub(crate) fn record_bytes(&mut self, bytes: u64) {
+    /// The module being loaded hands `bytes` to Lua, after `read` reading and verifying them
+    /// and `undump` in Lua's load.
+    pub(crate) fn record_load(&mut self, bytes: u64, read: Duration, undump: Duration) {
         if let Some(frame) = self.stack.last_mut() {
             frame.bytes = bytes;
+            frame.read = read;
+            frame.undump = undump;
         }
     }
 
-    /// The innermost load ends, with `error` if it failed.
-    pub(crate) fn end(&mut self, error: Option<String>) {
+    /// The innermost load ends, with `error` if it failed, and the Lua heap at `memory`.
+    pub(crate) fn end(&mut self, error: Option<String>, memory: usize) {
         let Some(frame) = self.stack.pop() else { return };
         let cumulative = frame.started.elapsed();
         let self_time = cumulative.saturating_sub(frame.children);
+        let grown = memory as i64 - frame.memory_at_start as i64;
         if let Some(parent) = self.stack.last_mut() {
             parent.children += cumulative;
+            parent.child_memory += grown;
         }
         let stats = self.stats.entry(frame.module.clone()).or_insert_with(|| ModuleStats {
             module: frame.module.clone(),
@@ -161,8 +204,18 @@ impl Tracker {
         } else {
             stats.failures += 1;
         }
-        let depth = self.stack.len();
-        self.log.push(LoadRecord { module: frame.module.clone(), depth, self_time, cumulative, ok });
+        self.log.push(LoadRecord {
+            module: frame.module.clone(),
+            origin: frame.origin,
+            depth: self.stack.len(),
+            start: frame.started.saturating_duration_since(self.installed),
+            self_time,
+            cumulative,
+            read: frame.read,
+            undump: frame.undump,
+            memory: grown - frame.child_memory,
+            ok,
+        });
         let event = match error {
             None => LoadEvent::After { module: frame.module, duration: cumulative, bytes: frame.bytes },
             Some(message) => LoadEvent::Error { module: frame.module, message },
@@ -196,12 +249,12 @@ mod tests {
         let seen = events.clone();
         let tracker = Tracker::new(vec![Arc::new(move |e: &LoadEvent| seen.lock().unwrap().push(e.clone()))]);
         let mut t = tracker.lock().unwrap();
-        t.begin("outer", Origin::Bundle);
-        t.record_bytes(100);
-        t.begin("inner", Origin::Native);
+        t.begin("outer", Origin::Bundle, 1000);
+        t.record_load(100, Duration::from_micros(10), Duration::from_micros(20));
+        t.begin("inner", Origin::Native, 1500);
         std::thread::sleep(Duration::from_millis(5));
-        t.end(None);
-        t.end(Some("boom".into()));
+        t.end(None, 1700);
+        t.end(Some("boom".into()), 1900);
         let log = t.log();
         assert_eq!(
             log.iter().map(|r| (r.module.as_str(), r.depth, r.ok)).collect::<Vec<_>>(),
@@ -209,6 +262,11 @@ mod tests {
         );
         assert!(log[1].cumulative >= log[0].cumulative);
         assert!(log[1].self_time <= log[1].cumulative - log[0].cumulative + Duration::from_millis(1));
+        // Memory without the nested load's: 900 in all, 200 of them the inner module's.
+        assert_eq!((log[0].memory, log[1].memory), (200, 700));
+        assert_eq!((log[1].read, log[1].undump), (Duration::from_micros(10), Duration::from_micros(20)));
+        assert_eq!(log[1].execute(), log[1].self_time.saturating_sub(Duration::from_micros(30)));
+        assert!(log[0].start >= log[1].start);
         let stats = t.stats();
         assert_eq!((stats[0].module.as_str(), stats[0].loads, stats[0].failures), ("inner", 1, 0));
         assert_eq!((stats[1].module.as_str(), stats[1].loads, stats[1].failures), ("outer", 0, 1));

@@ -371,21 +371,25 @@ pub(crate) fn load_module(
     tracker: &SharedTracker,
     from_source: bool,
 ) -> Result<Function> {
+    let reading = std::time::Instant::now();
     let source = if from_source { bundle.verified_source(position)? } else { None };
     let (bytes, kind) = match source {
         Some(text) => (text, BlobKind::Source),
         None => (bundle.verified_blob(position)?, record.kind),
     };
-    if let Ok(mut tracker) = tracker.lock() {
-        tracker.record_bytes(bytes.len() as u64);
-    }
+    let read = reading.elapsed();
     let (mode, chunk) = match kind {
         BlobKind::Bytecode => (mlua::chunk::ChunkMode::Binary, std::borrow::Cow::Borrowed(&bytes[..])),
         // Source is stored as written: a shebang line or byte order mark is made loadable.
         BlobKind::Source => (mlua::chunk::ChunkMode::Text, crate::chunk_text::loadable(&bytes)),
     };
     let chunk: &[u8] = &chunk;
-    lua.load(chunk).set_name(record.chunk_name.as_str()).set_mode(mode).into_function().map_err(|err| Error::Load {
+    let undumping = std::time::Instant::now();
+    let loaded = lua.load(chunk).set_name(record.chunk_name.as_str()).set_mode(mode).into_function();
+    if let Ok(mut tracker) = tracker.lock() {
+        tracker.record_load(bytes.len() as u64, read, undumping.elapsed());
+    }
+    loaded.map_err(|err| Error::Load {
         bundle: bundle.label().to_string(),
         module: record.name.clone(),
         message: err.to_string(),
@@ -394,14 +398,14 @@ pub(crate) fn load_module(
 
 fn begin_function(lua: &Lua, tracker: &SharedTracker, from_source: bool) -> mlua::Result<Function> {
     let tracker = tracker.clone();
-    lua.create_function(move |_, (name, origin): (String, String)| {
+    lua.create_function(move |lua, (name, origin): (String, String)| {
         let origin = match (origin.as_str(), from_source) {
             ("native", _) => Origin::Native,
             (_, true) => Origin::EmbeddedSource,
             _ => Origin::Bundle,
         };
         if let Ok(mut tracker) = tracker.lock() {
-            tracker.begin(&name, origin);
+            tracker.begin(&name, origin, lua.used_memory());
         }
         Ok(())
     })
@@ -409,9 +413,9 @@ fn begin_function(lua: &Lua, tracker: &SharedTracker, from_source: bool) -> mlua
 
 fn end_function(lua: &Lua, tracker: &SharedTracker) -> mlua::Result<Function> {
     let tracker = tracker.clone();
-    lua.create_function(move |_, error: Option<String>| {
+    lua.create_function(move |lua, error: Option<String>| {
         if let Ok(mut tracker) = tracker.lock() {
-            tracker.end(error);
+            tracker.end(error, lua.used_memory());
         }
         Ok(())
     })

@@ -175,6 +175,13 @@ impl Installed {
         self.tracker.lock().map(|t| t.log()).unwrap_or_default()
     }
 
+    /// The loads so far as a start-up profile: each module's own time split into reading
+    /// (with verifying and decompressing), Lua's load and running its body, and the Lua
+    /// memory it allocated; written as a Chrome trace, a speedscope file or collapsed stacks.
+    pub fn profile(&self) -> crate::StartupProfile {
+        crate::StartupProfile { name: self.live.current().bundle.label().to_string(), loads: self.load_log() }
+    }
+
     /// The names `require` finds through this installation (bundled modules in the profile,
     /// groups, native modules), sorted. The first call after install or a reload reads the
     /// whole index.

@@ -14,6 +14,8 @@ pub(super) struct Invocation {
     pub(super) allow_binary_chunks: bool,
     /// Reload each newer bundle into the running program (`--watch`).
     pub(super) watch: bool,
+    /// `--profile-out`, `--profile-format`, `--repeat` and the start-up budgets.
+    pub(super) startup: super::startup::StartupOptions,
     pub(super) module: Option<String>,
     /// `-e`, `-l` and `-W`, in command-line order.
     pub(super) actions: Vec<Action>,
@@ -55,6 +57,33 @@ pub(super) fn has_option(option: &str) -> bool {
     }
 }
 
+/// The start-up profile options, each taking a value.
+pub(super) const STARTUP_OPTIONS: [&str; 5] =
+    ["--profile-out", "--profile-format", "--repeat", "--max-startup", "--max-module-time"];
+
+/// Sets start-up option `name` (one of [`STARTUP_OPTIONS`]) to `value`.
+pub(super) fn startup_option(
+    options: &mut super::startup::StartupOptions,
+    name: &str,
+    value: &str,
+) -> Result<(), String> {
+    use super::startup::{parse_duration, ProfileFormat};
+    match name {
+        "--profile-out" => options.out = Some(PathBuf::from(value)),
+        "--profile-format" => options.format = Some(ProfileFormat::parse(value)?),
+        "--repeat" => {
+            options.repeat = value
+                .parse()
+                .ok()
+                .filter(|&n| n > 0)
+                .ok_or_else(|| format!("--repeat takes a number of runs (1 or more), not '{value}'"))?;
+        }
+        "--max-startup" => options.max_startup = Some(parse_duration(value)?),
+        _ => options.max_module_time = Some(parse_duration(value)?),
+    }
+    Ok(())
+}
+
 /// Reads the arguments after the bundle as `lua` reads its own.
 pub(super) fn parse(rest: &[OsString]) -> Result<Invocation, Usage> {
     let mut run = Invocation::default();
@@ -76,6 +105,14 @@ pub(super) fn parse(rest: &[OsString]) -> Result<Invocation, Usage> {
             _ if long("--importtime") => run.importtime = true,
             _ if long("--allow-binary-chunks") => run.allow_binary_chunks = true,
             _ if long("--watch") => run.watch = true,
+            _ if STARTUP_OPTIONS.iter().any(|name| long(name) || long_value(name).is_some()) => {
+                let name = STARTUP_OPTIONS.iter().find(|name| long(name) || long_value(name).is_some()).expect("one");
+                let v = match long_value(name) {
+                    Some(v) => String::from_utf8_lossy(&v).into_owned(),
+                    None => value(&mut i, name, b"")?.to_string_lossy().into_owned(),
+                };
+                startup_option(&mut run.startup, name, &v).map_err(Usage)?;
+            }
             _ if long("--profile") || long_value("--profile").is_some() => {
                 let v = match long_value("--profile") {
                     Some(v) => OsString::from(String::from_utf8_lossy(&v).into_owned()),

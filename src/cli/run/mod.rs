@@ -9,6 +9,7 @@
 mod command_line;
 mod live_reload;
 mod session;
+mod startup;
 mod state;
 
 use clap::Args;
@@ -21,7 +22,7 @@ use session::Session;
 use state::new_state;
 
 /// `luabundle run` arguments: the bundle, then options and the program as for `lua`.
-#[derive(Args, Debug)]
+#[derive(Args, Debug, Default)]
 pub struct RunArgs {
     /// The bundle file, or a source directory to build into one.
     bundle: PathBuf,
@@ -31,6 +32,22 @@ pub struct RunArgs {
     /// Reload each newer bundle into the running program (also accepted after the bundle).
     #[arg(long)]
     watch: bool,
+    /// Write the run's module loads to FILE as a profile (also accepted after the bundle).
+    #[arg(long, value_name = "FILE")]
+    profile_out: Option<PathBuf>,
+    /// The profile's format: chrome (Perfetto, chrome://tracing), speedscope or collapsed
+    /// (flamegraph tools) [default: chrome].
+    #[arg(long, value_name = "FORMAT")]
+    profile_format: Option<String>,
+    /// Run the program N times and take medians (for the profile and the budgets).
+    #[arg(long, value_name = "N")]
+    repeat: Option<String>,
+    /// Fail (exit 1) when loading modules takes longer than this, e.g. 50ms.
+    #[arg(long, value_name = "TIME")]
+    max_startup: Option<String>,
+    /// Fail (exit 1) naming each module whose own load takes longer than this, e.g. 5ms.
+    #[arg(long, value_name = "TIME")]
+    max_module_time: Option<String>,
     /// Run as a standalone executable (`build --exe`): the entry module is the program, run
     /// as `lua` runs a script, and `bundle` is the name the executable was started by.
     #[arg(skip)]
@@ -46,7 +63,7 @@ impl RunArgs {
             return None;
         }
         let bundle = raw.next().filter(|b| !b.as_encoded_bytes().starts_with(b"-"))?;
-        Some(RunArgs { bundle: PathBuf::from(bundle), rest: raw.collect(), watch: false, exe: false })
+        Some(RunArgs { bundle: PathBuf::from(bundle), rest: raw.collect(), ..RunArgs::default() })
     }
 }
 
@@ -69,6 +86,16 @@ Bundle options (before the script):
   --record FILE    write the modules loaded, in load order, to FILE (for prefetching)
   --allow-binary-chunks
                    let the program `load` binary chunks (text only by default)
+  --profile-out FILE
+                   write the run's module loads to FILE: each module's own time split into
+                   read+verify, undump and execute, and the Lua memory it allocated
+  --profile-format chrome|speedscope|collapsed
+                   Perfetto and chrome://tracing, speedscope, or flamegraph tools [chrome]
+  --repeat N       run the program N times; the profile and budgets take medians
+  --max-startup TIME
+                   exit 1 when loading modules takes longer than TIME (e.g. 50ms)
+  --max-module-time TIME
+                   exit 1 naming each module whose own load takes longer than TIME (5ms)
   --watch          reload each newer bundle into the running program: the bundle file
                    when a build replaces it, or the directory's sources when they change
                    (modules that changed and those that require them load again)
@@ -103,7 +130,7 @@ pub fn run_embedded(embedded: &crate::cli::exe::Embedded) -> anyhow::Result<i32>
     let name = argv.next().map(PathBuf::from).unwrap_or_else(|| embedded.path.clone());
     let mut rest: Vec<OsString> = vec!["--".into()];
     rest.extend(argv);
-    run_opened(RunArgs { bundle: name, rest, watch: false, exe: true }, bundle, None)
+    run_opened(RunArgs { bundle: name, rest, exe: true, ..RunArgs::default() }, bundle, None)
 }
 
 /// Runs `bundle` as the arguments ask; with `--watch`, reloading each newer bundle `origin`
@@ -136,19 +163,38 @@ fn run_opened(args: RunArgs, bundle: Bundle, origin: Option<live_reload::Origin>
         );
         return Ok(1);
     }
-    let lua = new_state(invocation.ignore_environment).map_err(lua_error)?;
-    let mut installer =
-        bundle.installer().hermetic(invocation.hermetic).allow_binary_chunks(invocation.allow_binary_chunks);
-    if let Some(profile) = &invocation.profile {
-        installer = installer.profile(profile);
+    let startup = std::mem::take(&mut invocation.startup).or(args.startup_options()?);
+    let watch = invocation.watch || args.watch;
+    if watch && startup.runs() > 1 {
+        anyhow::bail!("--watch keeps one run going; it cannot be repeated (--repeat)");
     }
-    let installed = installer.install(&lua)?;
-    let _watching = match (invocation.watch || args.watch, origin) {
-        (true, Some(origin)) => Some(live_reload::start(&lua, installed.clone(), origin)?),
-        (true, None) => anyhow::bail!("--watch needs a bundle file or a source directory to watch"),
-        (false, _) => None,
-    };
-    let status = Session::new(&lua, &bundle, &args, &invocation).and_then(|session| session.run()).map_err(lua_error);
+    // Each run in a state of its own; the last one's status, statistics and watch stand.
+    let mut profiles = Vec::new();
+    let mut origin = origin;
+    let mut last = None;
+    for _ in 0..startup.runs() {
+        let lua = new_state(invocation.ignore_environment).map_err(lua_error)?;
+        let mut installer =
+            bundle.installer().hermetic(invocation.hermetic).allow_binary_chunks(invocation.allow_binary_chunks);
+        if let Some(profile) = &invocation.profile {
+            installer = installer.profile(profile);
+        }
+        let installed = installer.install(&lua)?;
+        let _watching = match (watch, origin.take()) {
+            (true, Some(origin)) => Some(live_reload::start(&lua, installed.clone(), origin)?),
+            (true, None) => anyhow::bail!("--watch needs a bundle file or a source directory to watch"),
+            (false, _) => None,
+        };
+        let status =
+            Session::new(&lua, &bundle, &args, &invocation).and_then(|session| session.run()).map_err(lua_error);
+        if startup.wanted() {
+            profiles.push(installed.profile());
+        }
+        last = Some((status, installed));
+    }
+    let (status, installed) = last.expect("at least one run");
+    let over_budget = startup::finish(&startup, &profiles)?;
+    let status = status.map(|code| if code == 0 { over_budget } else { code });
     if invocation.importtime {
         eprint!("{}", importtime_table(&installed.load_log()));
     }
@@ -165,13 +211,45 @@ fn run_opened(args: RunArgs, bundle: Bundle, origin: Option<live_reload::Origin>
     status
 }
 
+impl RunArgs {
+    /// The start-up options given before the bundle.
+    fn startup_options(&self) -> anyhow::Result<startup::StartupOptions> {
+        let mut options = startup::StartupOptions { out: self.profile_out.clone(), ..Default::default() };
+        let given = [
+            ("--profile-format", &self.profile_format),
+            ("--repeat", &self.repeat),
+            ("--max-startup", &self.max_startup),
+            ("--max-module-time", &self.max_module_time),
+        ];
+        for (name, value) in given {
+            if let Some(value) = value {
+                command_line::startup_option(&mut options, name, value).map_err(|e| anyhow::anyhow!(e))?;
+            }
+        }
+        Ok(options)
+    }
+}
+
 /// The arguments after the bundle exactly as given: clap drops the first `--`, which `lua`
 /// reads as "stop handling options".
 fn raw_rest(args: &RunArgs) -> Vec<OsString> {
     let raw: Vec<OsString> = std::env::args_os().collect();
     let found = raw.iter().skip(1).position(|a| a == "run").map(|p| p + 1);
-    // The bundle, after the options clap reads before it (`--watch`).
-    let bundle_at = found.map(|at| at + 1 + raw[at + 1..].iter().take_while(|a| *a == "--watch").count());
+    // The bundle, after the options clap reads before it (`--watch`, the start-up options
+    // and their values).
+    let bundle_at = found.map(|at| {
+        let mut i = at + 1;
+        while let Some(option) = raw.get(i).and_then(|a| a.to_str()) {
+            if option == "--watch" || option.contains('=') && option.starts_with("--") {
+                i += 1;
+            } else if command_line::STARTUP_OPTIONS.contains(&option) {
+                i += 2;
+            } else {
+                break;
+            }
+        }
+        i
+    });
     match bundle_at {
         Some(at) if raw.get(at).is_some_and(|b| *b == *args.bundle.as_os_str()) => raw[at + 1..].to_vec(),
         _ => args.rest.clone(),
