@@ -34,6 +34,7 @@ fn discovered(root: &Path) -> discover::Discovered {
     let templates = Template::parse_list(DEFAULT_TEMPLATES).unwrap();
     discover::discover(
         &[discover::Root::parse(&root.display().to_string())],
+        &[],
         &templates,
         &discover::exclusion_set(&[]).unwrap(),
         None,

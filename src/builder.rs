@@ -10,6 +10,7 @@ use crate::cargo::CargoInstructions;
 use crate::config::{Config, ConfigFile};
 use crate::error::Error;
 use crate::input::discover::{Root, Template, DEFAULT_TEMPLATES};
+use crate::input::rocks::{self, RockModules};
 use crate::pipeline;
 use crate::plan::{Compression, Options, Plan};
 
@@ -166,6 +167,22 @@ impl Builder {
         self
     }
 
+    /// Bundles the Lua modules of a rockspec's `build.modules` (a builtin build: `["app.util"]
+    /// = "src/app/util.lua"`, paths relative to the rockspec), its C modules left to the host
+    /// as externals. Repeatable.
+    pub fn rockspec(&mut self, path: impl Into<PathBuf>) -> &mut Builder {
+        self.options.rockspecs.push(path.into());
+        self
+    }
+
+    /// Bundles the pure-Lua modules installed in a rocks tree (`lua_modules`, or `luarocks
+    /// --tree DIR`), named by the tree's manifest; its C modules are left to the host as
+    /// externals. Repeatable.
+    pub fn rocks_tree(&mut self, path: impl Into<PathBuf>) -> &mut Builder {
+        self.options.rocks_trees.push(path.into());
+        self
+    }
+
     /// Writes `path` with each build: the bundle and every file the build read (sources,
     /// Luau configuration, options and key files) in Makefile syntax, as `gcc -MD` does, for
     /// make, ninja, Bazel or Buck2 to track.
@@ -298,6 +315,12 @@ impl Builder {
         for root in c.roots.iter().flatten() {
             self.root(root.clone());
         }
+        for rockspec in c.rockspecs.iter().flatten() {
+            self.rockspec(rockspec);
+        }
+        for tree in c.rocks_trees.iter().flatten() {
+            self.rocks_tree(tree);
+        }
         if let Some(entry) = &c.entry {
             self.entry(entry);
         }
@@ -351,7 +374,8 @@ impl Builder {
     /// configuration files.
     pub fn watched_paths(&self) -> Vec<PathBuf> {
         let roots = self.options.roots.iter().map(|r| r.dir.clone());
-        roots.chain(self.options.config_sources.iter().cloned()).collect()
+        let rocks = self.options.rockspecs.iter().chain(&self.options.rocks_trees).cloned();
+        roots.chain(rocks).chain(self.options.config_sources.iter().cloned()).collect()
     }
 
     /// Analyses and compiles everything without writing a bundle.
@@ -464,12 +488,26 @@ impl Builder {
 
     /// Checks the options and turns them into a [`Plan`].
     fn plan(&self) -> Result<Plan<'_>, Error> {
-        if self.options.roots.is_empty() {
+        let options = &self.options;
+        if options.roots.is_empty() && options.rockspecs.is_empty() && options.rocks_trees.is_empty() {
             return Err(Error::Usage("no source roots given".into()));
+        }
+        let mut rocks = RockModules::default();
+        for found in options
+            .rockspecs
+            .iter()
+            .map(|r| rocks::rockspec(r))
+            .chain(options.rocks_trees.iter().map(|t| rocks::rocks_tree(t)))
+        {
+            let found = found?;
+            rocks.modules.extend(found.modules);
+            rocks.externals.extend(found.externals);
         }
         // Every pattern is checked (and compiled) before anything runs, so every flag fails alike.
         let includes = NamePatterns::new("--include", &self.options.includes)?;
-        let externals = NamePatterns::new("--external", &self.options.externals)?;
+        // The C modules of rocks are the host's to provide.
+        let all_externals: Vec<String> = options.externals.iter().chain(&rocks.externals).cloned().collect();
+        let externals = NamePatterns::new("--external", &all_externals)?;
         let excludes = crate::input::discover::exclusion_set(&self.options.excludes)?;
         if self.options.locked && self.options.manifest.is_none() {
             return Err(Error::Usage("--locked needs a manifest (--manifest FILE)".into()));
@@ -488,7 +526,7 @@ impl Builder {
             ));
         }
         let templates = Template::parse_list(self.options.templates.as_deref().unwrap_or(DEFAULT_TEMPLATES))?;
-        Ok(Plan { options: &self.options, templates, externals, includes, excludes, cache: self.cache() })
+        Ok(Plan { options: &self.options, templates, externals, includes, excludes, rocks, cache: self.cache() })
     }
 }
 

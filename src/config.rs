@@ -2,6 +2,8 @@
 //!
 //! ```toml
 //! roots = ["src", "vendor=lib"]     # DIR or PREFIX=DIR, relative to this file
+//! rockspecs = ["app-1.0-1.rockspec"] # build.modules of builtin rockspecs
+//! rocks-trees = ["lua_modules"]     # Lua modules installed by LuaRocks
 //! entry = "app.main"
 //! externals = ["lfs", "socket.*"]
 //! include = ["plugins.*"]
@@ -38,6 +40,10 @@ pub const CONFIG_FILE_NAME: &str = "luabundle.toml";
 pub struct Config {
     /// Source roots, `DIR` or `PREFIX=DIR`.
     pub roots: Option<Vec<Root>>,
+    /// Rockspecs whose `build.modules` are bundled.
+    pub rockspecs: Option<Vec<PathBuf>>,
+    /// Rocks trees whose installed Lua modules are bundled.
+    pub rocks_trees: Option<Vec<PathBuf>>,
     /// The entry module.
     pub entry: Option<String>,
     /// Host-provided module names or globs.
@@ -120,6 +126,8 @@ impl ConfigFile {
         let c = self.config.clone();
         Config {
             roots: c.roots.map(|roots| roots.iter().map(|root| self.resolve_root(root)).collect()),
+            rockspecs: c.rockspecs.map(|paths| paths.iter().map(|p| self.resolve(p)).collect()),
+            rocks_trees: c.rocks_trees.map(|paths| paths.iter().map(|p| self.resolve(p)).collect()),
             output: c.output.map(|output| self.resolve(&output)),
             cache_dir: c.cache_dir.map(|dir| self.resolve(&dir)),
             ..c
@@ -134,6 +142,8 @@ impl Config {
     pub fn overridden_by(self, over: Config) -> Config {
         Config {
             roots: over.roots.or(self.roots),
+            rockspecs: over.rockspecs.or(self.rockspecs),
+            rocks_trees: over.rocks_trees.or(self.rocks_trees),
             entry: over.entry.or(self.entry),
             externals: over.externals.or(self.externals),
             include: over.include.or(self.include),

@@ -13,6 +13,7 @@ use crate::analysis::name_patterns::NamePatterns;
 use crate::cache::Cache;
 use crate::diagnostic::Diagnostics;
 use crate::input::discover::{Root, Template};
+use crate::input::rocks::RockModules;
 
 /// What a build writes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -67,6 +68,10 @@ pub type ProgressFn = Arc<dyn Fn(Progress) + Send + Sync>;
 #[derive(Clone, Default)]
 pub(crate) struct Options {
     pub roots: Vec<Root>,
+    /// Rockspecs whose `build.modules` are bundled.
+    pub rockspecs: Vec<PathBuf>,
+    /// Rocks trees whose installed Lua modules are bundled.
+    pub rocks_trees: Vec<PathBuf>,
     /// Module path templates, `;`-separated; `None` for the flavour's default.
     pub templates: Option<String>,
     pub entry: Option<String>,
@@ -98,6 +103,15 @@ pub(crate) struct Options {
 }
 
 impl Options {
+    /// The files the LuaRocks inputs are read from: rockspecs and rocks tree manifests.
+    pub fn rock_files(&self) -> Vec<PathBuf> {
+        let manifests = self.rocks_trees.iter().filter_map(|tree| {
+            let version = crate::input::rocks::lua_version()?;
+            Some(tree.join("lib/luarocks").join(format!("rocks-{version}")).join("manifest"))
+        });
+        self.rockspecs.iter().cloned().chain(manifests).collect()
+    }
+
     /// The zstd level each module is compressed at, `None` when modules are stored as
     /// compiled.
     pub fn zstd_level(&self) -> Option<i32> {
@@ -150,6 +164,8 @@ pub(crate) struct Plan<'a> {
     pub includes: NamePatterns,
     /// `--exclude` patterns.
     pub excludes: GlobSet,
+    /// The modules the rockspecs and rocks trees name.
+    pub rocks: RockModules,
     pub cache: Option<Cache>,
 }
 

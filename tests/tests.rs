@@ -33,6 +33,7 @@ mod lua_cli;
 mod properties;
 mod reload;
 mod report;
+mod rocks;
 mod runtime;
 mod signatures;
 mod startup_profile;

@@ -192,7 +192,14 @@ pub(crate) fn analyse(plan: &Plan, outputs: &[PathBuf]) -> Result<Analysis, Erro
 fn discover_files(plan: &Plan, outputs: &[PathBuf]) -> Result<(Discovered, bool), Error> {
     let known = plan.cache.as_ref().map(|cache| FileTable::load(&cache.file_table_path()));
     let options = plan.options;
-    let discovered = discover::discover(&options.roots, &plan.templates, &plan.excludes, known.as_ref(), outputs)?;
+    let discovered = discover::discover(
+        &options.roots,
+        &plan.rocks.modules,
+        &plan.templates,
+        &plan.excludes,
+        known.as_ref(),
+        outputs,
+    )?;
     let changed = known.as_ref().is_some_and(|known| !known.same_as(&discovered.file_table));
     Ok((discovered, changed))
 }

@@ -14,6 +14,14 @@ pub struct SourceArgs {
     /// the `roots` of luabundle.toml.
     #[arg(value_name = "ROOT")]
     roots: Vec<String>,
+    /// Bundle the Lua modules of this rockspec's build.modules (a builtin build); its C
+    /// modules are left to the host as externals. Repeatable.
+    #[arg(long, value_name = "FILE")]
+    rockspec: Vec<PathBuf>,
+    /// Bundle the Lua modules installed in this rocks tree (e.g. lua_modules), named by its
+    /// manifest; its C modules are left to the host. Repeatable.
+    #[arg(long, value_name = "DIR")]
+    rocks_tree: Vec<PathBuf>,
     /// Options file (default: luabundle.toml beside the first root, or in the current
     /// directory when no root is given). Flags override its values.
     #[arg(long, value_name = "FILE")]
@@ -69,6 +77,8 @@ fn flag_values(source: &SourceArgs) -> Config {
     let list = |values: &Vec<String>| (!values.is_empty()).then(|| values.clone());
     Config {
         roots: (!source.roots.is_empty()).then(|| source.roots.iter().map(|r| luabundle::Root::parse(r)).collect()),
+        rockspecs: (!source.rockspec.is_empty()).then(|| source.rockspec.clone()),
+        rocks_trees: (!source.rocks_tree.is_empty()).then(|| source.rocks_tree.clone()),
         entry: source.entry.clone(),
         externals: list(&source.external),
         include: list(&source.include),
@@ -89,8 +99,11 @@ pub(super) fn builder(source: &SourceArgs, more: Config) -> anyhow::Result<(luab
         Some(file) => file.resolved().overridden_by(flags),
         None => flags,
     };
-    if config.roots.as_ref().is_none_or(Vec::is_empty) {
-        anyhow::bail!("no source roots: pass ROOT... or set `roots` in {CONFIG_FILE_NAME}");
+    let some = |list: &Option<Vec<PathBuf>>| list.as_ref().is_some_and(|l| !l.is_empty());
+    if config.roots.as_ref().is_none_or(Vec::is_empty) && !some(&config.rockspecs) && !some(&config.rocks_trees) {
+        anyhow::bail!(
+            "no source roots: pass ROOT... (or --rockspec, --rocks-tree) or set `roots` in {CONFIG_FILE_NAME}"
+        );
     }
     let mut builder = luabundle::Builder::new();
     builder.ignore_out_dir_env(true).config(&config).no_cache(source.no_cache);
@@ -114,6 +127,8 @@ pub(super) fn builder(source: &SourceArgs, more: Config) -> anyhow::Result<(luab
 pub(super) fn builder_for_roots(roots: Vec<String>) -> anyhow::Result<(luabundle::Builder, Config)> {
     let source = SourceArgs {
         roots,
+        rockspec: Vec::new(),
+        rocks_tree: Vec::new(),
         config: None,
         entry: None,
         external: Vec::new(),

@@ -17,6 +17,7 @@ use walkdir::WalkDir;
 use crate::cache::file_table::{FileTable, Fingerprint};
 use crate::diagnostic::{Code, Diagnostic};
 use crate::error::Error;
+use crate::input::rocks::ModuleFile;
 use crate::input::source::{FileId, SourceFile, MAX_FILE_SIZE};
 
 /// The default module path templates, tried in this order as in `package.path`.
@@ -168,6 +169,7 @@ pub struct Discovered {
 /// a source if luabundle wrote it, and an error (`output-is-input`) if it is anything else.
 pub fn discover(
     roots: &[Root],
+    named: &[ModuleFile],
     templates: &[Template],
     excluded: &GlobSet,
     known: Option<&FileTable>,
@@ -189,27 +191,11 @@ pub fn discover(
         }
         seen.push((real, &root.prefix));
         let root_names = walk_root(root, templates, excluded, known, outputs, &mut found)?;
-        for (name, file) in root_names {
-            match names.entry(name) {
-                Entry::Vacant(slot) => {
-                    slot.insert((root_index, file));
-                }
-                Entry::Occupied(slot) => {
-                    let first = &found.files[slot.get().1].display_path;
-                    let second = &found.files[file].display_path;
-                    found.diagnostics.push(
-                        Diagnostic::error(
-                            Code::DuplicateModule,
-                            format!("module `{}` is defined in two roots", slot.key()),
-                        )
-                        .with_note(format!("first:  {first}"))
-                        .with_note(format!("second: {second}"))
-                        .with_note("rename one of them, or give a root a prefix with PREFIX=DIR"),
-                    );
-                }
-            }
-        }
+        add_names(root_index, root_names, &mut names, &mut found);
     }
+    // Modules LuaRocks names (rockspec module maps, rocks trees), after every root.
+    let named_files = read_named(named, known, &mut found);
+    add_names(roots.len(), named_files, &mut names, &mut found);
     found.modules = names.into_iter().map(|(name, (_, file))| ModuleName { name, file }).collect();
     found.diagnostics.extend(case_conflicts(&found.modules, &found.files));
     #[cfg(feature = "luau")]
@@ -219,6 +205,71 @@ pub fn discover(
         found.diagnostics.extend(problems);
     }
     Ok(found)
+}
+
+/// Reads the files of modules named explicitly; returns their names.
+fn read_named(named: &[ModuleFile], known: Option<&FileTable>, found: &mut Discovered) -> Vec<(String, FileId)> {
+    let loaded: Vec<Result<Loaded, Diagnostic>> =
+        named.par_iter().map(|m| load_file(&m.path, &m.display_path, known)).collect();
+    let now = std::time::SystemTime::now();
+    let mut names = Vec::new();
+    for (module, loaded) in named.iter().zip(loaded) {
+        let loaded = match loaded {
+            Ok(loaded) => loaded,
+            Err(diagnostic) => {
+                found.diagnostics.push(diagnostic);
+                continue;
+            }
+        };
+        if let Some(fingerprint) = loaded.fingerprint {
+            found.file_table.record(&module.path, fingerprint, loaded.content_hash, now);
+        }
+        // One file may be named twice (a rockspec and a tree); it is read once.
+        let file = match found.files.iter().position(|f| f.disk_path == module.path) {
+            Some(file) => file,
+            None => {
+                let file = found.files.len();
+                let (path, display) = (module.path.clone(), module.display_path.clone());
+                found.files.push(match loaded.text {
+                    Some(text) => SourceFile::with_hash(file, path, display, text, loaded.content_hash),
+                    None => SourceFile::unread(file, path, display, loaded.content_hash),
+                });
+                file
+            }
+        };
+        names.push((module.name.clone(), file));
+    }
+    names
+}
+
+/// Adds the names one source provides (`source`: a root's position, or the count of roots
+/// for the modules named explicitly), reporting a name that two sources provide.
+fn add_names(
+    source: usize,
+    provided: Vec<(String, FileId)>,
+    names: &mut BTreeMap<String, (usize, FileId)>,
+    found: &mut Discovered,
+) {
+    for (name, file) in provided {
+        match names.entry(name) {
+            Entry::Vacant(slot) => {
+                slot.insert((source, file));
+            }
+            Entry::Occupied(slot) => {
+                let first = &found.files[slot.get().1].display_path;
+                let second = &found.files[file].display_path;
+                found.diagnostics.push(
+                    Diagnostic::error(
+                        Code::DuplicateModule,
+                        format!("module `{}` is defined in two roots", slot.key()),
+                    )
+                    .with_note(format!("first:  {first}"))
+                    .with_note(format!("second: {second}"))
+                    .with_note("rename one of them, or give a root a prefix with PREFIX=DIR"),
+                );
+            }
+        }
+    }
 }
 
 /// Compiles exclusion patterns: a pattern without `/` matches a file or directory name at any

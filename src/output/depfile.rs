@@ -4,7 +4,8 @@
 //!
 //! The bundle is the target; every file the build read is a prerequisite: each source file
 //! found under the roots (bundled or not: a new module changes what requires resolve to),
-//! Luau's configuration files, and the options and key files. Each prerequisite also gets an
+//! Luau's configuration files, rockspecs and rocks tree manifests, and the options and key
+//! files. Each prerequisite also gets an
 //! empty rule of its own (as `gcc -MP` writes), so that a deleted input makes the build run
 //! again instead of failing.
 
@@ -18,7 +19,8 @@ pub(crate) fn inputs(options: &Options, analysis: &Analysis) -> Vec<PathBuf> {
     let files = analysis.discovered.files.iter().map(|f| f.disk_path.clone());
     #[cfg(feature = "luau")]
     let files = files.chain(analysis.discovered.luau_configs.iter().map(|c| c.file.clone()));
-    let mut inputs: Vec<PathBuf> = files.chain(options.config_sources.iter().cloned()).collect();
+    let mut inputs: Vec<PathBuf> =
+        files.chain(options.config_sources.iter().cloned()).chain(options.rock_files()).collect();
     inputs.sort();
     inputs.dedup();
     inputs
