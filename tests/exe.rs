@@ -5,7 +5,9 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use crate::support::{fixture, luabundle, present_or_skip};
+#[cfg(feature = "lua54")]
+use crate::support::present_or_skip;
+use crate::support::{fixture, luabundle};
 
 fn run(program: &Path, args: &[&str], dir: &Path) -> Output {
     Command::new(program).args(args).current_dir(dir).output().unwrap()
@@ -91,6 +93,7 @@ fn luarocks_built_as_an_executable_prints_what_it_prints_from_its_sources() {
 
 /// `--version` and `help` from the LuaRocks executable in `exe_dir` print what they print
 /// from the sources in `sources_dir`.
+#[cfg(feature = "lua54")]
 fn same_as_from_sources(exe_dir: &Path, sources_dir: &Path) {
     for args in [&["--version"][..], &["help"]] {
         let from_exe = run(Path::new("./bin/luarocks.lua"), args, exe_dir);

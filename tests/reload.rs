@@ -175,7 +175,6 @@ while os.time() < deadline do
   local v = require('app.util').greet()
   if v ~= last then
     print(v, counter.bump())
-    io.stdout:flush()
     last = v
   end
   if v == 'v2' then break end
@@ -183,7 +182,7 @@ end
 ";
 
 /// `luabundle run --watch` of `target` with `app.loop` as the program: the lines it printed
-/// and what it said on stderr, after `edit` ran once the program printed its first line.
+/// and what it said on stderr, after `edit` ran once the watch started.
 fn watched_run(dir: &Path, target: &Path, edit: impl FnOnce()) -> (Vec<String>, String) {
     use std::io::BufRead;
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_luabundle"))
@@ -195,14 +194,15 @@ fn watched_run(dir: &Path, target: &Path, edit: impl FnOnce()) -> (Vec<String>, 
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
-    let first = lines.next().expect("a first line").unwrap();
+    let mut errors = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let first = errors.next().expect("a first line").unwrap();
+    assert!(first.starts_with("luabundle: watching "), "{first}");
     edit();
-    let mut printed = vec![first];
-    printed.extend(lines.map_while(Result::ok));
+    let printed: Vec<String> =
+        std::io::BufReader::new(child.stdout.take().unwrap()).lines().map_while(Result::ok).collect();
     let status = child.wait().unwrap();
-    let mut stderr = String::new();
-    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    let stderr: Vec<String> = errors.map_while(Result::ok).collect();
+    let stderr = stderr.join("\n");
     assert!(status.success(), "{stderr}");
     (printed, stderr)
 }

@@ -2,9 +2,10 @@
 //! `--rocks-tree` (modules installed by Debian's luarocks from `.rock` files made here).
 
 use std::path::Path;
+#[cfg(feature = "lua54")]
 use std::process::Command;
 
-use crate::support::{luabundle, present_or_skip};
+use crate::support::luabundle;
 
 fn write(path: &Path, text: &str) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -83,6 +84,7 @@ fn rockspecs_luarocks_cannot_build_here_are_refused_with_the_reason() {
 
 /// A pure-Lua rock made and packed here: `NAME-1.0-1.all.rock` in `dir`, built from a
 /// rockspec whose `modules` are `modules` (name, file, text).
+#[cfg(feature = "lua54")]
 fn packed_rock(dir: &Path, name: &str, modules: &[(&str, &str, &str)]) -> std::path::PathBuf {
     let source = dir.join(format!("{name}-src"));
     let map: String = modules.iter().map(|(module, file, _)| format!("[\"{module}\"] = \"{file}\", ")).collect();
@@ -122,7 +124,7 @@ fn packed_rock(dir: &Path, name: &str, modules: &[(&str, &str, &str)]) -> std::p
 fn modules_installed_in_a_rocks_tree_run_from_the_bundle_as_from_the_tree() {
     let runs = |program: &str, flag: &str| Command::new(program).arg(flag).output().is_ok_and(|o| o.status.success());
     let present = runs("luarocks", "--version") && runs("lua5.4", "-v");
-    if !present_or_skip(present, "luarocks or lua5.4 is missing", "luarocks lua5.4") {
+    if !crate::support::present_or_skip(present, "luarocks or lua5.4 is missing", "luarocks lua5.4") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

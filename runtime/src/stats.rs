@@ -230,6 +230,11 @@ impl Tracker {
         }
     }
 
+    /// The modules whose loads are in progress, outermost first.
+    pub(crate) fn loading(&self) -> Vec<String> {
+        self.stack.iter().map(|frame| frame.module.clone()).collect()
+    }
+
     pub(crate) fn stats(&self) -> Vec<ModuleStats> {
         self.stats.values().cloned().collect()
     }

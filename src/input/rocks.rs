@@ -223,9 +223,11 @@ fn with_lua_file<R>(path: &Path, read: impl FnOnce(&Table) -> Result<R, String>)
     read(&env)
 }
 
-/// A rockspec is data: a file that runs forever is stopped, not waited for.
+/// A rockspec is data: a file that runs forever is stopped, not waited for. (LuaJIT calls
+/// hooks from its interpreter only: its compiler is turned off for these files.)
 #[cfg(not(feature = "luau"))]
 fn stop_after_limit(lua: &Lua) -> mlua::Result<()> {
+    lua.load("if jit then jit.off() end").exec()?;
     lua.set_hook(mlua::HookTriggers::new().every_nth_instruction(INSTRUCTION_LIMIT), |_, _| {
         Err(mlua::Error::runtime("it runs too long for a data file"))
     })

@@ -1,7 +1,7 @@
 //! Reloading: a newer bundle of the same target swapped into a running state, driven by the
 //! require graph.
 //!
-//! Only modules that are loaded take part. A loaded module whose bytes changed (its hash, its
+//! Only modules that are loaded (and not still loading) take part. A loaded module whose bytes changed (its hash, its
 //! chunk name or its kind differ), and every loaded module that requires one of those while
 //! it loads (transitively, by the eager edges of either bundle), is taken out of
 //! `package.loaded` and required again, dependencies first, so that a dependent's reference
@@ -140,10 +140,13 @@ impl Installed {
         visibility: &Visibility,
     ) -> Result<BTreeMap<String, Loaded>> {
         let mut modules = BTreeMap::new();
+        // A module still loading (the program's main module, say, which Lua 5.1 marks as
+        // loaded while it runs) is not loaded again under its own feet.
+        let loading = self.tracker.lock().map(|t| t.loading()).unwrap_or_default();
         for pair in loaded.pairs::<Value, Value>() {
             let Ok((Value::String(name), _)) = pair else { continue };
             let Ok(name) = name.to_str().map(|n| n.to_string()) else { continue };
-            if self.installer.natives.contains_key(&name) {
+            if self.installer.natives.contains_key(&name) || loading.contains(&name) {
                 continue;
             }
             let Some(position) = live.bundle.position(&name)?.filter(|&p| live.visibility.allows(p)) else { continue };

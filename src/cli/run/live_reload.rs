@@ -23,6 +23,7 @@ use notify::{RecursiveMode, Watcher};
 const DEBOUNCE: Duration = Duration::from_millis(150);
 
 /// How often, in Lua instructions, the running program looks for a new bundle.
+#[cfg(not(feature = "luau"))]
 const CHECK_EVERY: u32 = 10_000;
 
 /// Where a run's bundles come from.
@@ -117,9 +118,12 @@ pub(super) fn start(lua: &Lua, installed: Installed, origin: Origin) -> anyhow::
     let mut watcher = notify::recommended_watcher(move |event| {
         let _ = sender.send(event);
     })?;
-    for (path, mode) in origin.watched() {
-        watcher.watch(&path, mode).map_err(|err| anyhow::anyhow!("cannot watch {}: {err}", path.display()))?;
+    let watched = origin.watched();
+    for (path, mode) in &watched {
+        watcher.watch(path, *mode).map_err(|err| anyhow::anyhow!("cannot watch {}: {err}", path.display()))?;
     }
+    let names: Vec<String> = watched.iter().map(|(path, _)| path.display().to_string()).collect();
+    eprintln!("luabundle: watching {} for changes", names.join(", "));
     let pending = Arc::new(Pending::default());
     let from_watcher = pending.clone();
     std::thread::spawn(move || watch_loop(&origin, &events, &from_watcher));
