@@ -229,7 +229,8 @@ fn same_output_as_sources(modules: &Path, lua_dir: &str, dir: &Path) {
             .current_dir(dir)
             .output()
             .unwrap();
-        let bundled = lua(modules, "assert(assert(require('luabundle').open('corpus.bundle')):install())", &command, dir);
+        let bundled =
+            lua(modules, "assert(assert(require('luabundle').open('corpus.bundle')):install())", &command, dir);
         assert!(sources.status.success() && bundled.status.success(), "{}", String::from_utf8_lossy(&bundled.stderr));
         assert!(!sources.stdout.is_empty());
         assert_eq!(

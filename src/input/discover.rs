@@ -213,33 +213,46 @@ fn read_named(named: &[ModuleFile], known: Option<&FileTable>, found: &mut Disco
         named.par_iter().map(|m| load_file(&m.path, &m.display_path, known)).collect();
     let now = std::time::SystemTime::now();
     let mut names = Vec::new();
+    // One file may be named twice (`x` and `x.init` of a rocks tree): it is kept once.
+    let mut kept: HashMap<&Path, FileId> = HashMap::new();
     for (module, loaded) in named.iter().zip(loaded) {
-        let loaded = match loaded {
-            Ok(loaded) => loaded,
-            Err(diagnostic) => {
-                found.diagnostics.push(diagnostic);
-                continue;
-            }
-        };
-        if let Some(fingerprint) = loaded.fingerprint {
-            found.file_table.record(&module.path, fingerprint, loaded.content_hash, now);
-        }
-        // One file may be named twice (a rockspec and a tree); it is read once.
-        let file = match found.files.iter().position(|f| f.disk_path == module.path) {
-            Some(file) => file,
-            None => {
-                let file = found.files.len();
-                let (path, display) = (module.path.clone(), module.display_path.clone());
-                found.files.push(match loaded.text {
-                    Some(text) => SourceFile::with_hash(file, path, display, text, loaded.content_hash),
-                    None => SourceFile::unread(file, path, display, loaded.content_hash),
-                });
-                file
-            }
+        let file = match kept.get(module.path.as_path()) {
+            Some(&file) => file,
+            None => match add_file(found, module.path.clone(), module.display_path.clone(), loaded, now) {
+                Some(file) => *kept.entry(&module.path).or_insert(file),
+                None => continue,
+            },
         };
         names.push((module.name.clone(), file));
     }
     names
+}
+
+/// Adds a file read by [`load_file`] to `found` (recording its fingerprint for the next
+/// build), or its problem to the diagnostics.
+fn add_file(
+    found: &mut Discovered,
+    path: PathBuf,
+    display_path: String,
+    loaded: Result<Loaded, Diagnostic>,
+    now: std::time::SystemTime,
+) -> Option<FileId> {
+    let loaded = match loaded {
+        Ok(loaded) => loaded,
+        Err(diagnostic) => {
+            found.diagnostics.push(diagnostic);
+            return None;
+        }
+    };
+    if let Some(fingerprint) = loaded.fingerprint {
+        found.file_table.record(&path, fingerprint, loaded.content_hash, now);
+    }
+    let file = found.files.len();
+    found.files.push(match loaded.text {
+        Some(text) => SourceFile::with_hash(file, path, display_path, text, loaded.content_hash),
+        None => SourceFile::unread(file, path, display_path, loaded.content_hash),
+    });
+    Some(file)
 }
 
 /// Adds the names one source provides (`source`: a root's position, or the count of roots
@@ -334,23 +347,10 @@ fn walk_root(
     // name -> (template position, file): a lower template position wins, as in Lua's search.
     let mut names: HashMap<String, (usize, FileId)> = HashMap::new();
     for (candidate, loaded) in candidates.into_iter().zip(loaded) {
-        let loaded = match loaded {
-            Ok(loaded) => loaded,
-            Err(diagnostic) => {
-                found.diagnostics.push(diagnostic);
-                continue;
-            }
-        };
-        if let Some(fingerprint) = loaded.fingerprint {
-            found.file_table.record(&candidate.path, fingerprint, loaded.content_hash, now);
-        }
-        let file = found.files.len();
         let Candidate { path, relative, display_path } = candidate;
-        found.files.push(match loaded.text {
-            Some(text) => SourceFile::with_hash(file, path, display_path, text, loaded.content_hash),
-            None => SourceFile::unread(file, path, display_path, loaded.content_hash),
-        });
-        name_file(root, templates, relative, file, &mut names, found);
+        if let Some(file) = add_file(found, path, display_path, loaded, now) {
+            name_file(root, templates, relative, file, &mut names, found);
+        }
     }
     let mut names: Vec<(String, FileId)> = names.into_iter().map(|(name, (_, file))| (name, file)).collect();
     names.sort();
