@@ -9,11 +9,6 @@ pub fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(name)
 }
 
-/// Whether two compilations of one source give the same bytecode. LuaJIT's do not: it
-/// randomises string hashing per state, and dumps a table constructor's constant keys in hash
-/// order, so `{ a = 1, b = 2 }` may be dumped either way round.
-pub const BYTECODE_REPRODUCIBLE: bool = !cfg!(feature = "luajit");
-
 /// The `luabundle` binary, run in the repository root.
 pub fn luabundle() -> assert_cmd::Command {
     let mut cmd = assert_cmd::Command::cargo_bin("luabundle").expect("binary built");

@@ -53,12 +53,14 @@ fn dump(_lua: &Lua, function: &mlua::Function, strip: bool) -> mlua::Result<Vec<
     Ok(function.dump(strip))
 }
 
+/// LuaJIT dumps through `string.dump` with mode `d` (and `s` to strip): its C API has no
+/// strip flag, and without `d` it writes a table constructor's constant keys in the order of
+/// its per-state randomised string hashes, so one source would give other bytes each time.
+/// The mode changes nothing in the bytes' format.
 #[cfg(feature = "luajit")]
 fn dump(lua: &Lua, function: &mlua::Function, strip: bool) -> mlua::Result<Vec<u8>> {
-    if !strip {
-        return Ok(function.dump(false));
-    }
-    let dumped: mlua::LuaString = lua.load("local f = ... return string.dump(f, true)").call(function)?;
+    let mode = if strip { "sd" } else { "d" };
+    let dumped: mlua::LuaString = lua.load("local f, mode = ... return string.dump(f, mode)").call((function, mode))?;
     Ok(dumped.as_bytes().to_vec())
 }
 

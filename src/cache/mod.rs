@@ -30,9 +30,10 @@ use crate::util::read_exact_at;
 use file_table::FileTable;
 use rayon::prelude::*;
 
-/// Version of what the require analysis records per file: a change to what it finds makes
-/// older entries miss instead of handing back their sites.
-const ANALYSIS_VERSION: u8 = 3;
+/// Version of what the require analysis records per file and how it compiles it: a change
+/// to either makes older entries miss instead of handing them back (4: LuaJIT's
+/// deterministic dumps).
+const ANALYSIS_VERSION: u8 = 4;
 
 /// Magic bytes that start every entry; the digit is the entry format's version.
 const ENTRY_MAGIC: &[u8; 8] = b"LBCACHE2";
