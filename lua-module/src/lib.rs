@@ -9,6 +9,7 @@
 //! local b = assert(lb.open("app.bundle"))       -- header and directory only
 //! b:install{ hermetic = false, profile = nil }   -- lazy package.preload entries
 //! require "app.main"
+//! local report = assert(b:reload())             -- after a rebuild: what changed, again
 //! ```
 
 use std::sync::Mutex;
@@ -21,6 +22,38 @@ use mlua::{Lua, MultiValue, Table, UserData, UserDataMethods, Value};
 struct OpenBundle {
     bundle: Bundle,
     installed: Mutex<Option<Installed>>,
+    /// Where it was opened from, and under which signature policy: a reload opens the
+    /// newer bundle the same way.
+    path: String,
+    policy: Option<Verify>,
+}
+
+impl OpenBundle {
+    /// The bundle served now: the last one reloaded, or the one opened.
+    fn current(&self) -> Bundle {
+        match self.installed.lock().ok().and_then(|i| i.as_ref().map(Installed::bundle)) {
+            Some(bundle) => bundle,
+            None => self.bundle.clone(),
+        }
+    }
+}
+
+/// A reload report as a Lua table: `reloaded`, `removed` (names), `failed` (`{ module,
+/// message }` rows) and `kept` (a count).
+fn report_table(lua: &Lua, report: &luabundle_runtime::ReloadReport) -> mlua::Result<Table> {
+    let table = lua.create_table()?;
+    table.set("reloaded", lua.create_sequence_from(report.reloaded.iter().map(String::as_str))?)?;
+    table.set("removed", lua.create_sequence_from(report.removed.iter().map(String::as_str))?)?;
+    let failed = lua.create_table()?;
+    for failure in &report.failed {
+        let row = lua.create_table()?;
+        row.set("module", failure.module.as_str())?;
+        row.set("message", failure.message.as_str())?;
+        failed.push(row)?;
+    }
+    table.set("failed", failed)?;
+    table.set("kept", report.kept)?;
+    Ok(table)
 }
 
 /// `nil, message`: how the module reports errors, as Lua's own `io.open` does.
@@ -49,8 +82,30 @@ impl UserData for OpenBundle {
                 Err(err) => failure(lua, err),
             }
         });
+        // b:reload([path]) -> report, or nil, message: the newer bundle at `path` (default:
+        // where this one was opened), opened under the same signature policy, swapped in;
+        // the loaded modules that changed, and those that require them, load again.
+        methods.add_method("reload", |lua, this, path: Option<String>| {
+            let path = path.unwrap_or_else(|| this.path.clone());
+            let opened = match &this.policy {
+                Some(policy) => Bundle::open_verified(&path, policy),
+                None => Bundle::open(&path),
+            };
+            let newer = match opened {
+                Ok(newer) => newer,
+                Err(err) => return failure(lua, err),
+            };
+            let installed = this.installed.lock().map_err(|_| mlua::Error::runtime("poisoned"))?.clone();
+            let Some(installed) = installed else {
+                return failure(lua, "the bundle is not installed: b:install() first");
+            };
+            match installed.reload(&newer) {
+                Ok(report) => Ok(MultiValue::from_vec(vec![Value::Table(report_table(lua, &report)?)])),
+                Err(err) => failure(lua, err),
+            }
+        });
         // b:modules() -> { name, ... } (reads the whole index)
-        methods.add_method("modules", |lua, this, ()| match this.bundle.index() {
+        methods.add_method("modules", |lua, this, ()| match this.current().index() {
             Ok(index) => {
                 let names = index
                     .modules
@@ -62,7 +117,7 @@ impl UserData for OpenBundle {
             Err(err) => failure(lua, err),
         });
         // b:verify() -> true, or nil, message (every module's bytes checked)
-        methods.add_method("verify", |lua, this, ()| match this.bundle.verify_all() {
+        methods.add_method("verify", |lua, this, ()| match this.current().verify_all() {
             Ok(()) => Ok(MultiValue::from_vec(vec![Value::Boolean(true)])),
             Err(err) => failure(lua, err),
         });
@@ -80,7 +135,7 @@ impl UserData for OpenBundle {
             }
             Ok(rows)
         });
-        methods.add_method("label", |_, this, ()| Ok(this.bundle.label().to_string()));
+        methods.add_method("label", |_, this, ()| Ok(this.current().label().to_string()));
     }
 }
 
@@ -90,17 +145,24 @@ fn open(lua: &Lua, (path, options): (String, Option<Table>)) -> mlua::Result<Mul
         Some(options) => options.get::<Option<Vec<String>>>("keys")?.unwrap_or_default(),
         None => Vec::new(),
     };
-    let opened = match keys.is_empty() {
-        true => Bundle::open(&path),
+    let policy = match keys.is_empty() {
+        true => None,
         false => match Verify::required_hex(&keys) {
-            Ok(policy) => Bundle::open_verified(&path, &policy),
+            Ok(policy) => Some(policy),
             Err(err) => return failure(lua, err),
         },
     };
+    let opened = match &policy {
+        Some(policy) => Bundle::open_verified(&path, policy),
+        None => Bundle::open(&path),
+    };
     match opened {
-        Ok(bundle) => Ok(MultiValue::from_vec(vec![Value::UserData(
-            lua.create_userdata(OpenBundle { bundle, installed: Mutex::new(None) })?,
-        )])),
+        Ok(bundle) => Ok(MultiValue::from_vec(vec![Value::UserData(lua.create_userdata(OpenBundle {
+            bundle,
+            installed: Mutex::new(None),
+            path,
+            policy,
+        })?)])),
         Err(err) => failure(lua, err),
     }
 }

@@ -142,6 +142,46 @@ print(lb.open("missing.bundle"))
 }
 
 #[test]
+fn a_running_host_reloads_a_rebuilt_bundle() {
+    if !present(INTERPRETER, INTERPRETER) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let modules = module_dir(dir.path());
+    app(dir.path());
+    // The rebuild the script triggers: util changed, main (which requires it) unchanged.
+    let util = "local M = {}\nfunction M.greet(n) return 'hi again ' .. n end\nreturn M\n";
+    std::fs::write(dir.path().join("util.v2"), util).unwrap();
+    let rebuild = format!(
+        "os.rename('util.v2', 'src/app/util.lua') assert(os.execute('{} build src -o app.bundle -q'))",
+        luabundle().display()
+    );
+    let script = format!(
+        r#"
+local lb = require "luabundle"
+local b = assert(lb.open("app.bundle"))
+assert(b:install())
+require "app.main"
+local counter = {{ n = 41 }}
+package.loaded["app.counter"] = counter
+{rebuild}
+local report = assert(b:reload())
+print(table.concat(report.reloaded, " "), #report.failed, report.kept)
+print(require("app.util").greet("host"), package.loaded["app.counter"] == counter)
+print(b:reload("missing.bundle"))
+"#
+    );
+    let stdout = lua_output(&modules, &script, dir.path());
+    let lines: Vec<&str> = stdout.lines().collect();
+    // main printed at its first load, and again when it loaded again over the new util.
+    assert_eq!(lines[0], "main: hello host");
+    assert_eq!(lines[1], "main: hi again host");
+    assert_eq!(lines[2], "app.util app.main\t0\t0");
+    assert_eq!(lines[3], "hi again host\ttrue");
+    assert!(lines[4].starts_with("nil\tcannot read bundle missing.bundle"), "{}", lines[4]);
+}
+
+#[test]
 fn a_damaged_module_is_refused_before_lua_sees_it() {
     if !present(INTERPRETER, INTERPRETER) {
         return;
