@@ -199,14 +199,9 @@ pub(crate) fn install(installer: Installer, lua: &Lua) -> Result<Installed> {
     preload.set_metatable(Some(metatable)).map_err(install_error)?;
     let context = InstallContext { live: &live, tracker: &tracker, from_source };
     finish_install(lua, &installer, &package, &context).map_err(install_error)?;
-    // Fixed width, so that every installation costs the state the same memory.
-    let forget_key = format!("luabundle.forget.{:016x}", NEXT_INSTALL.fetch_add(1, Ordering::Relaxed));
-    lua.set_named_registry_value(&forget_key, forget).map_err(install_error)?;
-    Ok(Installed { installer, live, tracker, lua: lua.weak(), forget_key, from_source })
+    let forget = Arc::new(lua.create_registry_value(forget).map_err(install_error)?);
+    Ok(Installed { installer, live, tracker, lua: lua.weak(), forget, from_source })
 }
-
-/// Numbers installations, to name each one's entries in the Lua registry.
-static NEXT_INSTALL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// The state's `package` table. Luau has none: it gets one with `loaded` and `preload`.
 #[cfg(not(feature = "luau"))]

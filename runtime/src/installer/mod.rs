@@ -151,9 +151,9 @@ pub struct Installed {
     pub(crate) live: live::LiveCell,
     pub(crate) tracker: SharedTracker,
     pub(crate) lua: mlua::WeakLua,
-    /// Where the state's registry keeps the function that takes back the loaders this
-    /// installation left in `package.preload`.
-    pub(crate) forget_key: String,
+    /// The function (in the state's registry) that takes back the loaders this installation
+    /// left in `package.preload`.
+    pub(crate) forget: Arc<mlua::RegistryKey>,
     /// Whether modules load from their embedded sources (the VM cannot run the bytecode).
     pub(crate) from_source: bool,
 }

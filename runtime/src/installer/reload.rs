@@ -103,7 +103,7 @@ impl Installed {
         let loaded = self.loaded_modules(&loaded_table, &old_live, new, &visibility)?;
         let order = reload_order(&loaded, old, new)?;
         self.live.replace(Live::new(new.clone(), visibility));
-        let forget: Function = lua.named_registry_value(&self.forget_key).map_err(lua_error)?;
+        let forget: Function = lua.registry_value(&self.forget).map_err(lua_error)?;
         forget.call::<()>(&preload).map_err(lua_error)?;
 
         let mut report = ReloadReport { kept: loaded.len() - order.len(), ..ReloadReport::default() };
