@@ -130,13 +130,7 @@ fn extract_gives_back_the_sources_that_rebuild_the_same_bundle() {
 #[test]
 fn extract_refuses_each_module_stored_as_bytecode_only() {
     let dir = tempfile::tempdir().unwrap();
-    let bundle = dir.path().join("app.bundle");
-    luabundle()
-        .args(["build", "--entry", "app.main", "-q", "--no-cache", "-o"])
-        .arg(&bundle)
-        .arg(fixture("app").join("src"))
-        .assert()
-        .success();
+    let bundle = crate::support::demo_app_bundle(dir.path());
     let out = luabundle().arg("extract").arg(&bundle).arg("-o").arg(dir.path().join("out")).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);

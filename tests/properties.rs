@@ -35,7 +35,7 @@ fn contents() -> impl Strategy<Value = (BundleContents, Vec<Vec<u8>>)> {
                     .map(|(name, (bytes, (times, compress), source, deps))| {
                         let loaded = bytes.repeat(times);
                         let (bytes, encoding) = match compress {
-                            true => format::compress(&loaded, 3).unwrap(),
+                            true => format::compress(loaded, 3).unwrap(),
                             false => (loaded, format::Encoding::Plain),
                         };
                         ModuleInput {

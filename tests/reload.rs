@@ -8,13 +8,13 @@ use luabundle_runtime::{Bundle, LoadEvent};
 use mlua::Lua;
 
 /// Writes `files` under `dir/src` and builds them into `dir/<name>.bundle`.
-fn bundle(dir: &Path, name: &str, files: &[(&str, &str)]) -> Bundle {
+fn bundle(dir: &Path, name: &str, files: &[(&str, impl AsRef<str>)]) -> Bundle {
     let src = dir.join("src");
     let _ = std::fs::remove_dir_all(&src);
     for (path, text) in files {
         let path = src.join(path);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, text).unwrap();
+        std::fs::write(path, text.as_ref()).unwrap();
     }
     let output = dir.join(format!("{name}.bundle"));
     let mut builder = luabundle::Builder::new();
@@ -40,14 +40,10 @@ fn version(util_text: &str) -> Vec<(&'static str, String)> {
     ]
 }
 
-fn files<'a>(version: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
-    version.iter().map(|(path, text)| (*path, text.as_str())).collect()
-}
-
 #[test]
 fn a_reload_keeps_untouched_state_and_updates_the_changed_module_and_its_dependents() {
     let dir = tempfile::tempdir().unwrap();
-    let v1 = bundle(dir.path(), "v1", &files(&version(&util("v1"))));
+    let v1 = bundle(dir.path(), "v1", &version(&util("v1")));
     let lua = Lua::new();
     let events = Arc::new(Mutex::new(Vec::new()));
     let seen = events.clone();
@@ -69,7 +65,7 @@ fn a_reload_keeps_untouched_state_and_updates_the_changed_module_and_its_depende
     .unwrap();
     assert_eq!(lua.load("return main.hello()").eval::<String>().unwrap(), "v1");
 
-    let v2 = bundle(dir.path(), "v2", &files(&version(&util("v2"))));
+    let v2 = bundle(dir.path(), "v2", &version(&util("v2")));
     let report = installed.reload(&v2).unwrap();
     assert_eq!(report.reloaded, ["app.util", "app.main"], "the changed module, then what requires it");
     assert!(report.failed.is_empty() && report.removed.is_empty(), "{report:?}");
@@ -96,12 +92,12 @@ fn a_reload_keeps_untouched_state_and_updates_the_changed_module_and_its_depende
 #[test]
 fn a_module_carries_its_state_over_through_its_reload_hook() {
     let dir = tempfile::tempdir().unwrap();
-    let v1 = bundle(dir.path(), "v1", &files(&version(&util("v1"))));
+    let v1 = bundle(dir.path(), "v1", &version(&util("v1")));
     let lua = Lua::new();
     let installed = v1.installer().install(&lua).unwrap();
     lua.load("local u = require('app.util') u.greet() u.greet() u.greet()").exec().unwrap();
     let with_hook = util("v2").replace("return M\n", "function M.__reload(old) M.calls = old.calls end\nreturn M\n");
-    let v2 = bundle(dir.path(), "v2", &files(&version(&with_hook)));
+    let v2 = bundle(dir.path(), "v2", &version(&with_hook));
     let report = installed.reload(&v2).unwrap();
     assert_eq!(report.reloaded, ["app.util"]);
     let (calls, greeting): (i64, String) =
@@ -112,12 +108,12 @@ fn a_module_carries_its_state_over_through_its_reload_hook() {
 #[test]
 fn a_module_that_fails_to_load_keeps_its_old_version() {
     let dir = tempfile::tempdir().unwrap();
-    let v1 = bundle(dir.path(), "v1", &files(&version(&util("v1"))));
+    let v1 = bundle(dir.path(), "v1", &version(&util("v1")));
     let lua = Lua::new();
     let installed = v1.installer().install(&lua).unwrap();
     lua.load("old_util = require('app.util') require('app.main')").exec().unwrap();
     let broken = format!("error('the new util is broken')\n{}", util("v2"));
-    let v2 = bundle(dir.path(), "v2", &files(&version(&broken)));
+    let v2 = bundle(dir.path(), "v2", &version(&broken));
     let report = installed.reload(&v2).unwrap();
     assert_eq!(report.failed.len(), 1, "{report:?}");
     assert_eq!(report.failed[0].module, "app.util");
@@ -132,17 +128,17 @@ fn a_module_that_fails_to_load_keeps_its_old_version() {
 #[test]
 fn a_removed_module_is_unloaded_and_an_unchanged_bundle_reloads_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let v1 = bundle(dir.path(), "v1", &files(&version(&util("v1"))));
+    let v1 = bundle(dir.path(), "v1", &version(&util("v1")));
     let lua = Lua::new();
     let installed = v1.installer().install(&lua).unwrap();
     lua.load("require('app.main') require('app.extra') require('app.counter')").exec().unwrap();
-    let same = bundle(dir.path(), "same", &files(&version(&util("v1"))));
+    let same = bundle(dir.path(), "same", &version(&util("v1")));
     let report = installed.reload(&same).unwrap();
     assert!(report.reloaded.is_empty() && report.removed.is_empty() && report.failed.is_empty(), "{report:?}");
     assert_eq!(report.kept, 4);
     let mut without_extra = version(&util("v1"));
     without_extra.retain(|(path, _)| *path != "app/extra.lua");
-    let v2 = bundle(dir.path(), "v2", &files(&without_extra));
+    let v2 = bundle(dir.path(), "v2", &without_extra);
     let report = installed.reload(&v2).unwrap();
     assert_eq!(report.removed, ["app.extra"]);
     let gone = lua.load("return pcall(require, 'app.extra')").eval::<bool>().unwrap();
@@ -152,7 +148,7 @@ fn a_removed_module_is_unloaded_and_an_unchanged_bundle_reloads_nothing() {
 #[test]
 fn a_bundle_for_another_target_is_refused_and_nothing_changes() {
     let dir = tempfile::tempdir().unwrap();
-    let v1 = bundle(dir.path(), "v1", &files(&version(&util("v1"))));
+    let v1 = bundle(dir.path(), "v1", &version(&util("v1")));
     let lua = Lua::new();
     let installed = v1.installer().install(&lua).unwrap();
     lua.load("require('app.main')").exec().unwrap();
@@ -231,17 +227,16 @@ fn run_watch_reloads_a_bundle_file_that_a_build_replaces() {
     let dir = tempfile::tempdir().unwrap();
     let mut files = version(&util("v1"));
     files.push(("app/loop.lua", LOOP.to_string()));
-    let files_v1: Vec<(&str, &str)> = files.iter().map(|(p, t)| (*p, t.as_str())).collect();
-    bundle(dir.path(), "app", &files_v1);
+    bundle(dir.path(), "app", &files);
     let mut broken = files.clone();
     broken[1].1 = format!("error('not yet')\n{}", util("v2"));
     let mut fixed = files.clone();
     fixed[1].1 = util("v2");
     let (printed, stderr) = watched_run(dir.path(), &dir.path().join("app.bundle"), || {
         // A version that fails to load first: the program keeps the old util and goes on.
-        bundle(dir.path(), "app", &broken.iter().map(|(p, t)| (*p, t.as_str())).collect::<Vec<_>>());
+        bundle(dir.path(), "app", &broken);
         std::thread::sleep(std::time::Duration::from_millis(600));
-        bundle(dir.path(), "app", &fixed.iter().map(|(p, t)| (*p, t.as_str())).collect::<Vec<_>>());
+        bundle(dir.path(), "app", &fixed);
     });
     assert_eq!(printed, ["v1\t1", "v2\t2"], "{stderr}");
     assert!(stderr.contains("app.util failed (old version kept): src/app/util.lua:1: not yet"), "{stderr}");

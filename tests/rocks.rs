@@ -30,13 +30,20 @@ build = {
     ["app.native"] = "csrc/native.c",
     ["app.fast"] = { sources = { "csrc/fast.c" } },
   },
+  -- The host's platform adds to the map, as LuaRocks merges it.
+  platforms = {
+    unix = { modules = { ["app.os"] = "src/os_unix.lua" } },
+    windows = { modules = { ["app.os"] = "src/os_windows.lua" } },
+  },
 }
 "#,
     );
     write(
         &project.join("src/main.lua"),
-        "local util = require('app.util')\nlocal ok = pcall(require, 'app.native')\nprint(util.shout('hi'), ok)\n",
+        "local util = require('app.util')\nlocal ok = pcall(require, 'app.native')\nprint(util.shout('hi'), ok, (require('app.os')))\n",
     );
+    write(&project.join("src/os_unix.lua"), "return 'unix'\n");
+    write(&project.join("src/os_windows.lua"), "return 'windows'\n");
     write(&project.join("lib/helpers/strings.lua"), "return { shout = function(s) return s:upper() .. '!' end }\n");
     let bundle = dir.path().join("app.bundle");
     let out = luabundle()
@@ -50,11 +57,11 @@ build = {
     let json = luabundle().args(["inspect", "--json"]).arg(&bundle).output().unwrap();
     let json: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
     let paths: Vec<&str> = json["modules"].as_array().unwrap().iter().map(|m| m["path"].as_str().unwrap()).collect();
-    assert_eq!(paths, ["src/main.lua", "lib/helpers/strings.lua"], "app.main, app.util");
+    assert_eq!(paths, ["src/main.lua", "src/os_unix.lua", "lib/helpers/strings.lua"], "app.main, app.os, app.util");
     // Only the C modules the app requires are recorded.
     assert_eq!(json["externals"], serde_json::json!(["app.native"]));
     let run = luabundle().arg("run").arg(&bundle).output().unwrap();
-    assert_eq!(String::from_utf8_lossy(&run.stdout), "HI!\tfalse\n");
+    assert_eq!(String::from_utf8_lossy(&run.stdout), "HI!\tfalse\tunix\n");
 }
 
 #[test]

@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::support::{fixture, luabundle, present_or_skip};
+use crate::support::{demo_app_bundle as app_bundle, luabundle, present_or_skip};
 
 /// The modules the demo app loads when its entry runs.
 const APP_MODULES: [&str; 8] = [
@@ -18,18 +18,6 @@ const APP_MODULES: [&str; 8] = [
     "app.silent",
     "app.report",
 ];
-
-/// The demo app's bundle under `dir`.
-fn app_bundle(dir: &Path) -> std::path::PathBuf {
-    let bundle = dir.join("app.bundle");
-    luabundle()
-        .args(["build", "--entry", "app.main", "-q", "--no-cache", "-o"])
-        .arg(&bundle)
-        .arg(fixture("app").join("src"))
-        .assert()
-        .success();
-    bundle
-}
 
 /// Runs the app from `bundle` with `options`, returning stdout, stderr and the status code.
 fn run(bundle: &Path, options: &[&str]) -> (String, String, Option<i32>) {

@@ -30,6 +30,18 @@ pub fn present_or_skip(present: bool, missing: &str, install: &str) -> bool {
     present
 }
 
+/// The demo app (fixtures/app) built by the command into `dir/app.bundle` with its entry.
+pub fn demo_app_bundle(dir: &Path) -> PathBuf {
+    let bundle = dir.join("app.bundle");
+    luabundle()
+        .args(["build", "--entry", "app.main", "-q", "--no-cache", "-o"])
+        .arg(&bundle)
+        .arg(fixture("app").join("src"))
+        .assert()
+        .success();
+    bundle
+}
+
 /// Builds `root` with the library into `dir/app.bundle`, with `--include` patterns, and
 /// returns the bundle's bytes.
 pub fn build_bytes_including(root: &Path, entry: Option<&str>, includes: &[&str], dir: &Path) -> Vec<u8> {

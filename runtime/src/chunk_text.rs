@@ -4,6 +4,17 @@
 
 use std::borrow::Cow;
 
+use crate::format::BlobKind;
+
+/// How Lua loads a blob of `kind`: the chunk mode, and the bytes (bytecode as it is, source
+/// made [`loadable`]).
+pub fn for_load(kind: BlobKind, bytes: &[u8]) -> (mlua::chunk::ChunkMode, Cow<'_, [u8]>) {
+    match kind {
+        BlobKind::Bytecode => (mlua::chunk::ChunkMode::Binary, Cow::Borrowed(bytes)),
+        BlobKind::Source => (mlua::chunk::ChunkMode::Text, loadable(bytes)),
+    }
+}
+
 /// The text Lua's `load` accepts for a file, with every byte at the same offset (so line
 /// numbers stay right): a UTF-8 byte order mark becomes spaces, and a first line starting
 /// with `#` (a shebang, which `lua` skips in files but `load` rejects) becomes a comment of

@@ -100,7 +100,7 @@ pub fn with_worker_lua<R>(f: impl FnOnce(&Lua) -> R) -> R {
 ///
 /// # Errors
 /// A `compile-error` diagnostic for a module over the format's size limit.
-pub(crate) fn compressed(file: &SourceFile, bytecode: &[u8], level: i32) -> Result<Vec<u8>, Diagnostic> {
+pub(crate) fn compressed(file: &SourceFile, bytecode: Vec<u8>, level: i32) -> Result<Vec<u8>, Diagnostic> {
     match luabundle_runtime::format::compress(bytecode, level) {
         Ok((stored, _)) => Ok(stored),
         Err(err) => Err(Diagnostic::error(
@@ -223,7 +223,7 @@ pub(crate) fn bundled_bytecode(
                     // A damaged entry: the sites were intact, only the bytecode is made again.
                     None => match with_worker_lua(|lua| compile_file(lua, &files[i], blob_options.strip)).and_then(
                         |bytes| match blob_options.compress {
-                            Some(level) => compressed(&files[i], &bytes, level),
+                            Some(level) => compressed(&files[i], bytes, level),
                             None => Ok(bytes),
                         },
                     ) {

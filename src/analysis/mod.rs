@@ -228,7 +228,7 @@ fn compile_and_scan(
                 None => {
                     let mut result = per_file::process(file, plan.options.strip);
                     if let Some(level) = plan.options.zstd_level() {
-                        result.bytecode = result.bytecode.and_then(|bytes| compile::compressed(file, &bytes, level));
+                        result.bytecode = result.bytecode.and_then(|bytes| compile::compressed(file, bytes, level));
                     }
                     tracker.step();
                     (result, None)

@@ -7,6 +7,7 @@
 //! under a root; C modules (sources to compile, or installed libraries) are left to the host
 //! as externals.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use mlua::{Lua, Table, Value};
@@ -34,6 +35,18 @@ pub struct RockModules {
     pub externals: Vec<String>,
 }
 
+/// The platforms of this host, as LuaRocks names them in `build.platforms`, most general
+/// first (a later one's entries win).
+const PLATFORMS: &[&str] = if cfg!(target_os = "linux") {
+    &["unix", "linux"]
+} else if cfg!(target_os = "macos") {
+    &["unix", "bsd", "macosx"]
+} else if cfg!(windows) {
+    &["windows", "win32"]
+} else {
+    &["unix"]
+};
+
 /// The most Lua instructions a rockspec or manifest may run.
 const INSTRUCTION_LIMIT: u32 = 10_000_000;
 
@@ -56,7 +69,8 @@ pub fn lua_version() -> Option<&'static str> {
 }
 
 /// The modules of the rockspec at `path`: `build.modules` of a builtin build (and
-/// `build.install.lua`), file paths relative to the rockspec's directory.
+/// `build.install.lua`, and both of the host's `build.platforms`), file paths relative to the
+/// rockspec's directory.
 ///
 /// # Errors
 /// [`Error::Usage`] for a rockspec that cannot be read or run, or that is not a builtin
@@ -79,9 +93,38 @@ fn read_rockspec(path: &Path, env: &Table) -> Result<RockModules, String> {
             kind.unwrap_or_default()
         ));
     }
+    // The module map, with each matching platform's entries over the common ones, as
+    // LuaRocks merges `build.platforms.unix` and `build.platforms.linux` into `build`.
+    let mut map: BTreeMap<String, Value> = BTreeMap::new();
+    let mut any = false;
+    let platforms: Option<Table> = build.raw_get("platforms").map_err(|e| e.to_string())?;
+    let mut sections = vec![build.clone()];
+    if let Some(platforms) = &platforms {
+        for platform in PLATFORMS {
+            sections.extend(platforms.raw_get::<Option<Table>>(*platform).map_err(|e| e.to_string())?);
+        }
+    }
+    for section in &sections {
+        let modules: Option<Table> = section.raw_get("modules").map_err(|e| e.to_string())?;
+        let install: Option<Table> = section.raw_get("install").map_err(|e| e.to_string())?;
+        let install_lua: Option<Table> = match &install {
+            Some(install) => install.raw_get("lua").map_err(|e| e.to_string())?,
+            None => None,
+        };
+        for table in modules.into_iter().chain(install_lua) {
+            any = true;
+            for pair in table.pairs::<String, Value>() {
+                let (name, value) = pair.map_err(|e| e.to_string())?;
+                map.insert(name, value);
+            }
+        }
+    }
+    if !any {
+        return Err("its build has no `modules` map to bundle".into());
+    }
     let base = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let mut found = RockModules::default();
-    let mut add = |name: String, value: Value| -> Result<(), String> {
+    for (name, value) in map {
         match &value {
             Value::String(file) => {
                 let file = file.to_str().map_err(|e| e.to_string())?.to_string();
@@ -99,22 +142,6 @@ fn read_rockspec(path: &Path, env: &Table) -> Result<RockModules, String> {
             // `{ sources = {...}, libraries = {...} }`: a C module.
             Value::Table(_) => found.externals.push(name),
             _ => return Err(format!("module `{name}` maps to neither a file nor a C build")),
-        }
-        Ok(())
-    };
-    let modules: Option<Table> = build.raw_get("modules").map_err(|e| e.to_string())?;
-    let install: Option<Table> = build.raw_get("install").map_err(|e| e.to_string())?;
-    let install_lua: Option<Table> = match &install {
-        Some(install) => install.raw_get("lua").map_err(|e| e.to_string())?,
-        None => None,
-    };
-    if modules.is_none() && install_lua.is_none() {
-        return Err("its build has no `modules` map to bundle".into());
-    }
-    for table in modules.into_iter().chain(install_lua) {
-        for pair in table.pairs::<String, Value>() {
-            let (name, value) = pair.map_err(|e| e.to_string())?;
-            add(name, value)?;
         }
     }
     found.modules.sort_by(|a, b| a.name.cmp(&b.name));

@@ -135,9 +135,9 @@ fn module_input(
 /// The text of a source bundle's module as it is stored: compressed with zstd at `level`
 /// when that is smaller (the text fits the format's limit: discovery caps file sizes).
 fn source_blob(text: Vec<u8>, level: Option<i32>) -> (Vec<u8>, Encoding) {
-    match level.map(|level| luabundle_runtime::format::compress(&text, level)) {
-        Some(Ok(stored)) => stored,
-        _ => (text, Encoding::Plain),
+    match level {
+        Some(level) => luabundle_runtime::format::compress(text, level).expect("within the format's limits"),
+        None => (text, Encoding::Plain),
     }
 }
 

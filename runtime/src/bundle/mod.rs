@@ -463,8 +463,13 @@ impl Bundle {
     pub fn verified_blob(&self, position: usize) -> Result<Blob<'_>> {
         let inner = &*self.inner;
         let fields = self.fields(position)?;
-        if let Some(kept) = inner.kept.lock().ok().and_then(|kept| kept.get(&position).cloned()) {
-            return Ok(Blob::Shared(kept));
+        // Uncompressed bytes of an in-memory bundle, once checked, are used in place without
+        // taking the lock; anything else may have been kept (decompressed) by a prefetch.
+        let in_place = inner.checked_in_place[position / 64].load(Ordering::Acquire) & (1 << (position % 64)) != 0;
+        if !(in_place && fields.encoding == format::Encoding::Plain) {
+            if let Some(kept) = inner.kept.lock().ok().and_then(|kept| kept.get(&position).cloned()) {
+                return Ok(Blob::Shared(kept));
+            }
         }
         let stored = self.verified_stored(position, &fields)?;
         match fields.encoding.decode(&stored) {

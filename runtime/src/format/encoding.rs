@@ -93,13 +93,13 @@ pub fn compression_levels() -> std::ops::RangeInclusive<i32> {
 }
 
 /// `bytes` as a bundle stores them with zstd at `level`: one frame recording the
-/// decompressed length, or `bytes` themselves (and [`Encoding::Plain`]) when the frame would
-/// not be smaller.
+/// decompressed length, or `bytes` themselves, not copied (and [`Encoding::Plain`]), when the
+/// frame would not be smaller.
 ///
 /// # Errors
 /// [`FormatError::Invalid`] if zstd refuses the level or the input (over
 /// [`MAX_DECODED_LEN`]).
-pub fn compress(bytes: &[u8], level: i32) -> Result<(Vec<u8>, Encoding), FormatError> {
+pub fn compress(bytes: Vec<u8>, level: i32) -> Result<(Vec<u8>, Encoding), FormatError> {
     let invalid = |reason: String| FormatError::Invalid { part: "module", reason };
     let len = u32::try_from(bytes.len()).ok().filter(|&len| len <= MAX_DECODED_LEN);
     let len = len.ok_or_else(|| invalid(format!("{} bytes are over the limit of {MAX_DECODED_LEN}", bytes.len())))?;
@@ -109,12 +109,12 @@ pub fn compress(bytes: &[u8], level: i32) -> Result<(Vec<u8>, Encoding), FormatE
             *slot = Some((level, zstd::bulk::Compressor::new(level).map_err(|e| e.to_string())?));
         }
         let (_, context) = slot.as_mut().expect("set above");
-        context.compress(bytes).map_err(|e| e.to_string())
+        context.compress(&bytes).map_err(|e| e.to_string())
     });
     let frame = frame.map_err(|reason| invalid(format!("zstd level {level}: {reason}")))?;
     Ok(match frame.len() < bytes.len() {
         true => (frame, Encoding::Zstd { len }),
-        false => (bytes.to_vec(), Encoding::Plain),
+        false => (bytes, Encoding::Plain),
     })
 }
 
@@ -125,7 +125,7 @@ mod tests {
     #[test]
     fn compressed_bytes_decode_to_the_original() {
         let text = "local x = require('a.b')\n".repeat(200);
-        let (stored, encoding) = compress(text.as_bytes(), 3).unwrap();
+        let (stored, encoding) = compress(text.as_bytes().to_vec(), 3).unwrap();
         assert_eq!(encoding, Encoding::Zstd { len: text.len() as u32 });
         assert!(stored.len() < text.len() / 10, "{} of {}", stored.len(), text.len());
         assert_eq!(Encoding::of_stored(&stored), encoding);
@@ -134,16 +134,16 @@ mod tests {
 
     #[test]
     fn bytes_that_do_not_shrink_are_stored_plain() {
-        let (stored, encoding) = compress(b"\x1bLua", 19).unwrap();
+        let (stored, encoding) = compress(b"\x1bLua".to_vec(), 19).unwrap();
         assert_eq!((stored.as_slice(), encoding), (&b"\x1bLua"[..], Encoding::Plain));
         assert_eq!(Encoding::of_stored(b"\x1bLua\x54\x00"), Encoding::Plain);
-        assert!(compress(b"x", 1000).is_err() || compress(b"x", 1000).unwrap().1 == Encoding::Plain);
+        assert!(compress(b"x".to_vec(), 1000).is_err() || compress(b"x".to_vec(), 1000).unwrap().1 == Encoding::Plain);
     }
 
     #[test]
     fn a_frame_that_disagrees_with_its_length_is_refused_without_growing() {
         let text = vec![b'a'; 100_000];
-        let (stored, _) = compress(&text, 3).unwrap();
+        let (stored, _) = compress(text.clone(), 3).unwrap();
         // A record claiming fewer bytes than the frame holds: refused, never a larger buffer.
         let err = Encoding::Zstd { len: 10 }.decode(&stored).unwrap_err().to_string();
         assert!(err.contains("does not decompress"), "{err}");

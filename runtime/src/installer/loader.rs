@@ -373,11 +373,8 @@ pub(crate) fn load_module(
         None => (bundle.verified_blob(position)?, record.kind),
     };
     let read = reading.elapsed();
-    let (mode, chunk) = match kind {
-        BlobKind::Bytecode => (mlua::chunk::ChunkMode::Binary, std::borrow::Cow::Borrowed(&bytes[..])),
-        // Source is stored as written: a shebang line or byte order mark is made loadable.
-        BlobKind::Source => (mlua::chunk::ChunkMode::Text, crate::chunk_text::loadable(&bytes)),
-    };
+    // Source is stored as written: a shebang line or byte order mark is made loadable.
+    let (mode, chunk) = crate::chunk_text::for_load(kind, &bytes);
     let chunk: &[u8] = &chunk;
     let undumping = std::time::Instant::now();
     let loaded = lua.load(chunk).set_name(record.chunk_name.as_str()).set_mode(mode).into_function();

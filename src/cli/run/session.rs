@@ -103,14 +103,7 @@ impl<'a> Session<'a> {
             .ok_or_else(|| mlua::Error::runtime(format!("the entry module {entry} is not in the bundle")))?;
         let record = bundle.record(position).map_err(mlua::Error::external)?;
         let bytes = bundle.verified_blob(position).map_err(mlua::Error::external)?;
-        let (mode, chunk) = match record.kind {
-            luabundle_runtime::BlobKind::Bytecode => {
-                (mlua::chunk::ChunkMode::Binary, std::borrow::Cow::Borrowed(&bytes[..]))
-            }
-            luabundle_runtime::BlobKind::Source => {
-                (mlua::chunk::ChunkMode::Text, luabundle_runtime::chunk_text::loadable(&bytes))
-            }
-        };
+        let (mode, chunk) = luabundle_runtime::chunk_text::for_load(record.kind, &bytes);
         let chunk: &[u8] = &chunk;
         let main = self.lua.load(chunk).set_name(record.chunk_name.as_str()).set_mode(mode).into_function()?;
         let args = self.strings(&self.invocation.args)?;
